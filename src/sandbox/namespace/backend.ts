@@ -1,0 +1,219 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import type { Backend, CreateSnapshotOptions, GcReport, ResourceLimits, Snapshot } from '../types.js';
+import { cgroupLayout, cgroupPids, destroySandboxCgroup, listSandboxCgroups, sandboxCgroupDirs } from './cgroup.js';
+import { namespacePreflight, type Privilege } from './preflight.js';
+import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
+
+/** Default resource limits of a sandbox: enough for a test process tree, not for a fork bomb. */
+export const DEFAULT_LIMITS: ResourceLimits = { pids: 4096 };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Read a sandbox's meta.json, or undefined when it is missing or unreadable. */
+export function readSandboxMeta(dir: string): SandboxMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as SandboxMeta;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The namespace backend: Linux mount/PID/net/UTS/IPC/cgroup/time namespaces, an overlayfs root
+ * over frozen snapshot layers and the host, and cgroup v2 or v1 limits.
+ *
+ * State lives under `stateDir`: `snapshots/<key>/layer` (frozen upper layers) and
+ * `sandboxes/<id>/` (one per live sandbox). `stateDir` is hidden inside every sandbox.
+ */
+export class NamespaceBackend implements Backend {
+  readonly name = 'namespace';
+  private privilege: Privilege | undefined;
+
+  constructor(readonly stateDir: string) {}
+
+  get snapshotsDir(): string {
+    return join(this.stateDir, 'snapshots');
+  }
+  get sandboxesDir(): string {
+    return join(this.stateDir, 'sandboxes');
+  }
+
+  async preflight(): Promise<void> {
+    this.privilege ??= namespacePreflight();
+  }
+
+  async openSnapshot(key: string): Promise<Snapshot | undefined> {
+    try {
+      const meta = JSON.parse(readFileSync(join(this.snapshotsDir, key, 'snapshot.json'), 'utf8')) as Snapshot;
+      return existsSync(meta.layers[0] ?? '') ? meta : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Build a snapshot: a seed sandbox over the bare host whose upper directory becomes the
+   * snapshot's layer. Concurrent builders of the same key coordinate through a lock directory:
+   * the second one waits and reuses the first one's result.
+   */
+  async createSnapshot(options: CreateSnapshotOptions): Promise<Snapshot> {
+    await this.preflight();
+    mkdirSync(this.snapshotsDir, { recursive: true });
+    const building = join(this.snapshotsDir, `${options.key}.building`);
+    for (;;) {
+      const existing = await this.openSnapshot(options.key);
+      if (existing) return existing;
+      try {
+        mkdirSync(building);
+        writeFileSync(join(building, 'owner'), String(process.pid));
+        break;
+      } catch {
+        const owner = Number(readFileSync(join(building, 'owner'), 'utf8').trim() || '0');
+        if (owner && alive(owner) && owner !== process.pid) {
+          await sleep(200);
+          continue;
+        }
+        rmSync(building, { recursive: true, force: true });
+      }
+    }
+    const layer = join(building, 'layer');
+    try {
+      const id = newSandboxId();
+      const sandbox = await NamespaceSandbox.start({
+        id,
+        dir: join(this.sandboxesDir, id),
+        layers: [],
+        upper: layer,
+        snapshot: undefined,
+        cgroups: cgroupLayout(),
+        limits: {},
+        shareNetwork: options.shareNetwork ?? false,
+        rootless: this.privilege === 'rootless',
+        hide: [this.stateDir],
+      });
+      try {
+        await options.build(sandbox);
+      } finally {
+        await sandbox.kill();
+      }
+      const final = join(this.snapshotsDir, options.key);
+      const snapshot: Snapshot = {
+        key: options.key,
+        createdAt: new Date().toISOString(),
+        layers: [join(final, 'layer')],
+      };
+      writeFileSync(join(building, 'snapshot.json'), JSON.stringify(snapshot, null, 2));
+      rmSync(join(building, 'owner'));
+      rmSync(final, { recursive: true, force: true });
+      renameSync(building, final);
+      return snapshot;
+    } catch (error) {
+      rmSync(building, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  async fork(
+    snapshot: Snapshot | undefined,
+    options: { limits?: ResourceLimits; shareNetwork?: boolean } = {},
+  ): Promise<NamespaceSandbox> {
+    await this.preflight();
+    const id = newSandboxId();
+    return NamespaceSandbox.start({
+      id,
+      dir: join(this.sandboxesDir, id),
+      layers: snapshot?.layers ?? [],
+      snapshot: snapshot?.key,
+      cgroups: cgroupLayout(),
+      limits: options.limits ?? DEFAULT_LIMITS,
+      shareNetwork: options.shareNetwork ?? false,
+      rootless: this.privilege === 'rootless',
+      hide: [this.stateDir],
+    });
+  }
+
+  /** Live sandboxes recorded under the state directory (including kept ones). */
+  listSandboxes(): SandboxMeta[] {
+    if (!existsSync(this.sandboxesDir)) return [];
+    return readdirSync(this.sandboxesDir)
+      .map((id) => readSandboxMeta(join(this.sandboxesDir, id)))
+      .filter((m): m is SandboxMeta => m !== undefined && alive(m.initPid));
+  }
+
+  /**
+   * Remove what crashed runs left: sandboxes whose owner or init is gone (and kept ones when
+   * `includeKept`), their cgroups, orphaned empty cgroups, and half-built snapshots.
+   * Sandboxes of a seedfork process that is still running are left alone.
+   */
+  async gc(options: { includeKept?: boolean } = {}): Promise<GcReport> {
+    const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [] };
+    const layout = cgroupLayout();
+    const known = new Set<string>();
+    if (existsSync(this.sandboxesDir)) {
+      for (const id of readdirSync(this.sandboxesDir)) {
+        const dir = join(this.sandboxesDir, id);
+        const meta = readSandboxMeta(dir);
+        known.add(id);
+        const ownerAlive = meta !== undefined && meta.ownerPid !== process.pid && alive(meta.ownerPid);
+        const keep = meta !== undefined && alive(meta.initPid) && (meta.kept ? !options.includeKept : ownerAlive);
+        if (keep) continue;
+        if (meta && alive(meta.initPid)) {
+          try {
+            process.kill(meta.initPid, 'SIGKILL');
+          } catch {
+            // raced with its exit
+          }
+          const deadline = Date.now() + 5000;
+          while (alive(meta.initPid) && Date.now() < deadline) await sleep(10);
+        }
+        await destroySandboxCgroup(meta?.cgroups ?? sandboxCgroupDirs(layout, id));
+        rmSync(dir, { recursive: true, force: true });
+        report.sandboxes.push(id);
+      }
+    }
+    for (const id of listSandboxCgroups(layout)) {
+      if (known.has(id) && existsSync(join(this.sandboxesDir, id))) continue;
+      const dirs = sandboxCgroupDirs(layout, id);
+      if (!known.has(id) && cgroupPids(dirs).length > 0) continue; // another project's live sandbox
+      await destroySandboxCgroup(dirs);
+      report.cgroups.push(id);
+    }
+    if (existsSync(this.snapshotsDir)) {
+      for (const name of readdirSync(this.snapshotsDir)) {
+        if (!name.endsWith('.building')) continue;
+        const dir = join(this.snapshotsDir, name);
+        let owner = 0;
+        try {
+          owner = Number(readFileSync(join(dir, 'owner'), 'utf8').trim());
+        } catch {
+          // no owner file: abandoned
+        }
+        if (owner && alive(owner) && owner !== process.pid) continue;
+        rmSync(dir, { recursive: true, force: true });
+        report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
+      }
+    }
+    return report;
+  }
+}
+
+/** @throws SeedforkError when `id` is not a live sandbox under `stateDir`. */
+export function findSandbox(stateDir: string, id: string): SandboxMeta {
+  const meta = readSandboxMeta(join(stateDir, 'sandboxes', id));
+  if (!meta || !alive(meta.initPid)) {
+    throw new SeedforkError(`no live sandbox '${id}' under ${stateDir}`, {
+      hint: 'List kept sandboxes with `seedfork gc --dry-run`; run with --keep-failed to keep failed ones.',
+    });
+  }
+  return meta;
+}

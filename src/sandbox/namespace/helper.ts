@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+
+/**
+ * Absolute path of the compiled namespace helper (native/seedfork-ns, built by `npm run build`).
+ * Same relative location from src/ (tests) and dist/ (the CLI).
+ * @throws SeedforkError when it has not been compiled.
+ */
+export function helperPath(): string {
+  const path = fileURLToPath(new URL('../../../native/seedfork-ns', import.meta.url));
+  if (!existsSync(path)) {
+    throw new SeedforkError(`the namespace helper ${path} is missing`, {
+      hint: 'Build it with `npm run build` (needs a C compiler: apt-get install gcc).',
+    });
+  }
+  return path;
+}

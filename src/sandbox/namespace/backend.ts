@@ -212,7 +212,7 @@ export function findSandbox(stateDir: string, id: string): SandboxMeta {
   const meta = readSandboxMeta(join(stateDir, 'sandboxes', id));
   if (!meta || !alive(meta.initPid)) {
     throw new SeedforkError(`no live sandbox '${id}' under ${stateDir}`, {
-      hint: 'List kept sandboxes with `seedfork gc --dry-run`; run with --keep-failed to keep failed ones.',
+      hint: 'List kept sandboxes with `seedfork list`; run with --keep-failed to keep failed ones.',
     });
   }
   return meta;

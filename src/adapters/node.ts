@@ -1,0 +1,20 @@
+import type { Adapter } from './types.js';
+
+/**
+ * node:test through `node --test`, with the spec reporter on stdout and the junit reporter
+ * (Node >= 20.11) to a file. Docs: https://nodejs.org/api/test.html#test-reporters
+ */
+export const nodeAdapter: Adapter = {
+  name: 'node',
+  command: (files, ctx) => [
+    process.execPath,
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=junit',
+    `--test-reporter-destination=${ctx.junitPath}`,
+    ...files,
+  ],
+  junitFile: (ctx) => ctx.junitPath,
+  check: () => {},
+};

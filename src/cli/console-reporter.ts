@@ -1,0 +1,91 @@
+import logUpdate from 'log-update';
+import pc from 'picocolors';
+import type { RunEvent } from '../run/run.js';
+
+/**
+ * Prints run progress: on a TTY a live status line under the finished files, in CI (or when
+ * piped) plain lines only. Returns the event handler and a function that clears the live line.
+ */
+export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY === true && !process.env.CI) {
+  const started = Date.now();
+  let total = 0;
+  let done = 0;
+  let failed = 0;
+  const running = new Set<string>();
+  const print = (line: string) => {
+    if (live) logUpdate.clear();
+    stream.write(`${line}\n`);
+    if (live) status();
+  };
+  const status = () => {
+    if (!live || total === 0) return;
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    const names = [...running].slice(0, 3).join(', ');
+    logUpdate(
+      `${pc.cyan('▶')} ${done}/${total} files · ${running.size} running${failed ? pc.red(` · ${failed} failed`) : ''} · ${secs}s${names ? pc.dim(`  ${names}`) : ''}`,
+    );
+  };
+  const timer = live ? setInterval(status, 100) : undefined;
+  timer?.unref();
+
+  const onEvent = (event: RunEvent) => {
+    switch (event.type) {
+      case 'plan':
+        total = event.files.length;
+        print(
+          `seedfork: ${event.files.length} test file${event.files.length === 1 ? '' : 's'}, ${event.workers} worker${event.workers === 1 ? '' : 's'}, isolation ${event.isolation}${event.isolation === 'namespace' ? `, one sandbox per ${event.per === 'file' ? 'file' : 'worker'}` : ''}`,
+        );
+        break;
+      case 'gc':
+        print(pc.dim(`seedfork: removed ${event.removed} leftover sandbox resource(s) of an earlier run`));
+        break;
+      case 'seed': {
+        const e = event.event;
+        if (e.type === 'cached') print(`seed: reusing cached snapshot ${e.key} (built ${e.createdAt}); seeding skipped`);
+        else if (e.type === 'building') print(`seed: building snapshot ${e.key}`);
+        else if (e.type === 'step') print(pc.dim(`seed: step ${e.index + 1}/${e.total}: ${e.step}`));
+        else print(`seed: snapshot ${e.key} built in ${(e.durationMs / 1000).toFixed(1)}s`);
+        break;
+      }
+      case 'file-start':
+        running.add(event.file);
+        status();
+        break;
+      case 'file-done': {
+        const r = event.result;
+        running.delete(r.file);
+        done++;
+        const tests = `${r.tests.length} test${r.tests.length === 1 ? '' : 's'}`;
+        const timing = pc.dim(`${r.durationMs} ms${r.sandboxId ? `, setup ${r.setupMs} ms, sandbox ${r.sandboxId}` : ''}`);
+        if (r.status === 'passed') {
+          print(`${pc.green('✓')} ${r.file} (${tests}) ${timing}`);
+        } else {
+          failed++;
+          print(`${pc.red('✗')} ${r.file} (${tests}${r.error ? `; ${r.error}` : ''}) ${timing}`);
+          for (const t of r.tests.filter((x) => x.status === 'failed')) {
+            print(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);
+          }
+          if (r.tests.length === 0 && r.output.trim()) {
+            print(pc.dim(r.output.trimEnd().split('\n').slice(-15).map((l) => `    ${l}`).join('\n')));
+          }
+        }
+        break;
+      }
+      case 'done': {
+        const s = event.result.summary;
+        const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped in ${(event.result.durationMs / 1000).toFixed(1)}s`;
+        print(s.filesFailed === 0 ? pc.green(line) : pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`));
+        const kept = event.result.files.filter((f) => f.kept);
+        for (const f of kept) print(`kept sandbox ${f.sandboxId} of ${f.file}: enter it with \`seedfork shell ${f.sandboxId}\``);
+        if (event.reports.junit) print(pc.dim(`JUnit XML: ${event.reports.junit}`));
+        if (event.reports.json) print(pc.dim(`JSON: ${event.reports.json}`));
+        break;
+      }
+    }
+  };
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    if (live) logUpdate.clear();
+  };
+  return { onEvent, stop };
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import pc from 'picocolors';
+import { loadConfig } from '../config/load.js';
+import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { run } from '../run/run.js';
+import { findSandbox, NamespaceBackend } from '../sandbox/namespace/backend.js';
+import { helperPath } from '../sandbox/namespace/helper.js';
+import { consoleReporter } from './console-reporter.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function fail(error: unknown): never {
+  if (error instanceof CancelledError) {
+    process.stderr.write(`${pc.yellow('seedfork: cancelled; every sandbox was removed')}\n`);
+    process.exit(130);
+  }
+  if (error instanceof SeedforkError) {
+    process.stderr.write(`${pc.red('seedfork: error:')} ${error.message}\n`);
+    if (error.details) process.stderr.write(`${error.details}\n`);
+    if (error.hint) process.stderr.write(`${pc.yellow('hint:')} ${error.hint}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`${pc.red('seedfork: internal error (please report it):')}\n${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(3);
+}
+
+async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise<string> {
+  if (opts.stateDir) return resolve(opts.stateDir);
+  const loaded = await loadConfig(process.cwd(), opts.config);
+  return resolve(loaded.root, loaded.config.stateDir);
+}
+
+const program = new Command('seedfork')
+  .description('Seed once, fork a copy-on-write sandbox per test file, run in parallel.')
+  .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('seed (or reuse the cached snapshot), fork a sandbox per test file, run the suite')
+  .argument('[filters...]', 'only test files whose path contains one of these')
+  .option('-c, --config <file>', 'config file (default: seedfork.config.{ts,mts,mjs,js,json})')
+  .addOption(new Option('--isolation <mode>', 'namespace (sandboxes) or none (shared host, the baseline)').choices(['namespace', 'none']))
+  .option('-w, --workers <n>', 'sandboxes running at once (default: number of CPUs)', positiveInt)
+  .addOption(new Option('--per <unit>', 'one sandbox per test file, or per worker').choices(['file', 'shard']))
+  .option('--junit <path>', 'write a merged JUnit XML report here')
+  .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
+  .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
+  .action(async (filters: string[], opts) => {
+    const loaded = await loadConfig(process.cwd(), opts.config);
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130); // helpers see stdin close and kill their sandboxes
+      process.stderr.write(`\n${pc.yellow(`seedfork: ${signal}, stopping tests and removing sandboxes…`)}\n`);
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const reporter = consoleReporter(process.stdout);
+    try {
+      const result = await run(loaded, {
+        isolation: opts.isolation,
+        workers: opts.workers,
+        per: opts.per,
+        junit: opts.junit,
+        json: opts.json,
+        keepFailed: opts.keepFailed,
+        filter: filters,
+        signal: controller.signal,
+        onEvent: reporter.onEvent,
+      });
+      reporter.stop();
+      process.exit(result.summary.filesFailed > 0 ? 1 : 0);
+    } catch (error) {
+      reporter.stop();
+      fail(error);
+    }
+  });
+
+program
+  .command('shell')
+  .description('open a shell (or run a command) inside a kept sandbox')
+  .argument('<id>', 'sandbox id, as printed by `run --keep-failed` or `list`')
+  .argument('[command...]', 'command to run instead of an interactive shell')
+  .option('-c, --config <file>', 'config file')
+  .option('--state-dir <dir>', 'state directory (default: from the config)')
+  .action(async (id: string, command: string[], opts) => {
+    const stateDir = await stateDirOf(opts);
+    const meta = findSandbox(stateDir, id);
+    let saved: { cwd: string; env: Record<string, string> } = { cwd: '/', env: process.env as Record<string, string> };
+    try {
+      saved = JSON.parse(readFileSync(join(stateDir, 'sandboxes', id, 'env.json'), 'utf8'));
+    } catch {
+      // no saved environment: use ours
+    }
+    const argv = command.length > 0 ? command : [process.env.SHELL ?? '/bin/sh'];
+    const args = ['exec', '--pid', String(meta.initPid), '--cwd', saved.cwd];
+    for (const c of meta.cgroups) args.push('--cgroup', c);
+    const r = spawnSync(helperPath(), [...args, '--', ...argv], {
+      stdio: 'inherit',
+      env: { ...saved.env, TERM: process.env.TERM ?? 'xterm', PS1: `[sandbox ${id}] \\w# ` },
+    });
+    process.exit(r.status ?? 1);
+  });
+
+program
+  .command('list')
+  .description('list live sandboxes (kept ones and those of running seedfork processes)')
+  .option('-c, --config <file>', 'config file')
+  .option('--state-dir <dir>', 'state directory (default: from the config)')
+  .action(async (opts) => {
+    const backend = new NamespaceBackend(await stateDirOf(opts));
+    const live = backend.listSandboxes();
+    if (live.length === 0) process.stdout.write('no live sandboxes\n');
+    for (const m of live) process.stdout.write(`${m.id}  ${m.kept ? 'kept' : `run by pid ${m.ownerPid}`}  since ${m.createdAt}\n`);
+  });
+
+program
+  .command('gc')
+  .description('remove every sandbox, cgroup and half-built snapshot that a crashed or kept run left')
+  .option('-c, --config <file>', 'config file')
+  .option('--state-dir <dir>', 'state directory (default: from the config)')
+  .option('--keep-kept', 'leave sandboxes kept by --keep-failed alone')
+  .action(async (opts) => {
+    const backend = new NamespaceBackend(await stateDirOf(opts));
+    const report = await backend.gc({ includeKept: !opts.keepKept });
+    process.stdout.write(
+      `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s)\n`,
+    );
+  });
+
+program.parseAsync(process.argv).catch(fail);

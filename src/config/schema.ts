@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+const readyCheck = z.union([
+  z.strictObject({ port: z.number().int().min(1).max(65535) }),
+  z.strictObject({ command: z.string().min(1) }),
+  z.strictObject({ log: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+
+/** A PostgreSQL server from the host's binaries, initialised inside the seed. */
+export const postgresServiceSchema = z.strictObject({
+  kind: z.literal('postgres').optional(),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1).default('app'),
+  user: z.string().min(1).default('postgres'),
+  /** Directory with initdb/postgres; default: the newest /usr/lib/postgresql/<version>/bin. */
+  bin: z.string().optional(),
+  /** Extra server settings (postgresql.conf keys). */
+  settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  readyTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+/** Any long-running command, with a readiness check. */
+export const commandServiceSchema = z.strictObject({
+  kind: z.literal('command').optional(),
+  command: z.string().min(1),
+  ready: readyCheck.optional(),
+  env: z.record(z.string(), z.string()).default({}),
+  /** Run as this user of the sandbox (default: the caller). */
+  user: z.string().optional(),
+  readyTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+const serviceSchema = z.union([commandServiceSchema, postgresServiceSchema]);
+
+const runnerSchema = z.union([
+  z.enum(['node', 'vitest']),
+  z.strictObject({
+    /** Shell command; `{files}` becomes the quoted file list, `{junit}` the report path. */
+    command: z.string().min(1).refine((c) => c.includes('{files}'), {
+      message: 'must contain {files}, where seedfork puts the test files',
+    }),
+    /** Where the command writes JUnit XML (may use {junit}); omit to judge by exit code. */
+    junit: z.string().optional(),
+  }),
+]);
+
+const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i)]);
+
+/** The whole seedfork.config.* file. Unknown keys are errors. */
+export const configSchema = z.strictObject({
+  seed: z
+    .strictObject({
+      /** Globs of files whose contents key the snapshot cache (lockfile, migrations). */
+      inputs: z.array(z.string()).default([]),
+      /** Shell commands run in order inside the seed sandbox, with the services up. */
+      steps: z.array(z.string()).default([]),
+      services: z.record(z.string(), serviceSchema).default({}),
+      /** `host` shares the host network while seeding (for `npm ci`); forks are always isolated. */
+      network: z.enum(['isolated', 'host']).default('isolated'),
+      stepTimeoutMs: z.number().int().positive().default(600_000),
+    })
+    .default({ inputs: [], steps: [], services: {}, network: 'isolated', stepTimeoutMs: 600_000 }),
+  test: z.strictObject({
+    include: z.array(z.string()).min(1),
+    exclude: z.array(z.string()).default(['**/node_modules/**']),
+    runner: runnerSchema.default('node'),
+    /** Per test file (or shard), in ms. */
+    timeoutMs: z.number().int().positive().default(300_000),
+    env: z.record(z.string(), z.string()).default({}),
+  }),
+  isolation: z.enum(['namespace', 'none']).default('namespace'),
+  workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  per: z.enum(['file', 'shard']).default('file'),
+  limits: z.strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() }).default({}),
+  /** Where snapshots, sandboxes and reports live, relative to the config file. */
+  stateDir: z.string().default('.seedfork'),
+  report: z
+    .strictObject({ junit: z.string().optional(), json: z.string().default('.seedfork/results.json') })
+    .default({ json: '.seedfork/results.json' }),
+});
+
+/** Config as written by the user (before defaults). */
+export type UserConfig = z.input<typeof configSchema>;
+/** Config after validation, with defaults filled in. */
+export type Config = z.output<typeof configSchema>;
+export type ServiceConfig = z.output<typeof serviceSchema>;
+export type PostgresServiceConfig = z.output<typeof postgresServiceSchema>;
+export type CommandServiceConfig = z.output<typeof commandServiceSchema>;
+export type ReadyCheckConfig = z.output<typeof readyCheck>;
+export type RunnerConfig = z.output<typeof runnerSchema>;

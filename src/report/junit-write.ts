@@ -1,0 +1,73 @@
+import { hostname } from 'node:os';
+import { XMLBuilder } from 'fast-xml-parser';
+import type { FileResult, RunResult } from './types.js';
+
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  textNodeName: '#text',
+  format: true,
+  suppressEmptyNode: true,
+  processEntities: true,
+});
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+// XML 1.0 forbids most control characters, which test output often contains (ANSI colours).
+function clean(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  return text.replace(/\u001b\[[0-9;]*m/g, '').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+}
+
+function suite(file: FileResult, timestamp: string): Record<string, unknown> {
+  const cases: Record<string, unknown>[] = file.tests.map((t) => {
+    const tc: Record<string, unknown> = { '@classname': t.classname || file.file, '@name': t.name, '@time': seconds(t.durationMs) };
+    if (t.status === 'failed') tc.failure = { '@message': clean(t.message ?? 'failed'), '#text': clean(t.details ?? '') };
+    if (t.status === 'skipped') tc.skipped = '';
+    return tc;
+  });
+  if (file.status !== 'passed' && !file.tests.some((t) => t.status === 'failed')) {
+    // The file failed without a failing test case (crash, timeout, sandbox error): say so.
+    cases.push({
+      '@classname': file.file,
+      '@name': '(file)',
+      '@time': seconds(file.durationMs),
+      error: { '@message': clean(file.error ?? `exited with ${file.exitCode}`), '#text': clean(file.output.slice(-20_000)) },
+    });
+  }
+  const failures = file.tests.filter((t) => t.status === 'failed').length;
+  return {
+    '@name': file.file,
+    '@tests': cases.length,
+    '@failures': failures,
+    '@errors': cases.length - file.tests.length,
+    '@skipped': file.tests.filter((t) => t.status === 'skipped').length,
+    '@time': seconds(file.durationMs),
+    '@timestamp': timestamp,
+    '@hostname': file.sandboxId ? `sandbox-${file.sandboxId}` : hostname(),
+    testcase: cases,
+    ...(file.status !== 'passed' && file.output ? { 'system-out': clean(file.output.slice(-100_000)) } : {}),
+  };
+}
+
+/**
+ * One JUnit XML document for a whole run: a `<testsuite>` per test file under `<testsuites>`,
+ * in the Surefire/Jenkins dialect CI systems read (times in seconds).
+ */
+export function writeJUnit(result: RunResult): string {
+  const suites = result.files.map((f) => suite(f, result.startedAt));
+  const total = (key: string) => suites.reduce((n, s) => n + Number(s[key]), 0);
+  const doc = {
+    '?xml': { '@version': '1.0', '@encoding': 'UTF-8' },
+    testsuites: {
+      '@name': 'seedfork',
+      '@tests': total('@tests'),
+      '@failures': total('@failures'),
+      '@errors': total('@errors'),
+      '@skipped': total('@skipped'),
+      '@time': seconds(result.durationMs),
+      testsuite: suites,
+    },
+  };
+  return builder.build(doc) as string;
+}

@@ -1,0 +1,163 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSize } from '../config/size.js';
+import type { LoadedConfig } from '../config/load.js';
+import { DEFAULT_LIMITS, type NamespaceBackend } from '../sandbox/namespace/backend.js';
+import { HostSandbox } from '../sandbox/none/host-sandbox.js';
+import type { NamespaceSandbox } from '../sandbox/namespace/sandbox.js';
+import type { Sandbox } from '../sandbox/types.js';
+import { prepareSnapshot, runSeed, SANDBOX_SERVICE_ROOT, type SeedEvent } from '../seed/seed.js';
+import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
+
+/** A sandbox handed to one worker, with the services' environment. */
+export interface Lease {
+  sandbox: Sandbox;
+  /** Environment for test commands: the base environment plus what the services export. */
+  env: Record<string, string>;
+  /** Directory (inside the sandbox) where runners write JUnit XML. */
+  junitDir: string;
+  /** Time to fork and bring services up, in ms. */
+  setupMs: number;
+  /** Give the sandbox back: kill it, or keep it alive when `keep`. Returns whether it was kept. */
+  release(keep: boolean): Promise<boolean>;
+}
+
+/** Where test files run: forks of a seeded snapshot, or the shared host. */
+export interface TestEnvironment {
+  readonly isolation: 'namespace' | 'none';
+  readonly snapshot?: { key: string; cached: boolean };
+  acquire(signal?: AbortSignal): Promise<Lease>;
+  /** Kill every sandbox still held and stop shared services. Never throws. */
+  close(): Promise<void>;
+}
+
+interface EnvironmentOptions {
+  loaded: LoadedConfig;
+  baseEnv: Record<string, string>;
+  onSeedEvent?: (e: SeedEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Seed once (or reuse the cached snapshot), then fork a sandbox per lease with the services
+ * started again from the seeded data.
+ */
+export async function namespaceEnvironment(backend: NamespaceBackend, options: EnvironmentOptions): Promise<TestEnvironment> {
+  const { loaded, baseEnv } = options;
+  const { snapshot, cached, key } = await prepareSnapshot(backend, loaded, {
+    env: baseEnv,
+    onEvent: options.onSeedEvent,
+    signal: options.signal,
+  });
+  const limits = {
+    ...DEFAULT_LIMITS,
+    ...(loaded.config.limits.pids ? { pids: loaded.config.limits.pids } : {}),
+    ...(loaded.config.limits.memory ? { memoryBytes: parseSize(loaded.config.limits.memory) } : {}),
+  };
+  const live = new Set<NamespaceSandbox>();
+  return {
+    isolation: 'namespace',
+    snapshot: { key, cached },
+    async acquire(signal) {
+      const started = performance.now();
+      const sandbox = await backend.fork(snapshot, { limits });
+      live.add(sandbox);
+      try {
+        const services = await startServices({
+          sandbox,
+          services: loaded.config.seed.services,
+          phase: 'fork',
+          dataRoot: SANDBOX_SERVICE_ROOT,
+          env: baseEnv,
+          cwd: loaded.root,
+          signal,
+        });
+        const junitDir = '/tmp/.seedfork-junit';
+        mkdirSync(sandbox.hostPath(junitDir), { recursive: true });
+        const lease: Lease = {
+          sandbox,
+          env: { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
+          junitDir,
+          setupMs: performance.now() - started,
+          async release(keep) {
+            live.delete(sandbox);
+            if (keep) {
+              await sandbox.keep();
+              writeFileSync(join(sandbox.dir, 'env.json'), JSON.stringify({ cwd: loaded.root, env: lease.env }));
+              return true;
+            }
+            await sandbox.kill();
+            return false;
+          },
+        };
+        return lease;
+      } catch (error) {
+        live.delete(sandbox);
+        await sandbox.kill();
+        throw error;
+      }
+    },
+    async close() {
+      await Promise.all([...live].map((s) => s.kill().catch(() => {})));
+      live.clear();
+    },
+  };
+}
+
+/**
+ * No isolation: the seed runs once on the host, its services stay up, and every test file
+ * shares the host and those services. The baseline that shows what sharing costs.
+ */
+export async function sharedEnvironment(stateDir: string, options: EnvironmentOptions): Promise<TestEnvironment> {
+  const shared = join(stateDir, 'shared');
+  killLeftoverGroups(shared);
+  rmSync(shared, { recursive: true, force: true });
+  mkdirSync(shared, { recursive: true });
+  const host = new HostSandbox('host', join(shared, 'logs'));
+  let running: RunningService[] = [];
+  const spawn = host.spawn.bind(host);
+  host.spawn = (argv, opts) => {
+    const child = spawn(argv, opts);
+    if (child.pid) writeFileSync(join(shared, 'groups'), `${child.pid}\n`, { flag: 'a' });
+    return child;
+  };
+  try {
+    const seeded = await runSeed(host, options.loaded, {
+      dataRoot: join(shared, 'services'),
+      env: options.baseEnv,
+      onEvent: options.onSeedEvent,
+      signal: options.signal,
+    });
+    running = seeded.running;
+    const env = { ...options.baseEnv, ...seeded.env };
+    const junitDir = join(shared, 'junit');
+    mkdirSync(junitDir, { recursive: true });
+    return {
+      isolation: 'none',
+      acquire: async () => ({ sandbox: host, env, junitDir, setupMs: 0, release: async () => false }),
+      async close() {
+        await stopServices(running);
+        await host.kill();
+      },
+    };
+  } catch (error) {
+    await stopServices(running);
+    await host.kill();
+    throw error;
+  }
+}
+
+/** Kill process groups a crashed `--isolation none` run left (recorded in `<shared>/groups`). */
+function killLeftoverGroups(shared: string): void {
+  const file = join(shared, 'groups');
+  if (!existsSync(file)) return;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const pgid = Number(line);
+    if (!pgid) continue;
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { adapterFor } from '../adapters/index.js';
+import type { LoadedConfig } from '../config/load.js';
+import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { discoverTestFiles } from '../plan/discover.js';
+import { partitionBySize } from '../plan/partition.js';
+import { writeReports } from '../report/write.js';
+import { type FileResult, type RunResult, summarize } from '../report/types.js';
+import { NamespaceBackend } from '../sandbox/namespace/backend.js';
+import type { SeedEvent } from '../seed/seed.js';
+import { namespaceEnvironment, sharedEnvironment, type TestEnvironment } from './environment.js';
+import { runFile } from './run-file.js';
+import { runPool } from './pool.js';
+
+/** Options of {@link run}; each overrides the config key of the same name. */
+export interface RunOptions {
+  isolation?: 'namespace' | 'none';
+  workers?: number | 'auto';
+  per?: 'file' | 'shard';
+  /** Path for the merged JUnit XML (relative to the project root). */
+  junit?: string;
+  /** Path for the JSON result file. */
+  json?: string;
+  /** Keep the sandboxes of failed files alive for `seedfork shell`. */
+  keepFailed?: boolean;
+  /** Only files whose path contains one of these. */
+  filter?: string[];
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+}
+
+/** Progress of a run, for reporters. */
+export type RunEvent =
+  | { type: 'plan'; files: string[]; workers: number; isolation: string; per: 'file' | 'shard' }
+  | { type: 'seed'; event: SeedEvent }
+  | { type: 'gc'; removed: number }
+  | { type: 'file-start'; file: string }
+  | { type: 'file-done'; result: FileResult }
+  | { type: 'done'; result: RunResult; reports: { json?: string; junit?: string } };
+
+/** Resolve `workers: 'auto'` to the number of CPUs. */
+export function resolveWorkers(workers: number | 'auto'): number {
+  return workers === 'auto' ? availableParallelism() : workers;
+}
+
+/**
+ * Seed once (or reuse the snapshot), fork a sandbox per test file (or per worker with
+ * `per: 'shard'`), run at most `workers` at once, and write the JSON (and JUnit) reports.
+ * Every sandbox is killed before this returns or throws, except failed ones kept on request.
+ * @throws SeedforkError for setup problems (seed step, service, missing runner); CancelledError
+ *   when `signal` aborts. Test failures are results, not errors.
+ */
+export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promise<RunResult> {
+  const { config, root } = loaded;
+  const isolation = options.isolation ?? config.isolation;
+  const per = options.per ?? config.per;
+  const workers = resolveWorkers(options.workers ?? config.workers);
+  const stateDir = resolve(root, config.stateDir);
+  const files = discoverTestFiles(root, config.test.include, config.test.exclude, options.filter);
+  const adapter = adapterFor(config.test.runner);
+  adapter.check(root);
+  const emit = options.onEvent ?? (() => {});
+  const reports = {
+    json: options.json ?? config.report.json ? resolve(root, options.json ?? config.report.json) : undefined,
+    junit: (options.junit ?? config.report.junit) ? resolve(root, (options.junit ?? config.report.junit)!) : undefined,
+  };
+  const startedAt = new Date();
+  const baseEnv: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...config.test.env,
+    SEEDFORK: '1',
+  };
+  const groups = per === 'shard' ? partitionBySize(root, files, workers) : files.map((f) => [f]);
+  emit({ type: 'plan', files, workers: Math.min(workers, groups.length), isolation, per });
+
+  let environment: TestEnvironment | undefined;
+  const results: FileResult[] = [];
+  const finish = (): RunResult => {
+    const ordered = [...results].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file));
+    return {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(Date.now() - startedAt.getTime()),
+      isolation,
+      per,
+      workers,
+      ...(environment?.snapshot ? { snapshot: environment.snapshot } : {}),
+      files: ordered,
+      summary: summarize(ordered),
+    };
+  };
+  try {
+    if (isolation === 'namespace') {
+      const backend = new NamespaceBackend(stateDir);
+      await backend.preflight();
+      const gc = await backend.gc();
+      const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;
+      if (removed > 0) emit({ type: 'gc', removed });
+      environment = await namespaceEnvironment(backend, {
+        loaded,
+        baseEnv,
+        onSeedEvent: (event) => emit({ type: 'seed', event }),
+        signal: options.signal,
+      });
+    } else {
+      environment = await sharedEnvironment(stateDir, {
+        loaded,
+        baseEnv,
+        onSeedEvent: (event) => emit({ type: 'seed', event }),
+        signal: options.signal,
+      });
+    }
+    const env = environment;
+    let index = 0;
+    await runPool(
+      groups,
+      workers,
+      async (group) => {
+        const lease = await env.acquire(options.signal);
+        let failed = false;
+        const done: FileResult[] = [];
+        try {
+          for (const file of group) {
+            if (options.signal?.aborted) break;
+            emit({ type: 'file-start', file });
+            const result = await runFile(lease, adapter, file, {
+              root,
+              timeoutMs: config.test.timeoutMs,
+              index: index++,
+              signal: options.signal,
+            });
+            failed ||= result.status !== 'passed';
+            done.push(result);
+          }
+        } finally {
+          const keep = failed && options.keepFailed === true && !options.signal?.aborted;
+          const kept = await lease.release(keep);
+          for (const result of done) {
+            if (kept && result.status !== 'passed') result.kept = true;
+            results.push(result);
+            emit({ type: 'file-done', result });
+          }
+        }
+      },
+      options.signal,
+    );
+    if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
+  } catch (error) {
+    // Keep what finished: a cancelled or broken run still leaves its partial results.
+    if (results.length > 0) writeReports(finish(), { json: reports.json });
+    if (options.signal?.aborted && !(error instanceof SeedforkError)) throw new CancelledError('cancelled (Ctrl-C)');
+    throw error;
+  } finally {
+    await environment?.close();
+  }
+  const result = finish();
+  writeReports(result, reports);
+  emit({ type: 'done', result, reports });
+  return result;
+}

@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { globSync } from 'tinyglobby';
+import type { Config } from '../config/schema.js';
+
+/** Bumped when the snapshot layout changes, so old caches are not reused. */
+export const SNAPSHOT_FORMAT = 1;
+
+/**
+ * The snapshot cache key: SHA-256 (hex, first 16 chars) over the contents of every file
+ * matched by `seed.inputs` (sorted by path), the seed steps, the services and the network
+ * mode. Same inputs on any machine give the same key.
+ */
+export function seedCacheKey(config: Config, root: string): { key: string; inputs: string[] } {
+  const hash = createHash('sha256');
+  const inputs = globSync(config.seed.inputs, { cwd: root, dot: true, ignore: ['**/node_modules/**', `${config.stateDir}/**`] }).sort();
+  hash.update(JSON.stringify({ format: SNAPSHOT_FORMAT, root, steps: config.seed.steps, services: config.seed.services, network: config.seed.network, patterns: config.seed.inputs }));
+  for (const file of inputs) {
+    hash.update(`\0${file}\0`);
+    hash.update(readFileSync(join(root, file)));
+  }
+  return { key: hash.digest('hex').slice(0, 16), inputs };
+}

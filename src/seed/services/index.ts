@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import type { ServiceConfig } from '../../config/schema.js';
+import type { Sandbox } from '../../sandbox/types.js';
+import { commandDriver } from './command.js';
+import { postgresDriver } from './postgres.js';
+import type { RunningService } from './types.js';
+
+export type { RunningService } from './types.js';
+
+/** Options for {@link startServices}. */
+export interface StartServicesOptions {
+  sandbox: Sandbox;
+  services: Record<string, ServiceConfig>;
+  /** `seed`: create data then start; `fork`: start from seeded data. */
+  phase: 'seed' | 'fork';
+  /** Where service data lives, as a path inside the sandbox. */
+  dataRoot: string;
+  env: Record<string, string>;
+  cwd: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Start every declared service in declaration order and wait until each is ready.
+ * On failure the ones already started are stopped before the error propagates.
+ * @returns the running services and the environment they export.
+ */
+export async function startServices(options: StartServicesOptions): Promise<{ running: RunningService[]; env: Record<string, string> }> {
+  const running: RunningService[] = [];
+  const env: Record<string, string> = {};
+  try {
+    for (const [name, config] of Object.entries(options.services)) {
+      const ctx = {
+        name,
+        sandbox: options.sandbox,
+        dataDir: join(options.dataRoot, name),
+        logFile: join(options.sandbox.logDir, `${name}.log`),
+        env: { ...options.env, ...env },
+        cwd: options.cwd,
+        signal: options.signal,
+      };
+      const service =
+        'command' in config
+          ? await commandDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config)
+          : await postgresDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config);
+      running.push(service);
+      Object.assign(env, service.env);
+    }
+  } catch (error) {
+    await stopServices(running);
+    throw error;
+  }
+  return { running, env };
+}
+
+/** Stop services in reverse order. Never throws. */
+export async function stopServices(running: RunningService[]): Promise<void> {
+  for (const service of [...running].reverse()) {
+    await service.stop().catch(() => {});
+  }
+}

@@ -1,0 +1,162 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PostgresServiceConfig } from '../../config/schema.js';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import type { ReadyCheck } from '../ready.js';
+import { tail, waitFor } from '../ready.js';
+import { track } from './process.js';
+import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
+
+/** System user the server runs as when seedfork runs as root (PostgreSQL refuses root). */
+const PG_SYSTEM_USER = 'postgres';
+
+/**
+ * Settings that make a throwaway test cluster fast: no fsync, small WAL. Safe because a
+ * sandbox's data is discarded; never use them for data you keep.
+ * Source: PostgreSQL docs, "Non-Durable Settings" (runtime-config / non-durability).
+ */
+const TEST_SETTINGS: Record<string, string | number | boolean> = {
+  fsync: false,
+  synchronous_commit: false,
+  full_page_writes: false,
+  unix_socket_directories: '',
+  listen_addresses: '127.0.0.1',
+  shared_buffers: '32MB',
+  max_connections: 100,
+  log_min_messages: 'warning',
+};
+
+/**
+ * Directory with the PostgreSQL server binaries: `config.bin`, else the newest
+ * /usr/lib/postgresql/<version>/bin (Debian/Ubuntu layout).
+ * @throws SeedforkError telling how to install PostgreSQL.
+ */
+export function findPostgresBin(config: PostgresServiceConfig): string {
+  if (config.bin) {
+    if (!existsSync(join(config.bin, 'postgres'))) {
+      throw new SeedforkError(`no postgres binary in ${config.bin}`, { hint: 'Point services.<name>.bin at the directory holding initdb and postgres.' });
+    }
+    return config.bin;
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new SeedforkError('PostgreSQL server binaries not found (no /usr/lib/postgresql/<version>/bin/postgres)', {
+      hint: 'Install them with `apt-get install postgresql`, or set seed.services.<name>.bin.',
+    });
+  }
+  return join(root, versions[0]!, 'bin');
+}
+
+function formatSetting(value: string | number | boolean): string {
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') return String(value);
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Ready when postmaster.pid's status line says "ready" (PostgreSQL >= 10 writes it there). */
+function postmasterReady(dataDir: string): ReadyCheck {
+  return {
+    description: 'postmaster.pid status "ready"',
+    isReady: async (sb) => {
+      try {
+        const lines = readFileSync(sb.hostPath(join(dataDir, 'postmaster.pid')), 'utf8').split('\n');
+        return lines[7]?.trim() === 'ready';
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function runAs(): string | undefined {
+  return process.getuid?.() === 0 ? PG_SYSTEM_USER : undefined;
+}
+
+function connectionEnv(name: string, config: PostgresServiceConfig): Record<string, string> {
+  const url = `postgresql://${config.user}@127.0.0.1:${config.port}/${config.database}`;
+  return {
+    [`${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`]: url,
+    DATABASE_URL: url,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(config.port),
+    PGUSER: config.user,
+    PGDATABASE: config.database,
+  };
+}
+
+async function startServer(ctx: ServiceContext, config: PostgresServiceConfig): Promise<RunningService> {
+  const bin = findPostgresBin(config);
+  const proc = track(
+    ctx.sandbox.spawn([join(bin, 'postgres'), '-D', ctx.dataDir], {
+      env: ctx.env,
+      user: runAs(),
+      cwd: '/',
+      logFile: ctx.logFile,
+    }),
+  );
+  const stop = () => proc.stop('SIGINT', 30_000); // SIGINT = "fast shutdown"
+  try {
+    await waitFor(ctx.name, postmasterReady(ctx.dataDir), ctx.sandbox, {
+      timeoutMs: config.readyTimeoutMs,
+      died: proc.exited,
+      logTail: () => tail(ctx.logFile),
+      signal: ctx.signal,
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { name: ctx.name, env: connectionEnv(ctx.name, config), logFile: ctx.logFile, stop };
+}
+
+/** PostgreSQL from the host's binaries; data directory created with initdb inside the seed. */
+export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
+  async seed(ctx, config) {
+    const bin = findPostgresBin(config);
+    const hostData = ctx.sandbox.hostPath(ctx.dataDir);
+    mkdirSync(hostData, { recursive: true, mode: 0o700 });
+    const user = runAs();
+    if (user) {
+      const entry = readFileSync(ctx.sandbox.hostPath('/etc/passwd'), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${user}:`));
+      if (!entry) {
+        throw new SeedforkError(`there is no '${user}' system user to run PostgreSQL as (it refuses to run as root)`, {
+          hint: 'Install PostgreSQL from your distribution (`apt-get install postgresql` creates the user), or `useradd --system postgres`.',
+        });
+      }
+      const [, , uid, gid] = entry.split(':');
+      chownSync(hostData, Number(uid), Number(gid));
+    }
+    const initdb = await ctx.sandbox.exec(
+      [join(bin, 'initdb'), '-D', ctx.dataDir, '-U', config.user, '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C', '--wal-segsize=1'],
+      { env: ctx.env, user, cwd: '/', timeoutMs: 120_000 },
+    );
+    if (initdb.exitCode !== 0) {
+      throw new SeedforkError(`initdb for service ${ctx.name} failed (exit ${initdb.exitCode})`, { details: initdb.output });
+    }
+    const settings = { ...TEST_SETTINGS, port: config.port, ...config.settings };
+    appendFileSync(
+      join(hostData, 'postgresql.conf'),
+      `\n# seedfork\n${Object.entries(settings).map(([k, v]) => `${k} = ${formatSetting(v)}`).join('\n')}\n`,
+    );
+    const running = await startServer(ctx, config);
+    if (config.database !== 'postgres') {
+      const create = await ctx.sandbox.exec(
+        [join(bin, 'psql'), '-h', '127.0.0.1', '-p', String(config.port), '-U', config.user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE "${config.database.replace(/"/g, '""')}"`],
+        { env: ctx.env, cwd: '/', timeoutMs: 60_000 },
+      );
+      if (create.exitCode !== 0) {
+        await running.stop();
+        throw new SeedforkError(`cannot create database ${config.database} in service ${ctx.name}`, { details: create.output });
+      }
+    }
+    return running;
+  },
+  start: startServer,
+};

@@ -31,7 +31,7 @@ export interface StartOptions {
   id?: string;
   /** Lower layers, top-most first; `/` is appended. */
   layers: string[];
-  /** Upper (copy-on-write) directory; default `<dir>/upper`. */
+  /** Upper (copy-on-write) directory; default `<dir>/upper`. One outside `dir` survives kill(). */
   upper?: string;
   snapshot: string | undefined;
   cgroups: CgroupLayout;
@@ -62,7 +62,6 @@ export class NamespaceSandbox implements Sandbox {
     private readonly helper: ChildProcess,
     private readonly cgroupDirs: string[],
     private readonly meta: SandboxMeta,
-    private readonly upperOwnedByCaller: boolean,
   ) {
     this.logDir = join(dir, 'logs');
   }
@@ -103,7 +102,7 @@ export class NamespaceSandbox implements Sandbox {
         snapshot: options.snapshot,
       };
       writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-      return new NamespaceSandbox(id, dir, initPid, helper, cgroupDirs, meta, options.upper !== undefined);
+      return new NamespaceSandbox(id, dir, initPid, helper, cgroupDirs, meta);
     } catch (error) {
       helper?.kill('SIGKILL');
       if (helper) await exited(helper);
@@ -162,13 +161,8 @@ export class NamespaceSandbox implements Sandbox {
     this.helper.stdin?.end();
     await exited(this.helper);
     await destroySandboxCgroup(this.cgroupDirs);
-    if (this.upperOwnedByCaller) {
-      for (const sub of ['work', 'merged', 'logs', 'meta.json']) {
-        rmSync(join(this.dir, sub), { recursive: true, force: true });
-      }
-    } else {
-      rmSync(this.dir, { recursive: true, force: true });
-    }
+    // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private assertAlive(): void {

@@ -1,5 +1,5 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { ReadyCheck } from '../ready.js';
@@ -119,7 +119,8 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
   async seed(ctx, config) {
     const bin = findPostgresBin(config);
     const hostData = ctx.sandbox.hostPath(ctx.dataDir);
-    mkdirSync(hostData, { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(hostData), { recursive: true, mode: 0o755 });
+    mkdirSync(hostData, { mode: 0o700 });
     const user = runAs();
     if (user) {
       const entry = readFileSync(ctx.sandbox.hostPath('/etc/passwd'), 'utf8')

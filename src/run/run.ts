@@ -92,6 +92,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   };
   try {
     if (isolation === 'namespace') {
+      assertVisibleInSandboxes(root);
       const backend = new NamespaceBackend(stateDir);
       await backend.preflight();
       const gc = await backend.gc();
@@ -158,4 +159,17 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   writeReports(result, reports);
   emit({ type: 'done', result, reports });
   return result;
+}
+
+/** Directories every sandbox replaces with a private, empty mount. */
+const PRIVATE_IN_SANDBOX = ['/tmp', '/run', '/dev', '/proc', '/sys'];
+
+/** @throws SeedforkError when the project lives where sandboxes cannot see it. */
+function assertVisibleInSandboxes(root: string): void {
+  const hidden = PRIVATE_IN_SANDBOX.find((d) => root === d || root.startsWith(`${d}/`));
+  if (hidden) {
+    throw new SeedforkError(`the project ${root} is under ${hidden}, which every sandbox replaces with its own private ${hidden}`, {
+      hint: 'Move the project elsewhere (for example under your home directory), or use --isolation none.',
+    });
+  }
 }

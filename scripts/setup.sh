@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what seedfork needs on a fresh Debian/Ubuntu machine, then builds it.
+# Debian packages: a C compiler (for the namespace helper), PostgreSQL server binaries (for the
+# example's and the tests' postgres service), util-linux (setpriv). Then npm ci and the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install ${need[*]} (run with sudo)" >&2
+    exit 1
+  fi
+  # Install PostgreSQL's binaries without starting a system cluster on port 5432.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+node -e 'const [major] = process.versions.node.split("."); if (+major < 20) { console.error(`seedfork needs Node >= 20 (this is ${process.version})`); process.exit(1); }'
+npm ci --no-audit --no-fund
+npm run build

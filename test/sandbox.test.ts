@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
+import type { Snapshot } from '../src/sandbox/types.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { REPO } from './support/project.js';
+
+if (!isRoot) console.warn('skipping namespace sandbox tests: they need root (run the suite as root)');
+
+describe.skipIf(!isRoot)('namespace backend', () => {
+  const stateDir = join(REPO, 'test-output', 'state-sandbox');
+  const backend = new NamespaceBackend(stateDir);
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  let before: HostState;
+  let snapshot: Snapshot;
+
+  beforeAll(async () => {
+    rmSync(stateDir, { recursive: true, force: true });
+    before = hostState();
+    snapshot = await backend.createSnapshot({
+      key: 'test-snapshot',
+      build: async (sb) => {
+        const r = await sb.exec(['sh', '-c', 'mkdir -p /srv/seeded && echo hello > /srv/seeded/greeting'], { env });
+        expect(r.exitCode).toBe(0);
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await expectHostClean(before);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('a fork sees the snapshot and its own hostname, loopback and PID namespace', async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      const r = await sb.exec(['sh', '-c', 'cat /srv/seeded/greeting; hostname; echo $$; ip -o link show lo'], { env });
+      expect(r.exitCode).toBe(0);
+      const [greeting, host, pid, lo] = r.output.trim().split('\n');
+      expect(greeting).toBe('hello');
+      expect(host).toBe(`sf-${sb.id}`);
+      expect(Number(pid)).toBeLessThan(10); // a fresh PID namespace, not the host's numbering
+      expect(lo).toMatch(/UP/);
+      expect(existsSync('/srv/seeded/greeting')).toBe(false); // the host never saw the seed
+    } finally {
+      await sb.kill();
+    }
+  });
+
+  test('exit codes, missing commands, working directory and environment pass through', async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      expect((await sb.exec(['sh', '-c', 'exit 7'], { env })).exitCode).toBe(7);
+      const missing = await sb.exec(['no-such-command-xyz'], { env });
+      expect(missing.exitCode).toBe(127);
+      expect(missing.output).toMatch(/cannot run 'no-such-command-xyz'/);
+      const r = await sb.exec(['sh', '-c', 'pwd; echo $GREETING'], { env: { ...env, GREETING: 'hi' }, cwd: '/srv' });
+      expect(r.output).toBe('/srv\nhi\n');
+      const slow = await sb.exec(['sleep', '30'], { env, timeoutMs: 200 });
+      expect(slow.timedOut).toBe(true);
+      expect(slow.exitCode).toBe(124);
+    } finally {
+      await sb.kill();
+    }
+  });
+
+  test('two sandboxes bind 127.0.0.1:8080 at once', async () => {
+    const [a, b] = await Promise.all([backend.fork(snapshot), backend.fork(snapshot)]);
+    try {
+      const listen = `require('net').createServer().listen(8080,'127.0.0.1',()=>{console.log('bound');process.exit(0)})`;
+      const results = await Promise.all([a, b].map((sb) => sb.exec([process.execPath, '-e', listen], { env })));
+      for (const r of results) expect(r.output.trim()).toBe('bound');
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  test('writes are copy-on-write: private to the fork, gone after kill', async () => {
+    const dir = join(REPO, 'test-output', 'cow');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'shared.txt'), 'original');
+    const [a, b] = await Promise.all([backend.fork(snapshot), backend.fork(snapshot)]);
+    try {
+      await a.exec(['sh', '-c', `echo changed > ${dir}/shared.txt; echo new > ${dir}/new.txt; rm /srv/seeded/greeting`], { env });
+      expect(readFileSync(a.hostPath(join(dir, 'shared.txt')), 'utf8')).toBe('changed\n');
+      expect(readFileSync(join(dir, 'shared.txt'), 'utf8')).toBe('original');
+      expect(existsSync(join(dir, 'new.txt'))).toBe(false);
+      const seen = await b.exec(['sh', '-c', `cat ${dir}/shared.txt; ls ${dir}; cat /srv/seeded/greeting`], { env });
+      expect(seen.output).toBe('originalshared.txt\nhello\n');
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  test('/proc/sys is read-only and /tmp is private', async () => {
+    writeFileSync('/tmp/seedfork-host-file', 'host');
+    const sb = await backend.fork(snapshot);
+    try {
+      const r = await sb.exec(['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'], { env });
+      expect(r.exitCode).not.toBe(0);
+      expect(r.output).toMatch(/Read-only/);
+      expect((await sb.exec(['ls', '-A', '/tmp'], { env })).output).toBe('');
+      expect((await sb.exec(['ls', stateDir], { env })).output).toBe(''); // seedfork's state is hidden
+    } finally {
+      await sb.kill();
+      rmSync('/tmp/seedfork-host-file');
+    }
+  });
+
+  test('kill ends background processes the test left running', async () => {
+    const sb = await backend.fork(snapshot);
+    await sb.exec(['sh', '-c', 'setsid sleep 1000 > /dev/null 2>&1 < /dev/null &'], { env });
+    const sleeping = await sb.exec(['sh', '-c', 'ps -eo comm | grep -c "^sleep"'], { env });
+    expect(sleeping.output.trim()).toBe('1');
+    await sb.kill();
+    await expectHostClean(before);
+  });
+
+  test('the pids limit stops a fork bomb inside the sandbox', async () => {
+    const sb = await backend.fork(snapshot, { limits: { pids: 20 } });
+    try {
+      const r = await sb.exec(['sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>&1; wait'], { env, timeoutMs: 20_000 });
+      expect(r.output).toMatch(/fork|Resource temporarily unavailable|Cannot/i);
+    } finally {
+      await sb.kill();
+    }
+  });
+
+  test('a failing snapshot build leaves no snapshot and nothing running', async () => {
+    await expect(
+      backend.createSnapshot({
+        key: 'broken',
+        build: async (sb) => {
+          await sb.exec(['sh', '-c', 'sleep 1000 &'], { env });
+          throw new Error('seed step exploded');
+        },
+      }),
+    ).rejects.toThrow('seed step exploded');
+    expect(await backend.openSnapshot('broken')).toBeUndefined();
+    expect(existsSync(join(stateDir, 'snapshots', 'broken.building'))).toBe(false);
+    await expectHostClean(before);
+  });
+
+  test('gc removes sandboxes whose seedfork process died', async () => {
+    const sb = await backend.fork(snapshot);
+    const meta = JSON.parse(readFileSync(join(stateDir, 'sandboxes', sb.id, 'meta.json'), 'utf8'));
+    meta.ownerPid = 999_999_999; // pretend the run that made it crashed
+    writeFileSync(join(stateDir, 'sandboxes', sb.id, 'meta.json'), JSON.stringify(meta));
+    const report = await backend.gc();
+    expect(report.sandboxes).toContain(sb.id);
+    await sb.kill();
+    await expectHostClean(before);
+  });
+});

@@ -15,10 +15,12 @@
  *       never leaves one running), "keep" detaches it (kept for `seedfork
  *       shell`). Errors go to stderr as "seedfork-ns: <step>: <reason>", exit 1.
  *
- *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] -- CMD...
+ *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] [--pgroup] -- CMD...
  *       Runs CMD inside the sandbox whose init has host PID `PID`, with the
  *       environment it was given. Exit status is CMD's (128+N for signal N,
- *       127 when CMD is not found). SIGINT/SIGTERM/SIGHUP are forwarded.
+ *       127 when CMD is not found). SIGINT/SIGTERM/SIGHUP are forwarded, to
+ *       CMD's whole process group with --pgroup (services: `sh -c` and its
+ *       children stop together).
  *
  * Options of start:
  *   --lower DIR (repeatable, top-most first) --upper DIR --work DIR --merged DIR
@@ -179,7 +181,7 @@ static void setup_root(struct start_opts *o) {
   mount_at(m, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
            "newinstance,ptmxmode=0666,mode=0620");
   {
-    char ptmx[4096], pts[4096];
+    char ptmx[4200], pts[4200];
     snprintf(ptmx, sizeof ptmx, "%s/dev/ptmx", m);
     snprintf(pts, sizeof pts, "%s/dev/pts/ptmx", m);
     must(mount(pts, ptmx, NULL, MS_BIND, NULL), "mount", "bind /dev/pts/ptmx");
@@ -376,8 +378,9 @@ static int cmd_start(int argc, char **argv) {
 /* ----------------------------------------------------------------- exec -- */
 
 static pid_t exec_child = -1;
+static int exec_pgroup = 0;
 static void forward(int sig) {
-  if (exec_child > 0) kill(exec_child, sig);
+  if (exec_child > 0) kill(exec_pgroup ? -exec_child : exec_child, sig);
 }
 
 static int cmd_exec(int argc, char **argv) {
@@ -392,6 +395,7 @@ static int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--cwd")) TAKE(cwd);
     else if (!strcmp(a, "--user")) TAKE(user);
     else if (!strcmp(a, "--cgroup")) PUSH(cgroups, n_cgroups);
+    else if (!strcmp(a, "--pgroup")) exec_pgroup = 1;
     else die("usage", "unknown option %s", a);
   }
   if (!pid || i >= argc) die("usage", "exec --pid PID [--cwd DIR] [--user NAME] -- CMD...");
@@ -431,6 +435,7 @@ static int cmd_exec(int argc, char **argv) {
   must(exec_child, "exec", "fork");
   if (exec_child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (exec_pgroup) setpgid(0, 0);
     if (pw) {
       must(initgroups(pw->pw_name, pw->pw_gid), "exec", "initgroups");
       must(setgid(pw->pw_gid), "exec", "setgid");

@@ -40,7 +40,10 @@ export interface Sandbox {
   readonly backend: string;
   /** Run a command to completion inside the sandbox. */
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Start a long-running command (a service). It dies with the sandbox at the latest. */
+  /**
+   * Start a long-running command (a service) in its own process group; signals sent to the
+   * returned process reach that whole group. It dies with the sandbox at the latest.
+   */
   spawn(argv: string[], options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string }): ChildProcess;
   /** The host path at which a path inside the sandbox can be read and written. */
   hostPath(path: string): string;

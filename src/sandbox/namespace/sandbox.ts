@@ -112,10 +112,11 @@ export class NamespaceSandbox implements Sandbox {
     }
   }
 
-  private execArgv(argv: string[], options: { cwd?: string; user?: string }): string[] {
+  private execArgv(argv: string[], options: { cwd?: string; user?: string; pgroup?: boolean }): string[] {
     const args = [helperPath(), 'exec', '--pid', String(this.initPid), '--cwd', options.cwd ?? '/'];
     for (const c of this.cgroupDirs) args.push('--cgroup', c);
     if (options.user) args.push('--user', options.user);
+    if (options.pgroup) args.push('--pgroup');
     return [...args, '--', ...argv];
   }
 
@@ -126,7 +127,7 @@ export class NamespaceSandbox implements Sandbox {
 
   spawn(argv: string[], options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string }): ChildProcess {
     this.assertAlive();
-    return spawnService(this.execArgv(argv, options), { env: options.env, logFile: options.logFile });
+    return spawnService(this.execArgv(argv, { ...options, pgroup: true }), { env: options.env, logFile: options.logFile });
   }
 
   hostPath(path: string): string {

@@ -38,6 +38,16 @@ export class HostSandbox implements Sandbox {
       logFile: options.logFile,
       detached: true,
     });
+    // Like the namespace helper's --pgroup: a signal reaches the service's whole group.
+    const pid = child.pid;
+    child.kill = (signal?: NodeJS.Signals | number) => {
+      try {
+        if (pid !== undefined) process.kill(-pid, signal ?? 'SIGTERM');
+        return true;
+      } catch {
+        return false;
+      }
+    };
     this.children.add(child);
     if (child.pid) this.groups.add(child.pid);
     child.once('exit', () => this.children.delete(child));

@@ -15,7 +15,7 @@ function readyCheck(ctx: ServiceContext, config: CommandServiceConfig, env: Reco
 async function start(ctx: ServiceContext, config: CommandServiceConfig): Promise<RunningService> {
   const env = { ...ctx.env, ...config.env, SEEDFORK_SERVICE_DATA: ctx.dataDir };
   const proc = track(
-    ctx.sandbox.spawn(['sh', '-c', `exec ${config.command}`], { env, user: config.user, cwd: ctx.cwd, logFile: ctx.logFile }),
+    ctx.sandbox.spawn(['sh', '-c', config.command], { env, user: config.user, cwd: ctx.cwd, logFile: ctx.logFile }),
   );
   const stop = () => proc.stop('SIGTERM', 10_000);
   const check = readyCheck(ctx, config, env);

@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readJUnit } from '../src/report/junit-read.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { CLI, makeProject } from './support/project.js';
+
+function seedfork(cwd: string, args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1' } });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+const passing = `import { test } from 'node:test';\ntest('adds', () => { if (1 + 1 !== 2) throw new Error('math'); });\n`;
+const failing = `import { test } from 'node:test';\nimport assert from 'node:assert';\ntest('is wrong', () => { assert.equal(1, 2); });\n`;
+
+describe('config and input errors', () => {
+  test('an unknown config key is named, with the fix', () => {
+    const dir = makeProject('unknown-key', {
+      'seedfork.config.json': JSON.stringify({ test: { include: ['*.test.js'], inclde: ['x'] }, wrokers: 2 }),
+    });
+    const r = seedfork(dir, ['run']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/unknown key 'wrokers'/);
+    expect(r.out).toMatch(/test: unknown key 'inclde'/);
+  });
+
+  test('a missing config says which files it looked for', () => {
+    const r = seedfork(makeProject('no-config', { 'a.txt': '' }), ['run']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/no seedfork config/);
+    expect(r.out).toMatch(/seedfork.config.ts/);
+  });
+
+  test('an include that matches nothing is an error, not an empty pass', () => {
+    const dir = makeProject('no-match', {
+      'seedfork.config.mjs': `export default { test: { include: ['spec/**/*.test.js'] } };\n`,
+    });
+    const r = seedfork(dir, ['run']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/no test files matched test.include \["spec\/\*\*\/\*.test.js"\]/);
+  });
+
+  test('invalid flags are rejected by the parser', () => {
+    const r = seedfork(makeProject('flags', { 'x.test.js': passing }), ['run', '--workers', 'zero']);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/expected a positive whole number/);
+  });
+});
+
+describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
+  let before: HostState;
+  beforeAll(() => {
+    before = hostState();
+  });
+  afterAll(async () => {
+    await expectHostClean(before);
+  });
+
+  test('passing and failing files: exit code, JUnit XML and JSON results', async () => {
+    const dir = makeProject('mixed', {
+      'seedfork.config.ts': `export default { test: { include: ['test/*.test.js'], runner: 'node' } } as const;\n`,
+      'test/ok.test.js': passing,
+      'test/bad.test.js': failing,
+    });
+    const r = seedfork(dir, ['run', '--junit', 'out/junit.xml', '--workers', '2']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/✗ test\/bad.test.js/);
+    expect(r.out).toMatch(/✓ test\/ok.test.js/);
+    const cases = readJUnit(readFileSync(join(dir, 'out/junit.xml'), 'utf8'));
+    expect(cases.map((c) => [c.name, c.status]).sort()).toEqual([
+      ['adds', 'passed'],
+      ['is wrong', 'failed'],
+    ]);
+    const json = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+    expect(json.summary).toMatchObject({ files: 2, filesFailed: 1, tests: 2, passed: 1, failed: 1 });
+    await expectHostClean(before);
+  });
+
+  test('the generic command adapter and per-worker sandboxes', async () => {
+    const dir = makeProject('command', {
+      'seedfork.config.js': `export default { per: 'shard', workers: 2, test: { include: ['t/*.sh'], runner: { command: 'for f in {files}; do sh $f || exit 1; done' } } };\n`,
+      't/a.sh': 'echo a > /tmp/marker',
+      't/b.sh': 'test ! -e /tmp/other || exit 5; echo b > /tmp/other',
+      't/c.sh': 'exit 0',
+    });
+    const r = seedfork(dir, ['run']);
+    expect(r.out).toMatch(/one sandbox per worker/);
+    expect(r.code).toBe(0);
+  });
+
+  test('a test command that is not found stops the run with a clear error', async () => {
+    const dir = makeProject('notfound', {
+      'seedfork.config.json': JSON.stringify({ test: { include: ['*.test.js'], runner: { command: 'no-such-runner-xyz {files}' } } }),
+      'a.test.js': passing,
+    });
+    const r = seedfork(dir, ['run']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/the test command was not found/);
+    expect(r.out).toMatch(/no-such-runner-xyz: not found/);
+    await expectHostClean(before);
+  });
+
+  test('a project under /tmp is refused: sandboxes have their own /tmp', () => {
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', join(makeProject('tmpcheck', { 'x.test.js': passing }), 'x.test.js')], {
+      cwd: '/tmp',
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+  });
+
+  test('--keep-failed keeps the failed sandbox for `seedfork shell`; gc removes it', async () => {
+    const dir = makeProject('keep', {
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
+      'bad.test.js': `import { test } from 'node:test';\nimport { writeFileSync } from 'node:fs';\ntest('leaves evidence', () => { writeFileSync('/tmp/evidence', 'state at failure'); throw new Error('boom'); });\n`,
+    });
+    const r = seedfork(dir, ['run', '--keep-failed']);
+    expect(r.code).toBe(1);
+    const id = /seedfork shell ([0-9a-f]{8})/.exec(r.out)?.[1];
+    expect(id).toBeDefined();
+    const shell = seedfork(dir, ['shell', id!, 'cat', '/tmp/evidence']);
+    expect(shell.out).toBe('state at failure');
+    expect(shell.code).toBe(0);
+    expect(seedfork(dir, ['list']).out).toMatch(new RegExp(`${id}\\s+kept`));
+    const gc = seedfork(dir, ['gc']);
+    expect(gc.out).toMatch(/removed 1 sandbox/);
+    expect(seedfork(dir, ['shell', id!, 'true']).code).toBe(2);
+    await expectHostClean(before);
+  });
+
+  test('Ctrl-C mid-run stops the tests and removes every sandbox', async () => {
+    const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
+    const dir = makeProject('sigint', {
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
+      'a.test.js': slow,
+      'b.test.js': slow,
+    });
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      out += d;
+    });
+    // Wait until both sandboxes run tests.
+    const deadline = Date.now() + 30_000;
+    while (hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    expect(out).toMatch(/cancelled; every sandbox was removed/);
+    await expectHostClean(before);
+    expect(existsSync(join(dir, '.seedfork/sandboxes')) ? readdirCount(join(dir, '.seedfork/sandboxes')) : 0).toBe(0);
+  });
+
+  test('SIGKILL of seedfork: the helpers end the sandboxes, the next run reaps the rest', async () => {
+    const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
+    const dir = makeProject('sigkill', {
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
+      'a.test.js': slow,
+    });
+    const child = spawn(process.execPath, [CLI, 'run'], { cwd: dir, stdio: 'ignore' });
+    const deadline = Date.now() + 30_000;
+    while (hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await expectHostClean({ ...before, cgroups: hostState().cgroups }); // processes, mounts, netns: gone at once
+    const gc = seedfork(dir, ['gc']);
+    expect(gc.out).toMatch(/removed 1 sandbox/);
+    await expectHostClean(before);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+function readdirCount(dir: string): number {
+  return spawnSync('ls', ['-A', dir], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;
+}

@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readJUnit } from '../src/report/junit-read.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { CLI, REPO } from './support/project.js';
+
+const EXAMPLE = join(REPO, 'examples/todo-api');
+
+function seedfork(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: EXAMPLE,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+  });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+if (!isRoot) console.warn('skipping the example suite: sandboxes need root (run the suite as root)');
+
+describe.skipIf(!isRoot)('the todo-api example', () => {
+  let before: HostState;
+  beforeAll(() => {
+    rmSync(join(EXAMPLE, '.seedfork'), { recursive: true, force: true });
+    rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
+    rmSync('/tmp/todo-api-audit.log', { force: true });
+    before = hostState();
+  });
+  afterAll(async () => {
+    await expectHostClean(before);
+  });
+
+  test('passes under seedfork, seeding once and reusing the snapshot after', () => {
+    const first = seedfork(['run', '--junit', '.seedfork/junit.xml']);
+    expect(first.out).toMatch(/seed: building snapshot/);
+    expect(first.out).toMatch(/9 files, 18 tests: 18 passed, 0 failed/);
+    expect(first.code).toBe(0);
+    const cases = readJUnit(readFileSync(join(EXAMPLE, '.seedfork/junit.xml'), 'utf8'));
+    expect(cases).toHaveLength(18);
+    expect(cases.every((c) => c.status === 'passed')).toBe(true);
+
+    const second = seedfork(['run', '--workers', '4']);
+    expect(second.out).toMatch(/seed: reusing cached snapshot [0-9a-f]{16} .*seeding skipped/);
+    expect(second.code).toBe(0);
+  });
+
+  test('fails without isolation, because its files share rows, a port, a /tmp file and a disk cache', async () => {
+    const shared = seedfork(['run', '--isolation', 'none', '--workers', '4']);
+    expect(shared.code).toBe(1);
+    expect(shared.out).toMatch(/failed/);
+    const json = JSON.parse(readFileSync(join(EXAMPLE, '.seedfork/results.json'), 'utf8'));
+    expect(json.isolation).toBe('none');
+    expect(json.summary.filesFailed).toBeGreaterThan(0);
+    // ...and the sandboxed run still passes afterwards: nothing the shared run left leaks in.
+    expect(seedfork(['run']).code).toBe(0);
+    rmSync('/tmp/todo-api-audit.log', { force: true });
+    rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
+  });
+});

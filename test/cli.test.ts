@@ -7,7 +7,11 @@ import { expectHostClean, type HostState, hostState, isRoot } from './support/ho
 import { CLI, makeProject } from './support/project.js';
 
 function seedfork(cwd: string, args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+  });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -91,7 +95,9 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
 
   test('a test command that is not found stops the run with a clear error', async () => {
     const dir = makeProject('notfound', {
-      'seedfork.config.json': JSON.stringify({ test: { include: ['*.test.js'], runner: { command: 'no-such-runner-xyz {files}' } } }),
+      'seedfork.config.json': JSON.stringify({
+        test: { include: ['*.test.js'], runner: { command: 'no-such-runner-xyz {files}' } },
+      }),
       'a.test.js': passing,
     });
     const r = seedfork(dir, ['run']);
@@ -102,10 +108,14 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
   });
 
   test('a project under /tmp is refused: sandboxes have their own /tmp', () => {
-    const r = spawnSync(process.execPath, [CLI, 'run', '--config', join(makeProject('tmpcheck', { 'x.test.js': passing }), 'x.test.js')], {
-      cwd: '/tmp',
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'run', '--config', join(makeProject('tmpcheck', { 'x.test.js': passing }), 'x.test.js')],
+      {
+        cwd: '/tmp',
+        encoding: 'utf8',
+      },
+    );
     expect(r.status).toBe(2);
   });
 
@@ -135,7 +145,10 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       'a.test.js': slow,
       'b.test.js': slow,
     });
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], {
+      cwd: dir,
+      env: { ...process.env, CI: 'true' },
+    });
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
@@ -145,7 +158,10 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     });
     // Wait until both sandboxes run tests.
     const deadline = Date.now() + 30_000;
-    while (hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 4 && Date.now() < deadline) {
+    while (
+      hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 4 &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -154,7 +170,9 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     expect(code).toBe(130);
     expect(out).toMatch(/cancelled; every sandbox was removed/);
     await expectHostClean(before);
-    expect(existsSync(join(dir, '.seedfork/sandboxes')) ? readdirCount(join(dir, '.seedfork/sandboxes')) : 0).toBe(0);
+    expect(
+      existsSync(join(dir, '.seedfork/sandboxes')) ? readdirCount(join(dir, '.seedfork/sandboxes')) : 0,
+    ).toBe(0);
   });
 
   test('SIGKILL of seedfork: the helpers end the sandboxes, the next run reaps the rest', async () => {
@@ -165,7 +183,10 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     });
     const child = spawn(process.execPath, [CLI, 'run'], { cwd: dir, stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
-    while (hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 2 && Date.now() < deadline) {
+    while (
+      hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 2 &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGKILL');

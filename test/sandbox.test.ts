@@ -21,7 +21,9 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     snapshot = await backend.createSnapshot({
       key: 'test-snapshot',
       build: async (sb) => {
-        const r = await sb.exec(['sh', '-c', 'mkdir -p /srv/seeded && echo hello > /srv/seeded/greeting'], { env });
+        const r = await sb.exec(['sh', '-c', 'mkdir -p /srv/seeded && echo hello > /srv/seeded/greeting'], {
+          env,
+        });
         expect(r.exitCode).toBe(0);
       },
     });
@@ -35,7 +37,10 @@ describe.skipIf(!isRoot)('namespace backend', () => {
   test('a fork sees the snapshot and its own hostname, loopback and PID namespace', async () => {
     const sb = await backend.fork(snapshot);
     try {
-      const r = await sb.exec(['sh', '-c', 'cat /srv/seeded/greeting; hostname; echo $$; ip -o link show lo'], { env });
+      const r = await sb.exec(
+        ['sh', '-c', 'cat /srv/seeded/greeting; hostname; echo $$; ip -o link show lo'],
+        { env },
+      );
       expect(r.exitCode).toBe(0);
       const [greeting, host, pid, lo] = r.output.trim().split('\n');
       expect(greeting).toBe('hello');
@@ -55,7 +60,10 @@ describe.skipIf(!isRoot)('namespace backend', () => {
       const missing = await sb.exec(['no-such-command-xyz'], { env });
       expect(missing.exitCode).toBe(127);
       expect(missing.output).toMatch(/cannot run 'no-such-command-xyz'/);
-      const r = await sb.exec(['sh', '-c', 'pwd; echo $GREETING'], { env: { ...env, GREETING: 'hi' }, cwd: '/srv' });
+      const r = await sb.exec(['sh', '-c', 'pwd; echo $GREETING'], {
+        env: { ...env, GREETING: 'hi' },
+        cwd: '/srv',
+      });
       expect(r.output).toBe('/srv\nhi\n');
       const slow = await sb.exec(['sleep', '30'], { env, timeoutMs: 200 });
       expect(slow.timedOut).toBe(true);
@@ -69,7 +77,9 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     const [a, b] = await Promise.all([backend.fork(snapshot), backend.fork(snapshot)]);
     try {
       const listen = `require('net').createServer().listen(8080,'127.0.0.1',()=>{console.log('bound');process.exit(0)})`;
-      const results = await Promise.all([a, b].map((sb) => sb.exec([process.execPath, '-e', listen], { env })));
+      const results = await Promise.all(
+        [a, b].map((sb) => sb.exec([process.execPath, '-e', listen], { env })),
+      );
       for (const r of results) expect(r.output.trim()).toBe('bound');
     } finally {
       await Promise.all([a.kill(), b.kill()]);
@@ -82,11 +92,16 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     writeFileSync(join(dir, 'shared.txt'), 'original');
     const [a, b] = await Promise.all([backend.fork(snapshot), backend.fork(snapshot)]);
     try {
-      await a.exec(['sh', '-c', `echo changed > ${dir}/shared.txt; echo new > ${dir}/new.txt; rm /srv/seeded/greeting`], { env });
+      await a.exec(
+        ['sh', '-c', `echo changed > ${dir}/shared.txt; echo new > ${dir}/new.txt; rm /srv/seeded/greeting`],
+        { env },
+      );
       expect(readFileSync(a.hostPath(join(dir, 'shared.txt')), 'utf8')).toBe('changed\n');
       expect(readFileSync(join(dir, 'shared.txt'), 'utf8')).toBe('original');
       expect(existsSync(join(dir, 'new.txt'))).toBe(false);
-      const seen = await b.exec(['sh', '-c', `cat ${dir}/shared.txt; ls ${dir}; cat /srv/seeded/greeting`], { env });
+      const seen = await b.exec(['sh', '-c', `cat ${dir}/shared.txt; ls ${dir}; cat /srv/seeded/greeting`], {
+        env,
+      });
       expect(seen.output).toBe('originalshared.txt\nhello\n');
     } finally {
       await Promise.all([a.kill(), b.kill()]);
@@ -120,7 +135,10 @@ describe.skipIf(!isRoot)('namespace backend', () => {
   test('the pids limit stops a fork bomb inside the sandbox', async () => {
     const sb = await backend.fork(snapshot, { limits: { pids: 20 } });
     try {
-      const r = await sb.exec(['sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>&1; wait'], { env, timeoutMs: 20_000 });
+      const r = await sb.exec(['sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>&1; wait'], {
+        env,
+        timeoutMs: 20_000,
+      });
       expect(r.output).toMatch(/fork|Resource temporarily unavailable|Cannot/i);
     } finally {
       await sb.kill();

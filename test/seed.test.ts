@@ -50,7 +50,8 @@ describe.skipIf(!isRoot)('seeding and services', () => {
       const [a, b] = await Promise.all([environment.acquire(), environment.acquire()]);
       expect(a.env.DATABASE_URL).toBe('postgresql://postgres@127.0.0.1:5432/app');
       await a.sandbox.exec(['psql', '-c', 'INSERT INTO t VALUES (3)'], { env: a.env });
-      const count = (l: typeof a) => l.sandbox.exec(['psql', '-tAc', 'SELECT count(*) FROM t'], { env: l.env });
+      const count = (l: typeof a) =>
+        l.sandbox.exec(['psql', '-tAc', 'SELECT count(*) FROM t'], { env: l.env });
       expect((await count(a)).output.trim()).toBe('3');
       expect((await count(b)).output.trim()).toBe('2');
       await Promise.all([a.release(false), b.release(false)]);
@@ -69,7 +70,9 @@ describe.skipIf(!isRoot)('seeding and services', () => {
     });
     const error = await prepareSnapshot(backend, loaded, { env }).catch((e) => e);
     expect(error).toBeInstanceOf(SeedforkError);
-    expect(error.message).toMatch(/seed step 2\/2 failed: `echo "migration 7 is broken" >&2; exit 3` exited with 3/);
+    expect(error.message).toMatch(
+      /seed step 2\/2 failed: `echo "migration 7 is broken" >&2; exit 3` exited with 3/,
+    );
     expect(error.details).toMatch(/migration 7 is broken/);
     const retry = await prepareSnapshot(backend, loaded, { env }).catch((e) => e);
     expect(retry).toBeInstanceOf(SeedforkError); // not cached as if it had worked
@@ -79,13 +82,17 @@ describe.skipIf(!isRoot)('seeding and services', () => {
   test('a service that never becomes ready times out with its log', async () => {
     const loaded = project('notready', {
       seed: {
-        services: { api: { command: 'echo "api booting"; sleep 1000', ready: { port: 9999 }, readyTimeoutMs: 500 } },
+        services: {
+          api: { command: 'echo "api booting"; sleep 1000', ready: { port: 9999 }, readyTimeoutMs: 500 },
+        },
       },
       test: { include: ['*.test.js'] },
     });
     const error = await prepareSnapshot(backend, loaded, { env }).catch((e) => e);
     expect(error).toBeInstanceOf(SeedforkError);
-    expect(error.message).toMatch(/service api was not ready after 500 ms \(waiting for port 9999 listening\)/);
+    expect(error.message).toMatch(
+      /service api was not ready after 500 ms \(waiting for port 9999 listening\)/,
+    );
     expect(error.details).toMatch(/api booting/);
     await expectHostClean(before);
   });

@@ -17,7 +17,9 @@ export function commandAdapter(template: string, junit: string | undefined): Ada
     command: (files, ctx) => [
       'sh',
       '-c',
-      template.replaceAll('{files}', files.map(shellQuote).join(' ')).replaceAll('{junit}', shellQuote(ctx.junitPath)),
+      template
+        .replaceAll('{files}', files.map(shellQuote).join(' '))
+        .replaceAll('{junit}', shellQuote(ctx.junitPath)),
     ],
     junitFile: (ctx) => junitTemplate?.replaceAll('{junit}', ctx.junitPath),
     check: () => {},

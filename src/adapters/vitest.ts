@@ -28,7 +28,9 @@ export const vitestAdapter: Adapter = {
   junitFile: (ctx) => ctx.junitPath,
   check(root) {
     if (!findBin(root)) {
-      throw new SeedforkError(`vitest is not installed for ${root}`, { hint: 'Install it: npm install --save-dev vitest' });
+      throw new SeedforkError(`vitest is not installed for ${root}`, {
+        hint: 'Install it: npm install --save-dev vitest',
+      });
     }
   },
 };

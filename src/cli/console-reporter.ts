@@ -41,7 +41,8 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
         break;
       case 'seed': {
         const e = event.event;
-        if (e.type === 'cached') print(`seed: reusing cached snapshot ${e.key} (built ${e.createdAt}); seeding skipped`);
+        if (e.type === 'cached')
+          print(`seed: reusing cached snapshot ${e.key} (built ${e.createdAt}); seeding skipped`);
         else if (e.type === 'building') print(`seed: building snapshot ${e.key}`);
         else if (e.type === 'step') print(pc.dim(`seed: step ${e.index + 1}/${e.total}: ${e.step}`));
         else print(`seed: snapshot ${e.key} built in ${(e.durationMs / 1000).toFixed(1)}s`);
@@ -56,7 +57,9 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
         running.delete(r.file);
         done++;
         const tests = `${r.tests.length} test${r.tests.length === 1 ? '' : 's'}`;
-        const timing = pc.dim(`${r.durationMs} ms${r.sandboxId ? `, setup ${r.setupMs} ms, sandbox ${r.sandboxId}` : ''}`);
+        const timing = pc.dim(
+          `${r.durationMs} ms${r.sandboxId ? `, setup ${r.setupMs} ms, sandbox ${r.sandboxId}` : ''}`,
+        );
         if (r.status === 'passed') {
           print(`${pc.green('✓')} ${r.file} (${tests}) ${timing}`);
         } else {
@@ -66,7 +69,16 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
             print(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);
           }
           if (r.tests.length === 0 && r.output.trim()) {
-            print(pc.dim(r.output.trimEnd().split('\n').slice(-15).map((l) => `    ${l}`).join('\n')));
+            print(
+              pc.dim(
+                r.output
+                  .trimEnd()
+                  .split('\n')
+                  .slice(-15)
+                  .map((l) => `    ${l}`)
+                  .join('\n'),
+              ),
+            );
           }
         }
         break;
@@ -74,9 +86,14 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
       case 'done': {
         const s = event.result.summary;
         const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped in ${(event.result.durationMs / 1000).toFixed(1)}s`;
-        print(s.filesFailed === 0 ? pc.green(line) : pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`));
+        print(
+          s.filesFailed === 0
+            ? pc.green(line)
+            : pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`),
+        );
         const kept = event.result.files.filter((f) => f.kept);
-        for (const f of kept) print(`kept sandbox ${f.sandboxId} of ${f.file}: enter it with \`seedfork shell ${f.sandboxId}\``);
+        for (const f of kept)
+          print(`kept sandbox ${f.sandboxId} of ${f.file}: enter it with \`seedfork shell ${f.sandboxId}\``);
         if (event.reports.junit) print(pc.dim(`JUnit XML: ${event.reports.junit}`));
         if (event.reports.json) print(pc.dim(`JSON: ${event.reports.json}`));
         break;

@@ -28,7 +28,9 @@ function fail(error: unknown): never {
     if (error.hint) process.stderr.write(`${pc.yellow('hint:')} ${error.hint}\n`);
     process.exit(2);
   }
-  process.stderr.write(`${pc.red('seedfork: internal error (please report it):')}\n${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(
+    `${pc.red('seedfork: internal error (please report it):')}\n${(error as Error)?.stack ?? String(error)}\n`,
+  );
   process.exit(3);
 }
 
@@ -48,9 +50,16 @@ program
   .description('seed (or reuse the cached snapshot), fork a sandbox per test file, run the suite')
   .argument('[filters...]', 'only test files whose path contains one of these')
   .option('-c, --config <file>', 'config file (default: seedfork.config.{ts,mts,mjs,js,json})')
-  .addOption(new Option('--isolation <mode>', 'namespace (sandboxes) or none (shared host, the baseline)').choices(['namespace', 'none']))
+  .addOption(
+    new Option('--isolation <mode>', 'namespace (sandboxes) or none (shared host, the baseline)').choices([
+      'namespace',
+      'none',
+    ]),
+  )
   .option('-w, --workers <n>', 'sandboxes running at once (default: number of CPUs)', positiveInt)
-  .addOption(new Option('--per <unit>', 'one sandbox per test file, or per worker').choices(['file', 'shard']))
+  .addOption(
+    new Option('--per <unit>', 'one sandbox per test file, or per worker').choices(['file', 'shard']),
+  )
   .option('--junit <path>', 'write a merged JUnit XML report here')
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
   .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
@@ -97,7 +106,10 @@ program
   .action(async (id: string, command: string[], opts) => {
     const stateDir = await stateDirOf(opts);
     const meta = findSandbox(stateDir, id);
-    let saved: { cwd: string; env: Record<string, string> } = { cwd: '/', env: process.env as Record<string, string> };
+    let saved: { cwd: string; env: Record<string, string> } = {
+      cwd: '/',
+      env: process.env as Record<string, string>,
+    };
     try {
       saved = JSON.parse(readFileSync(join(stateDir, 'sandboxes', id, 'env.json'), 'utf8'));
     } catch {
@@ -122,7 +134,10 @@ program
     const backend = new NamespaceBackend(await stateDirOf(opts));
     const live = backend.listSandboxes();
     if (live.length === 0) process.stdout.write('no live sandboxes\n');
-    for (const m of live) process.stdout.write(`${m.id}  ${m.kept ? 'kept' : `run by pid ${m.ownerPid}`}  since ${m.createdAt}\n`);
+    for (const m of live)
+      process.stdout.write(
+        `${m.id}  ${m.kept ? 'kept' : `run by pid ${m.ownerPid}`}  since ${m.createdAt}\n`,
+      );
   });
 
 program

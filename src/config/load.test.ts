@@ -27,7 +27,9 @@ describe('parseConfig', () => {
   });
 
   test('a command runner must say where the files go', () => {
-    expect(() => parseConfig({ test: { include: ['x'], runner: { command: 'pytest' } } })).toThrow(/must contain \{files\}/);
+    expect(() => parseConfig({ test: { include: ['x'], runner: { command: 'pytest' } } })).toThrow(
+      /must contain \{files\}/,
+    );
   });
 
   test('services: postgres by default, command when it has one', () => {
@@ -42,7 +44,10 @@ describe('parseConfig', () => {
 
 describe('loadConfig', () => {
   for (const [name, text] of [
-    ['seedfork.config.ts', `const n: number = 2;\nexport default { workers: n, test: { include: ['t/*.js'] } };\n`],
+    [
+      'seedfork.config.ts',
+      `const n: number = 2;\nexport default { workers: n, test: { include: ['t/*.js'] } };\n`,
+    ],
     ['seedfork.config.mjs', `export default { workers: 2, test: { include: ['t/*.js'] } };\n`],
     ['seedfork.config.js', `export default { workers: 2, test: { include: ['t/*.js'] } };\n`],
     ['seedfork.config.json', JSON.stringify({ workers: 2, test: { include: ['t/*.js'] } })],

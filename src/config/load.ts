@@ -6,7 +6,13 @@ import { SeedforkError } from '../errors/seedfork-error.js';
 import { type Config, configSchema, type UserConfig } from './schema.js';
 
 /** Config file names looked up, in this order, in the working directory. */
-export const CONFIG_FILES = ['seedfork.config.ts', 'seedfork.config.mts', 'seedfork.config.mjs', 'seedfork.config.js', 'seedfork.config.json'];
+export const CONFIG_FILES = [
+  'seedfork.config.ts',
+  'seedfork.config.mts',
+  'seedfork.config.mjs',
+  'seedfork.config.js',
+  'seedfork.config.json',
+];
 
 /** A validated config plus where it came from. */
 export interface LoadedConfig {

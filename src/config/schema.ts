@@ -37,15 +37,21 @@ const runnerSchema = z.union([
   z.enum(['node', 'vitest']),
   z.strictObject({
     /** Shell command; `{files}` becomes the quoted file list, `{junit}` the report path. */
-    command: z.string().min(1).refine((c) => c.includes('{files}'), {
-      message: 'must contain {files}, where seedfork puts the test files',
-    }),
+    command: z
+      .string()
+      .min(1)
+      .refine((c) => c.includes('{files}'), {
+        message: 'must contain {files}, where seedfork puts the test files',
+      }),
     /** Where the command writes JUnit XML (may use {junit}); omit to judge by exit code. */
     junit: z.string().optional(),
   }),
 ]);
 
-const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i)]);
+const size = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i),
+]);
 
 /** The whole seedfork.config.* file. Unknown keys are errors. */
 export const configSchema = z.strictObject({
@@ -72,7 +78,9 @@ export const configSchema = z.strictObject({
   isolation: z.enum(['namespace', 'none']).default('namespace'),
   workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
   per: z.enum(['file', 'shard']).default('file'),
-  limits: z.strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() }).default({}),
+  limits: z
+    .strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() })
+    .default({}),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z

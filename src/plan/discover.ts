@@ -6,7 +6,12 @@ import { SeedforkError } from '../errors/seedfork-error.js';
  * `only` narrows them further (CLI file filters: a file is kept when its path contains one).
  * @throws SeedforkError when nothing matches.
  */
-export function discoverTestFiles(root: string, include: string[], exclude: string[], only: string[] = []): string[] {
+export function discoverTestFiles(
+  root: string,
+  include: string[],
+  exclude: string[],
+  only: string[] = [],
+): string[] {
   const files = globSync(include, { cwd: root, ignore: exclude, onlyFiles: true }).sort();
   const selected = only.length > 0 ? files.filter((f) => only.some((o) => f.includes(o))) : files;
   if (selected.length === 0) {

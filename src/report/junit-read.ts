@@ -65,7 +65,10 @@ export function readJUnit(xml: string): TestCaseResult[] {
     for (const suite of (node.testsuite as Node[] | undefined) ?? []) {
       const suiteName = String(suite.name ?? '');
       // A suite named after the file (Vitest, Jest) or the root suite adds no information.
-      const inner = suiteName && !/\.(c|m)?[jt]sx?$|^vitest tests$|^root$/.test(suiteName) ? [...suites, suiteName] : suites;
+      const inner =
+        suiteName && !/\.(c|m)?[jt]sx?$|^vitest tests$|^root$/.test(suiteName)
+          ? [...suites, suiteName]
+          : suites;
       walk(suite, inner);
     }
   };

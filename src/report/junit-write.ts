@@ -21,8 +21,13 @@ function clean(text: string): string {
 
 function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   const cases: Record<string, unknown>[] = file.tests.map((t) => {
-    const tc: Record<string, unknown> = { '@classname': t.classname || file.file, '@name': t.name, '@time': seconds(t.durationMs) };
-    if (t.status === 'failed') tc.failure = { '@message': clean(t.message ?? 'failed'), '#text': clean(t.details ?? '') };
+    const tc: Record<string, unknown> = {
+      '@classname': t.classname || file.file,
+      '@name': t.name,
+      '@time': seconds(t.durationMs),
+    };
+    if (t.status === 'failed')
+      tc.failure = { '@message': clean(t.message ?? 'failed'), '#text': clean(t.details ?? '') };
     if (t.status === 'skipped') tc.skipped = '';
     return tc;
   });
@@ -32,7 +37,10 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
       '@classname': file.file,
       '@name': '(file)',
       '@time': seconds(file.durationMs),
-      error: { '@message': clean(file.error ?? `exited with ${file.exitCode}`), '#text': clean(file.output.slice(-20_000)) },
+      error: {
+        '@message': clean(file.error ?? `exited with ${file.exitCode}`),
+        '#text': clean(file.output.slice(-20_000)),
+      },
     });
   }
   const failures = file.tests.filter((t) => t.status === 'failed').length;

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSize } from '../config/size.js';
 import type { LoadedConfig } from '../config/load.js';
+import { parseSize } from '../config/size.js';
 import { DEFAULT_LIMITS, type NamespaceBackend } from '../sandbox/namespace/backend.js';
-import { HostSandbox } from '../sandbox/none/host-sandbox.js';
 import type { NamespaceSandbox } from '../sandbox/namespace/sandbox.js';
+import { HostSandbox } from '../sandbox/none/host-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { prepareSnapshot, runSeed, SANDBOX_SERVICE_ROOT, type SeedEvent } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
@@ -42,7 +42,10 @@ interface EnvironmentOptions {
  * Seed once (or reuse the cached snapshot), then fork a sandbox per lease with the services
  * started again from the seeded data.
  */
-export async function namespaceEnvironment(backend: NamespaceBackend, options: EnvironmentOptions): Promise<TestEnvironment> {
+export async function namespaceEnvironment(
+  backend: NamespaceBackend,
+  options: EnvironmentOptions,
+): Promise<TestEnvironment> {
   const { loaded, baseEnv } = options;
   const { snapshot, cached, key } = await prepareSnapshot(backend, loaded, {
     env: baseEnv,
@@ -83,7 +86,10 @@ export async function namespaceEnvironment(backend: NamespaceBackend, options: E
             live.delete(sandbox);
             if (keep) {
               await sandbox.keep();
-              writeFileSync(join(sandbox.dir, 'env.json'), JSON.stringify({ cwd: loaded.root, env: lease.env }));
+              writeFileSync(
+                join(sandbox.dir, 'env.json'),
+                JSON.stringify({ cwd: loaded.root, env: lease.env }),
+              );
               return true;
             }
             await sandbox.kill();
@@ -108,7 +114,10 @@ export async function namespaceEnvironment(backend: NamespaceBackend, options: E
  * No isolation: the seed runs once on the host, its services stay up, and every test file
  * shares the host and those services. The baseline that shows what sharing costs.
  */
-export async function sharedEnvironment(stateDir: string, options: EnvironmentOptions): Promise<TestEnvironment> {
+export async function sharedEnvironment(
+  stateDir: string,
+  options: EnvironmentOptions,
+): Promise<TestEnvironment> {
   const shared = join(stateDir, 'shared');
   killLeftoverGroups(shared);
   rmSync(shared, { recursive: true, force: true });

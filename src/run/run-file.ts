@@ -27,7 +27,9 @@ export async function runFile(
     signal: options.signal,
   });
   const junitFile = adapter.junitFile(ctx);
-  const junitHost = junitFile ? lease.sandbox.hostPath(isAbsolute(junitFile) ? junitFile : join(options.root, junitFile)) : undefined;
+  const junitHost = junitFile
+    ? lease.sandbox.hostPath(isAbsolute(junitFile) ? junitFile : join(options.root, junitFile))
+    : undefined;
   let tests: FileResult['tests'] = [];
   let error: string | undefined;
   if (junitHost && existsSync(junitHost)) {
@@ -47,7 +49,13 @@ export async function runFile(
   else if (options.signal?.aborted) error = 'cancelled';
   const failedTests = tests.some((t) => t.status === 'failed');
   const status: FileResult['status'] =
-    result.exitCode === 0 && !failedTests && !error ? 'passed' : failedTests && !result.timedOut ? 'failed' : error ? 'error' : 'failed';
+    result.exitCode === 0 && !failedTests && !error
+      ? 'passed'
+      : failedTests && !result.timedOut
+        ? 'failed'
+        : error
+          ? 'error'
+          : 'failed';
   return {
     file,
     status,

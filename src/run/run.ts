@@ -5,13 +5,13 @@ import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { discoverTestFiles } from '../plan/discover.js';
 import { partitionBySize } from '../plan/partition.js';
-import { writeReports } from '../report/write.js';
 import { type FileResult, type RunResult, summarize } from '../report/types.js';
+import { writeReports } from '../report/write.js';
 import { NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { namespaceEnvironment, sharedEnvironment, type TestEnvironment } from './environment.js';
-import { runFile } from './run-file.js';
 import { runPool } from './pool.js';
+import { runFile } from './run-file.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
 export interface RunOptions {
@@ -62,8 +62,12 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   adapter.check(root);
   const emit = options.onEvent ?? (() => {});
   const reports = {
-    json: options.json ?? config.report.json ? resolve(root, options.json ?? config.report.json) : undefined,
-    junit: (options.junit ?? config.report.junit) ? resolve(root, (options.junit ?? config.report.junit)!) : undefined,
+    json:
+      (options.json ?? config.report.json) ? resolve(root, options.json ?? config.report.json) : undefined,
+    junit:
+      (options.junit ?? config.report.junit)
+        ? resolve(root, (options.junit ?? config.report.junit)!)
+        : undefined,
   };
   const startedAt = new Date();
   const baseEnv: Record<string, string> = {
@@ -150,7 +154,8 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
     if (results.length > 0) writeReports(finish(), { json: reports.json });
-    if (options.signal?.aborted && !(error instanceof SeedforkError)) throw new CancelledError('cancelled (Ctrl-C)');
+    if (options.signal?.aborted && !(error instanceof SeedforkError))
+      throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
     await environment?.close();
@@ -168,8 +173,11 @@ const PRIVATE_IN_SANDBOX = ['/tmp', '/run', '/dev', '/proc', '/sys'];
 function assertVisibleInSandboxes(root: string): void {
   const hidden = PRIVATE_IN_SANDBOX.find((d) => root === d || root.startsWith(`${d}/`));
   if (hidden) {
-    throw new SeedforkError(`the project ${root} is under ${hidden}, which every sandbox replaces with its own private ${hidden}`, {
-      hint: 'Move the project elsewhere (for example under your home directory), or use --isolation none.',
-    });
+    throw new SeedforkError(
+      `the project ${root} is under ${hidden}, which every sandbox replaces with its own private ${hidden}`,
+      {
+        hint: 'Move the project elsewhere (for example under your home directory), or use --isolation none.',
+      },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import type { ExecOptions, ExecResult } from './types.js';
 
 /** Most output kept from one command, in bytes; older output is dropped first. */

@@ -44,7 +44,10 @@ export interface Sandbox {
    * Start a long-running command (a service) in its own process group; signals sent to the
    * returned process reach that whole group. It dies with the sandbox at the latest.
    */
-  spawn(argv: string[], options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string }): ChildProcess;
+  spawn(
+    argv: string[],
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+  ): ChildProcess;
   /** The host path at which a path inside the sandbox can be read and written. */
   hostPath(path: string): string;
   /** Host path of a file of this sandbox's network namespace under /proc/net (for example `tcp`). */
@@ -107,7 +110,10 @@ export interface Backend {
   /** Seed a new snapshot: runs `build` in a sandbox over the host, then freezes its changes. */
   createSnapshot(options: CreateSnapshotOptions): Promise<Snapshot>;
   /** Fork a sandbox from a snapshot (or from the bare host when undefined). */
-  fork(snapshot: Snapshot | undefined, options?: { limits?: ResourceLimits; shareNetwork?: boolean }): Promise<Sandbox>;
+  fork(
+    snapshot: Snapshot | undefined,
+    options?: { limits?: ResourceLimits; shareNetwork?: boolean },
+  ): Promise<Sandbox>;
   /** Remove sandboxes, cgroups and half-built snapshots that crashed or kept runs left behind. */
   gc(options?: { includeKept?: boolean }): Promise<GcReport>;
 }

@@ -14,8 +14,21 @@ export const SNAPSHOT_FORMAT = 1;
  */
 export function seedCacheKey(config: Config, root: string): { key: string; inputs: string[] } {
   const hash = createHash('sha256');
-  const inputs = globSync(config.seed.inputs, { cwd: root, dot: true, ignore: ['**/node_modules/**', `${config.stateDir}/**`] }).sort();
-  hash.update(JSON.stringify({ format: SNAPSHOT_FORMAT, root, steps: config.seed.steps, services: config.seed.services, network: config.seed.network, patterns: config.seed.inputs }));
+  const inputs = globSync(config.seed.inputs, {
+    cwd: root,
+    dot: true,
+    ignore: ['**/node_modules/**', `${config.stateDir}/**`],
+  }).sort();
+  hash.update(
+    JSON.stringify({
+      format: SNAPSHOT_FORMAT,
+      root,
+      steps: config.seed.steps,
+      services: config.seed.services,
+      network: config.seed.network,
+      patterns: config.seed.inputs,
+    }),
+  );
   for (const file of inputs) {
     hash.update(`\0${file}\0`);
     hash.update(readFileSync(join(root, file)));

@@ -45,7 +45,8 @@ export const Ready = {
   command(command: string, env: Record<string, string>, cwd: string): ReadyCheck {
     return {
       description: `\`${command}\` exits 0`,
-      isReady: async (sb) => (await sb.exec(['sh', '-c', command], { env, cwd, timeoutMs: 10_000 })).exitCode === 0,
+      isReady: async (sb) =>
+        (await sb.exec(['sh', '-c', command], { env, cwd, timeoutMs: 10_000 })).exitCode === 0,
     };
   },
   /** A line of the service log matching `pattern`. */
@@ -77,7 +78,12 @@ export interface WaitOptions {
  * Poll `check` until it passes.
  * @throws SeedforkError when the timeout passes or the service dies first, with its log tail.
  */
-export async function waitFor(name: string, check: ReadyCheck, sandbox: Sandbox, options: WaitOptions): Promise<void> {
+export async function waitFor(
+  name: string,
+  check: ReadyCheck,
+  sandbox: Sandbox,
+  options: WaitOptions,
+): Promise<void> {
   const now = options.now ?? Date.now;
   const deadline = now() + options.timeoutMs;
   for (;;) {

@@ -22,7 +22,12 @@ export type SeedEvent =
 export async function runSeed(
   sandbox: Sandbox,
   loaded: LoadedConfig,
-  options: { dataRoot: string; env: Record<string, string>; onEvent?: (e: SeedEvent) => void; signal?: AbortSignal },
+  options: {
+    dataRoot: string;
+    env: Record<string, string>;
+    onEvent?: (e: SeedEvent) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<{ running: RunningService[]; env: Record<string, string> }> {
   const { config, root } = loaded;
   const services = await startServices({

@@ -6,10 +6,14 @@ import pg from 'pg';
 const dir = new URL('../migrations/', import.meta.url).pathname;
 const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
 await client.connect();
-await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz DEFAULT now())');
+await client.query(
+  'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz DEFAULT now())',
+);
 const { rows } = await client.query('SELECT name FROM schema_migrations');
 const applied = new Set(rows.map((r) => r.name));
-for (const name of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+for (const name of readdirSync(dir)
+  .filter((f) => f.endsWith('.sql'))
+  .sort()) {
   if (applied.has(name)) continue;
   await client.query('BEGIN');
   await client.query(readFileSync(join(dir, name), 'utf8'));

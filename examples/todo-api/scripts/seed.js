@@ -8,7 +8,8 @@ const users = [
   ['grace@example.com', 'Grace'],
   ['linus@example.com', 'Linus'],
 ];
-for (const [email, name] of users) await client.query('INSERT INTO users (email, name) VALUES ($1, $2)', [email, name]);
+for (const [email, name] of users)
+  await client.query('INSERT INTO users (email, name) VALUES ($1, $2)', [email, name]);
 const todos = [
   [1, 'buy milk', false],
   [1, 'write report', true],

@@ -22,7 +22,10 @@ export function createApp() {
     'POST /users': async (req) => {
       const { email, name } = await body(req);
       try {
-        const { rows } = await pool.query('INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id, email, name', [email, name]);
+        const { rows } = await pool.query(
+          'INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id, email, name',
+          [email, name],
+        );
         audit('user.create', rows[0]);
         return [201, rows[0]];
       } catch (error) {
@@ -39,7 +42,10 @@ export function createApp() {
     },
     'POST /todos': async (req) => {
       const { userId, title } = await body(req);
-      const { rows } = await pool.query('INSERT INTO todos (user_id, title) VALUES ($1, $2) RETURNING *', [userId, title]);
+      const { rows } = await pool.query('INSERT INTO todos (user_id, title) VALUES ($1, $2) RETURNING *', [
+        userId,
+        title,
+      ]);
       audit('todo.create', rows[0]);
       invalidateStats();
       return [201, rows[0]];

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { Backend, CreateSnapshotOptions, GcReport, ResourceLimits, Snapshot } from '../types.js';
-import { cgroupLayout, cgroupPids, destroySandboxCgroup, listSandboxCgroups, sandboxCgroupDirs } from './cgroup.js';
+import {
+  cgroupLayout,
+  cgroupPids,
+  destroySandboxCgroup,
+  listSandboxCgroups,
+  sandboxCgroupDirs,
+} from './cgroup.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
 
@@ -54,7 +60,9 @@ export class NamespaceBackend implements Backend {
 
   async openSnapshot(key: string): Promise<Snapshot | undefined> {
     try {
-      const meta = JSON.parse(readFileSync(join(this.snapshotsDir, key, 'snapshot.json'), 'utf8')) as Snapshot;
+      const meta = JSON.parse(
+        readFileSync(join(this.snapshotsDir, key, 'snapshot.json'), 'utf8'),
+      ) as Snapshot;
       return existsSync(meta.layers[0] ?? '') ? meta : undefined;
     } catch {
       return undefined;
@@ -165,7 +173,8 @@ export class NamespaceBackend implements Backend {
         const meta = readSandboxMeta(dir);
         known.add(id);
         const ownerAlive = meta !== undefined && meta.ownerPid !== process.pid && alive(meta.ownerPid);
-        const keep = meta !== undefined && alive(meta.initPid) && (meta.kept ? !options.includeKept : ownerAlive);
+        const keep =
+          meta !== undefined && alive(meta.initPid) && (meta.kept ? !options.includeKept : ownerAlive);
         if (keep) continue;
         if (meta && alive(meta.initPid)) {
           try {

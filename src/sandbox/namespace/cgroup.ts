@@ -41,7 +41,10 @@ function tryWrite(path: string, text: string): boolean {
 }
 
 function detectV2(mount: string, own: string): CgroupLayout | undefined {
-  const available = readFileSync(join(mount, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean);
+  const available = readFileSync(join(mount, 'cgroup.controllers'), 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   const wanted = ['memory', 'pids'].filter((c) => available.includes(c));
   // No internal processes in v2: our own cgroup may hold processes, so sandboxes go beside it.
   const parent = own === '/' ? mount : dirname(join(mount, own));
@@ -171,7 +174,8 @@ export async function destroySandboxCgroup(dirs: string[], timeoutMs = 5000): Pr
     }
     remaining = remaining.filter((d) => existsSync(d));
     if (remaining.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`cgroups still busy after ${timeoutMs} ms: ${remaining.join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`cgroups still busy after ${timeoutMs} ms: ${remaining.join(', ')}`);
     await sleep(10);
   }
 }

@@ -27,7 +27,10 @@ export function namespacePreflight(): Privilege {
   for (const ns of ['mnt', 'pid', 'net', 'uts', 'ipc']) {
     if (!existsSync(`/proc/self/ns/${ns}`)) {
       throw new SeedforkError(`this kernel has no ${ns} namespaces (/proc/self/ns/${ns} is missing)`, {
-        hint: 'Use a kernel built with CONFIG_NAMESPACES and CONFIG_' + ns.toUpperCase() + '_NS, or --isolation none.',
+        hint:
+          'Use a kernel built with CONFIG_NAMESPACES and CONFIG_' +
+          ns.toUpperCase() +
+          '_NS, or --isolation none.',
       });
     }
   }
@@ -41,11 +44,14 @@ export function namespacePreflight(): Privilege {
   const unprivileged = readNumber('/proc/sys/kernel/unprivileged_userns_clone');
   const maxUserNs = readNumber('/proc/sys/user/max_user_namespaces');
   if (unprivileged === 0 || maxUserNs === 0) {
-    throw new SeedforkError('sandboxes need root, or unprivileged user namespaces, and this kernel disables them', {
-      hint:
-        'Run seedfork as root (sudo), or enable them: sysctl -w kernel.unprivileged_userns_clone=1 ' +
-        'user.max_user_namespaces=15000.',
-    });
+    throw new SeedforkError(
+      'sandboxes need root, or unprivileged user namespaces, and this kernel disables them',
+      {
+        hint:
+          'Run seedfork as root (sudo), or enable them: sysctl -w kernel.unprivileged_userns_clone=1 ' +
+          'user.max_user_namespaces=15000.',
+      },
+    );
   }
   return 'rootless';
 }

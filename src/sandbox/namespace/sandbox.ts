@@ -125,9 +125,15 @@ export class NamespaceSandbox implements Sandbox {
     return runToCompletion(this.execArgv(argv, options), options);
   }
 
-  spawn(argv: string[], options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string }): ChildProcess {
+  spawn(
+    argv: string[],
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+  ): ChildProcess {
     this.assertAlive();
-    return spawnService(this.execArgv(argv, { ...options, pgroup: true }), { env: options.env, logFile: options.logFile });
+    return spawnService(this.execArgv(argv, { ...options, pgroup: true }), {
+      env: options.env,
+      logFile: options.logFile,
+    });
   }
 
   hostPath(path: string): string {
@@ -214,5 +220,7 @@ function explainStartFailure(message: string): SeedforkError {
   } else if (/clone|EPERM|Operation not permitted/.test(message)) {
     hint = 'Run as root, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1).';
   }
-  return new SeedforkError(`cannot create a sandbox: ${message || 'the helper exited without a message'}`, { hint });
+  return new SeedforkError(`cannot create a sandbox: ${message || 'the helper exited without a message'}`, {
+    hint,
+  });
 }

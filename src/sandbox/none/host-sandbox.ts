@@ -31,7 +31,10 @@ export class HostSandbox implements Sandbox {
     return run;
   }
 
-  spawn(argv: string[], options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string }): ChildProcess {
+  spawn(
+    argv: string[],
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+  ): ChildProcess {
     const child = spawnService(asUser(argv, options.user), {
       env: options.env,
       cwd: options.cwd,
@@ -76,7 +79,9 @@ export class HostSandbox implements Sandbox {
       }
     }
     await Promise.all(
-      [...this.children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)),
+      [...this.children].map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
+      ),
     );
   }
 }

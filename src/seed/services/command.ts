@@ -3,7 +3,11 @@ import { Ready, type ReadyCheck, tail, waitFor } from '../ready.js';
 import { track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
-function readyCheck(ctx: ServiceContext, config: CommandServiceConfig, env: Record<string, string>): ReadyCheck | undefined {
+function readyCheck(
+  ctx: ServiceContext,
+  config: CommandServiceConfig,
+  env: Record<string, string>,
+): ReadyCheck | undefined {
   const r = config.ready;
   if (!r) return undefined;
   if ('port' in r) return Ready.port(r.port);
@@ -15,7 +19,12 @@ function readyCheck(ctx: ServiceContext, config: CommandServiceConfig, env: Reco
 async function start(ctx: ServiceContext, config: CommandServiceConfig): Promise<RunningService> {
   const env = { ...ctx.env, ...config.env, SEEDFORK_SERVICE_DATA: ctx.dataDir };
   const proc = track(
-    ctx.sandbox.spawn(['sh', '-c', config.command], { env, user: config.user, cwd: ctx.cwd, logFile: ctx.logFile }),
+    ctx.sandbox.spawn(['sh', '-c', config.command], {
+      env,
+      user: config.user,
+      cwd: ctx.cwd,
+      logFile: ctx.logFile,
+    }),
   );
   const stop = () => proc.stop('SIGTERM', 10_000);
   const check = readyCheck(ctx, config, env);

@@ -25,7 +25,9 @@ export interface StartServicesOptions {
  * On failure the ones already started are stopped before the error propagates.
  * @returns the running services and the environment they export.
  */
-export async function startServices(options: StartServicesOptions): Promise<{ running: RunningService[]; env: Record<string, string> }> {
+export async function startServices(
+  options: StartServicesOptions,
+): Promise<{ running: RunningService[]; env: Record<string, string> }> {
   const running: RunningService[] = [];
   const env: Record<string, string> = {};
   try {

@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
@@ -34,7 +34,9 @@ const TEST_SETTINGS: Record<string, string | number | boolean> = {
 export function findPostgresBin(config: PostgresServiceConfig): string {
   if (config.bin) {
     if (!existsSync(join(config.bin, 'postgres'))) {
-      throw new SeedforkError(`no postgres binary in ${config.bin}`, { hint: 'Point services.<name>.bin at the directory holding initdb and postgres.' });
+      throw new SeedforkError(`no postgres binary in ${config.bin}`, {
+        hint: 'Point services.<name>.bin at the directory holding initdb and postgres.',
+      });
     }
     return config.bin;
   }
@@ -45,9 +47,12 @@ export function findPostgresBin(config: PostgresServiceConfig): string {
         .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
-    throw new SeedforkError('PostgreSQL server binaries not found (no /usr/lib/postgresql/<version>/bin/postgres)', {
-      hint: 'Install them with `apt-get install postgresql`, or set seed.services.<name>.bin.',
-    });
+    throw new SeedforkError(
+      'PostgreSQL server binaries not found (no /usr/lib/postgresql/<version>/bin/postgres)',
+      {
+        hint: 'Install them with `apt-get install postgresql`, or set seed.services.<name>.bin.',
+      },
+    );
   }
   return join(root, versions[0]!, 'bin');
 }
@@ -127,34 +132,69 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
         .split('\n')
         .find((l) => l.startsWith(`${user}:`));
       if (!entry) {
-        throw new SeedforkError(`there is no '${user}' system user to run PostgreSQL as (it refuses to run as root)`, {
-          hint: 'Install PostgreSQL from your distribution (`apt-get install postgresql` creates the user), or `useradd --system postgres`.',
-        });
+        throw new SeedforkError(
+          `there is no '${user}' system user to run PostgreSQL as (it refuses to run as root)`,
+          {
+            hint: 'Install PostgreSQL from your distribution (`apt-get install postgresql` creates the user), or `useradd --system postgres`.',
+          },
+        );
       }
       const [, , uid, gid] = entry.split(':');
       chownSync(hostData, Number(uid), Number(gid));
     }
     const initdb = await ctx.sandbox.exec(
-      [join(bin, 'initdb'), '-D', ctx.dataDir, '-U', config.user, '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C', '--wal-segsize=1'],
+      [
+        join(bin, 'initdb'),
+        '-D',
+        ctx.dataDir,
+        '-U',
+        config.user,
+        '--auth=trust',
+        '--no-sync',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--wal-segsize=1',
+      ],
       { env: ctx.env, user, cwd: '/', timeoutMs: 120_000 },
     );
     if (initdb.exitCode !== 0) {
-      throw new SeedforkError(`initdb for service ${ctx.name} failed (exit ${initdb.exitCode})`, { details: initdb.output });
+      throw new SeedforkError(`initdb for service ${ctx.name} failed (exit ${initdb.exitCode})`, {
+        details: initdb.output,
+      });
     }
     const settings = { ...TEST_SETTINGS, port: config.port, ...config.settings };
     appendFileSync(
       join(hostData, 'postgresql.conf'),
-      `\n# seedfork\n${Object.entries(settings).map(([k, v]) => `${k} = ${formatSetting(v)}`).join('\n')}\n`,
+      `\n# seedfork\n${Object.entries(settings)
+        .map(([k, v]) => `${k} = ${formatSetting(v)}`)
+        .join('\n')}\n`,
     );
     const running = await startServer(ctx, config);
     if (config.database !== 'postgres') {
       const create = await ctx.sandbox.exec(
-        [join(bin, 'psql'), '-h', '127.0.0.1', '-p', String(config.port), '-U', config.user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE "${config.database.replace(/"/g, '""')}"`],
+        [
+          join(bin, 'psql'),
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(config.port),
+          '-U',
+          config.user,
+          '-d',
+          'postgres',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-qc',
+          `CREATE DATABASE "${config.database.replace(/"/g, '""')}"`,
+        ],
         { env: ctx.env, cwd: '/', timeoutMs: 60_000 },
       );
       if (create.exitCode !== 0) {
         await running.stop();
-        throw new SeedforkError(`cannot create database ${config.database} in service ${ctx.name}`, { details: create.output });
+        throw new SeedforkError(`cannot create database ${config.database} in service ${ctx.name}`, {
+          details: create.output,
+        });
       }
     }
     return running;

@@ -28,12 +28,17 @@
  *   --cgroup DIR      (repeatable: join DIR/cgroup.procs before cloning)
  *   --hide DIR        (repeatable: an empty tmpfs over DIR inside the sandbox)
  *   --userns          (rootless: a user namespace mapping the caller's uid/gid)
+ *   --own-dir DIR     (repeatable, rootless: a directory of the caller's, such as the
+ *                     project or $HOME, that gets an overlay of its own so writing in it
+ *                     never needs a copy-up of root-owned parents, which a user namespace
+ *                     that maps one uid cannot do: EOVERFLOW)
  *
  * Kernel interfaces: namespaces(7), pivot_root(2) ("new_root and put_old may
  * be the same directory"), overlayfs (Documentation/filesystems/overlayfs.rst),
  * user_namespaces(7) for the uid_map protocol, pidfd_open(2).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -110,6 +115,8 @@ struct start_opts {
   int n_cgroups;
   char *hides[MAX_LIST];
   int n_hides;
+  char *own_dirs[MAX_LIST]; /* rootless: directories of the caller that get their own overlay */
+  int n_own_dirs;
   int share_net, userns;
   uid_t outer_uid;
   gid_t outer_gid;
@@ -136,44 +143,161 @@ static void loopback_up(void) {
   close(fd);
 }
 
-static void setup_root(struct start_opts *o) {
-  const char *m = o->merged;
-  must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "mount", "make / private");
-
-  /* The host root cannot be a lower layer next to snapshot layers stored beneath it: overlayfs
-   * rejects a lower layer below another layer's root ("overlapping lowerdir path", ELOOP). So the
-   * host root first becomes a read-only overlay of its own (a separate superblock), on a scratch
-   * tmpfs private to this mount namespace, and that overlay is the bottom layer of the sandbox. */
-  mount_at(m, "", "tmpfs", "tmpfs", 0, "mode=0755,size=64k");
-  char base[4096], empty[4096], root[4096];
-  snprintf(base, sizeof base, "%s/.base", m);
-  snprintf(empty, sizeof empty, "%s/.empty", m);
-  snprintf(root, sizeof root, "%s/.root", m);
+/* Mount at `target` a copy-on-write view of host directory `host_dir`: `layers` (top-most
+ * first, paths of this directory inside each snapshot layer, missing ones skipped) over the host
+ * directory, with `upper`/`work` for writes.
+ *
+ * The host directory cannot be a lower layer next to snapshot layers stored beneath it: overlayfs
+ * rejects a lower layer below another layer's root ("overlapping lowerdir path", ELOOP). So it
+ * first becomes a read-only overlay of its own (a separate superblock) at `base`, and that overlay
+ * is the bottom layer. Returns 0, or -1 with errno set. */
+static int overlay_dir(const char *host_dir, char **layers, int n, const char *upper, const char *work,
+                       const char *base, const char *empty, const char *target, int userxattr) {
+  char opts[8300];
+  snprintf(opts, sizeof opts, "lowerdir=%s:%s", host_dir, empty);
   mkdir(base, 0755);
-  mkdir(empty, 0755);
-  mkdir(root, 0755);
-  char base_opts[8300];
-  snprintf(base_opts, sizeof base_opts, "lowerdir=%s:%s", o->lowers[o->n_lowers - 1], empty);
-  if (mount("overlay", base, "overlay", MS_RDONLY, base_opts) < 0)
-    die("overlay", "mount read-only overlay of %s: %s", o->lowers[o->n_lowers - 1], strerror(errno));
-
-  size_t cap = 256 + strlen(base);
-  for (int i = 0; i < o->n_lowers; i++) cap += strlen(o->lowers[i]) + 1;
-  cap += strlen(o->upper) + strlen(o->work);
+  if (mount("overlay", base, "overlay", MS_RDONLY, opts) < 0) return -1;
+  size_t cap = 256 + strlen(base) + strlen(upper) + strlen(work);
+  for (int i = 0; i < n; i++) cap += strlen(layers[i]) + 1;
   char *data = malloc(cap);
   strcpy(data, "lowerdir=");
-  for (int i = 0; i < o->n_lowers - 1; i++) {
-    strcat(data, o->lowers[i]);
+  for (int i = 0; i < n; i++) {
+    if (access(layers[i], F_OK) != 0) continue;
+    strcat(data, layers[i]);
     strcat(data, ":");
   }
   strcat(data, base);
   strcat(data, ",upperdir=");
-  strcat(data, o->upper);
+  strcat(data, upper);
   strcat(data, ",workdir=");
-  strcat(data, o->work);
-  if (mount("overlay", root, "overlay", 0, data) < 0)
-    die("overlay", "mount overlay (%s): %s", data, strerror(errno));
+  strcat(data, work);
+  if (userxattr) strcat(data, ",userxattr");
+  int rc = mount("overlay", target, "overlay", 0, data);
+  int saved = errno;
   free(data);
+  errno = saved;
+  return rc;
+}
+
+static char *join2(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *p = malloc(n);
+  snprintf(p, n, "%s/%s", a, b);
+  return p;
+}
+
+/* Rootless: overlayfs refuses the host root inside a user namespace (its submounts are locked),
+ * so the root is a tmpfs holding one overlay per top-level host directory, the same symlinks,
+ * and a read-only bind of any directory that cannot be overlaid. */
+static void rootless_root(struct start_opts *o, const char *scratch, const char *empty, const char *root) {
+  static const char *special[] = {"proc", "sys", "dev", "tmp", "run", NULL};
+  /* pivot_root needs the new root to be a mount point; bind it before mounting inside it */
+  must(mount(root, root, NULL, MS_BIND, NULL), "rootfs", "bind new root");
+  DIR *d = opendir("/");
+  if (!d) die("rootfs", "opendir /: %s", strerror(errno));
+  struct dirent *e;
+  int k = 0;
+  while ((e = readdir(d))) {
+    const char *name = e->d_name;
+    if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+    char *host = join2("", name);
+    char *target = join2(root, name);
+    struct stat st;
+    if (lstat(host, &st) < 0) goto next;
+    if (S_ISLNK(st.st_mode)) {
+      char link[4096];
+      ssize_t len = readlink(host, link, sizeof link - 1);
+      if (len > 0) {
+        link[len] = 0;
+        if (symlink(link, target) < 0) die("rootfs", "symlink %s: %s", target, strerror(errno));
+      }
+      goto next;
+    }
+    if (!S_ISDIR(st.st_mode)) goto next;
+    mkdir(target, st.st_mode & 07777);
+    int is_special = 0;
+    for (int i = 0; special[i]; i++) is_special |= !strcmp(name, special[i]);
+    if (is_special) goto next;
+    {
+      char *upper = join2(o->upper, name), *work = join2(o->work, name);
+      mkdir(upper, st.st_mode & 07777);
+      mkdir(work, 0700);
+      char *layers[MAX_LIST];
+      int n = 0;
+      for (int i = 0; i < o->n_lowers - 1; i++) layers[n++] = join2(o->lowers[i], name);
+      char base[4200];
+      snprintf(base, sizeof base, "%s/.base-%d", scratch, k++);
+      if (overlay_dir(host, layers, n, upper, work, base, empty, target, 1) < 0) {
+        /* not overlayable (locked submounts): visible, but read-only so nothing reaches the host */
+        if (mount(host, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+          die("rootfs", "bind %s: %s", host, strerror(errno));
+        mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+      }
+      for (int i = 0; i < n; i++) free(layers[i]);
+      free(upper);
+      free(work);
+    }
+  next:
+    free(host);
+    free(target);
+  }
+  closedir(d);
+  /* shallower first, so deeper ones mount on top */
+  for (int i = 0; i < o->n_own_dirs; i++)
+    for (int j = i + 1; j < o->n_own_dirs; j++)
+      if (strlen(o->own_dirs[j]) < strlen(o->own_dirs[i])) {
+        char *t = o->own_dirs[i];
+        o->own_dirs[i] = o->own_dirs[j];
+        o->own_dirs[j] = t;
+      }
+  for (int i = 0; i < o->n_own_dirs; i++) {
+    const char *dir = o->own_dirs[i];
+    char target[4200], upper[4200], work[4200], base[4200];
+    snprintf(target, sizeof target, "%s%s", root, dir);
+    snprintf(upper, sizeof upper, "%s%s", o->upper, dir);
+    snprintf(work, sizeof work, "%s/.own-%d", o->work, i);
+    snprintf(base, sizeof base, "%s/.base-own-%d", scratch, i);
+    /* mkdir -p the upper directory, with the caller as owner */
+    for (char *p = upper + strlen(o->upper) + 1; *p; p++) {
+      if (*p != '/') continue;
+      *p = 0;
+      mkdir(upper, 0755);
+      *p = '/';
+    }
+    mkdir(upper, 0755);
+    mkdir(work, 0700);
+    char *layers[MAX_LIST];
+    int n = 0;
+    for (int l = 0; l < o->n_lowers - 1; l++) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s%s", o->lowers[l], dir);
+      layers[n++] = strdup(path);
+    }
+    if (overlay_dir(dir, layers, n, upper, work, base, empty, target, 1) < 0)
+      die("overlay", "overlay of %s: %s", dir, strerror(errno));
+    for (int l = 0; l < n; l++) free(layers[l]);
+  }
+}
+
+static void setup_root(struct start_opts *o) {
+  const char *m = o->merged;
+  must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "mount", "make / private");
+
+  /* a scratch tmpfs, private to this mount namespace, holds the mount points we need */
+  mount_at(m, "", "tmpfs", "tmpfs", 0, "mode=0755,size=1m");
+  char empty[4096], root[4096];
+  snprintf(empty, sizeof empty, "%s/.empty", m);
+  snprintf(root, sizeof root, "%s/.root", m);
+  mkdir(empty, 0755);
+  mkdir(root, 0755);
+  if (o->userns) {
+    rootless_root(o, m, empty, root);
+  } else {
+    char base[4200];
+    snprintf(base, sizeof base, "%s/.base", m);
+    if (overlay_dir(o->lowers[o->n_lowers - 1], o->lowers, o->n_lowers - 1, o->upper, o->work, base, empty, root, 0) < 0)
+      die("overlay", "overlay root over %s (upper %s): %s", o->lowers[o->n_lowers - 1], o->upper, strerror(errno));
+  }
   m = root;
 
   mount_at(m, "/dev", "/dev", NULL, MS_BIND | MS_REC, NULL);
@@ -276,6 +400,7 @@ static int cmd_start(int argc, char **argv) {
     else if (!strcmp(a, "--hostname")) TAKE(o.hostname);
     else if (!strcmp(a, "--cgroup")) PUSH(o.cgroups, o.n_cgroups);
     else if (!strcmp(a, "--hide")) PUSH(o.hides, o.n_hides);
+    else if (!strcmp(a, "--own-dir")) PUSH(o.own_dirs, o.n_own_dirs);
     else if (!strcmp(a, "--share-net")) o.share_net = 1;
     else if (!strcmp(a, "--userns")) o.userns = 1;
     else die("usage", "unknown option %s", a);

@@ -23,5 +23,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 node -e 'const [major] = process.versions.node.split("."); if (+major < 20) { console.error(`seedfork needs Node >= 20 (this is ${process.version})`); process.exit(1); }'
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: lock files written by npm 11 here omit the optional
+# per-platform packages of other platforms (biome, rollup), which `npm ci` then rejects as out of
+# sync. With the lock file present, `npm install` installs the same locked versions.
+npm install --no-audit --no-fund
 npm run build

@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type NamespaceBackend } from '../sandbox/namespace/back
 import type { NamespaceSandbox } from '../sandbox/namespace/sandbox.js';
 import { HostSandbox } from '../sandbox/none/host-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
-import { prepareSnapshot, runSeed, SANDBOX_SERVICE_ROOT, type SeedEvent } from '../seed/seed.js';
+import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
 
 /** A sandbox handed to one worker, with the services' environment. */
@@ -70,7 +70,7 @@ export async function namespaceEnvironment(
           sandbox,
           services: loaded.config.seed.services,
           phase: 'fork',
-          dataRoot: SANDBOX_SERVICE_ROOT,
+          dataRoot: sandboxServiceRoot(),
           env: baseEnv,
           cwd: loaded.root,
           signal,

@@ -97,7 +97,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   try {
     if (isolation === 'namespace') {
       assertVisibleInSandboxes(root);
-      const backend = new NamespaceBackend(stateDir);
+      const backend = new NamespaceBackend(stateDir, { ownDirs: [root] });
       await backend.preflight();
       const gc = await backend.gc();
       const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;

@@ -1,11 +1,20 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
 import { seedCacheKey } from './cache-key.js';
 import { type RunningService, startServices, stopServices } from './services/index.js';
 
-/** Where service data lives inside a namespace sandbox (and so inside the snapshot). */
-export const SANDBOX_SERVICE_ROOT = '/var/lib/seedfork/services';
+/**
+ * Where service data lives inside a namespace sandbox (and so inside the snapshot). Rootless
+ * sandboxes can only create files below directories the user owns, so theirs is under $HOME.
+ */
+export function sandboxServiceRoot(): string {
+  return process.getuid?.() === 0
+    ? '/var/lib/seedfork/services'
+    : join(homedir(), '.cache', 'seedfork-services');
+}
 
 /** Progress messages of seeding, for the console reporter. */
 export type SeedEvent =
@@ -89,7 +98,7 @@ export async function prepareSnapshot(
     key,
     shareNetwork: loaded.config.seed.network === 'host',
     build: async (sandbox) => {
-      const services = await runSeed(sandbox, loaded, { ...options, dataRoot: SANDBOX_SERVICE_ROOT });
+      const services = await runSeed(sandbox, loaded, { ...options, dataRoot: sandboxServiceRoot() });
       await stopServices(services.running);
       built = true;
     },

@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
@@ -11,6 +20,7 @@ import {
   sandboxCgroupDirs,
 } from './cgroup.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
+import { removeTree } from './remove.js';
 import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
 
 /** Default resource limits of a sandbox: enough for a test process tree, not for a fork bomb. */
@@ -45,10 +55,25 @@ export class NamespaceBackend implements Backend {
   readonly name = 'namespace';
   private privilege: Privilege | undefined;
 
-  constructor(readonly stateDir: string) {}
+  /**
+   * @param stateDir where snapshots and sandboxes live (hidden inside sandboxes)
+   * @param options.ownDirs directories of the caller that sandboxes write in (the project);
+   *   rootless sandboxes give each an overlay of its own, along with $HOME.
+   */
+  constructor(
+    readonly stateDir: string,
+    private readonly options: { ownDirs?: string[] } = {},
+  ) {}
 
+  /** Snapshots of root and rootless sandboxes differ in overlay xattrs, so they are kept apart. */
   get snapshotsDir(): string {
-    return join(this.stateDir, 'snapshots');
+    return join(this.stateDir, this.privilege === 'rootless' ? 'snapshots-rootless' : 'snapshots');
+  }
+
+  private get ownDirs(): string[] {
+    const home = process.env.HOME;
+    const dirs = [...(this.options.ownDirs ?? []), ...(home && home !== '/' ? [home] : [])];
+    return dirs.filter((d) => existsSync(d) && statSync(d).uid === process.getuid?.());
   }
   get sandboxesDir(): string {
     return join(this.stateDir, 'sandboxes');
@@ -59,6 +84,7 @@ export class NamespaceBackend implements Backend {
   }
 
   async openSnapshot(key: string): Promise<Snapshot | undefined> {
+    await this.preflight();
     try {
       const meta = JSON.parse(
         readFileSync(join(this.snapshotsDir, key, 'snapshot.json'), 'utf8'),
@@ -91,7 +117,7 @@ export class NamespaceBackend implements Backend {
           await sleep(200);
           continue;
         }
-        rmSync(building, { recursive: true, force: true });
+        removeTree(building);
       }
     }
     const layer = join(building, 'layer');
@@ -108,6 +134,7 @@ export class NamespaceBackend implements Backend {
         shareNetwork: options.shareNetwork ?? false,
         rootless: this.privilege === 'rootless',
         hide: [this.stateDir],
+        ownDirs: this.ownDirs,
       });
       try {
         await options.build(sandbox);
@@ -122,11 +149,11 @@ export class NamespaceBackend implements Backend {
       };
       writeFileSync(join(building, 'snapshot.json'), JSON.stringify(snapshot, null, 2));
       rmSync(join(building, 'owner'));
-      rmSync(final, { recursive: true, force: true });
+      removeTree(final);
       renameSync(building, final);
       return snapshot;
     } catch (error) {
-      rmSync(building, { recursive: true, force: true });
+      removeTree(building);
       throw error;
     }
   }
@@ -147,6 +174,7 @@ export class NamespaceBackend implements Backend {
       shareNetwork: options.shareNetwork ?? false,
       rootless: this.privilege === 'rootless',
       hide: [this.stateDir],
+      ownDirs: this.ownDirs,
     });
   }
 
@@ -164,6 +192,7 @@ export class NamespaceBackend implements Backend {
    * Sandboxes of a seedfork process that is still running are left alone.
    */
   async gc(options: { includeKept?: boolean } = {}): Promise<GcReport> {
+    await this.preflight();
     const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [] };
     const layout = cgroupLayout();
     const known = new Set<string>();
@@ -186,7 +215,7 @@ export class NamespaceBackend implements Backend {
           while (alive(meta.initPid) && Date.now() < deadline) await sleep(10);
         }
         await destroySandboxCgroup(meta?.cgroups ?? sandboxCgroupDirs(layout, id));
-        rmSync(dir, { recursive: true, force: true });
+        removeTree(dir);
         report.sandboxes.push(id);
       }
     }
@@ -208,7 +237,7 @@ export class NamespaceBackend implements Backend {
           // no owner file: abandoned
         }
         if (owner && alive(owner) && owner !== process.pid) continue;
-        rmSync(dir, { recursive: true, force: true });
+        removeTree(dir);
         report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
       }
     }

@@ -53,5 +53,12 @@ export function namespacePreflight(): Privilege {
       },
     );
   }
+  if (readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === 1) {
+    throw new SeedforkError('AppArmor restricts unprivileged user namespaces on this machine', {
+      hint:
+        'Run seedfork as root (sudo), or allow them: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 ' +
+        '(or an AppArmor profile for node granting userns).',
+    });
+  }
   return 'rootless';
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SeedforkError } from '../../errors/seedfork-error.js';
@@ -8,6 +8,7 @@ import { runToCompletion, spawnService } from '../exec.js';
 import type { ExecOptions, ExecResult, ResourceLimits, Sandbox } from '../types.js';
 import { type CgroupLayout, createSandboxCgroup, destroySandboxCgroup } from './cgroup.js';
 import { helperPath } from './helper.js';
+import { removeTree } from './remove.js';
 
 /** What `sandboxes/<id>/meta.json` records, so `seedfork shell` and `seedfork gc` can find it. */
 export interface SandboxMeta {
@@ -40,6 +41,8 @@ export interface StartOptions {
   rootless: boolean;
   /** Host directories to hide inside the sandbox (seedfork's state directory). */
   hide: string[];
+  /** Rootless only: the caller's directories (project, $HOME) that get an overlay of their own. */
+  ownDirs?: string[];
 }
 
 /** Make a short random sandbox id (8 hex chars). */
@@ -88,7 +91,10 @@ export class NamespaceSandbox implements Sandbox {
       for (const c of cgroupDirs) args.push('--cgroup', c);
       for (const h of options.hide) args.push('--hide', h);
       if (options.shareNetwork) args.push('--share-net');
-      if (options.rootless) args.push('--userns');
+      if (options.rootless) {
+        args.push('--userns');
+        for (const d of options.ownDirs ?? []) args.push('--own-dir', d);
+      }
       helper = spawn(helperPath(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
       const initPid = await readReady(helper);
       const meta: SandboxMeta = {
@@ -107,7 +113,7 @@ export class NamespaceSandbox implements Sandbox {
       helper?.kill('SIGKILL');
       if (helper) await exited(helper);
       await destroySandboxCgroup(cgroupDirs).catch(() => {});
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
       throw error;
     }
   }
@@ -169,7 +175,7 @@ export class NamespaceSandbox implements Sandbox {
     await exited(this.helper);
     await destroySandboxCgroup(this.cgroupDirs);
     // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
-    rmSync(this.dir, { recursive: true, force: true });
+    removeTree(this.dir);
   }
 
   private assertAlive(): void {

@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { findPostgresBin } from '../src/seed/services/postgres.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { CLI, makeProject } from './support/project.js';
+
+// The rootless path runs seedfork as an unprivileged user (nobody) through a user namespace.
+const NOBODY = '65534';
+const asNobody = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
+
+function whyNot(): string | undefined {
+  if (!isRoot) return 'the test switches to an unprivileged user, which needs root';
+  const probe = spawnSync(asNobody[0]!, [...asNobody.slice(1), 'test', '-r', CLI]);
+  if (probe.status !== 0)
+    return `${CLI} is not readable by an unprivileged user (a parent directory is private)`;
+  const userns = spawnSync(asNobody[0]!, [
+    ...asNobody.slice(1),
+    'unshare',
+    '--user',
+    '--map-root-user',
+    'true',
+  ]);
+  if (userns.status !== 0) return 'this kernel does not allow unprivileged user namespaces';
+  return undefined;
+}
+
+const reason = whyNot();
+if (reason) console.warn(`skipping rootless tests: ${reason}`);
+
+describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user namespaces)', () => {
+  let before: HostState;
+  beforeAll(() => {
+    before = hostState();
+  });
+  afterAll(async () => {
+    await expectHostClean(before);
+  });
+
+  test('a normal user seeds, forks with postgres, and the host project stays untouched', () => {
+    const psql = join(
+      findPostgresBin({
+        port: 5432,
+        database: 'app',
+        user: 'postgres',
+        settings: {},
+        readyTimeoutMs: 30_000,
+      }),
+      'psql',
+    );
+    const check = (name: string) =>
+      `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { readFileSync, writeFileSync } from 'node:fs';\nimport { execSync } from 'node:child_process';\n` +
+      `test('${name}', () => {\n  assert.equal(readFileSync('seeded.txt', 'utf8'), 'seeded\\n');\n  writeFileSync('written.txt', '${name}');\n` +
+      `  assert.equal(execSync('${psql} -tAc "SELECT count(*) FROM t"').toString().trim(), '1');\n  execSync('${psql} -c "INSERT INTO t VALUES (2)"');\n});\n`;
+    const dir = makeProject('rootless', {
+      'seedfork.config.mjs': `export default {\n  seed: { steps: ['echo seeded > seeded.txt', '${psql} -c "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"'], services: { postgres: { port: 5432 } } },\n  test: { include: ['test/*.test.js'] },\n};\n`,
+      'test/a.test.js': check('a'),
+      'test/b.test.js': check('b'),
+      'home/.keep': '',
+    });
+    spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
+    const r = spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, 'run'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, HOME: join(dir, 'home'), CI: 'true', NO_COLOR: '1' },
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(out).toMatch(/2 files, 2 tests: 2 passed, 0 failed/);
+    expect(r.status).toBe(0);
+    expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
+    expect(existsSync(join(dir, 'written.txt'))).toBe(false);
+    expect(existsSync(join(dir, '.seedfork', 'snapshots-rootless'))).toBe(true);
+  });
+});

@@ -35,19 +35,19 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
     const first = seedfork(['run', '--junit', '.seedfork/junit.xml']);
     expect(first.out).toMatch(/seed: building snapshot/);
     expect(first.out).toMatch(/9 files, 18 tests: 18 passed, 0 failed/);
-    expect(first.code).toBe(0);
+    expect(first.code, first.out).toBe(0);
     const cases = readJUnit(readFileSync(join(EXAMPLE, '.seedfork/junit.xml'), 'utf8'));
     expect(cases).toHaveLength(18);
     expect(cases.every((c) => c.status === 'passed')).toBe(true);
 
     const second = seedfork(['run', '--workers', '4']);
     expect(second.out).toMatch(/seed: reusing cached snapshot [0-9a-f]{16} .*seeding skipped/);
-    expect(second.code).toBe(0);
+    expect(second.code, second.out).toBe(0);
   });
 
   test('fails without isolation, because its files share rows, a port, a /tmp file and a disk cache', async () => {
     const shared = seedfork(['run', '--isolation', 'none', '--workers', '4']);
-    expect(shared.code).toBe(1);
+    expect(shared.code, shared.out).toBe(1);
     expect(shared.out).toMatch(/failed/);
     const json = JSON.parse(readFileSync(join(EXAMPLE, '.seedfork/results.json'), 'utf8'));
     expect(json.isolation).toBe('none');

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { parseSize } from '../config/size.js';
@@ -121,6 +123,7 @@ export async function sharedEnvironment(
   const shared = join(stateDir, 'shared');
   killLeftoverGroups(shared);
   rmSync(shared, { recursive: true, force: true });
+  rmSync(sharedServiceRoot(stateDir), { recursive: true, force: true });
   mkdirSync(shared, { recursive: true });
   const host = new HostSandbox('host', join(shared, 'logs'));
   let running: RunningService[] = [];
@@ -132,7 +135,7 @@ export async function sharedEnvironment(
   };
   try {
     const seeded = await runSeed(host, options.loaded, {
-      dataRoot: join(shared, 'services'),
+      dataRoot: sharedServiceRoot(stateDir),
       env: options.baseEnv,
       onEvent: options.onSeedEvent,
       signal: options.signal,
@@ -169,4 +172,16 @@ function killLeftoverGroups(shared: string): void {
       // gone already
     }
   }
+}
+
+/**
+ * Service data of `--isolation none` runs. Not under the project: services such as PostgreSQL
+ * run as their own system user, who may not be able to enter the project's parent directories
+ * (a checkout under /root). One directory per state directory, under the system temp dir.
+ */
+function sharedServiceRoot(stateDir: string): string {
+  return join(
+    tmpdir(),
+    `seedfork-services-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`,
+  );
 }

@@ -93,6 +93,22 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     expect(r.code).toBe(0);
   });
 
+  test('the vitest adapter reads the JUnit report of Vitest', async () => {
+    const dir = makeProject('vitest', {
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.mjs'], runner: 'vitest' } };\n`,
+      'vitest.config.mjs': `export default { test: {} };\n`,
+      'math.test.mjs': `import { describe, expect, test } from 'vitest';\ndescribe('math', () => {\n  test('adds', () => expect(1 + 1).toBe(2));\n  test('fails', () => expect(1 + 1).toBe(3));\n});\n`,
+    });
+    const r = seedfork(dir, ['run', '--junit', 'junit.xml']);
+    expect(r.code, r.out).toBe(1);
+    const cases = readJUnit(readFileSync(join(dir, 'junit.xml'), 'utf8'));
+    expect(cases.map((c) => [c.name, c.status])).toEqual([
+      ['math > adds', 'passed'],
+      ['math > fails', 'failed'],
+    ]);
+    await expectHostClean(before);
+  });
+
   test('a test command that is not found stops the run with a clear error', async () => {
     const dir = makeProject('notfound', {
       'seedfork.config.json': JSON.stringify({

@@ -1,22 +1,32 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { findPostgresBin } from '../src/seed/services/postgres.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, makeProject } from './support/project.js';
+import { CLI, makeProject, REPO } from './support/project.js';
 
 // The rootless path runs seedfork as an unprivileged user (nobody) through a user namespace.
+// The checkout may sit below a private directory (/root), so the user reaches it through a
+// bind mount at /mnt/repo, made in a mount namespace of the test's own: the host is unchanged.
 const NOBODY = '65534';
-const asNobody = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
+const MOUNTED = '/mnt/repo';
+
+function asNobody(cwd: string, argv: string[]): string[] {
+  const script = `mount -t tmpfs tmpfs /mnt && mkdir ${MOUNTED} && mount --bind "$0" ${MOUNTED} && cd "$1" && shift && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups -- "$@"`;
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, REPO, cwd, ...argv];
+}
+
+function inMount(path: string): string {
+  return join(MOUNTED, relative(REPO, path));
+}
 
 function whyNot(): string | undefined {
   if (!isRoot) return 'the test switches to an unprivileged user, which needs root';
-  const probe = spawnSync(asNobody[0]!, [...asNobody.slice(1), 'test', '-r', CLI]);
-  if (probe.status !== 0)
-    return `${CLI} is not readable by an unprivileged user (a parent directory is private)`;
-  const userns = spawnSync(asNobody[0]!, [
-    ...asNobody.slice(1),
+  const userns = spawnSync('setpriv', [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
     'unshare',
     '--user',
     '--map-root-user',
@@ -60,10 +70,10 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
       'home/.keep': '',
     });
     spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
-    const r = spawnSync(asNobody[0]!, [...asNobody.slice(1), process.execPath, CLI, 'run'], {
-      cwd: dir,
+    const [cmd, ...args] = asNobody(inMount(dir), [process.execPath, inMount(CLI), 'run']);
+    const r = spawnSync(cmd!, args, {
       encoding: 'utf8',
-      env: { ...process.env, HOME: join(dir, 'home'), CI: 'true', NO_COLOR: '1' },
+      env: { ...process.env, HOME: inMount(join(dir, 'home')), CI: 'true', NO_COLOR: '1' },
     });
     const out = `${r.stdout}${r.stderr}`;
     expect(out).toMatch(/2 files, 2 tests: 2 passed, 0 failed/);

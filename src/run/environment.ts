@@ -125,14 +125,8 @@ export async function sharedEnvironment(
   rmSync(shared, { recursive: true, force: true });
   rmSync(sharedServiceRoot(stateDir), { recursive: true, force: true });
   mkdirSync(shared, { recursive: true });
-  const host = new HostSandbox('host', join(shared, 'logs'));
+  const host = new HostSandbox('host', join(shared, 'logs'), join(shared, 'groups'));
   let running: RunningService[] = [];
-  const spawn = host.spawn.bind(host);
-  host.spawn = (argv, opts) => {
-    const child = spawn(argv, opts);
-    if (child.pid) writeFileSync(join(shared, 'groups'), `${child.pid}\n`, { flag: 'a' });
-    return child;
-  };
   try {
     const seeded = await runSeed(host, options.loaded, {
       dataRoot: sharedServiceRoot(stateDir),

@@ -47,15 +47,12 @@ export async function runFile(
   }
   if (result.timedOut) error = `timed out after ${options.timeoutMs} ms (test.timeoutMs)`;
   else if (options.signal?.aborted) error = 'cancelled';
-  const failedTests = tests.some((t) => t.status === 'failed');
-  const status: FileResult['status'] =
-    result.exitCode === 0 && !failedTests && !error
-      ? 'passed'
-      : failedTests && !result.timedOut
-        ? 'failed'
-        : error
-          ? 'error'
-          : 'failed';
+  // A failing test case makes the file `failed`; a file that could not finish (timeout,
+  // cancellation, unreadable report) with no failing case is an `error`.
+  let status: FileResult['status'];
+  if (tests.some((t) => t.status === 'failed')) status = 'failed';
+  else if (error) status = 'error';
+  else status = result.exitCode === 0 ? 'passed' : 'failed';
   return {
     file,
     status,

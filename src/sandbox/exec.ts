@@ -7,14 +7,23 @@ export const MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 /** How long output is still read after the command exited, in ms. */
 const OUTPUT_GRACE_MS = 200;
 
+/** How {@link runToCompletion} starts the process on the host. */
+export interface HostSpawn {
+  /** Host working directory (the namespace helper takes the sandbox's as `--cwd` instead). */
+  cwd?: string;
+  /** Start it in its own process group and kill the whole group on timeout/abort (used where no
+   * PID namespace does that for us). */
+  groupKill?: boolean;
+}
+
 /**
- * Spawn `argv` (already wrapped for the backend) and wait for it.
- * `groupKill`: start it in its own process group and kill the whole group on timeout/abort
- * (used where no PID namespace does that for us).
+ * Spawn `argv` (already wrapped for the backend) and wait for it. `options.cwd` is not used
+ * here: the wrapper has placed it; `host` says how to start the process itself.
  */
 export function runToCompletion(
   argv: string[],
-  options: ExecOptions & { groupKill?: boolean },
+  options: ExecOptions,
+  host: HostSpawn = {},
 ): Promise<ExecResult> {
   const started = performance.now();
   const stdio = options.stdio ?? 'pipe';
@@ -22,10 +31,10 @@ export function runToCompletion(
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), {
-        cwd: options.groupKill ? options.cwd : undefined,
+        cwd: host.cwd,
         env: options.env ?? {},
         stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', stdio, stdio],
-        detached: options.groupKill === true,
+        detached: host.groupKill === true,
       });
     } catch (error) {
       reject(error);
@@ -44,7 +53,7 @@ export function runToCompletion(
     const killIt = () => {
       if (child.pid === undefined) return;
       try {
-        if (options.groupKill) process.kill(-child.pid, 'SIGKILL');
+        if (host.groupKill) process.kill(-child.pid, 'SIGKILL');
         else child.kill('SIGKILL');
       } catch {
         // already gone

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { runToCompletion, spawnService } from '../exec.js';
 import type { ExecOptions, ExecResult, Sandbox } from '../types.js';
 
@@ -19,16 +19,21 @@ export class HostSandbox implements Sandbox {
   private readonly children = new Set<ChildProcess>();
   private readonly groups = new Set<number>();
 
+  /**
+   * @param logDir host directory for service logs
+   * @param groupsFile when set, the process group of every service is appended to this file, so
+   *   a later run can kill what a crashed one left running
+   */
   constructor(
     readonly id: string,
     readonly logDir: string,
+    private readonly groupsFile?: string,
   ) {
     mkdirSync(logDir, { recursive: true });
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const run = runToCompletion(asUser(argv, options.user), { ...options, groupKill: true });
-    return run;
+    return runToCompletion(asUser(argv, options.user), options, { cwd: options.cwd, groupKill: true });
   }
 
   spawn(
@@ -52,7 +57,10 @@ export class HostSandbox implements Sandbox {
       }
     };
     this.children.add(child);
-    if (child.pid) this.groups.add(child.pid);
+    if (child.pid) {
+      this.groups.add(child.pid);
+      if (this.groupsFile) appendFileSync(this.groupsFile, `${child.pid}\n`);
+    }
     child.once('exit', () => this.children.delete(child));
     return child;
   }

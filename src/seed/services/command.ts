@@ -1,6 +1,6 @@
 import type { CommandServiceConfig } from '../../config/schema.js';
-import { Ready, type ReadyCheck, tail, waitFor } from '../ready.js';
-import { track } from './process.js';
+import { Ready, type ReadyCheck } from '../ready.js';
+import { awaitReady, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
 function readyCheck(
@@ -28,19 +28,7 @@ async function start(ctx: ServiceContext, config: CommandServiceConfig): Promise
   );
   const stop = () => proc.stop('SIGTERM', 10_000);
   const check = readyCheck(ctx, config, env);
-  if (check) {
-    try {
-      await waitFor(ctx.name, check, ctx.sandbox, {
-        timeoutMs: config.readyTimeoutMs,
-        died: proc.exited,
-        logTail: () => tail(ctx.logFile),
-        signal: ctx.signal,
-      });
-    } catch (error) {
-      await stop();
-      throw error;
-    }
-  }
+  if (check) await awaitReady(ctx, proc, check, config.readyTimeoutMs, stop);
   return { name: ctx.name, env: {}, logFile: ctx.logFile, stop };
 }
 

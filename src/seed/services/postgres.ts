@@ -3,8 +3,7 @@ import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { ReadyCheck } from '../ready.js';
-import { tail, waitFor } from '../ready.js';
-import { track } from './process.js';
+import { awaitReady, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
 /** System user the server runs as when seedfork runs as root (PostgreSQL refuses root). */
@@ -105,17 +104,7 @@ async function startServer(ctx: ServiceContext, config: PostgresServiceConfig): 
     }),
   );
   const stop = () => proc.stop('SIGINT', 30_000); // SIGINT = "fast shutdown"
-  try {
-    await waitFor(ctx.name, postmasterReady(ctx.dataDir), ctx.sandbox, {
-      timeoutMs: config.readyTimeoutMs,
-      died: proc.exited,
-      logTail: () => tail(ctx.logFile),
-      signal: ctx.signal,
-    });
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  await awaitReady(ctx, proc, postmasterReady(ctx.dataDir), config.readyTimeoutMs, stop);
   return { name: ctx.name, env: connectionEnv(ctx.name, config), logFile: ctx.logFile, stop };
 }
 

@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type ReadyCheck, tail, waitFor } from '../ready.js';
+import type { ServiceContext } from './types.js';
 
 /** A service's main process, with its exit state tracked. */
 export interface ServiceProcess {
@@ -39,4 +41,28 @@ export function track(child: ChildProcess): ServiceProcess {
       }
     },
   };
+}
+
+/**
+ * Wait until `check` passes for a service started as `proc`; on timeout, early exit or
+ * cancellation, stop it with `stop` and rethrow (the error carries the log tail).
+ */
+export async function awaitReady(
+  ctx: ServiceContext,
+  proc: ServiceProcess,
+  check: ReadyCheck,
+  timeoutMs: number,
+  stop: () => Promise<void>,
+): Promise<void> {
+  try {
+    await waitFor(ctx.name, check, ctx.sandbox, {
+      timeoutMs,
+      died: proc.exited,
+      logTail: () => tail(ctx.logFile),
+      signal: ctx.signal,
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

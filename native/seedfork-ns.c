@@ -28,10 +28,11 @@
  *   --cgroup DIR      (repeatable: join DIR/cgroup.procs before cloning)
  *   --hide DIR        (repeatable: an empty tmpfs over DIR inside the sandbox)
  *   --userns          (rootless: a user namespace mapping the caller's uid/gid)
- *   --own-dir DIR     (repeatable, rootless: a directory of the caller's, such as the
- *                     project or $HOME, that gets an overlay of its own so writing in it
- *                     never needs a copy-up of root-owned parents, which a user namespace
- *                     that maps one uid cannot do: EOVERFLOW)
+ *   --own-dir DIR     (repeatable) a directory that gets an overlay of its own. Rootless:
+ *                     the caller's directories (project, $HOME), so writing in them never
+ *                     needs a copy-up of root-owned parents, which a user namespace that
+ *                     maps one uid cannot do (EOVERFLOW). As root: a project on another
+ *                     filesystem than `/`, which the root overlay does not show.
  *
  * Kernel interfaces: namespaces(7), pivot_root(2) ("new_root and put_old may
  * be the same directory"), overlayfs (Documentation/filesystems/overlayfs.rst),
@@ -115,7 +116,7 @@ struct start_opts {
   int n_cgroups;
   char *hides[MAX_LIST];
   int n_hides;
-  char *own_dirs[MAX_LIST]; /* rootless: directories of the caller that get their own overlay */
+  char *own_dirs[MAX_LIST]; /* directories that get an overlay of their own (see --own-dir) */
   int n_own_dirs;
   int share_net, userns;
   uid_t outer_uid;
@@ -242,6 +243,23 @@ static void rootless_root(struct start_opts *o, const char *scratch, const char 
     free(target);
   }
   closedir(d);
+}
+
+/* mkdir -p for the part of `path` after its first `skip` characters. */
+static void mkdir_p(char *path, size_t skip) {
+  for (char *p = path + skip + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    mkdir(path, 0755);
+    *p = '/';
+  }
+  mkdir(path, 0755);
+}
+
+/* Directories that get an overlay of their own, over whatever the root view shows there:
+ * rootless, the caller's directories (see --own-dir); as root, directories on another
+ * filesystem than the host root (a separate /home), which the root overlay cannot show. */
+static void own_dir_overlays(struct start_opts *o, const char *scratch, const char *empty, const char *root) {
   /* shallower first, so deeper ones mount on top */
   for (int i = 0; i < o->n_own_dirs; i++)
     for (int j = i + 1; j < o->n_own_dirs; j++)
@@ -257,14 +275,7 @@ static void rootless_root(struct start_opts *o, const char *scratch, const char 
     snprintf(upper, sizeof upper, "%s%s", o->upper, dir);
     snprintf(work, sizeof work, "%s/.own-%d", o->work, i);
     snprintf(base, sizeof base, "%s/.base-own-%d", scratch, i);
-    /* mkdir -p the upper directory, with the caller as owner */
-    for (char *p = upper + strlen(o->upper) + 1; *p; p++) {
-      if (*p != '/') continue;
-      *p = 0;
-      mkdir(upper, 0755);
-      *p = '/';
-    }
-    mkdir(upper, 0755);
+    mkdir_p(upper, strlen(o->upper));
     mkdir(work, 0700);
     char *layers[MAX_LIST];
     int n = 0;
@@ -273,7 +284,8 @@ static void rootless_root(struct start_opts *o, const char *scratch, const char 
       snprintf(path, sizeof path, "%s%s", o->lowers[l], dir);
       layers[n++] = strdup(path);
     }
-    if (overlay_dir(dir, layers, n, upper, work, base, empty, target, 1) < 0)
+    mkdir_p(target, strlen(root)); /* as root the directory may be missing from the root view */
+    if (overlay_dir(dir, layers, n, upper, work, base, empty, target, o->userns) < 0)
       die("overlay", "overlay of %s: %s", dir, strerror(errno));
     for (int l = 0; l < n; l++) free(layers[l]);
   }
@@ -292,11 +304,13 @@ static void setup_root(struct start_opts *o) {
   mkdir(root, 0755);
   if (o->userns) {
     rootless_root(o, m, empty, root);
+    own_dir_overlays(o, m, empty, root);
   } else {
     char base[4200];
     snprintf(base, sizeof base, "%s/.base", m);
     if (overlay_dir(o->lowers[o->n_lowers - 1], o->lowers, o->n_lowers - 1, o->upper, o->work, base, empty, root, 0) < 0)
       die("overlay", "overlay root over %s (upper %s): %s", o->lowers[o->n_lowers - 1], o->upper, strerror(errno));
+    own_dir_overlays(o, m, empty, root);
   }
   m = root;
 

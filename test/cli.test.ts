@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readJUnit } from '../src/report/junit-read.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, makeProject } from './support/project.js';
+import { CLI, makeProject, REPO } from './support/project.js';
 
 function seedfork(cwd: string, args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
@@ -106,6 +106,43 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       ['math > adds', 'passed'],
       ['math > fails', 'failed'],
     ]);
+    await expectHostClean(before);
+  });
+
+  test('a project on another filesystem than / is layered too', async () => {
+    const mountpoint = join(REPO, 'test-output', 'otherfs');
+    mkdirSync(mountpoint, { recursive: true });
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', mountpoint]).status).toBe(0);
+    try {
+      const dir = join(mountpoint, 'project');
+      mkdirSync(join(dir, 'test'), { recursive: true });
+      writeFileSync(
+        join(dir, 'seedfork.config.mjs'),
+        `export default { seed: { steps: ['echo seeded > seeded.txt'] }, test: { include: ['test/*.test.js'] } };\n`,
+      );
+      const body = `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { readFileSync, writeFileSync, existsSync } from 'node:fs';\ntest('isolated', () => {\n  assert.equal(readFileSync('seeded.txt', 'utf8'), 'seeded\\n');\n  assert.equal(existsSync('mine.txt'), false);\n  writeFileSync('mine.txt', 'x');\n});\n`;
+      writeFileSync(join(dir, 'test/a.test.js'), body);
+      writeFileSync(join(dir, 'test/b.test.js'), body);
+      const r = seedfork(dir, ['run']);
+      expect(r.code, r.out).toBe(0);
+      expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
+      expect(existsSync(join(dir, 'mine.txt'))).toBe(false);
+      await expectHostClean(before);
+    } finally {
+      spawnSync('umount', [mountpoint]);
+    }
+  });
+
+  test('a file that runs past test.timeoutMs is an error, and the run goes on', async () => {
+    const dir = makeProject('timeout', {
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.js'], timeoutMs: 1500 } };\n`,
+      'hang.test.js': `import { test } from 'node:test';\ntest('hangs', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`,
+      'ok.test.js': passing,
+    });
+    const r = seedfork(dir, ['run']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/✗ hang.test.js \(0 tests; timed out after 1500 ms \(test.timeoutMs\)\)/);
+    expect(r.out).toMatch(/✓ ok.test.js/);
     await expectHostClean(before);
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
@@ -143,6 +143,30 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     } finally {
       await sb.kill();
     }
+  });
+
+  test('the memory limit ends a process that allocates past it', async () => {
+    const sb = await backend.fork(snapshot, { limits: { memoryBytes: 64 * 1024 ** 2 } });
+    try {
+      const hog =
+        'const a = []; for (let i = 0; i < 40; i++) a.push(Buffer.alloc(16 * 1024 ** 2, 1)); console.log("survived")';
+      const r = await sb.exec([process.execPath, '-e', hog], { env });
+      expect(r.output).not.toMatch(/survived/);
+      expect(r.exitCode).toBe(137); // SIGKILL from the OOM killer
+    } finally {
+      await sb.kill();
+    }
+  });
+
+  test('a mount the kernel refuses is reported with a hint, and leaves nothing behind', async () => {
+    const notADir = join(stateDir, 'not-a-directory');
+    writeFileSync(notADir, '');
+    const broken = { key: 'broken-layer', createdAt: '', layers: [notADir] };
+    const error = await backend.fork(broken).catch((e) => e);
+    expect(error.message).toMatch(/cannot create a sandbox: seedfork-ns: overlay/);
+    expect(error.hint).toMatch(/overlayfs refused the mount/);
+    expect(readdirSync(join(stateDir, 'sandboxes'))).toEqual([]);
+    await expectHostClean(before);
   });
 
   test('a failing snapshot build leaves no snapshot and nothing running', async () => {

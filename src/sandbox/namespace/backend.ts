@@ -57,8 +57,7 @@ export class NamespaceBackend implements Backend {
 
   /**
    * @param stateDir where snapshots and sandboxes live (hidden inside sandboxes)
-   * @param options.ownDirs directories of the caller that sandboxes write in (the project);
-   *   rootless sandboxes give each an overlay of its own, along with $HOME.
+   * @param options.ownDirs directories that sandboxes work in (the project); see `ownDirs`.
    */
   constructor(
     readonly stateDir: string,
@@ -70,13 +69,24 @@ export class NamespaceBackend implements Backend {
     return join(this.stateDir, this.privilege === 'rootless' ? 'snapshots-rootless' : 'snapshots');
   }
 
-  private get ownDirs(): string[] {
-    const home = process.env.HOME;
-    const dirs = [...(this.options.ownDirs ?? []), ...(home && home !== '/' ? [home] : [])];
-    return dirs.filter((d) => existsSync(d) && statSync(d).uid === process.getuid?.());
-  }
   get sandboxesDir(): string {
     return join(this.stateDir, 'sandboxes');
+  }
+
+  /**
+   * Directories that get an overlay of their own in each sandbox. Rootless: the project and
+   * $HOME when the caller owns them. As root: those of the project directories that live on
+   * another filesystem than `/` (the root overlay only shows the root filesystem).
+   */
+  private get ownDirs(): string[] {
+    const wanted = this.options.ownDirs ?? [];
+    if (this.privilege !== 'rootless') {
+      const rootDev = statSync('/').dev;
+      return wanted.filter((d) => existsSync(d) && statSync(d).dev !== rootDev);
+    }
+    const home = process.env.HOME;
+    const dirs = [...wanted, ...(home && home !== '/' ? [home] : [])];
+    return dirs.filter((d) => existsSync(d) && statSync(d).uid === process.getuid?.());
   }
 
   async preflight(): Promise<void> {

@@ -41,7 +41,7 @@ export interface StartOptions {
   rootless: boolean;
   /** Host directories to hide inside the sandbox (seedfork's state directory). */
   hide: string[];
-  /** Rootless only: the caller's directories (project, $HOME) that get an overlay of their own. */
+  /** Directories that get an overlay of their own (rootless: project, $HOME; root: another filesystem). */
   ownDirs?: string[];
 }
 
@@ -91,10 +91,8 @@ export class NamespaceSandbox implements Sandbox {
       for (const c of cgroupDirs) args.push('--cgroup', c);
       for (const h of options.hide) args.push('--hide', h);
       if (options.shareNetwork) args.push('--share-net');
-      if (options.rootless) {
-        args.push('--userns');
-        for (const d of options.ownDirs ?? []) args.push('--own-dir', d);
-      }
+      if (options.rootless) args.push('--userns');
+      for (const d of options.ownDirs ?? []) args.push('--own-dir', d);
       helper = spawn(helperPath(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
       const initPid = await readReady(helper);
       const meta: SandboxMeta = {

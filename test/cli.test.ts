@@ -228,6 +228,34 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     ).toBe(0);
   });
 
+  test('Ctrl-C while seeding cancels the seed: nothing cached, nothing left', async () => {
+    const dir = makeProject('sigint-seed', {
+      'seedfork.config.mjs': `export default { seed: { steps: ['sleep 60'] }, test: { include: ['*.test.js'] } };\n`,
+      'a.test.js': passing,
+    });
+    const child = spawn(process.execPath, [CLI, 'run'], {
+      cwd: dir,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    });
+    let out = '';
+    const started = new Promise<void>((resolve) => {
+      const onData = (d: Buffer) => {
+        out += d;
+        if (out.includes('seed: step 1/1')) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+    });
+    await started;
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code, out).toBe(130);
+    expect(out).toMatch(/cancelled; every sandbox was removed/);
+    expect(readdirCount(join(dir, '.seedfork/snapshots'))).toBe(0);
+    await expectHostClean(before);
+  });
+
   test('SIGKILL of seedfork: the helpers end the sandboxes, the next run reaps the rest', async () => {
     const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
     const dir = makeProject('sigkill', {

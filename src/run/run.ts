@@ -61,13 +61,11 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   const adapter = adapterFor(config.test.runner);
   adapter.check(root);
   const emit = options.onEvent ?? (() => {});
+  const jsonPath = options.json ?? config.report.json;
+  const junitPath = options.junit ?? config.report.junit;
   const reports = {
-    json:
-      (options.json ?? config.report.json) ? resolve(root, options.json ?? config.report.json) : undefined,
-    junit:
-      (options.junit ?? config.report.junit)
-        ? resolve(root, (options.junit ?? config.report.junit)!)
-        : undefined,
+    json: jsonPath ? resolve(root, jsonPath) : undefined,
+    junit: junitPath ? resolve(root, junitPath) : undefined,
   };
   const startedAt = new Date();
   const baseEnv: Record<string, string> = {
@@ -154,8 +152,8 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
     if (results.length > 0) writeReports(finish(), { json: reports.json });
-    if (options.signal?.aborted && !(error instanceof SeedforkError))
-      throw new CancelledError('cancelled (Ctrl-C)');
+    // Whatever failed while cancelling (a seed step or service killed mid-way) is the cancellation.
+    if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
     await environment?.close();

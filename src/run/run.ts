@@ -121,8 +121,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       workers,
       async (group) => {
         const lease = await env.acquire(options.signal);
-        let failed = false;
-        const done: FileResult[] = [];
+        const failed: FileResult[] = [];
         try {
           for (const file of group) {
             if (options.signal?.aborted) break;
@@ -133,17 +132,13 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
               index: index++,
               signal: options.signal,
             });
-            failed ||= result.status !== 'passed';
-            done.push(result);
-          }
-        } finally {
-          const keep = failed && options.keepFailed === true && !options.signal?.aborted;
-          const kept = await lease.release(keep);
-          for (const result of done) {
-            if (kept && result.status !== 'passed') result.kept = true;
+            if (result.status !== 'passed') failed.push(result);
             results.push(result);
             emit({ type: 'file-done', result });
           }
+        } finally {
+          const keep = failed.length > 0 && options.keepFailed === true && !options.signal?.aborted;
+          if (await lease.release(keep)) for (const result of failed) result.kept = true;
         }
       },
       options.signal,

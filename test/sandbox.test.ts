@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
@@ -167,6 +175,25 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     expect(error.hint).toMatch(/overlayfs refused the mount/);
     expect(readdirSync(join(stateDir, 'sandboxes'))).toEqual([]);
     await expectHostClean(before);
+  });
+
+  test('seeding with the host network (seed.network: host) shares it; forks never do', async () => {
+    const hostNet = readlinkSync('/proc/self/ns/net');
+    let seedNet = '';
+    const shared = await backend.createSnapshot({
+      key: 'host-network',
+      shareNetwork: true,
+      build: async (sb) => {
+        seedNet = (await sb.exec(['readlink', '/proc/self/ns/net'], { env })).output.trim();
+      },
+    });
+    expect(seedNet).toBe(hostNet);
+    const sb = await backend.fork(shared);
+    try {
+      expect((await sb.exec(['readlink', '/proc/self/ns/net'], { env })).output.trim()).not.toBe(hostNet);
+    } finally {
+      await sb.kill();
+    }
   });
 
   test('a failing snapshot build leaves no snapshot and nothing running', async () => {

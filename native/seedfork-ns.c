@@ -32,7 +32,8 @@
  *                     the caller's directories (project, $HOME), so writing in them never
  *                     needs a copy-up of root-owned parents, which a user namespace that
  *                     maps one uid cannot do (EOVERFLOW). As root: a project on another
- *                     filesystem than `/`, which the root overlay does not show.
+ *                     filesystem than `/`, which the root overlay does not show, or below
+ *                     /tmp or /run, which are private tmpfs mounts in the sandbox.
  *
  * Kernel interfaces: namespaces(7), pivot_root(2) ("new_root and put_old may
  * be the same directory"), overlayfs (Documentation/filesystems/overlayfs.rst),
@@ -258,7 +259,8 @@ static void mkdir_p(char *path, size_t skip) {
 
 /* Directories that get an overlay of their own, over whatever the root view shows there:
  * rootless, the caller's directories (see --own-dir); as root, directories on another
- * filesystem than the host root (a separate /home), which the root overlay cannot show. */
+ * filesystem than the host root (a separate /home), which the root overlay cannot show, and
+ * directories below the sandbox's private /tmp and /run. */
 static void own_dir_overlays(struct start_opts *o, const char *scratch, const char *empty, const char *root) {
   /* shallower first, so deeper ones mount on top */
   for (int i = 0; i < o->n_own_dirs; i++)
@@ -304,14 +306,13 @@ static void setup_root(struct start_opts *o) {
   mkdir(root, 0755);
   if (o->userns) {
     rootless_root(o, m, empty, root);
-    own_dir_overlays(o, m, empty, root);
   } else {
     char base[4200];
     snprintf(base, sizeof base, "%s/.base", m);
     if (overlay_dir(o->lowers[o->n_lowers - 1], o->lowers, o->n_lowers - 1, o->upper, o->work, base, empty, root, 0) < 0)
       die("overlay", "overlay root over %s (upper %s): %s", o->lowers[o->n_lowers - 1], o->upper, strerror(errno));
-    own_dir_overlays(o, m, empty, root);
   }
+  const char *scratch = m;
   m = root;
 
   mount_at(m, "/dev", "/dev", NULL, MS_BIND | MS_REC, NULL);
@@ -333,6 +334,8 @@ static void setup_root(struct start_opts *o) {
   } else {
     mount_at(m, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   }
+  /* after the private /tmp and /run, so a project below them shows through them */
+  own_dir_overlays(o, scratch, empty, root);
   for (int i = 0; i < o->n_hides; i++)
     mount_at(m, o->hides[i], "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
 

@@ -160,16 +160,31 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     await expectHostClean(before);
   });
 
-  test('a project under /tmp is refused: sandboxes have their own /tmp', () => {
-    const r = spawnSync(
-      process.execPath,
-      [CLI, 'run', '--config', join(makeProject('tmpcheck', { 'x.test.js': passing }), 'x.test.js')],
-      {
-        cwd: '/tmp',
-        encoding: 'utf8',
-      },
-    );
-    expect(r.status).toBe(2);
+  test('a project under /tmp runs, and the rest of /tmp stays private', async () => {
+    const dir = `/tmp/seedfork-tmp-project-${process.pid}`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'test'), { recursive: true });
+    writeFileSync('/tmp/seedfork-host-marker', 'host');
+    try {
+      writeFileSync(
+        join(dir, 'seedfork.config.mjs'),
+        `export default { seed: { steps: ['echo seeded > seeded.txt'] }, test: { include: ['test/*.test.js'] } };\n`,
+      );
+      writeFileSync(
+        join(dir, 'test/a.test.js'),
+        `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { readdirSync, readFileSync, writeFileSync } from 'node:fs';\n` +
+          `test('sees its project, not the host /tmp', () => {\n  assert.equal(readFileSync('seeded.txt', 'utf8'), 'seeded\\n');\n` +
+          `  assert.deepEqual(readdirSync('/tmp').filter((f) => !f.startsWith('.')), ['${dir.slice(5)}']);\n  writeFileSync('/tmp/from-sandbox', 'x');\n});\n`,
+      );
+      const r = seedfork(dir, ['run']);
+      expect(r.code, r.out).toBe(0);
+      expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
+      expect(existsSync('/tmp/from-sandbox')).toBe(false);
+      await expectHostClean(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync('/tmp/seedfork-host-marker', { force: true });
+    }
   });
 
   test('--keep-failed keeps the failed sandbox for `seedfork shell`; gc removes it', async () => {

@@ -159,18 +159,17 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   return result;
 }
 
-/** Directories every sandbox replaces with a private, empty mount. */
-const PRIVATE_IN_SANDBOX = ['/tmp', '/run', '/dev', '/proc', '/sys'];
+/** Kernel filesystems a project cannot live in. */
+const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
 
-/** @throws SeedforkError when the project lives where sandboxes cannot see it. */
+/** @throws SeedforkError when the project lives where sandboxes cannot show it. */
 function assertVisibleInSandboxes(root: string): void {
-  const hidden = PRIVATE_IN_SANDBOX.find((d) => root === d || root.startsWith(`${d}/`));
+  const hidden = KERNEL_DIRS.find(
+    (d) => (root === d || root.startsWith(`${d}/`)) && !root.startsWith('/dev/shm/'),
+  );
   if (hidden) {
-    throw new SeedforkError(
-      `the project ${root} is under ${hidden}, which every sandbox replaces with its own private ${hidden}`,
-      {
-        hint: 'Move the project elsewhere (for example under your home directory), or use --isolation none.',
-      },
-    );
+    throw new SeedforkError(`the project ${root} is under ${hidden}, which every sandbox mounts afresh`, {
+      hint: 'Move the project to a regular directory, or use --isolation none.',
+    });
   }
 }

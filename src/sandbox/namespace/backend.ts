@@ -76,13 +76,14 @@ export class NamespaceBackend implements Backend {
   /**
    * Directories that get an overlay of their own in each sandbox. Rootless: the project and
    * $HOME when the caller owns them. As root: those of the project directories that live on
-   * another filesystem than `/` (the root overlay only shows the root filesystem).
+   * another filesystem than `/` (the root overlay only shows the root filesystem) or below a
+   * directory each sandbox replaces with a private tmpfs (/tmp, /run).
    */
   private get ownDirs(): string[] {
     const wanted = this.options.ownDirs ?? [];
     if (this.privilege !== 'rootless') {
       const rootDev = statSync('/').dev;
-      return wanted.filter((d) => existsSync(d) && statSync(d).dev !== rootDev);
+      return wanted.filter((d) => existsSync(d) && (statSync(d).dev !== rootDev || belowPrivateMount(d)));
     }
     const home = process.env.HOME;
     const dirs = [...wanted, ...(home && home !== '/' ? [home] : [])];
@@ -253,6 +254,13 @@ export class NamespaceBackend implements Backend {
     }
     return report;
   }
+}
+
+/** Directories each sandbox replaces with a fresh, private tmpfs. */
+export const PRIVATE_MOUNTS = ['/tmp', '/run', '/dev/shm'];
+
+function belowPrivateMount(dir: string): boolean {
+  return PRIVATE_MOUNTS.some((m) => dir.startsWith(`${m}/`));
 }
 
 /** @throws SeedforkError when `id` is not a live sandbox under `stateDir`. */

@@ -61,7 +61,7 @@ async function main() {
   const before = hostState();
   const stateDir = join(REPO, 'test-output', 'bench-state');
   rmSync(stateDir, { recursive: true, force: true });
-  const backend = new NamespaceBackend(stateDir);
+  const backend = new NamespaceBackend(stateDir, { ownDirs: [REPO] });
   console.log(`seedfork fork benchmark: ${availableParallelism()} CPUs, node ${process.version}`);
 
   // 1. fork + exec `true`

@@ -336,8 +336,13 @@ static void setup_root(struct start_opts *o) {
   }
   /* after the private /tmp and /run, so a project below them shows through them */
   own_dir_overlays(o, scratch, empty, root);
-  for (int i = 0; i < o->n_hides; i++)
+  for (int i = 0; i < o->n_hides; i++) {
+    char target[4200];
+    struct stat st;
+    snprintf(target, sizeof target, "%s%s", m, o->hides[i]);
+    if (stat(target, &st) != 0) continue; /* not visible in the sandbox: nothing to hide */
     mount_at(m, o->hides[i], "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k");
+  }
 
   must(chdir(m), "pivot_root", "chdir merged");
   must(syscall(SYS_pivot_root, ".", "."), "pivot_root", "pivot_root");

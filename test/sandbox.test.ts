@@ -18,7 +18,7 @@ if (!isRoot) console.warn('skipping namespace sandbox tests: they need root (run
 
 describe.skipIf(!isRoot)('namespace backend', () => {
   const stateDir = join(REPO, 'test-output', 'state-sandbox');
-  const backend = new NamespaceBackend(stateDir);
+  const backend = new NamespaceBackend(stateDir, { ownDirs: [REPO] });
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   let before: HostState;
   let snapshot: Snapshot;
@@ -123,7 +123,9 @@ describe.skipIf(!isRoot)('namespace backend', () => {
       const r = await sb.exec(['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'], { env });
       expect(r.exitCode).not.toBe(0);
       expect(r.output).toMatch(/Read-only/);
-      expect((await sb.exec(['ls', '-A', '/tmp'], { env })).output).toBe('');
+      expect((await sb.exec(['ls', '-A', '/tmp'], { env })).output).not.toMatch(/seedfork-host-file/);
+      expect((await sb.exec(['sh', '-c', 'echo x > /tmp/mine && ls /tmp/mine'], { env })).exitCode).toBe(0);
+      expect(existsSync('/tmp/mine')).toBe(false);
       expect((await sb.exec(['ls', stateDir], { env })).output).toBe(''); // seedfork's state is hidden
     } finally {
       await sb.kill();

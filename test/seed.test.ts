@@ -21,7 +21,7 @@ function project(name: string, config: unknown): LoadedConfig {
 
 describe.skipIf(!isRoot)('seeding and services', () => {
   const stateDir = join(REPO, 'test-output', 'state-seed');
-  const backend = new NamespaceBackend(stateDir);
+  const backend = new NamespaceBackend(stateDir, { ownDirs: [REPO] });
   let before: HostState;
 
   beforeAll(() => {

@@ -8,7 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { Backend, CreateSnapshotOptions, GcReport, ResourceLimits, Snapshot } from '../types.js';
@@ -74,16 +74,24 @@ export class NamespaceBackend implements Backend {
   }
 
   /**
-   * Directories that get an overlay of their own in each sandbox. Rootless: the project and
-   * $HOME when the caller owns them. As root: those of the project directories that live on
-   * another filesystem than `/` (the root overlay only shows the root filesystem) or below a
-   * directory each sandbox replaces with a private tmpfs (/tmp, /run).
+   * Directories that get an overlay of their own in each sandbox, so the project is visible
+   * and copy-on-write there. As root the root overlay shows only the root filesystem, and
+   * /tmp, /run and /dev/shm are fresh tmpfs mounts; so a project below one of those gets the
+   * top directory it sits in (/tmp/checkout: the whole checkout, node_modules included), and a
+   * project on another filesystem gets that filesystem's mount point. Rootless: the project
+   * and $HOME when the caller owns them (copy-up needs an owner the user namespace maps).
    */
   private get ownDirs(): string[] {
-    const wanted = this.options.ownDirs ?? [];
+    const wanted = (this.options.ownDirs ?? []).filter((d) => existsSync(d));
     if (this.privilege !== 'rootless') {
       const rootDev = statSync('/').dev;
-      return wanted.filter((d) => existsSync(d) && (statSync(d).dev !== rootDev || belowPrivateMount(d)));
+      const layered = new Set<string>();
+      for (const dir of wanted) {
+        const hidden = PRIVATE_MOUNTS.find((m) => dir.startsWith(`${m}/`));
+        if (hidden) layered.add(join(hidden, dir.slice(hidden.length + 1).split('/')[0]!));
+        else if (statSync(dir).dev !== rootDev) layered.add(mountPointOf(dir));
+      }
+      return [...layered];
     }
     const home = process.env.HOME;
     const dirs = [...wanted, ...(home && home !== '/' ? [home] : [])];
@@ -259,8 +267,12 @@ export class NamespaceBackend implements Backend {
 /** Directories each sandbox replaces with a fresh, private tmpfs. */
 export const PRIVATE_MOUNTS = ['/tmp', '/run', '/dev/shm'];
 
-function belowPrivateMount(dir: string): boolean {
-  return PRIVATE_MOUNTS.some((m) => dir.startsWith(`${m}/`));
+/** The mount point of the filesystem holding `dir`: its highest ancestor on the same device. */
+function mountPointOf(dir: string): string {
+  const dev = statSync(dir).dev;
+  let current = dir;
+  while (dirname(current) !== current && statSync(dirname(current)).dev === dev) current = dirname(current);
+  return current;
 }
 
 /** @throws SeedforkError when `id` is not a live sandbox under `stateDir`. */

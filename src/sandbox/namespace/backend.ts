@@ -88,8 +88,10 @@ export class NamespaceBackend implements Backend {
       const layered = new Set<string>();
       for (const dir of wanted) {
         const hidden = PRIVATE_MOUNTS.find((m) => dir.startsWith(`${m}/`));
-        if (hidden) layered.add(join(hidden, dir.slice(hidden.length + 1).split('/')[0]!));
-        else if (statSync(dir).dev !== rootDev) layered.add(mountPointOf(dir));
+        const top = hidden ? join(hidden, dir.slice(hidden.length + 1).split('/')[0]!) : undefined;
+        if (top) layered.add(top);
+        // Both can apply: a checkout under /tmp with the project on a filesystem mounted inside it.
+        if (statSync(dir).dev !== (top ? statSync(top).dev : rootDev)) layered.add(mountPointOf(dir));
       }
       return [...layered];
     }

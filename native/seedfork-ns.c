@@ -56,6 +56,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -70,6 +71,24 @@
 #define MAX_LIST 64
 
 static int report_fd = -1; /* child -> parent error channel during setup */
+/* serve mode: the request id a `start` child answers for, and the lifeline it watches */
+static const char *served_id = NULL;
+static int lifeline_fd = -1;
+static volatile sig_atomic_t keep_flag = 0;
+
+/* A response line of serve mode: "<id> <text>\n" in one write (atomic below PIPE_BUF). */
+static void respond(const char *id, const char *fmt, ...) {
+  char text[1024], line[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  for (char *c = text; *c; c++)
+    if (*c == '\n') *c = ' ';
+  int n = snprintf(line, sizeof line, "%s %s\n", id, text);
+  if (n > (int)sizeof line) n = sizeof line;
+  if (write(1, line, n) < 0) { /* seedfork went away */ }
+}
 
 static void die(const char *step, const char *fmt, ...) {
   char msg[1024];
@@ -81,6 +100,8 @@ static void die(const char *step, const char *fmt, ...) {
   int n = snprintf(line, sizeof line, "seedfork-ns: %s: %s\n", step, msg);
   if (report_fd >= 0) {
     if (write(report_fd, line, n) < 0) { /* nothing left to tell */ }
+  } else if (served_id) {
+    respond(served_id, "error %s", line);
   } else {
     fputs(line, stderr);
   }
@@ -397,6 +418,34 @@ static void init_loop(void) {
   }
 }
 
+static void on_keep(int sig) {
+  (void)sig;
+  keep_flag = 1;
+}
+
+/* serve mode: the sandbox lives until its init dies, or until seedfork's lifeline pipe
+ * closes (seedfork exited or was killed) unless SIGUSR1 said "keep". */
+static int watch_served(pid_t child, int pidfd) {
+  int devnull = open("/dev/null", O_RDWR);
+  dup2(devnull, 1); /* nothing more to say; don't hold seedfork's pipe */
+  close(devnull);
+  struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = lifeline_fd, .events = POLLIN}};
+  for (;;) {
+    int nf = keep_flag ? 1 : 2;
+    if (poll(fds, nf, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents & POLLIN) break; /* init died */
+    if (!keep_flag && (fds[1].revents & (POLLHUP | POLLERR | POLLIN))) {
+      kill(child, SIGKILL);
+      break;
+    }
+  }
+  waitpid(child, NULL, 0);
+  return 0;
+}
+
 static int cmd_start(int argc, char **argv) {
   struct start_opts o;
   memset(&o, 0, sizeof o);
@@ -435,6 +484,12 @@ static int cmd_start(int argc, char **argv) {
   /* Own session: a Ctrl-C in the terminal reaches seedfork, which then kills
    * sandboxes in order, instead of racing it. */
   setsid();
+  if (served_id) {
+    struct sigaction ka;
+    memset(&ka, 0, sizeof ka);
+    ka.sa_handler = on_keep;
+    sigaction(SIGUSR1, &ka, NULL);
+  }
   join_cgroups(o.cgroups, o.n_cgroups);
 
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -486,15 +541,20 @@ static int cmd_start(int argc, char **argv) {
   close(report[0]);
   if (n > 0) {
     err[n] = 0;
-    fputs(err, stderr);
+    if (served_id) respond(served_id, "error %s", err);
+    else fputs(err, stderr);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     return 1;
   }
+  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  if (served_id) {
+    respond(served_id, "ready %d", child);
+    return watch_served(child, pidfd);
+  }
   printf("ready %d\n", child);
   fflush(stdout);
 
-  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   int keep = 0;
   struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
   while (!keep) {
@@ -543,6 +603,11 @@ static int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--user")) TAKE(user);
     else if (!strcmp(a, "--cgroup")) PUSH(cgroups, n_cgroups);
     else if (!strcmp(a, "--pgroup")) exec_pgroup = 1;
+    else if (!strcmp(a, "--clear-env")) clearenv();
+    else if (!strcmp(a, "--env")) {
+      if (!v || !strchr(v, '=')) die("usage", "--env needs KEY=VALUE");
+      putenv(argv[++i]);
+    }
     else die("usage", "unknown option %s", a);
   }
   if (!pid || i >= argc) die("usage", "exec --pid PID [--cwd DIR] [--user NAME] -- CMD...");
@@ -583,6 +648,8 @@ static int cmd_exec(int argc, char **argv) {
   if (exec_child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (exec_pgroup) setpgid(0, 0);
+    if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+      for (int fd = 3; fd < 1024; fd++) close(fd);
     if (pw) {
       must(initgroups(pw->pw_name, pw->pw_gid), "exec", "initgroups");
       must(setgid(pw->pw_gid), "exec", "setgid");
@@ -609,6 +676,150 @@ static int cmd_exec(int argc, char **argv) {
   return 1;
 }
 
+
+/* ---------------------------------------------------------------- serve -- */
+
+/* Requests are NUL-separated fields ending with an empty field: "<id>\0start\0<args>\0\0" or
+ * "<id>\0exec\0<output file or ->\0<args>\0\0". Each is run in a child forked from this small
+ * process (forking it costs a fraction of forking seedfork's Node process, whose page tables
+ * grow with its heap). Responses are lines: "<id> pid <pid>", then for start "<id> ready
+ * <init pid>" or "<id> error <message>", and "<id> exited" when the sandbox is gone; for exec
+ * "<id> exit <code>". fd 3 is the lifeline: never written, it closes when seedfork goes away. */
+struct job {
+  pid_t pid;
+  char id[64];
+  int is_exec;
+};
+
+static struct job *jobs = NULL;
+static size_t n_jobs = 0, cap_jobs = 0;
+
+static void run_request(char **fields, int n) {
+  if (n < 2) return;
+  const char *id = fields[0];
+  int is_exec = !strcmp(fields[1], "exec");
+  if (!is_exec && strcmp(fields[1], "start")) {
+    respond(id, "error seedfork-ns: serve: unknown request %s", fields[1]);
+    return;
+  }
+  if (is_exec && n < 3) {
+    respond(id, "error seedfork-ns: serve: exec needs an output file");
+    return;
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) {
+    respond(id, "error seedfork-ns: serve: fork: %s", strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    prctl(PR_SET_NAME, "seedfork-ns");
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    if (is_exec) {
+      const char *out = fields[2];
+      int fd = strcmp(out, "-") ? open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644) : devnull;
+      if (fd < 0) _exit(125);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(lifeline_fd);
+      _exit(cmd_exec(n - 3, fields + 3));
+    }
+    dup2(devnull, 2);
+    served_id = id;
+    _exit(cmd_start(n - 2, fields + 2));
+  }
+  if (n_jobs == cap_jobs) {
+    cap_jobs = cap_jobs ? cap_jobs * 2 : 64;
+    jobs = realloc(jobs, cap_jobs * sizeof *jobs);
+  }
+  jobs[n_jobs].pid = pid;
+  jobs[n_jobs].is_exec = is_exec;
+  snprintf(jobs[n_jobs].id, sizeof jobs[n_jobs].id, "%s", id);
+  n_jobs++;
+  respond(id, "pid %d", pid);
+}
+
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (size_t i = 0; i < n_jobs; i++) {
+      if (jobs[i].pid != pid) continue;
+      if (jobs[i].is_exec) {
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        respond(jobs[i].id, "exit %d", code);
+      } else {
+        respond(jobs[i].id, "exited");
+      }
+      jobs[i] = jobs[--n_jobs];
+      break;
+    }
+  }
+}
+
+static int cmd_serve(void) {
+  prctl(PR_SET_NAME, "seedfork-zygote");
+  lifeline_fd = 3;
+  if (fcntl(lifeline_fd, F_GETFD) < 0) die("serve", "fd 3 (the lifeline pipe) is not open");
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die("serve", "signalfd: %s", strerror(errno));
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      while (read(sfd, &info, sizeof info) == sizeof info) {
+      }
+      reap();
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (cap - len < 4096) buf = realloc(buf, cap *= 2);
+      ssize_t r = read(0, buf + len, cap - len);
+      if (r <= 0) return 0; /* seedfork went away; sandboxes watch the lifeline themselves */
+      len += r;
+      /* run every complete request: fields end with \0, a request with an empty field */
+      size_t start = 0;
+      for (;;) {
+        char *fields[4097];
+        int n = 0;
+        size_t pos = start;
+        int complete = 0;
+        while (pos < len) {
+          char *end = memchr(buf + pos, 0, len - pos);
+          if (!end) break;
+          if (end == buf + pos) {
+            complete = 1;
+            pos++;
+            break;
+          }
+          if (n < 4096) fields[n++] = buf + pos;
+          pos = (end - buf) + 1;
+        }
+        if (!complete) break;
+        fields[n] = NULL; /* execvp needs a NULL-terminated argv */
+        run_request(fields, n);
+        start = pos;
+      }
+      memmove(buf, buf + start, len - start);
+      len -= start;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs("usage: seedfork-ns start|exec [options] (see the comment at the top of seedfork-ns.c)\n",
@@ -617,6 +828,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "start")) return cmd_start(argc - 2, argv + 2);
   if (!strcmp(argv[1], "exec")) return cmd_exec(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "serve")) return cmd_serve();
   fprintf(stderr, "seedfork-ns: unknown command %s\n", argv[1]);
   return 2;
 }

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupLayout, listSandboxCgroups } from '../../src/sandbox/namespace/cgroup.js';
 
-/** What seedfork could leak on the host: helper processes, overlay mounts, cgroups, netns. */
+/** What seedfork could leak on the host: sandbox processes, orphaned zygotes, overlay mounts, cgroups, netns. */
 export interface HostState {
   helpers: string[];
   overlayMounts: string[];
@@ -10,12 +10,14 @@ export interface HostState {
   netns: string[];
 }
 
-function processes(): { pid: string; comm: string; netns: string }[] {
-  const out: { pid: string; comm: string; netns: string }[] = [];
+function processes(): { pid: string; ppid: string; comm: string; netns: string }[] {
+  const out: { pid: string; ppid: string; comm: string; netns: string }[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       out.push({
         pid,
+        ppid: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '',
         comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
         netns: readlinkSync(`/proc/${pid}/ns/net`),
       });
@@ -30,7 +32,10 @@ function processes(): { pid: string; comm: string; netns: string }[] {
 export function hostState(): HostState {
   const procs = processes();
   return {
-    helpers: procs.filter((p) => /^seedfork-(ns|init)$/.test(p.comm)).map((p) => `${p.pid}:${p.comm}`),
+    // Sandbox processes, and zygotes whose seedfork process is gone (a live one's is its parent).
+    helpers: procs
+      .filter((p) => /^seedfork-(ns|init)$/.test(p.comm) || (p.comm === 'seedfork-zygote' && p.ppid === '1'))
+      .map((p) => `${p.pid}:${p.comm}`),
     overlayMounts: readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .filter((l) => / - overlay /.test(l)),

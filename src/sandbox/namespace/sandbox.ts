@@ -1,21 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { SeedforkError } from '../../errors/seedfork-error.js';
-import { runToCompletion, spawnService } from '../exec.js';
+import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import type { ExecOptions, ExecResult, ResourceLimits, Sandbox } from '../types.js';
 import { type CgroupLayout, createSandboxCgroup, destroySandboxCgroup } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { removeTree } from './remove.js';
+import { Zygote } from './zygote.js';
 
 /** What `sandboxes/<id>/meta.json` records, so `seedfork shell` and `seedfork gc` can find it. */
 export interface SandboxMeta {
   id: string;
   /** Host PID of the sandbox's PID 1. */
   initPid: number;
-  /** Host PID of the helper that watches seedfork and kills the sandbox when it goes away. */
+  /** Host PID of the helper process that watches seedfork and kills the sandbox when it goes away. */
   helperPid: number;
   /** PID of the seedfork process that made it. */
   ownerPid: number;
@@ -50,19 +50,35 @@ export function newSandboxId(): string {
   return randomBytes(4).toString('hex');
 }
 
+/** Read at most the last `max` bytes of a file. */
+function readTail(path: string, max: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, max);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * A sandbox of the namespace backend: a `seedfork-ns start` helper process whose child is the
- * sandbox's PID 1. Commands enter it with `seedfork-ns exec`.
+ * A sandbox of the namespace backend. Its PID 1 and the helper process watching it are forked
+ * by the {@link Zygote}; commands enter it with `seedfork-ns exec` through the same zygote.
  */
 export class NamespaceSandbox implements Sandbox {
   readonly backend = 'namespace';
   readonly logDir: string;
   private killed = false;
+  private execs = 0;
   private constructor(
     readonly id: string,
     readonly dir: string,
     readonly initPid: number,
-    private readonly helper: ChildProcess,
+    private readonly monitorPid: number,
+    private readonly gone: Promise<void>,
     private readonly cgroupDirs: string[],
     private readonly meta: SandboxMeta,
   ) {
@@ -82,7 +98,7 @@ export class NamespaceSandbox implements Sandbox {
       mkdirSync(d, { recursive: true });
     }
     let cgroupDirs: string[] = [];
-    let helper: ChildProcess | undefined;
+    let gone: Promise<void> | undefined;
     try {
       cgroupDirs = createSandboxCgroup(options.cgroups, id, options.limits);
       const args = ['start', '--hostname', `sf-${id}`];
@@ -93,12 +109,26 @@ export class NamespaceSandbox implements Sandbox {
       if (options.shareNetwork) args.push('--share-net');
       if (options.rootless) args.push('--userns');
       for (const d of options.ownDirs ?? []) args.push('--own-dir', d);
-      helper = spawn(helperPath(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
-      const initPid = await readReady(helper);
+      let monitorPid = 0;
+      let settle: { resolve(pid: number): void; reject(error: Error): void } | undefined;
+      const ready = new Promise<number>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      gone = Zygote.get().request(args, (text) => {
+        if (text.startsWith('pid ')) monitorPid = Number(text.slice(4));
+        else if (text.startsWith('ready ')) settle?.resolve(Number(text.slice(6)));
+        else if (text.startsWith('error ')) settle?.reject(explainStartFailure(text.slice(6).trim()));
+        else if (text === 'exited' || text === 'lost') {
+          settle?.reject(explainStartFailure(''));
+          return true;
+        }
+        return false;
+      });
+      const initPid = await ready;
       const meta: SandboxMeta = {
         id,
         initPid,
-        helperPid: helper.pid!,
+        helperPid: monitorPid,
         ownerPid: process.pid,
         kept: false,
         createdAt: new Date().toISOString(),
@@ -106,27 +136,78 @@ export class NamespaceSandbox implements Sandbox {
         snapshot: options.snapshot,
       };
       writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-      return new NamespaceSandbox(id, dir, initPid, helper, cgroupDirs, meta);
+      return new NamespaceSandbox(id, dir, initPid, monitorPid, gone, cgroupDirs, meta);
     } catch (error) {
-      helper?.kill('SIGKILL');
-      if (helper) await exited(helper);
+      await gone;
       await destroySandboxCgroup(cgroupDirs).catch(() => {});
       removeTree(dir);
       throw error;
     }
   }
 
-  private execArgv(argv: string[], options: { cwd?: string; user?: string; pgroup?: boolean }): string[] {
-    const args = [helperPath(), 'exec', '--pid', String(this.initPid), '--cwd', options.cwd ?? '/'];
+  private helperArgs(options: { cwd?: string; user?: string; pgroup?: boolean }): string[] {
+    const args = ['--pid', String(this.initPid), '--cwd', options.cwd ?? '/'];
     for (const c of this.cgroupDirs) args.push('--cgroup', c);
     if (options.user) args.push('--user', options.user);
     if (options.pgroup) args.push('--pgroup');
-    return [...args, '--', ...argv];
+    return args;
   }
 
-  exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  /**
+   * Run a command to completion through the zygote, its output going to a file in the
+   * sandbox directory (read back, up to MAX_OUTPUT_BYTES, when it exits). Commands whose
+   * stdio is inherited or an fd, or with an empty argument, are spawned directly instead.
+   */
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     this.assertAlive();
-    return runToCompletion(this.execArgv(argv, options), options);
+    const stdio = options.stdio ?? 'pipe';
+    if ((stdio !== 'pipe' && stdio !== 'ignore') || argv.some((a) => a === '')) {
+      return runToCompletion([helperPath(), 'exec', ...this.helperArgs(options), '--', ...argv], options);
+    }
+    const started = performance.now();
+    const out = stdio === 'pipe' ? join(this.dir, `exec-${++this.execs}.out`) : '-';
+    const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+    let pid = 0;
+    let exitCode = 1;
+    let timedOut = false;
+    let stop = false;
+    const killIt = () => {
+      stop = true;
+      if (pid) process.kill(pid, 'SIGKILL');
+    };
+    const onTimeout = () => {
+      timedOut = true;
+      killIt();
+    };
+    const timer = options.timeoutMs !== undefined ? setTimeout(onTimeout, options.timeoutMs) : undefined;
+    options.signal?.addEventListener('abort', killIt, { once: true });
+    try {
+      await Zygote.get().request(
+        ['exec', out, '--clear-env', ...env, ...this.helperArgs(options), '--', ...argv],
+        (text) => {
+          if (text.startsWith('pid ')) {
+            pid = Number(text.slice(4));
+            if (stop) process.kill(pid, 'SIGKILL');
+            return false;
+          }
+          if (text.startsWith('exit ')) exitCode = Number(text.slice(5));
+          return true; // exit, or an error/lost line: nothing more will come
+        },
+      );
+    } finally {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', killIt);
+    }
+    let output = '';
+    if (out !== '-') {
+      try {
+        output = readTail(out, MAX_OUTPUT_BYTES);
+      } catch {
+        // the command never started
+      }
+      rmSync(out, { force: true });
+    }
+    return { exitCode: timedOut ? 124 : exitCode, output, durationMs: performance.now() - started, timedOut };
   }
 
   spawn(
@@ -134,10 +215,13 @@ export class NamespaceSandbox implements Sandbox {
     options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
   ): ChildProcess {
     this.assertAlive();
-    return spawnService(this.execArgv(argv, { ...options, pgroup: true }), {
-      env: options.env,
-      logFile: options.logFile,
-    });
+    return spawnService(
+      [helperPath(), 'exec', ...this.helperArgs({ ...options, pgroup: true }), '--', ...argv],
+      {
+        env: options.env,
+        logFile: options.logFile,
+      },
+    );
   }
 
   hostPath(path: string): string {
@@ -148,16 +232,12 @@ export class NamespaceSandbox implements Sandbox {
     return `/proc/${this.initPid}/net/${file}`;
   }
 
+  /** Keep the sandbox when seedfork exits: its watcher stops watching the lifeline. */
   async keep(): Promise<void> {
     this.assertAlive();
-    this.helper.stdin?.write('keep\n');
+    process.kill(this.monitorPid, 'SIGUSR1');
     this.meta.kept = true;
     writeFileSync(join(this.dir, 'meta.json'), JSON.stringify(this.meta, null, 2));
-    this.helper.stdin?.end();
-    this.helper.unref();
-    for (const s of [this.helper.stdin, this.helper.stdout, this.helper.stderr]) {
-      (s as unknown as { unref?: () => void } | null)?.unref?.();
-    }
   }
 
   /** Kill every process, release the cgroup and delete the sandbox directory (and its upper layer). */
@@ -169,8 +249,7 @@ export class NamespaceSandbox implements Sandbox {
     } catch {
       // already gone
     }
-    this.helper.stdin?.end();
-    await exited(this.helper);
+    await this.gone;
     await destroySandboxCgroup(this.cgroupDirs);
     // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
     removeTree(this.dir);
@@ -179,40 +258,6 @@ export class NamespaceSandbox implements Sandbox {
   private assertAlive(): void {
     if (this.killed) throw new SeedforkError(`sandbox ${this.id} was already killed`);
   }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-function readReady(helper: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    helper.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const lines = createInterface({ input: helper.stdout! });
-    let done = false;
-    lines.once('line', (line) => {
-      const m = /^ready (\d+)$/.exec(line);
-      if (m) {
-        done = true;
-        lines.close();
-        resolve(Number(m[1]));
-      }
-    });
-    helper.once('error', (error) => {
-      if (!done) reject(new SeedforkError(`cannot start the namespace helper: ${error.message}`));
-      done = true;
-    });
-    helper.once('exit', () => {
-      if (done) return;
-      done = true;
-      // stderr may still be draining; give it a tick.
-      setImmediate(() => reject(explainStartFailure(stderr.trim())));
-    });
-  });
 }
 
 function explainStartFailure(message: string): SeedforkError {

@@ -22,6 +22,11 @@
  *       CMD's whole process group with --pgroup (services: `sh -c` and its
  *       children stop together).
  *
+ *   seedfork-ns serve
+ *       The zygote: reads start/exec requests on stdin and runs each in a child
+ *       forked from itself, answering on stdout; fd 3 is seedfork's lifeline.
+ *       See cmd_serve below for the protocol.
+ *
  * Options of start:
  *   --lower DIR (repeatable, top-most first) --upper DIR --work DIR --merged DIR
  *   --hostname NAME   --share-net (stay in the host network namespace)

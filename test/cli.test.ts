@@ -16,6 +16,7 @@ function seedfork(cwd: string, args: string[]) {
 }
 
 const passing = `import { test } from 'node:test';\ntest('adds', () => { if (1 + 1 !== 2) throw new Error('math'); });\n`;
+const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
 const failing = `import { test } from 'node:test';\nimport assert from 'node:assert';\ntest('is wrong', () => { assert.equal(1, 2); });\n`;
 
 describe('config and input errors', () => {
@@ -207,7 +208,6 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
   });
 
   test('Ctrl-C mid-run stops the tests and removes every sandbox', async () => {
-    const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
     const dir = makeProject('sigint', {
       'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
       'a.test.js': slow,
@@ -225,13 +225,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       out += d;
     });
     // Wait until both sandboxes run tests.
-    const deadline = Date.now() + 30_000;
-    while (
-      hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 4 &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForNewHelpers(before, 4);
     await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const code = await new Promise((r) => child.once('exit', r));
@@ -272,19 +266,12 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
   });
 
   test('SIGKILL of seedfork: the helpers end the sandboxes, the next run reaps the rest', async () => {
-    const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
     const dir = makeProject('sigkill', {
       'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
       'a.test.js': slow,
     });
     const child = spawn(process.execPath, [CLI, 'run'], { cwd: dir, stdio: 'ignore' });
-    const deadline = Date.now() + 30_000;
-    while (
-      hostState().helpers.filter((h) => !before.helpers.includes(h)).length < 2 &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForNewHelpers(before, 2);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await expectHostClean({ ...before, cgroups: hostState().cgroups }); // processes, mounts, netns: gone at once
@@ -294,6 +281,14 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+/** Wait (up to 30 s) until at least `n` sandbox helper processes exist that `before` did not have. */
+async function waitForNewHelpers(before: HostState, n: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (hostState().helpers.filter((h) => !before.helpers.includes(h)).length < n && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function readdirCount(dir: string): number {
   return spawnSync('ls', ['-A', dir], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length;

@@ -54,6 +54,7 @@ export function readSandboxMeta(dir: string): SandboxMeta | undefined {
 export class NamespaceBackend implements Backend {
   readonly name = 'namespace';
   private privilege: Privilege | undefined;
+  private resolvedOwnDirs: string[] | undefined;
 
   /**
    * @param stateDir where snapshots and sandboxes live (hidden inside sandboxes)
@@ -80,8 +81,14 @@ export class NamespaceBackend implements Backend {
    * top directory it sits in (/tmp/checkout: the whole checkout, node_modules included), and a
    * project on another filesystem gets that filesystem's mount point. Rootless: the project
    * and $HOME when the caller owns them (copy-up needs an owner the user namespace maps).
+   * Worked out once, after preflight, not on every fork.
    */
   private get ownDirs(): string[] {
+    this.resolvedOwnDirs ??= this.resolveOwnDirs();
+    return this.resolvedOwnDirs;
+  }
+
+  private resolveOwnDirs(): string[] {
     const wanted = (this.options.ownDirs ?? []).filter((d) => existsSync(d));
     if (this.privilege !== 'rootless') {
       const rootDev = statSync('/').dev;

@@ -92,6 +92,12 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       summary: summarize(ordered),
     };
   };
+  const environmentOptions = {
+    loaded,
+    baseEnv,
+    onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
+    signal: options.signal,
+  };
   try {
     if (isolation === 'namespace') {
       assertVisibleInSandboxes(root);
@@ -100,19 +106,9 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       const gc = await backend.gc();
       const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;
       if (removed > 0) emit({ type: 'gc', removed });
-      environment = await namespaceEnvironment(backend, {
-        loaded,
-        baseEnv,
-        onSeedEvent: (event) => emit({ type: 'seed', event }),
-        signal: options.signal,
-      });
+      environment = await namespaceEnvironment(backend, environmentOptions);
     } else {
-      environment = await sharedEnvironment(stateDir, {
-        loaded,
-        baseEnv,
-        onSeedEvent: (event) => emit({ type: 'seed', event }),
-        signal: options.signal,
-      });
+      environment = await sharedEnvironment(stateDir, environmentOptions);
     }
     const env = environment;
     let index = 0;

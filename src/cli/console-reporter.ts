@@ -32,6 +32,11 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
     switch (event.type) {
       case 'plan':
         total = event.files.length;
+        if (event.shard)
+          print(
+            `seedfork: shard ${event.shard.index}/${event.shard.total} (by ${event.shard.strategy}): ${event.files.length} of ${event.shard.suiteFiles} test files, predicted ${(event.shard.predictedMs / 1000).toFixed(1)}s`,
+          );
+        if (event.files.length === 0) break;
         print(
           `seedfork: ${event.files.length} test file${event.files.length === 1 ? '' : 's'}, ${event.workers} worker${event.workers === 1 ? '' : 's'}, isolation ${event.isolation}${event.isolation === 'namespace' ? `, one sandbox per ${event.per === 'file' ? 'file' : 'worker'}` : ''}`,
         );

@@ -6,16 +6,35 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { loadConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
-import { run } from '../run/run.js';
+import { makePlan } from '../plan/plan.js';
+import { parseShard } from '../plan/shard-spec.js';
+import { loadSuite } from '../plan/suite.js';
+import { assertSameSuite, readTimings, recordTimings } from '../plan/timings.js';
+import { writeJUnit } from '../report/junit-write.js';
+import { mergeResults } from '../report/merge.js';
+import { readResultFile } from '../report/result-file.js';
+import { writeFilesAtomic } from '../report/write.js';
+import { resolveWorkers, run } from '../run/run.js';
 import { findSandbox, NamespaceBackend } from '../sandbox/namespace/backend.js';
 import { helperPath } from '../sandbox/namespace/helper.js';
 import { consoleReporter } from './console-reporter.js';
+import { formatMerge } from './merge-text.js';
+import { formatPlan } from './plan-text.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
   return n;
 }
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const shardByOption = () =>
+  new Option('--shard-by <strategy>', 'split by recorded timings, by a hash of the path, or round-robin')
+    .choices(['timing', 'hash', 'count'])
+    .default('timing');
 
 function fail(error: unknown): never {
   if (error instanceof CancelledError) {
@@ -63,7 +82,18 @@ program
   .option('--junit <path>', 'write a merged JUnit XML report here')
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
   .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
+  .option('--shard <i/N>', "run only shard i of N (one CI job's share, balanced by recorded timings)")
+  .addOption(shardByOption())
+  .option('--timings <path>', 'timings file to plan with and update (default: .seedfork/timings.json)')
+  .option(
+    '--timings-from <junit>',
+    'also read durations from an earlier JUnit XML report (repeatable)',
+    collect,
+  )
+  .option('--no-record-timings', 'do not update the timings file')
+  .option('--run-id <id>', "id shared by a CI run's shards (default: from the CI's environment)")
   .action(async (filters: string[], opts) => {
+    const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
     const loaded = await loadConfig(process.cwd(), opts.config);
     const controller = new AbortController();
     let interrupts = 0;
@@ -85,6 +115,12 @@ program
         json: opts.json,
         keepFailed: opts.keepFailed,
         filter: filters,
+        shard,
+        shardBy: opts.shardBy,
+        timings: opts.timings,
+        timingsFrom: opts.timingsFrom,
+        recordTimings: opts.recordTimings,
+        runId: opts.runId,
         signal: controller.signal,
         onEvent: reporter.onEvent,
       });
@@ -94,6 +130,74 @@ program
       reporter.stop();
       fail(error);
     }
+  });
+
+program
+  .command('plan')
+  .description('print how the suite splits into shards, with predicted shard times')
+  .argument('[filters...]', 'only test files whose path contains one of these')
+  .option('-c, --config <file>', 'config file')
+  .option('-s, --shards <n>', 'number of shards (CI jobs)', positiveInt, 1)
+  .addOption(shardByOption())
+  .option('-w, --workers <n>', 'workers per shard (default: from the config)', positiveInt)
+  .option('--timings <path>', 'timings file (default: .seedfork/timings.json)')
+  .option(
+    '--timings-from <junit>',
+    'also read durations from an earlier JUnit XML report (repeatable)',
+    collect,
+  )
+  .option('--files', "list each shard's files with their predicted cost")
+  .option('--json', 'print the plan as JSON')
+  .action(async (filters: string[], opts) => {
+    const loaded = await loadConfig(process.cwd(), opts.config);
+    const suite = loadSuite(loaded, {
+      filter: filters,
+      timings: opts.timings,
+      timingsFrom: opts.timingsFrom,
+    });
+    const plan = makePlan(suite.costs, {
+      shards: opts.shards,
+      strategy: opts.shardBy,
+      workers: opts.workers ?? resolveWorkers(loaded.config.workers),
+    });
+    if (opts.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+    else
+      process.stdout.write(formatPlan(plan, { files: opts.files === true, timingsPath: suite.timingsPath }));
+  });
+
+program
+  .command('merge')
+  .description("combine the shards' JSON results into one JUnit XML, one JSON result and updated timings")
+  .argument('<results...>', 'JSON result files, one per shard')
+  .option('--junit <path>', 'merged JUnit XML', '.seedfork/junit.xml')
+  .option('--json <path>', 'merged JSON result', '.seedfork/merged.json')
+  .option('--timings <path>', "timings file to update with every shard's durations", '.seedfork/timings.json')
+  .option('--slowest <n>', 'how many of the slowest files to list', positiveInt, 10)
+  .action((paths: string[], opts) => {
+    const inputs = paths.map((path) => ({ path, result: readResultFile(path) }));
+    const merged = mergeResults(inputs);
+    const timingsPath = resolve(opts.timings);
+    const base = readTimings(timingsPath);
+    assertSameSuite(
+      base,
+      merged.files.map((f) => f.file),
+      timingsPath,
+    );
+    const timings = recordTimings(base, merged.files, {
+      sandboxed: merged.isolation === 'namespace',
+      ...(merged.seedMs !== undefined ? { seedMs: merged.seedMs } : {}),
+    });
+    // All three files or none: a failed write leaves the previous ones as they were.
+    writeFilesAtomic([
+      { path: resolve(opts.json), text: `${JSON.stringify(merged, null, 2)}\n` },
+      { path: resolve(opts.junit), text: writeJUnit(merged) },
+      { path: timingsPath, text: `${JSON.stringify(timings, null, 2)}\n` },
+    ]);
+    process.stdout.write(formatMerge(merged, { slowest: opts.slowest }));
+    process.stdout.write(
+      pc.dim(`JUnit XML: ${resolve(opts.junit)}\nJSON: ${resolve(opts.json)}\ntimings: ${timingsPath}\n`),
+    );
+    process.exit(merged.summary.filesFailed > 0 ? 1 : 0);
   });
 
 program

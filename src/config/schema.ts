@@ -81,6 +81,15 @@ export const configSchema = z.strictObject({
   limits: z
     .strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() })
     .default({}),
+  /** Recorded durations that sharding and the local queue plan with. */
+  timings: z
+    .strictObject({
+      /** Timings file, relative to the config file; every run updates it. */
+      path: z.string().min(1).default('.seedfork/timings.json'),
+      /** Globs of earlier JUnit XML reports to read durations from, for files with no recorded timing. */
+      junit: z.array(z.string()).default([]),
+    })
+    .default({ path: '.seedfork/timings.json', junit: [] }),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z

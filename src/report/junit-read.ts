@@ -33,6 +33,32 @@ function firstProblem(tc: Node): { message: string; details: string } | undefine
   return undefined;
 }
 
+function parse(xml: string): Node {
+  try {
+    return parser.parse(xml, true) as Node;
+  } catch (error) {
+    throw new SeedforkError(`malformed JUnit XML: ${(error as Error).message}`);
+  }
+}
+
+/** Suite names that add nothing to a test's name: the file (Vitest, Jest) or a root suite. */
+const ANONYMOUS_SUITE = /\.(c|m)?[jt]sx?$|^vitest tests$|^root$/;
+
+/**
+ * Call `visit` for every `<testcase>`, with the chain of enclosing `<testsuite>` elements
+ * (outermost first), nested or not, under `<testsuites>` or a bare `<testsuite>`.
+ */
+function eachTestCase(doc: Node, visit: (tc: Node, suites: Node[]) => void): void {
+  const walk = (node: Node, suites: Node[]) => {
+    for (const tc of (node.testcase as Node[] | undefined) ?? []) visit(tc, suites);
+    for (const suite of (node.testsuite as Node[] | undefined) ?? []) walk(suite, [...suites, suite]);
+  };
+  const root = (doc.testsuites as Node | undefined) ?? doc;
+  walk(typeof root === 'object' && root ? root : {}, []);
+}
+
+const seconds = (node: Node) => Math.round(Number(node.time ?? 0) * 1000 * 1000) / 1000;
+
 /**
  * Read test cases from JUnit XML as written by node:test, Vitest, Jest, pytest, go-junit-report
  * and Maven Surefire: `<testsuites>`/`<testsuite>` (nested or not) holding `<testcase>` elements
@@ -42,37 +68,45 @@ function firstProblem(tc: Node): { message: string; details: string } | undefine
  * @throws SeedforkError when the XML cannot be parsed.
  */
 export function readJUnit(xml: string): TestCaseResult[] {
-  let doc: Node;
-  try {
-    doc = parser.parse(xml, true) as Node;
-  } catch (error) {
-    throw new SeedforkError(`malformed JUnit XML: ${(error as Error).message}`);
-  }
   const results: TestCaseResult[] = [];
-  const walk = (node: Node, suites: string[]) => {
-    for (const tc of (node.testcase as Node[] | undefined) ?? []) {
-      const name = String(tc.name ?? '(unnamed)');
-      const problem = firstProblem(tc);
-      const skipped = Array.isArray(tc.skipped) && tc.skipped.length > 0;
-      results.push({
-        name: [...suites, name].join(' > '),
-        classname: String(tc.classname ?? ''),
-        status: problem ? 'failed' : skipped ? 'skipped' : 'passed',
-        durationMs: Math.round(Number(tc.time ?? 0) * 1000 * 1000) / 1000,
-        ...(problem ? { message: problem.message, details: problem.details } : {}),
-      });
-    }
-    for (const suite of (node.testsuite as Node[] | undefined) ?? []) {
-      const suiteName = String(suite.name ?? '');
-      // A suite named after the file (Vitest, Jest) or the root suite adds no information.
-      const inner =
-        suiteName && !/\.(c|m)?[jt]sx?$|^vitest tests$|^root$/.test(suiteName)
-          ? [...suites, suiteName]
-          : suites;
-      walk(suite, inner);
-    }
-  };
-  const root = (doc.testsuites as Node | undefined) ?? doc;
-  walk(typeof root === 'object' && root ? root : {}, []);
+  eachTestCase(parse(xml), (tc, suites) => {
+    const names = suites.map((s) => String(s.name ?? '')).filter((n) => n && !ANONYMOUS_SUITE.test(n));
+    const problem = firstProblem(tc);
+    const skipped = Array.isArray(tc.skipped) && tc.skipped.length > 0;
+    results.push({
+      name: [...names, String(tc.name ?? '(unnamed)')].join(' > '),
+      classname: String(tc.classname ?? ''),
+      status: problem ? 'failed' : skipped ? 'skipped' : 'passed',
+      durationMs: seconds(tc),
+      ...(problem ? { message: problem.message, details: problem.details } : {}),
+    });
+  });
   return results;
+}
+
+/** A test case's duration and the strings that may name its test file. */
+export interface JUnitCaseLocation {
+  /** In order of trust: the case's `file` attribute, its suites' `file` attributes and names
+   * (innermost first), its `classname`. Any may be a path, a module path or neither. */
+  candidates: string[];
+  durationMs: number;
+}
+
+/**
+ * Where each test case of a JUnit XML report came from, for reading timings out of reports
+ * written by other runners (Jest/Vitest put the file in the suite name, pytest and
+ * Surefire in `file` or `classname`).
+ * @throws SeedforkError when the XML cannot be parsed.
+ */
+export function readJUnitLocations(xml: string): JUnitCaseLocation[] {
+  const cases: JUnitCaseLocation[] = [];
+  eachTestCase(parse(xml), (tc, suites) => {
+    const candidates = [
+      tc.file,
+      ...[...suites].reverse().flatMap((s) => [s.file, s.name]),
+      tc.classname,
+    ].filter((c): c is string => typeof c === 'string' && c.length > 0);
+    cases.push({ candidates, durationMs: seconds(tc) });
+  });
+  return cases;
 }

@@ -32,15 +32,52 @@ export interface FileResult {
   error?: string;
 }
 
+/** Which part of a split suite a run covered (`--shard i/N`). */
+export interface ShardInfo {
+  /** 1-based shard index. */
+  index: number;
+  total: number;
+  strategy: 'timing' | 'hash' | 'count';
+  /** Identity of the split (files, shard count, strategy); equal across the shards of a run. */
+  suiteId: string;
+  /** Number of test files in the whole suite. */
+  suiteFiles: number;
+  /** Files assigned to this shard. */
+  files: string[];
+  /** Predicted wall time of this shard, in ms. */
+  predictedMs: number;
+}
+
+/** One shard's part of a merged result. */
+export interface ShardSummary {
+  index: number;
+  /** Wall time of the shard's run, in ms. */
+  durationMs: number;
+  files: number;
+  tests: number;
+  /** Predicted wall time, in ms, when the shard was planned on timings. */
+  predictedMs?: number;
+}
+
 /** A whole run, as written to the JSON result file. */
 export interface RunResult {
   version: 1;
   startedAt: string;
+  /** Wall time, in ms (for a merged result: the slowest shard's). */
   durationMs: number;
   isolation: string;
   per: 'file' | 'shard';
   workers: number;
+  /** CI run this result belongs to (`--run-id`, or the CI's run/pipeline id), so `merge` can
+   * refuse results of different runs. */
+  runId?: string;
+  /** Set when the run was one shard of a split suite. */
+  shard?: ShardInfo;
+  /** Set on merged results: one entry per shard. */
+  shards?: ShardSummary[];
   snapshot?: { key: string; cached: boolean };
+  /** Time to seed or restore the snapshot, in ms. */
+  seedMs?: number;
   files: FileResult[];
   summary: RunSummary;
 }

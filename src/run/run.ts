@@ -3,18 +3,23 @@ import { resolve } from 'node:path';
 import { adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
-import { discoverTestFiles } from '../plan/discover.js';
-import { partitionBySize } from '../plan/partition.js';
-import { type FileResult, type RunResult, summarize } from '../report/types.js';
+import type { FileCost } from '../plan/cost.js';
+import { byPath, longestFirst, partition, type ShardStrategy } from '../plan/partition.js';
+import { makePlan } from '../plan/plan.js';
+import type { ShardSpec } from '../plan/shard-spec.js';
+import { loadSuite, type TimingsOptions } from '../plan/suite.js';
+import { existsUnder, recordTimings, writeTimings } from '../plan/timings.js';
+import { type FileResult, type RunResult, type ShardInfo, summarize } from '../report/types.js';
 import { writeReports } from '../report/write.js';
 import { NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { namespaceEnvironment, sharedEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
 import { runFile } from './run-file.js';
+import { ciRunId } from './run-id.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
-export interface RunOptions {
+export interface RunOptions extends TimingsOptions {
   isolation?: 'namespace' | 'none';
   workers?: number | 'auto';
   per?: 'file' | 'shard';
@@ -26,13 +31,28 @@ export interface RunOptions {
   keepFailed?: boolean;
   /** Only files whose path contains one of these. */
   filter?: string[];
+  /** Run only this shard of the suite (`--shard i/N`). */
+  shard?: ShardSpec;
+  /** How the suite is split into shards (default `timing`). */
+  shardBy?: ShardStrategy;
+  /** Id shared by the shards of one CI run (default: from the CI's environment variables). */
+  runId?: string;
+  /** Update the timings file with this run's durations (default true). */
+  recordTimings?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
 }
 
 /** Progress of a run, for reporters. */
 export type RunEvent =
-  | { type: 'plan'; files: string[]; workers: number; isolation: string; per: 'file' | 'shard' }
+  | {
+      type: 'plan';
+      files: string[];
+      workers: number;
+      isolation: string;
+      per: 'file' | 'shard';
+      shard?: ShardInfo;
+    }
   | { type: 'seed'; event: SeedEvent }
   | { type: 'gc'; removed: number }
   | { type: 'file-start'; file: string }
@@ -47,9 +67,11 @@ export function resolveWorkers(workers: number | 'auto'): number {
 /**
  * Seed once (or reuse the snapshot), fork a sandbox per test file (or per worker with
  * `per: 'shard'`), run at most `workers` at once, and write the JSON (and JUnit) reports.
+ * With `shard`, only that shard's files of the plan run. Workers take the costliest remaining
+ * file first (predicted from the timings file), and the timings file is updated afterwards.
  * Every sandbox is killed before this returns or throws, except failed ones kept on request.
- * @throws SeedforkError for setup problems (seed step, service, missing runner); CancelledError
- *   when `signal` aborts. Test failures are results, not errors.
+ * @throws SeedforkError for setup problems (seed step, service, missing runner, corrupt
+ *   timings); CancelledError when `signal` aborts. Test failures are results, not errors.
  */
 export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promise<RunResult> {
   const { config, root } = loaded;
@@ -57,7 +79,29 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   const per = options.per ?? config.per;
   const workers = resolveWorkers(options.workers ?? config.workers);
   const stateDir = resolve(root, config.stateDir);
-  const files = discoverTestFiles(root, config.test.include, config.test.exclude, options.filter);
+  const suite = loadSuite(loaded, options);
+  let costs = suite.costs;
+  let shard: ShardInfo | undefined;
+  if (options.shard) {
+    const plan = makePlan(suite.costs, {
+      shards: options.shard.total,
+      strategy: options.shardBy ?? 'timing',
+      workers,
+    });
+    const mine = plan.shards[options.shard.index - 1]!;
+    costs = mine.files;
+    shard = {
+      index: options.shard.index,
+      total: options.shard.total,
+      strategy: plan.strategy,
+      suiteId: plan.suiteId,
+      suiteFiles: plan.files.length,
+      files: mine.files.map((c) => c.file).sort(byPath),
+      predictedMs: Math.round(mine.predictedMs),
+    };
+  }
+  const files = costs.map((c) => c.file).sort(byPath);
+  const runId = options.runId ?? ciRunId();
   const adapter = adapterFor(config.test.runner);
   adapter.check(root);
   const emit = options.onEvent ?? (() => {});
@@ -73,11 +117,21 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     ...config.test.env,
     SEEDFORK: '1',
   };
-  const groups = per === 'shard' ? partitionBySize(root, files, workers) : files.map((f) => [f]);
-  emit({ type: 'plan', files, workers: Math.min(workers, groups.length), isolation, per });
+  const groups = workQueue(costs, per, workers);
+  emit({ type: 'plan', files, workers: Math.min(workers, groups.length), isolation, per, shard });
 
   let environment: TestEnvironment | undefined;
+  let seedMs: number | undefined;
   const results: FileResult[] = [];
+  const saveTimings = () => {
+    if (options.recordTimings === false || results.length === 0) return;
+    const updated = recordTimings(suite.timings, results, {
+      sandboxed: isolation === 'namespace',
+      seedMs,
+      exists: existsUnder(root),
+    });
+    writeTimings(suite.timingsPath, updated);
+  };
   const finish = (): RunResult => {
     const ordered = [...results].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file));
     return {
@@ -87,6 +141,9 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       isolation,
       per,
       workers,
+      ...(runId ? { runId } : {}),
+      ...(shard ? { shard } : {}),
+      ...(seedMs !== undefined ? { seedMs } : {}),
       ...(environment?.snapshot ? { snapshot: environment.snapshot } : {}),
       files: ordered,
       summary: summarize(ordered),
@@ -98,6 +155,14 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
     signal: options.signal,
   };
+  if (groups.length === 0) {
+    // An empty shard (more shards than files): nothing to seed or run, but merge wants its result.
+    const result = finish();
+    writeReports(result, reports);
+    emit({ type: 'done', result, reports });
+    return result;
+  }
+  const seedStarted = performance.now();
   try {
     if (isolation === 'namespace') {
       assertVisibleInSandboxes(root);
@@ -110,6 +175,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     } else {
       environment = await sharedEnvironment(stateDir, environmentOptions);
     }
+    seedMs = Math.round(performance.now() - seedStarted);
     const env = environment;
     let index = 0;
     await runPool(
@@ -142,7 +208,10 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
-    if (results.length > 0) writeReports(finish(), { json: reports.json });
+    if (results.length > 0) {
+      writeReports(finish(), { json: reports.json });
+      saveTimings();
+    }
     // Whatever failed while cancelling (a seed step or service killed mid-way) is the cancellation.
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
@@ -151,8 +220,23 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   }
   const result = finish();
   writeReports(result, reports);
+  saveTimings();
   emit({ type: 'done', result, reports });
   return result;
+}
+
+/**
+ * The local queue: what each worker takes next, costliest first, so a slow file starts early
+ * instead of waiting behind short ones. With `per: 'shard'` each worker's sandbox gets a bin
+ * of files packed to equal predicted time.
+ */
+function workQueue(costs: FileCost[], per: 'file' | 'shard', workers: number): string[][] {
+  if (per === 'file') return [...costs].sort(longestFirst).map((c) => [c.file]);
+  const load = (bin: FileCost[]) => bin.reduce((sum, c) => sum + c.ms, 0);
+  return partition(costs, workers, 'timing')
+    .filter((bin) => bin.length > 0)
+    .sort((a, b) => load(b) - load(a))
+    .map((bin) => bin.map((c) => c.file));
 }
 
 /** Kernel filesystems a project cannot live in. */

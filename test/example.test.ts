@@ -45,6 +45,36 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
     expect(second.code, second.out).toBe(0);
   });
 
+  test('--shard 1/2 plus --shard 2/2, merged, give the same tests and outcomes as the full run', () => {
+    const outcomes = (path: string) =>
+      JSON.parse(readFileSync(join(EXAMPLE, path), 'utf8'))
+        .files.flatMap((f: { file: string; tests: { name: string; status: string }[] }) =>
+          f.tests.map((t) => `${f.file} > ${t.name}: ${t.status}`),
+        )
+        .sort();
+    const full = seedfork(['run', '--json', '.seedfork/full.json']);
+    expect(full.code, full.out).toBe(0);
+    for (const i of [1, 2]) {
+      const shard = seedfork(['run', '--shard', `${i}/2`, '--json', `.seedfork/shard-${i}.json`]);
+      expect(shard.code, shard.out).toBe(0);
+      expect(shard.out).toMatch(new RegExp(`shard ${i}/2 \\(by timing\\): \\d of 9 test files`));
+    }
+    const merged = seedfork([
+      'merge',
+      '.seedfork/shard-1.json',
+      '.seedfork/shard-2.json',
+      '--json',
+      '.seedfork/merged.json',
+      '--junit',
+      '.seedfork/merged.xml',
+    ]);
+    expect(merged.code, merged.out).toBe(0);
+    expect(merged.out).toMatch(/merged 2 shards: 9 files, 18 tests: 18 passed, 0 failed/);
+    expect(outcomes('.seedfork/merged.json')).toHaveLength(18);
+    expect(outcomes('.seedfork/merged.json')).toEqual(outcomes('.seedfork/full.json'));
+    expect(readJUnit(readFileSync(join(EXAMPLE, '.seedfork/merged.xml'), 'utf8'))).toHaveLength(18);
+  });
+
   test('fails without isolation, because its files share rows, a port, a /tmp file and a disk cache', async () => {
     const shared = seedfork(['run', '--isolation', 'none', '--workers', '4']);
     expect(shared.code, shared.out).toBe(1);

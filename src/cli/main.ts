@@ -90,7 +90,8 @@ program
     'also read durations from an earlier JUnit XML report (repeatable)',
     collect,
   )
-  .option('--no-record-timings', 'do not update the timings file')
+  .option('--record-timings', 'update the timings file (the default, except with --shard: merge does it)')
+  .option('--no-record-timings', 'leave the timings file as it is')
   .option('--run-id <id>', "id shared by a CI run's shards (default: from the CI's environment)")
   .action(async (filters: string[], opts) => {
     const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;

@@ -37,7 +37,8 @@ export interface RunOptions extends TimingsOptions {
   shardBy?: ShardStrategy;
   /** Id shared by the shards of one CI run (default: from the CI's environment variables). */
   runId?: string;
-  /** Update the timings file with this run's durations (default true). */
+  /** Update the timings file with this run's durations (default: true, but false with `shard`:
+   * every shard of a run must plan from the same timings, and `merge` records them all). */
   recordTimings?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
@@ -124,7 +125,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   let seedMs: number | undefined;
   const results: FileResult[] = [];
   const saveTimings = () => {
-    if (options.recordTimings === false || results.length === 0) return;
+    if (!(options.recordTimings ?? !options.shard) || results.length === 0) return;
     const updated = recordTimings(suite.timings, results, {
       sandboxed: isolation === 'namespace',
       seedMs,

@@ -1,0 +1,106 @@
+/**
+ * Shard balance benchmark (issue #3). Generates synthetic suites of 200 test files whose
+ * durations are log-normal (heavy-tailed: a few files take many times the median), splits each
+ * into N = 4, 8, 16 shards by timing, hash and count from the same data, and prints the shard
+ * balance: slowest shard time / mean shard time (1.000 = every shard finishes together; CI
+ * wall-clock is the slowest shard). Shard time = the sum of its files' test time plus a
+ * per-file sandbox overhead.
+ *
+ * Two views:
+ *   exact: the plan is made from the same durations the shards then take;
+ *   noisy: the plan is made from the previous run's timings, and each file's duration this
+ *          run differs by a log-normal factor (σ = 0.15, about ±15%), as CI durations do.
+ * Each cell is the mean over 20 suites (seeds 1..20), with the worst suite in brackets.
+ * Goal: timing-based balance < 1.05 for N = 8 (exact), and timing beats hash and count on
+ * every N. Exits 1 when a goal is missed. Run with `npm run bench:shards`.
+ */
+import type { FileCost } from '../src/plan/cost.js';
+import { partition, type ShardStrategy } from '../src/plan/partition.js';
+
+const FILES = 200;
+const SUITES = 20;
+const MEDIAN_MS = 2000;
+const SIGMA = 1.0; // log-normal shape of test durations: p99 ≈ 10x the median
+const NOISE_SIGMA = 0.15;
+const OVERHEAD_MS = 60; // fork + services per file, the order bench/fork.ts measures
+const SHARDS = [4, 8, 16];
+const STRATEGIES: ShardStrategy[] = ['timing', 'hash', 'count'];
+
+/** mulberry32: a small seeded PRNG, so every run of the bench sees the same suites. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal by Box–Muller. */
+function normal(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+function suite(seed: number): { planned: FileCost[]; actual: Map<string, number> } {
+  const random = prng(seed);
+  const planned: FileCost[] = [];
+  const actual = new Map<string, number>();
+  for (let i = 0; i < FILES; i++) {
+    const file = `test/module-${String(i).padStart(3, '0')}.test.ts`;
+    const testMs = MEDIAN_MS * Math.exp(SIGMA * normal(random));
+    planned.push({ file, ms: testMs + OVERHEAD_MS, testMs, setupMs: OVERHEAD_MS, source: 'recorded', sizeBytes: 1000 + i });
+    actual.set(file, testMs * Math.exp(NOISE_SIGMA * normal(random)) + OVERHEAD_MS);
+  }
+  return { planned, actual };
+}
+
+function balance(shards: FileCost[][], duration: (c: FileCost) => number): number {
+  const times = shards.map((s) => s.reduce((sum, c) => sum + duration(c), 0));
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  return Math.max(...times) / mean;
+}
+
+type Cell = { mean: number; worst: number };
+const results: Record<string, Record<number, Record<ShardStrategy, Cell>>> = { exact: {}, noisy: {} };
+for (const view of ['exact', 'noisy'] as const) {
+  for (const n of SHARDS) {
+    results[view]![n] = {} as Record<ShardStrategy, Cell>;
+    for (const strategy of STRATEGIES) {
+      const values: number[] = [];
+      for (let seed = 1; seed <= SUITES; seed++) {
+        const { planned, actual } = suite(seed);
+        const shards = partition(planned, n, strategy);
+        values.push(balance(shards, view === 'exact' ? (c) => c.ms : (c) => actual.get(c.file)!));
+      }
+      results[view]![n]![strategy] = {
+        mean: values.reduce((a, b) => a + b, 0) / values.length,
+        worst: Math.max(...values),
+      };
+    }
+  }
+}
+
+const cell = (c: Cell) => `${c.mean.toFixed(3)} [${c.worst.toFixed(3)}]`.padStart(17);
+console.log(
+  `shard balance (slowest / mean shard time), ${FILES} files, log-normal durations (median ${MEDIAN_MS} ms, σ ${SIGMA}), ${OVERHEAD_MS} ms overhead per file`,
+);
+console.log(`mean over ${SUITES} suites [worst suite]; ratio = hash / timing\n`);
+let met = true;
+for (const view of ['exact', 'noisy'] as const) {
+  console.log(view === 'exact' ? 'exact: planned on the durations the shards take' : `noisy: planned on the last run, durations vary by σ ${NOISE_SIGMA}`);
+  console.log(`${'N'.padEnd(4)}${STRATEGIES.map((s) => s.padStart(17)).join('')}${'hash/timing'.padStart(13)}${'count/timing'.padStart(14)}`);
+  for (const n of SHARDS) {
+    const row = results[view]![n]!;
+    console.log(
+      `${String(n).padEnd(4)}${STRATEGIES.map((s) => cell(row[s])).join('')}${(row.hash.mean / row.timing.mean).toFixed(2).padStart(12)}x${(row.count.mean / row.timing.mean).toFixed(2).padStart(13)}x`,
+    );
+    if (!(row.timing.mean < row.hash.mean && row.timing.mean < row.count.mean)) met = false;
+  }
+  console.log('');
+}
+const goal = results.exact![8]!.timing;
+const goalMet = goal.worst < 1.05;
+console.log(`goal: timing-based balance < 1.05 at N = 8 (exact): worst suite ${goal.worst.toFixed(3)} -> ${goalMet ? 'met' : 'MISSED'}`);
+console.log(`goal: timing beats hash and count on every N: ${met ? 'met' : 'MISSED'}`);
+if (!goalMet || !met) process.exitCode = 1;

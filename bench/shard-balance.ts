@@ -49,7 +49,14 @@ function suite(seed: number): { planned: FileCost[]; actual: Map<string, number>
   for (let i = 0; i < FILES; i++) {
     const file = `test/module-${String(i).padStart(3, '0')}.test.ts`;
     const testMs = MEDIAN_MS * Math.exp(SIGMA * normal(random));
-    planned.push({ file, ms: testMs + OVERHEAD_MS, testMs, setupMs: OVERHEAD_MS, source: 'recorded', sizeBytes: 1000 + i });
+    planned.push({
+      file,
+      ms: testMs + OVERHEAD_MS,
+      testMs,
+      setupMs: OVERHEAD_MS,
+      source: 'recorded',
+      sizeBytes: 1000 + i,
+    });
     actual.set(file, testMs * Math.exp(NOISE_SIGMA * normal(random)) + OVERHEAD_MS);
   }
   return { planned, actual };
@@ -88,8 +95,14 @@ console.log(
 console.log(`mean over ${SUITES} suites [worst suite]; ratio = hash / timing\n`);
 let met = true;
 for (const view of ['exact', 'noisy'] as const) {
-  console.log(view === 'exact' ? 'exact: planned on the durations the shards take' : `noisy: planned on the last run, durations vary by σ ${NOISE_SIGMA}`);
-  console.log(`${'N'.padEnd(4)}${STRATEGIES.map((s) => s.padStart(17)).join('')}${'hash/timing'.padStart(13)}${'count/timing'.padStart(14)}`);
+  console.log(
+    view === 'exact'
+      ? 'exact: planned on the durations the shards take'
+      : `noisy: planned on the last run, durations vary by σ ${NOISE_SIGMA}`,
+  );
+  console.log(
+    `${'N'.padEnd(4)}${STRATEGIES.map((s) => s.padStart(17)).join('')}${'hash/timing'.padStart(13)}${'count/timing'.padStart(14)}`,
+  );
   for (const n of SHARDS) {
     const row = results[view]![n]!;
     console.log(
@@ -101,6 +114,8 @@ for (const view of ['exact', 'noisy'] as const) {
 }
 const goal = results.exact![8]!.timing;
 const goalMet = goal.worst < 1.05;
-console.log(`goal: timing-based balance < 1.05 at N = 8 (exact): worst suite ${goal.worst.toFixed(3)} -> ${goalMet ? 'met' : 'MISSED'}`);
+console.log(
+  `goal: timing-based balance < 1.05 at N = 8 (exact): worst suite ${goal.worst.toFixed(3)} -> ${goalMet ? 'met' : 'MISSED'}`,
+);
 console.log(`goal: timing beats hash and count on every N: ${met ? 'met' : 'MISSED'}`);
 if (!goalMet || !met) process.exitCode = 1;

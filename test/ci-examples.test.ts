@@ -1,0 +1,107 @@
+import { execSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { CLI, makeProject, REPO } from './support/project.js';
+
+type Job = Record<string, unknown> & {
+  steps?: { name?: string; run?: string; uses?: string; with?: Record<string, unknown> }[];
+};
+
+const load = (name: string) => parse(readFileSync(join(REPO, 'examples/ci', name), 'utf8'));
+
+/** A tiny suite that runs without root (`isolation: 'none'`), to execute the CI commands on. */
+function project(name: string): string {
+  const test = (n: number) =>
+    `import { test } from 'node:test';\ntest('t${n}', async () => { await new Promise((r) => setTimeout(r, ${n * 40})); });\n`;
+  const files: Record<string, string> = {
+    'seedfork.config.mjs': `export default { test: { include: ['test/*.test.js'] }, isolation: 'none', workers: 1 };\n`,
+  };
+  for (let i = 1; i <= 6; i++) files[`test/f${i}.test.js`] = test(i);
+  const dir = makeProject(name, files);
+  mkdirSync(join(dir, 'reports'), { recursive: true });
+  return dir;
+}
+
+/** Run a CI script line locally: `npx seedfork` is the built CLI, sudo is not needed for isolation none. */
+function sh(dir: string, script: string, env: Record<string, string>): { code: number; out: string } {
+  const command = script.replace('sudo -E env "PATH=$PATH" ', '').replaceAll('npx seedfork', `node ${CLI}`);
+  try {
+    const out = execSync(command, {
+      cwd: dir,
+      env: { ...process.env, ...env, CI: 'true', NO_COLOR: '1' },
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    return { code: 0, out };
+  } catch (error) {
+    const e = error as { status: number; stdout: string; stderr: string };
+    return { code: e.status, out: `${e.stdout}${e.stderr}` };
+  }
+}
+
+describe('examples/ci/github-actions.yml', () => {
+  const workflow = load('github-actions.yml');
+  const test_ = workflow.jobs.test as Job;
+  const merge = workflow.jobs.merge as Job;
+  const step = (job: Job, pattern: RegExp) =>
+    job.steps!.find((s) => pattern.test(`${s.name ?? ''} ${s.run ?? ''}`))!;
+
+  test('has one matrix job per shard and a merge job after them', () => {
+    const shards = (test_.strategy as { matrix: { shard: number[] } }).matrix.shard;
+    expect(shards).toEqual(Array.from({ length: Number(workflow.env.SHARDS) }, (_, i) => i + 1));
+    expect(merge.needs).toBe('test');
+    const restore = (job: Job) => job.steps!.find((s) => s.uses?.startsWith('actions/cache/restore'))!.with;
+    expect(restore(merge)).toEqual(restore(test_)); // every job plans from the same timings
+    const save = merge.steps!.find((s) => s.uses?.startsWith('actions/cache/save'))!.with!;
+    expect(save.key).toBe(restore(test_)!.key);
+    expect(save.path).toBe('.seedfork/timings.json');
+  });
+
+  test('its shard and merge commands work as written', () => {
+    const dir = project('gha');
+    const env = { SEEDFORK_RUN_ID: 'gha-1-1' };
+    for (const shard of [1, 2, 3, 4]) {
+      // GitHub's expressions, ${{ ... }}, filled in as the runner would.
+      const run = step(test_, /Run shard/)
+        .run!.replace(/\$\{\{ matrix\.shard \}\}/g, String(shard))
+        .replace(/\$\{\{ env\.SHARDS \}\}/g, workflow.env.SHARDS);
+      const r = sh(dir, run, env);
+      expect(r.code, r.out).toBe(0);
+    }
+    const r = sh(dir, step(merge, /seedfork merge/).run!, env);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/merged 4 shards: 6 files, 6 tests: 6 passed/);
+    expect(JSON.parse(readFileSync(join(dir, 'reports/merged.json'), 'utf8')).runId).toBe('gha-1-1');
+    expect(readFileSync(join(dir, 'reports/junit.xml'), 'utf8')).toMatch(/tests="6"/);
+    expect(
+      Object.keys(JSON.parse(readFileSync(join(dir, '.seedfork/timings.json'), 'utf8')).files),
+    ).toHaveLength(6);
+  });
+});
+
+describe('examples/ci/gitlab-ci.yml', () => {
+  const pipeline = load('gitlab-ci.yml');
+
+  test('runs parallel shard jobs and a merge job that publishes the JUnit report', () => {
+    expect(pipeline.test.parallel).toBeGreaterThan(1);
+    expect(pipeline.test.cache.policy).toBe('pull');
+    expect(pipeline.merge.cache.policy).toBe('pull-push');
+    expect(pipeline.merge.cache.key).toBe(pipeline.test.cache.key);
+    expect(pipeline.merge.needs[0].job).toBe('test');
+    expect(pipeline.merge.artifacts.reports.junit).toBe('reports/junit.xml');
+  });
+
+  test('its shard and merge commands work as written', () => {
+    const dir = project('gitlab');
+    const total = pipeline.test.parallel as number;
+    for (let index = 1; index <= total; index++) {
+      const env = { CI_NODE_INDEX: String(index), CI_NODE_TOTAL: String(total), SEEDFORK_RUN_ID: 'gitlab-9' };
+      for (const line of pipeline.test.script as string[]) expect(sh(dir, line, env).code).toBe(0);
+    }
+    const r = sh(dir, (pipeline.merge.script as string[]).join('\n'), { SEEDFORK_RUN_ID: 'gitlab-9' });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(new RegExp(`merged ${total} shards: 6 files, 6 tests: 6 passed`));
+  });
+});

@@ -11,11 +11,16 @@
  *   noisy: the plan is made from the previous run's timings, and each file's duration this
  *          run differs by a log-normal factor (σ = 0.15, about ±15%), as CI durations do.
  * Each cell is the mean over 20 suites (seeds 1..20), with the worst suite in brackets.
+ *
+ * Then the local queue: one machine's wall time for a whole suite with W workers taking files
+ * in path order (baseline) vs taking the costliest remaining file first (seedfork's queue),
+ * on the same suites; the ratio is path order / longest first.
  * Goal: timing-based balance < 1.05 for N = 8 (exact), and timing beats hash and count on
  * every N. Exits 1 when a goal is missed. Run with `npm run bench:shards`.
  */
 import type { FileCost } from '../src/plan/cost.js';
-import { partition, type ShardStrategy } from '../src/plan/partition.js';
+import { byPath, partition, type ShardStrategy } from '../src/plan/partition.js';
+import { predictWallMs } from '../src/plan/plan.js';
 
 const FILES = 200;
 const SUITES = 20;
@@ -112,6 +117,39 @@ for (const view of ['exact', 'noisy'] as const) {
   }
   console.log('');
 }
+/** Wall time of workers that each take the next file of `order` when free, in ms. */
+function inOrderWallMs(order: FileCost[], workers: number): number {
+  const free = new Array<number>(workers).fill(0);
+  for (const cost of order) {
+    let next = 0;
+    for (let i = 1; i < workers; i++) if (free[i]! < free[next]!) next = i;
+    free[next]! += cost.ms;
+  }
+  return Math.max(...free);
+}
+
+console.log('local queue: wall time of one machine running a whole suite, mean over the suites');
+console.log(
+  `${'workers'.padEnd(9)}${'path order'.padStart(12)}${'longest first'.padStart(15)}${'ratio'.padStart(9)}`,
+);
+for (const workers of [2, 8, 16, 32]) {
+  let inOrder = 0;
+  let longest = 0;
+  for (let seed = 1; seed <= SUITES; seed++) {
+    const { planned } = suite(seed);
+    inOrder +=
+      inOrderWallMs(
+        [...planned].sort((a, b) => byPath(a.file, b.file)),
+        workers,
+      ) / SUITES;
+    longest += predictWallMs(planned, workers) / SUITES;
+  }
+  console.log(
+    `${String(workers).padEnd(9)}${`${(inOrder / 1000).toFixed(1)} s`.padStart(12)}${`${(longest / 1000).toFixed(1)} s`.padStart(15)}${`${(inOrder / longest).toFixed(2)}x`.padStart(9)}`,
+  );
+}
+console.log('');
+
 const goal = results.exact![8]!.timing;
 const goalMet = goal.worst < 1.05;
 console.log(

@@ -14,6 +14,7 @@ export function commandAdapter(template: string, junit: string | undefined): Ada
   const junitTemplate = junit ?? (template.includes('{junit}') ? '{junit}' : undefined);
   return {
     name: 'command',
+    filtersTests: false,
     command: (files, ctx) => [
       'sh',
       '-c',

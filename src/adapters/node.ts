@@ -1,3 +1,4 @@
+import { namePattern } from './name-pattern.js';
 import type { Adapter } from './types.js';
 
 /**
@@ -6,6 +7,7 @@ import type { Adapter } from './types.js';
  */
 export const nodeAdapter: Adapter = {
   name: 'node',
+  filtersTests: true,
   command: (files, ctx) => [
     process.execPath,
     '--test',
@@ -13,6 +15,7 @@ export const nodeAdapter: Adapter = {
     '--test-reporter-destination=stdout',
     '--test-reporter=junit',
     `--test-reporter-destination=${ctx.junitPath}`,
+    ...(ctx.testNames ? [`--test-name-pattern=${namePattern(ctx.testNames)}`] : []),
     ...files,
   ],
   junitFile: (ctx) => ctx.junitPath,

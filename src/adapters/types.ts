@@ -4,6 +4,9 @@ export interface AdapterContext {
   root: string;
   /** Path the runner should write JUnit XML to. */
   junitPath: string;
+  /** Run only the test cases with these names (full names as in the JUnit report); needs
+   * {@link Adapter.filtersTests}. */
+  testNames?: string[];
 }
 
 /**
@@ -12,6 +15,8 @@ export interface AdapterContext {
  */
 export interface Adapter {
   readonly name: string;
+  /** Whether the runner can run single test cases of a file (see {@link AdapterContext.testNames}). */
+  readonly filtersTests: boolean;
   /** argv that runs `files` (paths relative to the root) and writes JUnit XML. */
   command(files: string[], ctx: AdapterContext): string[];
   /** Path of the JUnit XML it writes, or undefined to judge by exit code alone. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { namePattern } from './name-pattern.js';
 import type { Adapter } from './types.js';
 
 function findBin(root: string): string | undefined {
@@ -17,12 +18,14 @@ function findBin(root: string): string | undefined {
  */
 export const vitestAdapter: Adapter = {
   name: 'vitest',
+  filtersTests: true,
   command: (files, ctx) => [
     findBin(ctx.root) ?? 'vitest',
     'run',
     '--reporter=default',
     '--reporter=junit',
     `--outputFile.junit=${ctx.junitPath}`,
+    ...(ctx.testNames ? ['--testNamePattern', namePattern(ctx.testNames)] : []),
     ...files,
   ],
   junitFile: (ctx) => ctx.junitPath,

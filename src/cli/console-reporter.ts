@@ -57,6 +57,9 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
         running.add(event.file);
         status();
         break;
+      case 'file-retry':
+        print(pc.yellow(`↻ ${event.file}: failed, retrying in a fresh fork (attempt ${event.attempt})`));
+        break;
       case 'file-done': {
         const r = event.result;
         running.delete(r.file);
@@ -67,6 +70,14 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
         );
         if (r.status === 'passed') {
           print(`${pc.green('✓')} ${r.file} (${tests}) ${timing}`);
+        } else if (r.status === 'flaky') {
+          print(
+            `${pc.yellow('⚠')} ${r.file} (${tests}) ${pc.yellow(`flaky: failed, then passed on attempt ${r.attempts} in a fresh fork`)} ${timing}`,
+          );
+          for (const t of r.tests.filter((x) => x.status === 'flaky'))
+            print(
+              `    ${pc.yellow('⚠')} ${t.name}${pc.dim(` — failed first: ${(t.flakyFailures?.[0]?.message ?? '').split('\n')[0]}`)}`,
+            );
         } else {
           failed++;
           print(`${pc.red('✗')} ${r.file} (${tests}${r.error ? `; ${r.error}` : ''}) ${timing}`);
@@ -90,11 +101,13 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
       }
       case 'done': {
         const s = event.result.summary;
-        const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped in ${(event.result.durationMs / 1000).toFixed(1)}s`;
+        const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''} in ${(event.result.durationMs / 1000).toFixed(1)}s`;
         print(
-          s.filesFailed === 0
-            ? pc.green(line)
-            : pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`),
+          s.filesFailed > 0
+            ? pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`)
+            : s.flaky > 0
+              ? pc.yellow(`${line}: the flaky tests passed only on a retry; they are not fixed`)
+              : pc.green(line),
         );
         const kept = event.result.files.filter((f) => f.kept);
         for (const f of kept)

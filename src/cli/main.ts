@@ -27,6 +27,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return n;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -82,6 +88,11 @@ program
   .option('--junit <path>', 'write a merged JUnit XML report here')
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
   .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
+  .option(
+    '--retries <n>',
+    'rerun a failed file up to n times in fresh forks; passing then is reported as flaky',
+    nonNegativeInt,
+  )
   .option('--shard <i/N>', "run only shard i of N (one CI job's share, balanced by recorded timings)")
   .addOption(shardByOption())
   .option('--timings <path>', 'timings file to plan with and update (default: .seedfork/timings.json)')
@@ -115,6 +126,7 @@ program
         junit: opts.junit,
         json: opts.json,
         keepFailed: opts.keepFailed,
+        retries: opts.retries,
         filter: filters,
         shard,
         shardBy: opts.shardBy,

@@ -12,13 +12,13 @@ export function formatMerge(result: RunResult, options: { slowest: number }): st
   const s = result.summary;
   const shards = result.shards ?? [];
   const lines: string[] = [];
-  const total = `merged ${shards.length} shard${shards.length === 1 ? '' : 's'}: ${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`;
+  const total = `merged ${shards.length} shard${shards.length === 1 ? '' : 's'}: ${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''}`;
   lines.push(
     s.filesFailed === 0
       ? pc.green(total)
       : pc.red(`${total} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`),
   );
-  for (const f of result.files.filter((x) => x.status !== 'passed')) {
+  for (const f of result.files.filter((x) => x.status === 'failed' || x.status === 'error')) {
     lines.push(`${pc.red('✗')} ${f.file}${f.error ? ` (${f.error})` : ''}`);
     for (const t of f.tests.filter((x) => x.status === 'failed'))
       lines.push(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);

@@ -78,6 +78,8 @@ export const configSchema = z.strictObject({
   isolation: z.enum(['namespace', 'none']).default('namespace'),
   workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
   per: z.enum(['file', 'shard']).default('file'),
+  /** Rerun a failed file this many times in fresh forks; passing on a retry is reported as flaky. */
+  retries: z.number().int().min(0).max(100).default(0),
   limits: z
     .strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() })
     .default({}),

@@ -8,7 +8,8 @@ const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '',
   textNodeName: '#text',
-  isArray: (name) => ['testsuite', 'testcase', 'failure', 'error', 'skipped'].includes(name),
+  isArray: (name) =>
+    ['testsuite', 'testcase', 'failure', 'error', 'skipped', 'flakyFailure', 'flakyError'].includes(name),
   parseAttributeValue: false,
   processEntities: true,
 });
@@ -73,10 +74,14 @@ export function readJUnit(xml: string): TestCaseResult[] {
     const names = suites.map((s) => String(s.name ?? '')).filter((n) => n && !ANONYMOUS_SUITE.test(n));
     const problem = firstProblem(tc);
     const skipped = Array.isArray(tc.skipped) && tc.skipped.length > 0;
+    // Surefire marks a test that passed on a rerun with <flakyFailure>/<flakyError> children.
+    const flaky = ['flakyFailure', 'flakyError'].some(
+      (k) => Array.isArray(tc[k]) && (tc[k] as unknown[]).length > 0,
+    );
     results.push({
       name: [...names, String(tc.name ?? '(unnamed)')].join(' > '),
       classname: String(tc.classname ?? ''),
-      status: problem ? 'failed' : skipped ? 'skipped' : 'passed',
+      status: problem ? 'failed' : skipped ? 'skipped' : flaky ? 'flaky' : 'passed',
       durationMs: seconds(tc),
       ...(problem ? { message: problem.message, details: problem.details } : {}),
     });

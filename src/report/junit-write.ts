@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { XMLBuilder } from 'fast-xml-parser';
-import type { FileResult, RunResult } from './types.js';
+import type { AttemptFailure, FileResult, RunResult } from './types.js';
 
 const builder = new XMLBuilder({
   ignoreAttributes: false,
@@ -19,6 +19,15 @@ function clean(text: string): string {
   return text.replace(/\u001b\[[0-9;]*m/g, '').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 }
 
+/** A `<flakyFailure>`/`<rerunFailure>` body as Surefire writes it: the trace in `<stackTrace>`. */
+function attemptElement(f: AttemptFailure): Record<string, unknown> {
+  return {
+    '@message': clean(f.message),
+    '@type': 'AssertionError',
+    stackTrace: clean(f.details ?? f.message),
+  };
+}
+
 function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   const cases: Record<string, unknown>[] = file.tests.map((t) => {
     const tc: Record<string, unknown> = {
@@ -26,12 +35,22 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
       '@name': t.name,
       '@time': seconds(t.durationMs),
     };
-    if (t.status === 'failed')
-      tc.failure = { '@message': clean(t.message ?? 'failed'), '#text': clean(t.details ?? '') };
+    if (t.status === 'failed') {
+      tc.failure = {
+        '@message': clean(t.message ?? 'failed'),
+        '@type': 'AssertionError',
+        '#text': clean(t.details ?? ''),
+      };
+      if (t.rerunFailures?.length) tc.rerunFailure = t.rerunFailures.map(attemptElement);
+    }
+    if (t.status === 'flaky') tc.flakyFailure = (t.flakyFailures ?? []).map(attemptElement);
     if (t.status === 'skipped') tc.skipped = '';
     return tc;
   });
-  if (file.status !== 'passed' && !file.tests.some((t) => t.status === 'failed')) {
+  if (
+    (file.status === 'failed' || file.status === 'error') &&
+    !file.tests.some((t) => t.status === 'failed')
+  ) {
     // The file failed without a failing test case (crash, timeout, sandbox error): say so.
     cases.push({
       '@classname': file.file,
@@ -60,7 +79,10 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
 
 /**
  * One JUnit XML document for a whole run: a `<testsuite>` per test file under `<testsuites>`,
- * in the Surefire/Jenkins dialect CI systems read (times in seconds).
+ * in the Surefire/Jenkins dialect CI systems read (times in seconds). Retried tests carry
+ * Surefire's rerun elements: a flaky test passes with `<flakyFailure>` children, a test that
+ * failed every attempt has its first `<failure>` and then `<rerunFailure>` children
+ * (https://maven.apache.org/surefire/maven-surefire-plugin/examples/rerun-failing-tests.html).
  */
 export function writeJUnit(result: RunResult): string {
   const suites = result.files.map((f) => suite(f, result.startedAt));

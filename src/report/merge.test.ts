@@ -85,7 +85,16 @@ describe('mergeResults', () => {
   test('combines every shard into one result with per-shard times', () => {
     const merged = mergeResults(shardResults(3, 'github-7-1', new Set(['c.test.js'])).reverse());
     expect(merged.files.map((f) => f.file)).toEqual(suite);
-    expect(merged.summary).toEqual({ files: 5, filesFailed: 1, tests: 10, passed: 9, failed: 1, skipped: 0 });
+    expect(merged.summary).toEqual({
+      files: 5,
+      filesFailed: 1,
+      filesFlaky: 0,
+      tests: 10,
+      passed: 9,
+      failed: 1,
+      skipped: 0,
+      flaky: 0,
+    });
     expect(merged.shards!.map((s) => s.index)).toEqual([1, 2, 3]);
     expect(merged.shards!.reduce((n, s) => n + s.files, 0)).toBe(5);
     expect(merged.durationMs).toBe(Math.max(...merged.shards!.map((s) => s.durationMs)));

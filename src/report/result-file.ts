@@ -7,15 +7,18 @@ import { type RunResult, summarize } from './types.js';
 const testCase = z.object({
   name: z.string(),
   classname: z.string(),
-  status: z.enum(['passed', 'failed', 'skipped']),
+  status: z.enum(['passed', 'failed', 'skipped', 'flaky']),
   durationMs: z.number(),
   message: z.string().optional(),
   details: z.string().optional(),
+  flakyFailures: z.array(z.object({ message: z.string(), details: z.string().optional() })).optional(),
+  rerunFailures: z.array(z.object({ message: z.string(), details: z.string().optional() })).optional(),
 });
 
 const fileResult = z.object({
   file: z.string(),
-  status: z.enum(['passed', 'failed', 'error']),
+  status: z.enum(['passed', 'failed', 'error', 'flaky']),
+  attempts: z.number().int().positive().optional(),
   exitCode: z.number(),
   durationMs: z.number(),
   setupMs: z.number(),

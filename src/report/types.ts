@@ -1,22 +1,38 @@
+/** One failed attempt of a test case that was retried. */
+export interface AttemptFailure {
+  message: string;
+  details?: string;
+}
+
 /** Outcome of one test case, as read from the runner's JUnit XML. */
 export interface TestCaseResult {
   /** Full name: enclosing suites and the test name joined with " > ". */
   name: string;
   classname: string;
-  status: 'passed' | 'failed' | 'skipped';
+  /** `flaky`: failed, then passed when its file was retried in a fresh fork (`--retries`). */
+  status: 'passed' | 'failed' | 'skipped' | 'flaky';
   durationMs: number;
   /** Failure message (first line) when failed. */
   message?: string;
   /** Failure body (stack, diff) when failed. */
   details?: string;
+  /** Failures of the attempts before the one that passed (status `flaky`); Surefire's
+   * `<flakyFailure>`. */
+  flakyFailures?: AttemptFailure[];
+  /** Failures of the retries after the first failure (status `failed`); Surefire's
+   * `<rerunFailure>`. */
+  rerunFailures?: AttemptFailure[];
 }
 
 /** Outcome of one test file, run in its own sandbox (or a shard's sandbox). */
 export interface FileResult {
   /** Path relative to the project root. */
   file: string;
-  /** `error`: the file could not run (sandbox, service or runner failure), not a test failure. */
-  status: 'passed' | 'failed' | 'error';
+  /** `error`: the file could not run (sandbox, service or runner failure), not a test failure.
+   * `flaky`: it failed, then passed on a retry in a fresh fork. */
+  status: 'passed' | 'failed' | 'error' | 'flaky';
+  /** How many times the file ran (1 + retries used). */
+  attempts?: number;
   exitCode: number;
   /** Wall time of the test command, in ms. */
   durationMs: number;
@@ -85,11 +101,16 @@ export interface RunResult {
 /** Counts over a run. */
 export interface RunSummary {
   files: number;
+  /** Files that failed or errored in their last attempt. */
   filesFailed: number;
+  /** Files that passed only on a retry. */
+  filesFlaky: number;
   tests: number;
   passed: number;
   failed: number;
   skipped: number;
+  /** Tests that passed only on a retry. */
+  flaky: number;
 }
 
 /** Count tests and files of a run. */
@@ -97,10 +118,12 @@ export function summarize(files: FileResult[]): RunSummary {
   const tests = files.flatMap((f) => f.tests);
   return {
     files: files.length,
-    filesFailed: files.filter((f) => f.status !== 'passed').length,
+    filesFailed: files.filter((f) => f.status === 'failed' || f.status === 'error').length,
+    filesFlaky: files.filter((f) => f.status === 'flaky').length,
     tests: tests.length,
     passed: tests.filter((t) => t.status === 'passed').length,
     failed: tests.filter((t) => t.status === 'failed').length,
     skipped: tests.filter((t) => t.status === 'skipped').length,
+    flaky: tests.filter((t) => t.status === 'flaky').length,
   };
 }

@@ -7,7 +7,8 @@ import type { FileResult } from '../report/types.js';
 import type { Lease } from './environment.js';
 
 /**
- * Run one test file with `adapter` inside the lease's sandbox and read its JUnit XML.
+ * Run one test file with `adapter` inside the lease's sandbox and read its JUnit XML. With
+ * `testNames` (and an adapter that filters tests), only those test cases run.
  * @throws SeedforkError when the test command itself is missing (exit 127 with no report):
  *   that is a setup problem every file would hit, not a test failure.
  */
@@ -15,10 +16,14 @@ export async function runFile(
   lease: Lease,
   adapter: Adapter,
   file: string,
-  options: { root: string; timeoutMs: number; index: number; signal?: AbortSignal },
+  options: { root: string; timeoutMs: number; index: number; signal?: AbortSignal; testNames?: string[] },
 ): Promise<FileResult> {
   const junitPath = `${lease.junitDir}/${options.index}.xml`;
-  const ctx = { root: options.root, junitPath };
+  const ctx = {
+    root: options.root,
+    junitPath,
+    ...(options.testNames ? { testNames: options.testNames } : {}),
+  };
   const argv = adapter.command([file], ctx);
   const result = await lease.sandbox.exec(argv, {
     cwd: options.root,

@@ -15,6 +15,7 @@ import { NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { namespaceEnvironment, sharedEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
+import { combineAttempts } from './retry.js';
 import { runFile } from './run-file.js';
 import { ciRunId } from './run-id.js';
 
@@ -31,6 +32,9 @@ export interface RunOptions extends TimingsOptions {
   keepFailed?: boolean;
   /** Only files whose path contains one of these. */
   filter?: string[];
+  /** Rerun a failed file up to this many times, each in a fresh fork; a file that then passes
+   * is reported `flaky`, never as a plain pass. */
+  retries?: number;
   /** Run only this shard of the suite (`--shard i/N`). */
   shard?: ShardSpec;
   /** How the suite is split into shards (default `timing`). */
@@ -57,6 +61,7 @@ export type RunEvent =
   | { type: 'seed'; event: SeedEvent }
   | { type: 'gc'; removed: number }
   | { type: 'file-start'; file: string }
+  | { type: 'file-retry'; file: string; attempt: number }
   | { type: 'file-done'; result: FileResult }
   | { type: 'done'; result: RunResult; reports: { json?: string; junit?: string } };
 
@@ -80,6 +85,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   const per = options.per ?? config.per;
   const workers = resolveWorkers(options.workers ?? config.workers);
   const stateDir = resolve(root, config.stateDir);
+  const retries = options.retries ?? config.retries;
   const suite = loadSuite(loaded, options);
   let costs = suite.costs;
   let shard: ShardInfo | undefined;
@@ -189,13 +195,39 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
           for (const file of group) {
             if (options.signal?.aborted) break;
             emit({ type: 'file-start', file });
-            const result = await runFile(lease, adapter, file, {
+            const fileOptions = () => ({
               root,
               timeoutMs: config.test.timeoutMs,
               index: index++,
               signal: options.signal,
             });
-            if (result.status !== 'passed') failed.push(result);
+            const attempts = [await runFile(lease, adapter, file, fileOptions())];
+            // Retries run in a fresh fork each: the failed attempt's state must not leak in.
+            let retryKept = false;
+            while (
+              (attempts.at(-1)!.status === 'failed' || attempts.at(-1)!.status === 'error') &&
+              attempts.length <= retries &&
+              !options.signal?.aborted
+            ) {
+              emit({ type: 'file-retry', file, attempt: attempts.length + 1 });
+              const retryLease = await env.acquire(options.signal);
+              let attempt: FileResult | undefined;
+              try {
+                attempt = await runFile(retryLease, adapter, file, fileOptions());
+                attempts.push(attempt);
+              } finally {
+                const last = attempt !== undefined && attempts.length > retries;
+                const keep =
+                  last &&
+                  attempt!.status !== 'passed' &&
+                  options.keepFailed === true &&
+                  !options.signal?.aborted;
+                retryKept = await retryLease.release(keep);
+              }
+            }
+            const result = combineAttempts(attempts);
+            if (retryKept) result.kept = true;
+            else if (result.status === 'failed' || result.status === 'error') failed.push(result);
             results.push(result);
             emit({ type: 'file-done', result });
           }

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
+import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
+import { FLAKY } from '../audit/types.js';
 import { loadConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { makePlan } from '../plan/plan.js';
@@ -17,6 +19,7 @@ import { writeFilesAtomic } from '../report/write.js';
 import { resolveWorkers, run } from '../run/run.js';
 import { findSandbox, NamespaceBackend } from '../sandbox/namespace/backend.js';
 import { helperPath } from '../sandbox/namespace/helper.js';
+import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
 import { formatMerge } from './merge-text.js';
 import { formatPlan } from './plan-text.js';
@@ -143,6 +146,79 @@ program
       reporter.stop();
       fail(error);
     }
+  });
+
+function runList(value: string): AuditRunSelection[] {
+  const list = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  const bad = list.filter((v) => !ALL_RUNS.includes(v as AuditRunSelection));
+  if (bad.length > 0 || list.length === 0)
+    throw new InvalidArgumentError(`expected a comma-separated list of ${ALL_RUNS.join(', ')}`);
+  return list as AuditRunSelection[];
+}
+
+function onInterrupt(controller: AbortController): void {
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130); // helpers see their lifeline close and kill their sandboxes
+    process.stderr.write(`\n${pc.yellow(`seedfork: ${signal}, stopping tests and removing sandboxes…`)}\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+program
+  .command('audit')
+  .description(
+    'find flaky tests: classify order-dependent, shared-state and non-deterministic ones, name polluters',
+  )
+  .argument('[filters...]', 'only test files whose path contains one of these')
+  .option('-c, --config <file>', 'config file')
+  .option('--runs <list>', `audit runs to do (default: all): ${ALL_RUNS.join(',')}`, runList)
+  .option(
+    '--repeat <n>',
+    'isolated runs of the whole suite (each file alone in a fresh sandbox)',
+    positiveInt,
+    3,
+  )
+  .option('--seed <n>', 'seed of the shuffled order (printed by every audit)', nonNegativeInt)
+  .option('-w, --workers <n>', 'workers of isolated runs and of the max-workers shared run', positiveInt)
+  .option('--max-runs <n>', 'sandboxed runs the polluter searches may use in all', positiveInt, 200)
+  .option(
+    '--timeout <seconds>',
+    'stop running and searching after this long; report what was concluded',
+    positiveInt,
+    1800,
+  )
+  .option('--json <path>', 'JSON report (default: .seedfork/audit.json)')
+  .option('--html <path>', 'HTML report (default: .seedfork/audit.html)')
+  .option('--ignore <glob>', 'sandbox paths the leftovers report ignores (repeatable)', collect)
+  .action(async (filters: string[], opts) => {
+    const loaded = await loadConfig(process.cwd(), opts.config);
+    const controller = new AbortController();
+    onInterrupt(controller);
+    const report = await audit(loaded, {
+      filter: filters,
+      runs: opts.runs,
+      repeat: opts.repeat,
+      seed: opts.seed,
+      workers: opts.workers,
+      maxRuns: opts.maxRuns,
+      timeoutMs: opts.timeout * 1000,
+      json: opts.json,
+      html: opts.html,
+      ignore: opts.ignore,
+      signal: controller.signal,
+      onEvent: (event) => {
+        auditProgress(process.stdout)(event);
+        if (event.type === 'done') process.stdout.write(formatAudit(event.report, event.paths));
+      },
+    });
+    process.exit(report.tests.some((t) => FLAKY.includes(t.category)) ? 1 : 0);
   });
 
 program

@@ -28,6 +28,8 @@ export interface Lease {
 export interface TestEnvironment {
   readonly isolation: 'namespace' | 'none';
   readonly snapshot?: { key: string; cached: boolean };
+  /** Host directories of the snapshot's layers, top-most first (the host root is below them). */
+  readonly layers?: string[];
   acquire(signal?: AbortSignal): Promise<Lease>;
   /** Kill every sandbox still held and stop shared services. Never throws. */
   close(): Promise<void>;
@@ -63,6 +65,7 @@ export async function namespaceEnvironment(
   return {
     isolation: 'namespace',
     snapshot: { key, cached },
+    layers: snapshot.layers,
     async acquire(signal) {
       const started = performance.now();
       const sandbox = await backend.fork(snapshot, { limits });

@@ -1,0 +1,191 @@
+import { join, resolve } from 'node:path';
+import type { Adapter } from '../adapters/index.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { PostgresServiceConfig } from '../config/schema.js';
+import type { FileResult } from '../report/types.js';
+import {
+  type Lease,
+  namespaceEnvironment,
+  sharedEnvironment,
+  type TestEnvironment,
+} from '../run/environment.js';
+import { runPool } from '../run/pool.js';
+import { runFile } from '../run/run-file.js';
+import { NamespaceBackend } from '../sandbox/namespace/backend.js';
+import type { SeedEvent } from '../seed/seed.js';
+import { findPostgresBin } from '../seed/services/postgres.js';
+import {
+  collectLeftovers,
+  type InspectableSandbox,
+  type Leftovers,
+  postgresTableReader,
+  type TableReader,
+  takeBaseline,
+} from './leftovers.js';
+
+/** One step of a sequence: a test file, or only some of its test cases. */
+export interface Step {
+  file: string;
+  /** Full names of the test cases to run; all when absent. */
+  tests?: string[];
+}
+
+/**
+ * Runs test files the ways an audit needs, seeding once: each file alone in a fresh sandbox
+ * (isolated), several files one after another in one sandbox (a sequence: the same
+ * environment, a chosen order), or all of them on the shared host (`--isolation none`).
+ */
+export class AuditExecutor {
+  private sandboxes: TestEnvironment | undefined;
+  private index = 0;
+  /** Number of sandboxes forked so far. */
+  forks = 0;
+
+  constructor(
+    private readonly loaded: LoadedConfig,
+    private readonly adapter: Adapter,
+    private readonly options: {
+      baseEnv: Record<string, string>;
+      signal?: AbortSignal;
+      onSeedEvent?: (e: SeedEvent) => void;
+      ignore: string[];
+    },
+  ) {}
+
+  private get fileOptions() {
+    return {
+      root: this.loaded.root,
+      timeoutMs: this.loaded.config.test.timeoutMs,
+      index: this.index++,
+      signal: this.options.signal,
+    };
+  }
+
+  private async environment(): Promise<TestEnvironment> {
+    if (!this.sandboxes) {
+      const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
+      const backend = new NamespaceBackend(stateDir, { ownDirs: [this.loaded.root] });
+      await backend.preflight();
+      await backend.gc();
+      this.sandboxes = await namespaceEnvironment(backend, {
+        loaded: this.loaded,
+        baseEnv: this.options.baseEnv,
+        onSeedEvent: this.options.onSeedEvent,
+        signal: this.options.signal,
+      });
+    }
+    return this.sandboxes;
+  }
+
+  /** Seed (or reuse the snapshot) now, so the first run's timing does not include it. */
+  async prepare(): Promise<void> {
+    await this.environment();
+  }
+
+  private async lease(): Promise<Lease> {
+    const lease = await (await this.environment()).acquire(this.options.signal);
+    this.forks++;
+    return lease;
+  }
+
+  /**
+   * Each file alone in a fresh sandbox, `workers` at a time, in `order`. With `leftovers`,
+   * also what each file left in its sandbox.
+   */
+  async isolated(
+    order: string[],
+    workers: number,
+    withLeftovers = false,
+  ): Promise<{ results: FileResult[]; leftovers: Leftovers[] }> {
+    const env = await this.environment();
+    const leftovers: Leftovers[] = [];
+    const results = await runPool(
+      order,
+      workers,
+      async (file) => {
+        const lease = await this.lease();
+        try {
+          const sandbox = lease.sandbox as InspectableSandbox;
+          const tables = withLeftovers ? this.tableReader(lease) : undefined;
+          const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
+          const result = await runFile(lease, this.adapter, file, this.fileOptions);
+          if (baseline) {
+            if (tables) await new Promise((r) => setTimeout(r, 100)); // let closing backends report their counters
+            leftovers.push(
+              await collectLeftovers(file, sandbox, baseline, {
+                lowers: env.layers ?? [],
+                ignore: this.options.ignore,
+                tables,
+              }),
+            );
+          }
+          return result;
+        } finally {
+          await lease.release(false);
+        }
+      },
+      this.options.signal,
+    );
+    return { results, leftovers: leftovers.sort((a, b) => (a.file < b.file ? -1 : 1)) };
+  }
+
+  /** The steps one after another in one fresh sandbox: the same environment, this order. */
+  async sequence(steps: Step[]): Promise<FileResult[]> {
+    const lease = await this.lease();
+    const results: FileResult[] = [];
+    try {
+      for (const step of steps) {
+        if (this.options.signal?.aborted) break;
+        results.push(
+          await runFile(lease, this.adapter, step.file, {
+            ...this.fileOptions,
+            ...(step.tests ? { testNames: step.tests } : {}),
+          }),
+        );
+      }
+    } finally {
+      await lease.release(false);
+    }
+    return results;
+  }
+
+  /**
+   * Every file on the shared host (`--isolation none`), `workers` at a time, taking `order`
+   * in turn; services are seeded afresh on the host for the run and stopped after it.
+   */
+  async shared(order: string[], workers: number): Promise<FileResult[]> {
+    const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
+    const env = await sharedEnvironment(stateDir, {
+      loaded: this.loaded,
+      baseEnv: this.options.baseEnv,
+      signal: this.options.signal,
+    });
+    try {
+      return await runPool(
+        order,
+        workers,
+        async (file) => runFile(await env.acquire(this.options.signal), this.adapter, file, this.fileOptions),
+        this.options.signal,
+      );
+    } finally {
+      await env.close();
+    }
+  }
+
+  private tableReader(lease: Lease): TableReader | undefined {
+    const services = Object.entries(this.loaded.config.seed.services)
+      .filter(([, c]) => !('command' in c))
+      .map(([name, c]) => ({
+        name,
+        psql: join(findPostgresBin(c as PostgresServiceConfig), 'psql'),
+        url: lease.env[`${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`] ?? '',
+      }))
+      .filter((s) => s.url);
+    return services.length > 0 ? postgresTableReader(lease.sandbox, services, lease.env) : undefined;
+  }
+
+  /** Kill every sandbox still alive. Never throws. */
+  async close(): Promise<void> {
+    await this.sandboxes?.close();
+  }
+}

@@ -1,0 +1,130 @@
+import type { FileResult } from '../report/types.js';
+import { BudgetExhausted, minimize } from './delta-debug.js';
+import type { Step } from './executor.js';
+import type { CulpritSearch, TestRef } from './types.js';
+
+/** Runs sequences for culprit searches, under the audit's budget, remembering results. */
+export class SequenceRunner {
+  /** Sandboxed sequences run so far (searches only). */
+  runs = 0;
+  private readonly memo = new Map<string, Promise<FileResult[]>>();
+
+  constructor(
+    private readonly run: (steps: Step[]) => Promise<FileResult[]>,
+    private readonly budget: { maxRuns: number; deadline: number },
+  ) {}
+
+  /**
+   * Run `steps` in one fresh sandbox, or reuse an identical earlier run unless `again`.
+   * @throws BudgetExhausted when --max-runs or --timeout is reached.
+   */
+  sequence(steps: Step[], again = false): Promise<FileResult[]> {
+    const key = JSON.stringify(steps);
+    const known = this.memo.get(key);
+    if (known && !again) return known;
+    if (this.runs >= this.budget.maxRuns)
+      throw new BudgetExhausted(`--max-runs ${this.budget.maxRuns} reached`);
+    if (Date.now() > this.budget.deadline) throw new BudgetExhausted('--timeout reached');
+    this.runs++;
+    const pending = this.run(steps);
+    this.memo.set(key, pending);
+    return pending;
+  }
+
+  /** Run `steps`; the status of `victim` in the last step's file. */
+  async statusAfter(steps: Step[], victim: TestRef, again = false): Promise<'passed' | 'failed' | 'missing'> {
+    const results = await this.sequence(steps, again);
+    const last = results.at(-1);
+    if (!last || last.file !== victim.file) return 'missing';
+    const t = last.tests.find((x) => x.name === victim.name);
+    if (!t) return last.status === 'passed' ? 'missing' : 'failed';
+    return t.status === 'passed' ? 'passed' : t.status === 'skipped' ? 'missing' : 'failed';
+  }
+}
+
+/**
+ * Find which of the tests that ran before `victim` (the files in `prefix`, in that order)
+ * make it fail (`polluter`) or pass (`state-setter`), as iFixFlakies does: confirm that
+ * prefix + victim reproduces the outcome, delta-debug the prefix down to the culprit files,
+ * then, when the runner can run single test cases, each culprit file down to its culprit
+ * test cases.
+ * @param testsOf the test case names of a file, in file order.
+ */
+export async function searchCulprits(
+  runner: SequenceRunner,
+  victim: TestRef,
+  prefix: string[],
+  kind: 'polluter' | 'state-setter',
+  options: { filtersTests: boolean; testsOf: (file: string) => string[]; from: string },
+): Promise<CulpritSearch> {
+  const target = kind === 'polluter' ? 'failed' : 'passed';
+  const startRuns = runner.runs;
+  const base: CulpritSearch = {
+    kind,
+    status: 'not-searched',
+    files: [],
+    tests: [],
+    runs: 0,
+    from: options.from,
+  };
+  const done = (r: Partial<CulpritSearch>): CulpritSearch => ({
+    ...base,
+    ...r,
+    runs: runner.runs - startRuns,
+  });
+  if (prefix.length === 0) return done({ note: 'no test ran before it in that order' });
+  const victimStep: Step = { file: victim.file };
+  const holds = async (steps: Step[], again = false) =>
+    (await runner.statusAfter([...steps, victimStep], victim, again)) === target;
+  try {
+    // 1. Reproduce: the same order again, in a fresh sandbox (twice: one flaky miss is not enough).
+    const full = prefix.map((file) => ({ file }));
+    if (!(await holds(full)) && !(await holds(full, true)))
+      return done({
+        status: 'not-reproduced',
+        note: `the order ${options.from} did not ${kind === 'polluter' ? 'fail' : 'pass'} again`,
+      });
+    // 2. The culprit files.
+    const files = await minimize(prefix, (subset) => holds(subset.map((file) => ({ file }))));
+    if (files.status === 'budget')
+      return done({ status: 'budget', candidates: files.items, note: files.reason });
+    // 3. The culprit test cases inside each culprit file, others running whole.
+    const tests: TestRef[] = [];
+    const notes: string[] = [];
+    if (options.filtersTests) {
+      for (const file of files.items) {
+        const names = options.testsOf(file);
+        if (names.length < 2) {
+          tests.push(...names.map((name) => ({ file, name })));
+          continue;
+        }
+        const stepsWith = (subset: string[]) =>
+          files.items.map((f) => (f === file ? { file, tests: subset } : { file: f }));
+        if (!(await holds(stepsWith(names)))) {
+          notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
+          continue;
+        }
+        const cases = await minimize(names, (subset) => holds(stepsWith(subset)));
+        if (cases.status === 'budget') {
+          notes.push(`${file}: stopped (${cases.reason}) with the culprit among ${cases.items.join(', ')}`);
+          continue;
+        }
+        tests.push(...cases.items.map((name) => ({ file, name })));
+      }
+    }
+    return done({
+      status: 'found',
+      files: files.items,
+      tests,
+      ...(notes.length ? { note: notes.join('; ') } : {}),
+    });
+  } catch (error) {
+    if (error instanceof BudgetExhausted)
+      return done({
+        status: 'budget',
+        candidates: prefix,
+        note: `${error.message} before the culprit was narrowed`,
+      });
+    throw error;
+  }
+}

@@ -1,0 +1,109 @@
+import pc from 'picocolors';
+import type { AuditEvent } from '../audit/audit.js';
+import { type AuditReport, type Category, FLAKY, SEVERITY } from '../audit/types.js';
+
+const PAINT: Record<Category, (s: string) => string> = {
+  'non-deterministic': pc.yellow,
+  'order-dependent': pc.red,
+  brittle: pc.magenta,
+  'shared-state': pc.cyan,
+  'stable-fail': pc.red,
+  'stable-pass': pc.green,
+  skipped: pc.dim,
+};
+
+/** Progress lines for `seedfork audit`. */
+export function auditProgress(stream: NodeJS.WritableStream): (event: AuditEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case 'plan':
+        stream.write(
+          `seedfork audit: ${event.files} test files, ${event.runs.length} runs (${event.runs.join('; ')}), shuffle seed ${event.seed}\n`,
+        );
+        break;
+      case 'seed':
+        if (event.event.type === 'cached') stream.write(`seed: reusing cached snapshot ${event.event.key}\n`);
+        else if (event.event.type === 'building')
+          stream.write(`seed: building snapshot ${event.event.key}\n`);
+        break;
+      case 'run-done': {
+        const failed = event.run.results.reduce(
+          (n, f) => n + f.tests.filter((t) => t.status === 'failed').length,
+          0,
+        );
+        const tests = event.run.results.reduce((n, f) => n + f.tests.length, 0);
+        stream.write(
+          `${failed ? pc.red('✗') : pc.green('✓')} ${event.run.label}: ${failed} of ${tests} tests failed ${pc.dim(`(${(event.run.durationMs / 1000).toFixed(1)} s)`)}\n`,
+        );
+        break;
+      }
+      case 'search-start':
+        stream.write(pc.dim(`  searching the ${event.kind}s of ${event.victim}…\n`));
+        break;
+      case 'search-done': {
+        const s = event.search;
+        const named = s.tests.length > 0 ? s.tests.map((t) => `${t.file} > ${t.name}`) : s.files;
+        stream.write(
+          pc.dim(
+            `  ${event.victim}: ${s.status === 'found' ? `${s.kind} ${named.join(', ')}` : s.status} (${s.runs} runs)\n`,
+          ),
+        );
+        break;
+      }
+      default:
+        break;
+    }
+  };
+}
+
+/** The audit's summary, most severe first, with the evidence for each flaky test. */
+export function formatAudit(report: AuditReport, paths: { json: string; html: string }): string {
+  const lines: string[] = [''];
+  for (const t of report.tests.filter((x) => FLAKY.includes(x.category) || x.category === 'stable-fail')) {
+    lines.push(`${PAINT[t.category](t.category.padEnd(17))} ${t.file} > ${t.name}`);
+    lines.push(pc.dim(`${' '.repeat(18)}${t.reason}`));
+    const s = t.search;
+    if (s?.status === 'found') {
+      const named = s.tests.length > 0 ? s.tests.map((x) => `${x.file} > ${x.name}`) : s.files;
+      lines.push(`${' '.repeat(18)}${s.kind === 'polluter' ? 'polluted by' : 'needs'}: ${named.join(', ')}`);
+    } else if (s?.status === 'budget') {
+      lines.push(
+        `${' '.repeat(18)}${s.kind} not narrowed (${s.note}); among: ${(s.candidates ?? []).join(', ')}`,
+      );
+    } else if (s) {
+      lines.push(pc.dim(`${' '.repeat(18)}${s.kind} search ${s.status}${s.note ? `: ${s.note}` : ''}`));
+    }
+    const failure = t.observations.find((o) => o.status === 'failed' && o.message);
+    if (failure) lines.push(pc.dim(`${' '.repeat(18)}e.g. ${failure.run}: ${failure.message}`));
+  }
+  const shared = report.tests.filter(
+    (t) => t.category === 'shared-state' || t.category === 'order-dependent',
+  );
+  if (shared.length > 0) {
+    const allPassIsolated = shared.every((t) =>
+      t.observations.filter((o) => o.kind === 'isolated').every((o) => o.status === 'passed'),
+    );
+    lines.push(
+      '',
+      `${shared.length} test${shared.length === 1 ? '' : 's'} depend on state shared with other tests (shared-state or order-dependent)${allPassIsolated && report.runs.some((r) => r.kind === 'isolated') ? `; all of them pass isolated, each file alone in a fresh sandbox` : ''}.`,
+    );
+  }
+  const counts = SEVERITY.filter((c) => report.counts[c] > 0)
+    .map((c) => PAINT[c](`${report.counts[c]} ${c}`))
+    .join(', ');
+  const flaky = report.tests.filter((t) => FLAKY.includes(t.category)).length;
+  lines.push(
+    '',
+    `${report.tests.length} tests: ${counts}`,
+    flaky === 0 ? pc.green('nothing flaky') : pc.red(`${flaky} flaky test${flaky === 1 ? '' : 's'}`),
+  );
+  for (const n of report.notes) lines.push(pc.yellow(`note: ${n}`));
+  lines.push(
+    pc.dim(
+      `${report.runs.length} runs, ${report.forks} sandboxes, ${(report.durationMs / 1000).toFixed(1)} s; replay the shuffle with --seed ${report.seed}`,
+    ),
+    pc.dim(`JSON: ${paths.json}`),
+    pc.dim(`HTML: ${paths.html}`),
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -8,7 +8,7 @@ export interface Leftovers {
   file: string;
   /** Absolute paths inside the sandbox, sorted. */
   files: { created: string[]; changed: string[]; deleted: string[] };
-  /** Processes started by the test that were still running when it ended. */
+  /** Processes started by the test that were still running when it ended (pid inside the sandbox). */
   processes: { pid: number; command: string }[];
   /** TCP ports listening after the test that were not listening before it. */
   ports: { address: string; port: number }[];
@@ -71,6 +71,16 @@ function sandboxPids(sandbox: InspectableSandbox): number[] {
     if (pid !== sandbox.initPid && pidNamespace(pid) === ns) pids.push(pid);
   }
   return pids;
+}
+
+/** The pid a host process has inside its PID namespace (last field of NSpid in /proc/<pid>/status). */
+function pidInSandbox(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^NSpid:\s*(.+)$/m)?.[1];
+    return Number(line?.trim().split(/\s+/).at(-1) ?? pid);
+  } catch {
+    return pid;
+  }
 }
 
 function commandOf(pid: number): string {
@@ -230,7 +240,7 @@ export async function collectLeftovers(
   }
   const processes = sandboxPids(sandbox)
     .filter((pid) => !baseline.pids.has(pid))
-    .map((pid) => ({ pid, command: commandOf(pid) }));
+    .map((pid) => ({ pid: pidInSandbox(pid), command: commandOf(pid) }));
   const ports = listening(sandbox).filter((p) => !baseline.ports.has(`${p.address}:${p.port}`));
   const tables: Leftovers['tables'] = [];
   if (options.tables) {

@@ -58,7 +58,7 @@ export async function searchCulprits(
   options: { filtersTests: boolean; testsOf: (file: string) => string[]; from: string },
 ): Promise<CulpritSearch> {
   const target = kind === 'polluter' ? 'failed' : 'passed';
-  const startRuns = runner.runs;
+  let runs = 0; // probes of this search (searches share one runner, in parallel)
   const base: CulpritSearch = {
     kind,
     status: 'not-searched',
@@ -70,12 +70,14 @@ export async function searchCulprits(
   const done = (r: Partial<CulpritSearch>): CulpritSearch => ({
     ...base,
     ...r,
-    runs: runner.runs - startRuns,
+    runs,
   });
   if (prefix.length === 0) return done({ note: 'no test ran before it in that order' });
   const victimStep: Step = { file: victim.file };
-  const holds = async (steps: Step[], again = false) =>
-    (await runner.statusAfter([...steps, victimStep], victim, again)) === target;
+  const holds = async (steps: Step[], again = false) => {
+    runs++;
+    return (await runner.statusAfter([...steps, victimStep], victim, again)) === target;
+  };
   try {
     // 1. Reproduce: the same order again, in a fresh sandbox (twice: one flaky miss is not enough).
     const full = prefix.map((file) => ({ file }));

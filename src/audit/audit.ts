@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../report/write.js';
 import { runPool } from '../run/pool.js';
 import { resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
-import { classify, observe, testKey } from './classify.js';
+import { classify, observe } from './classify.js';
 import { AuditExecutor } from './executor.js';
 import { renderHtml } from './html.js';
 import type { Leftovers } from './leftovers.js';

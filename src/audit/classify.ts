@@ -1,6 +1,9 @@
 import type { FileResult } from '../report/types.js';
 import type { AuditRun, Category, Observation, TestRef } from './types.js';
 
+/** Name of the one test case of a file whose runner reports no cases. */
+export const FILE_CASE = '(whole file)';
+
 /** Key of a test case across runs: file + full name. */
 export const testKey = (t: TestRef) => `${t.file}\u0000${t.name}`;
 
@@ -11,6 +14,29 @@ export const testKey = (t: TestRef) => `${t.file}\u0000${t.name}`;
 export function observe(runs: AuditRun[]): Map<string, { ref: TestRef; observations: Observation[] }> {
   const tests = new Map<string, { ref: TestRef; observations: Observation[] }>();
   const casesOf = new Map<string, Set<string>>();
+  // A runner without a JUnit report (a plain command) has no cases: the file is the test.
+  const reporting = new Set(
+    runs.flatMap((r) => r.results.filter((f) => f.tests.length > 0).map((f) => f.file)),
+  );
+  runs = runs.map((run) => ({
+    ...run,
+    results: run.results.map((f) =>
+      reporting.has(f.file)
+        ? f
+        : {
+            ...f,
+            tests: [
+              {
+                name: FILE_CASE,
+                classname: f.file,
+                status: f.status === 'passed' ? 'passed' : 'failed',
+                durationMs: f.durationMs,
+                ...(f.status === 'passed' ? {} : { message: f.error ?? `exited with ${f.exitCode}` }),
+              },
+            ],
+          },
+    ),
+  }));
   for (const run of runs)
     for (const r of run.results)
       for (const t of r.tests) {

@@ -201,6 +201,7 @@ program
     const loaded = await loadConfig(process.cwd(), opts.config);
     const controller = new AbortController();
     onInterrupt(controller);
+    const progress = auditProgress(process.stdout);
     const report = await audit(loaded, {
       filter: filters,
       runs: opts.runs,
@@ -214,7 +215,7 @@ program
       ignore: opts.ignore,
       signal: controller.signal,
       onEvent: (event) => {
-        auditProgress(process.stdout)(event);
+        progress(event);
         if (event.type === 'done') process.stdout.write(formatAudit(event.report, event.paths));
       },
     });

@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { AuditReport } from '../src/audit/types.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { CLI, makeProject, REPO } from './support/project.js';
+
+const FIXTURE = join(REPO, 'test/fixtures/audit-suite');
+const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.parse(
+  readFileSync(join(REPO, 'test/fixtures/audit-suite.truth.json'), 'utf8'),
+);
+const SCRATCH = '/tmp/seedfork-audit-fixture.scratch';
+
+/** Run the CLI without blocking the test worker (an audit takes a minute; vitest's RPC must not time out). */
+function seedfork(cwd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+/** A fresh copy of the fixture suite: the shared-host runs write into the project. */
+function fixtureCopy(name: string): string {
+  const dir = join(REPO, 'test-output', 'projects', `${name}-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(FIXTURE, dir, { recursive: true });
+  return dir;
+}
+
+/** The fixture's port test leaves a server on the shared host, as the suite it imitates would. */
+function cleanUpHost(dir: string): void {
+  const pidFile = join(dir, 'data/port-daemon.pid');
+  if (existsSync(pidFile)) {
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  rmSync(SCRATCH, { force: true });
+}
+
+const report = (dir: string): AuditReport =>
+  JSON.parse(readFileSync(join(dir, '.seedfork/audit.json'), 'utf8'));
+
+if (!isRoot) console.warn('skipping the audit tests: sandboxes need root (run the suite as root)');
+
+describe.skipIf(!isRoot)('seedfork audit', () => {
+  let before: HostState;
+  const dirs: string[] = [];
+  beforeAll(() => {
+    rmSync(SCRATCH, { force: true });
+    before = hostState();
+  });
+  afterAll(async () => {
+    for (const dir of dirs) cleanUpHost(dir);
+    await expectHostClean(before);
+  });
+
+  test('classifies the fixture suite exactly as its ground truth, polluters and state-setter included', async () => {
+    const dir = fixtureCopy('audit-fixture');
+    dirs.push(dir);
+    // 12 isolated runs: a test failing half of the time shows both outcomes with p = 1 - 2^-11.
+    const r = await seedfork(dir, ['audit', '--repeat', '12']);
+    expect(r.code, r.out).toBe(1);
+    const audit = report(dir);
+    const got = Object.fromEntries(audit.tests.map((t) => [`${t.file} > ${t.name}`, t.category]));
+    const want = Object.fromEntries(Object.entries(TRUTH).map(([k, v]) => [k, v.category]));
+    expect(got).toEqual(want);
+    for (const [key, truth] of Object.entries(TRUTH)) {
+      if (!truth.culprits) continue;
+      const t = audit.tests.find((x) => `${x.file} > ${x.name}` === key)!;
+      expect(t.search?.status, key).toBe('found');
+      expect(
+        t.search!.tests.map((c) => `${c.file} > ${c.name}`),
+        key,
+      ).toEqual(truth.culprits);
+      expect(t.search!.kind).toBe(truth.category === 'brittle' ? 'state-setter' : 'polluter');
+    }
+    expect(audit.complete).toBe(true);
+    // The console names every flaky test and its culprit, most severe first.
+    expect(r.out).toMatch(
+      /order-dependent\s+test\/cart-empty\.test\.js > starts with an empty cart[\s\S]*polluted by: test\/cart-add\.test\.js > adds an item/,
+    );
+    expect(r.out).toMatch(
+      /brittle\s+test\/report\.test\.js > reads the schema[\s\S]*needs: test\/db-setup\.test\.js > creates the schema/,
+    );
+    expect(r.out.indexOf('non-deterministic ')).toBeLessThan(r.out.indexOf('order-dependent '));
+    expect(r.out).toMatch(/7 flaky tests/);
+    // Leftovers: what each file left in its sandbox.
+    const left = Object.fromEntries(audit.leftovers.map((l) => [l.file, l]));
+    expect(left['test/cart-add.test.js']!.files.created).toEqual([join(dir, 'data/cart.json')]);
+    expect(left['test/tmpfile.test.js']!.files.created).toEqual([SCRATCH]);
+    expect(left['test/port.test.js']!.ports).toEqual([{ address: '127.0.0.1', port: 47123 }]);
+    expect(left['test/port.test.js']!.processes).toHaveLength(1);
+    expect(left['test/port.test.js']!.processes[0]!.command).toMatch(/listen\(47123/);
+    expect(left['test/clean-math.test.js']).toMatchObject({
+      files: { created: [], changed: [], deleted: [] },
+      processes: [],
+      ports: [],
+    });
+    expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toMatch(/<table id="tests">/);
+  });
+
+  test('a search over budget says what it narrowed, and the partial report is kept', async () => {
+    const dir = fixtureCopy('audit-budget');
+    dirs.push(dir);
+    const r = await seedfork(dir, [
+      'audit',
+      'cart',
+      'clean',
+      '--runs',
+      'repeat,reverse',
+      '--repeat',
+      '1',
+      '--max-runs',
+      '1',
+    ]);
+    expect(r.code, r.out).toBe(1);
+    const audit = report(dir);
+    const victim = audit.tests.find((t) => t.name === 'starts with an empty cart')!;
+    expect(victim.category).toBe('order-dependent');
+    expect(victim.search).toMatchObject({ status: 'budget' });
+    expect(victim.search!.candidates).toContain('test/cart-add.test.js');
+    expect(audit.complete).toBe(false);
+    expect(r.out).toMatch(
+      /note: the polluter search for test\/cart-empty\.test\.js > starts with an empty cart stopped \(--max-runs 1 reached/,
+    );
+  });
+
+  test('--timeout stops after the runs that fit and says which did not run', async () => {
+    const dir = fixtureCopy('audit-timeout');
+    dirs.push(dir);
+    const r = await seedfork(dir, ['audit', 'clean', '--repeat', '5', '--timeout', '1']);
+    const audit = report(dir);
+    expect(audit.runs.length).toBeLessThan(5 + 3 + 2);
+    expect(audit.complete).toBe(false);
+    expect(audit.notes.join('\n')).toMatch(/--timeout reached: run ".*" and \d+ more not done/);
+    expect(r.out).toMatch(/note: --timeout reached/);
+  });
+
+  test('a suite with no test cases, or one that cannot seed, is a clear error', async () => {
+    const empty = makeProject('audit-empty', {
+      // A runner that finds no test in the file and says so in an empty JUnit report.
+      'seedfork.config.mjs': `export default { test: { include: ['*.test.js'], runner: { command: "echo '<testsuites tests=\\"0\\"/>' > {junit} # {files}", junit: '{junit}' } } };\n`,
+      'none.test.js': '// no tests here\n',
+    });
+    const r = await seedfork(empty, ['audit', '--runs', 'repeat', '--repeat', '1']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/no test case ran in any audit run/);
+    const broken = makeProject('audit-broken', {
+      'seedfork.config.mjs': `export default { seed: { steps: ['echo migrating; exit 3'] }, test: { include: ['*.test.js'] } };\n`,
+      'a.test.js': `import { test } from 'node:test';\ntest('a', async () => {});\n`,
+    });
+    const b = await seedfork(broken, ['audit']);
+    expect(b.code).toBe(2);
+    expect(b.out).toMatch(/seed step 1.*exit(ed)? (with )?(code )?3/i);
+  });
+});

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what seedfork needs on a fresh Debian/Ubuntu machine, then builds it.
 # Debian packages: a C compiler (for the namespace helper), PostgreSQL server binaries (for the
-# example's and the tests' postgres service), util-linux (setpriv). Then npm ci and the build.
+# example's and the tests' postgres service), util-linux (setpriv). Then npm install and the build.
+# With --test, also what seedfork's own tests need: Chromium, to check the audit's HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -10,6 +11,9 @@ command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install ${need[*]} (run with sudo)" >&2

@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { AuditReport } from '../src/audit/types.js';
 import { readJUnit } from '../src/report/junit-read.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { CLI, REPO } from './support/project.js';
@@ -15,6 +16,24 @@ function seedfork(args: string[]) {
     env: { ...process.env, CI: 'true', NO_COLOR: '1' },
   });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** The CLI without blocking the test worker: an audit of the example takes minutes. */
+function seedforkAsync(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: EXAMPLE,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('close', (code) => resolve({ code, out }));
+  });
 }
 
 if (!isRoot) console.warn('skipping the example suite: sandboxes need root (run the suite as root)');
@@ -73,6 +92,47 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
     expect(outcomes('.seedfork/merged.json')).toHaveLength(18);
     expect(outcomes('.seedfork/merged.json')).toEqual(outcomes('.seedfork/full.json'));
     expect(readJUnit(readFileSync(join(EXAMPLE, '.seedfork/merged.xml'), 'utf8'))).toHaveLength(18);
+  });
+
+  test('audit names every test that depends on shared state, and all of them pass isolated', {
+    timeout: 600_000,
+  }, async () => {
+    const r = await seedforkAsync(['audit', '--repeat', '2', '--seed', '7']);
+    rmSync('/tmp/todo-api-audit.log', { force: true });
+    rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
+    expect(r.code, r.out).toBe(1);
+    const audit: AuditReport = JSON.parse(readFileSync(join(EXAMPLE, '.seedfork/audit.json'), 'utf8'));
+    expect(audit.tests).toHaveLength(18);
+    const failedShared = audit.tests.filter((t) =>
+      t.observations.some((o) => o.kind !== 'isolated' && o.status === 'failed'),
+    );
+    // The shared host with 2 workers fails most of the suite (rows, port 8080, /tmp log, disk cache).
+    expect(failedShared.length).toBeGreaterThanOrEqual(10);
+    for (const t of failedShared) {
+      expect(['order-dependent', 'shared-state'], `${t.file} > ${t.name}`).toContain(t.category);
+      expect(t.observations.filter((o) => o.kind === 'isolated').every((o) => o.status === 'passed')).toBe(
+        true,
+      );
+      expect(r.out).toContain(`${t.file} > ${t.name}`);
+    }
+    for (const t of audit.tests.filter((x) => x.category === 'order-dependent'))
+      expect(t.search?.status, t.name).toBe('found');
+    expect(
+      audit.tests.filter((t) => ['non-deterministic', 'brittle', 'stable-fail'].includes(t.category)),
+    ).toEqual([]);
+    expect(r.out).toMatch(
+      new RegExp(
+        `${failedShared.length} tests depend on state shared with other tests \\(shared-state or order-dependent\\); all of them pass isolated`,
+      ),
+    );
+    // Leftovers: the writes each file made to the seeded database.
+    const created = audit.leftovers.find((l) => l.file === 'test/todos-create.test.js')!;
+    expect(created.tables).toContainEqual(
+      expect.objectContaining({ service: 'postgres', table: 'public.todos', inserted: 2 }),
+    );
+    expect(audit.leftovers.find((l) => l.file === 'test/audit.test.js')!.files.created).toContain(
+      '/tmp/todo-api-audit.log',
+    );
   });
 
   test('fails without isolation, because its files share rows, a port, a /tmp file and a disk cache', async () => {

@@ -2,6 +2,9 @@
  * seedfork's public SDK: config typing, the run entry point, and the sandbox API for
  * programs that want to fork sandboxes themselves.
  */
+export { type AuditEvent, type AuditOptions, type AuditRunSelection, audit } from './audit/audit.js';
+export type { Leftovers } from './audit/leftovers.js';
+export type { AuditReport, Category, ClassifiedTest, CulpritSearch } from './audit/types.js';
 export { defineConfig, type LoadedConfig, loadConfig, parseConfig } from './config/load.js';
 export type { Config, UserConfig } from './config/schema.js';
 export { CancelledError, SeedforkError } from './errors/seedfork-error.js';

@@ -102,7 +102,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     baseEnv,
     signal: options.signal,
     onSeedEvent: (event) => emit({ type: 'seed', event }),
-    ignore: options.ignore ?? [],
+    ignore: [...config.audit.ignore, ...(options.ignore ?? [])],
   });
 
   const plan: { label: string; kind: AuditRun['kind']; order: string[]; workers: number }[] = [];
@@ -241,6 +241,10 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
       if (category === 'order-dependent') jobs.push({ key, victim: ref, kind: 'polluter' });
       if (category === 'brittle') jobs.push({ key, victim: ref, kind: 'state-setter' });
     }
+    const known: Record<'polluter' | 'state-setter', { file: string; name: string }[]> = {
+      polluter: [],
+      'state-setter': [],
+    };
     const testsOf = (file: string) =>
       [...observed.values()].filter((t) => t.ref.file === file).map((t) => t.ref.name);
     await runPool(
@@ -273,7 +277,12 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
           filtersTests: adapter.filtersTests,
           testsOf,
           from: source.label,
+          known: known[job.kind],
         });
+        if (search.status === 'found')
+          known[job.kind].push(
+            ...(search.tests.length > 0 ? search.tests : search.files.map((file) => ({ file, name: '' }))),
+          );
         checkAbort();
         if (search.status === 'budget') {
           complete = false;

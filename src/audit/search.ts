@@ -55,7 +55,13 @@ export async function searchCulprits(
   victim: TestRef,
   prefix: string[],
   kind: 'polluter' | 'state-setter',
-  options: { filtersTests: boolean; testsOf: (file: string) => string[]; from: string },
+  options: {
+    filtersTests: boolean;
+    testsOf: (file: string) => string[];
+    from: string;
+    /** Culprits other searches found (shared, growing): tried first, one probe each. */
+    known?: TestRef[];
+  },
 ): Promise<CulpritSearch> {
   const target = kind === 'polluter' ? 'failed' : 'passed';
   let runs = 0; // probes of this search (searches share one runner, in parallel)
@@ -79,17 +85,33 @@ export async function searchCulprits(
     return (await runner.statusAfter([...steps, victimStep], victim, again)) === target;
   };
   try {
-    // 1. Reproduce: the same order again, in a fresh sandbox (twice: one flaky miss is not enough).
-    const full = prefix.map((file) => ({ file }));
-    if (!(await holds(full)) && !(await holds(full, true)))
-      return done({
-        status: 'not-reproduced',
-        note: `the order ${options.from} did not ${kind === 'polluter' ? 'fail' : 'pass'} again`,
-      });
-    // 2. The culprit files.
-    const files = await minimize(prefix, (subset) => holds(subset.map((file) => ({ file }))));
-    if (files.status === 'budget')
-      return done({ status: 'budget', candidates: files.items, note: files.reason });
+    // 1. A culprit another victim had is often this one's too (one polluter, many victims): a
+    //    single file after which the victim (which passes alone) flips is a 1-minimal answer.
+    let culpritFiles: string[] | undefined;
+    const knownFiles = [...new Set((options.known ?? []).map((k) => k.file))].filter((f) =>
+      prefix.includes(f),
+    );
+    for (const file of knownFiles) {
+      if (await holds([{ file }])) {
+        culpritFiles = [file];
+        break;
+      }
+    }
+    if (!culpritFiles) {
+      // 2. Reproduce: the same order again in a fresh sandbox (twice: one miss is not enough),
+      //    then delta-debug it down to the culprit files.
+      const full = prefix.map((file) => ({ file }));
+      if (!(await holds(full)) && !(await holds(full, true)))
+        return done({
+          status: 'not-reproduced',
+          note: `the order ${options.from} did not ${kind === 'polluter' ? 'fail' : 'pass'} again`,
+        });
+      const files = await minimize(prefix, (subset) => holds(subset.map((file) => ({ file }))));
+      if (files.status === 'budget')
+        return done({ status: 'budget', candidates: files.items, note: files.reason });
+      culpritFiles = files.items;
+    }
+    const files = { items: culpritFiles };
     // 3. The culprit test cases inside each culprit file, others running whole.
     const tests: TestRef[] = [];
     const notes: string[] = [];
@@ -105,6 +127,14 @@ export async function searchCulprits(
         if (!(await holds(stepsWith(names)))) {
           notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
           continue;
+        }
+        const knownHere = (options.known ?? []).filter((k) => k.file === file && k.name).map((k) => k.name);
+        if (knownHere.length > 0 && knownHere.length < names.length && (await holds(stepsWith(knownHere)))) {
+          const narrowed = await minimize(knownHere, (subset) => holds(stepsWith(subset)));
+          if (narrowed.status === 'found') {
+            tests.push(...narrowed.items.map((name) => ({ file, name })));
+            continue;
+          }
         }
         const cases = await minimize(names, (subset) => holds(stepsWith(subset)));
         if (cases.status === 'budget') {

@@ -111,15 +111,7 @@ program
     const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
     const loaded = await loadConfig(process.cwd(), opts.config);
     const controller = new AbortController();
-    let interrupts = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      interrupts++;
-      if (interrupts > 1) process.exit(130); // helpers see stdin close and kill their sandboxes
-      process.stderr.write(`\n${pc.yellow(`seedfork: ${signal}, stopping tests and removing sandboxes…`)}\n`);
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    onInterrupt(controller);
     const reporter = consoleReporter(process.stdout);
     try {
       const result = await run(loaded, {

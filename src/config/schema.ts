@@ -92,6 +92,12 @@ export const configSchema = z.strictObject({
       junit: z.array(z.string()).default([]),
     })
     .default({ path: '.seedfork/timings.json', junit: [] }),
+  audit: z
+    .strictObject({
+      /** Globs of sandbox paths the leftovers report ignores, on top of seedfork's own noise list. */
+      ignore: z.array(z.string()).default([]),
+    })
+    .default({ ignore: [] }),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z

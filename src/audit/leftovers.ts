@@ -184,7 +184,9 @@ function changedFiles(
   const changed: string[] = [];
   const deleted: string[] = [];
   const inLower = (path: string) => lowers.some((l) => existsSync(join(l, path))) || existsSync(path);
-  const walk = (hostDir: string, sandboxDir: string, fresh: boolean) => {
+  // A walk stays on the filesystem it started on: a directory with an overlay of its own mounted
+  // inside /tmp (a project checked out under /tmp) is read through its upper layer instead.
+  const walk = (hostDir: string, sandboxDir: string, fresh: boolean, device = lstatSync(hostDir).dev) => {
     let entries: string[];
     try {
       entries = readdirSync(hostDir);
@@ -204,9 +206,10 @@ function changedFiles(
       if (st.isCharacterDevice() && st.rdev === 0 && !fresh) {
         deleted.push(path);
       } else if (st.isDirectory()) {
+        if (st.dev !== device) continue;
         const isNew = fresh || !inLower(path);
         if (isNew && readdirSync(hostPath).length === 0) created.push(`${path}/`);
-        walk(hostPath, path, isNew);
+        walk(hostPath, path, isNew, device);
       } else if (fresh || !inLower(path)) {
         created.push(path);
       } else {
@@ -215,7 +218,11 @@ function changedFiles(
     }
   };
   walk(join(sandbox.dir, 'upper'), '/', false);
-  walk(sandbox.hostPath('/tmp'), '/tmp', true);
+  try {
+    walk(sandbox.hostPath('/tmp'), '/tmp', true);
+  } catch {
+    // the sandbox is gone (its init exited): nothing to read in its /tmp
+  }
   return { created: created.sort(), changed: changed.sort(), deleted: deleted.sort() };
 }
 

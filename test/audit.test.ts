@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, makeProject, REPO } from './support/project.js';
+import { makeProject, REPO } from './support/project.js';
 
 const FIXTURE = join(REPO, 'test/fixtures/audit-suite');
 const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.parse(
@@ -12,23 +12,7 @@ const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.pa
 );
 const SCRATCH = '/tmp/seedfork-audit-fixture.scratch';
 
-/** Run the CLI without blocking the test worker (an audit takes a minute; vitest's RPC must not time out). */
-function seedfork(cwd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
+const seedfork = runCli;
 
 /** A fresh copy of the fixture suite: the shared-host runs write into the project. */
 function fixtureCopy(name: string): string {

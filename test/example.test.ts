@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
 import { readJUnit } from '../src/report/junit-read.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { CLI, REPO } from './support/project.js';
 
@@ -16,24 +17,6 @@ function seedfork(args: string[]) {
     env: { ...process.env, CI: 'true', NO_COLOR: '1' },
   });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-/** The CLI without blocking the test worker: an audit of the example takes minutes. */
-function seedforkAsync(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: EXAMPLE,
-      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code, out }));
-  });
 }
 
 if (!isRoot) console.warn('skipping the example suite: sandboxes need root (run the suite as root)');
@@ -97,7 +80,7 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
   test('audit names every test that depends on shared state, and all of them pass isolated', {
     timeout: 600_000,
   }, async () => {
-    const r = await seedforkAsync(['audit', '--repeat', '2', '--seed', '7']);
+    const r = await runCli(EXAMPLE, ['audit', '--repeat', '2', '--seed', '7']);
     rmSync('/tmp/todo-api-audit.log', { force: true });
     rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
     expect(r.code, r.out).toBe(1);

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
 import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { makeProject, REPO } from './support/project.js';
+import { CLI, makeProject, REPO } from './support/project.js';
 
 const FIXTURE = join(REPO, 'test/fixtures/audit-suite');
 const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.parse(
@@ -132,6 +133,33 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
     expect(audit.complete).toBe(false);
     expect(audit.notes.join('\n')).toMatch(/--timeout reached: run ".*" and \d+ more not done/);
     expect(r.out).toMatch(/note: --timeout reached/);
+  });
+
+  test('Ctrl-C keeps the runs that finished in the JSON and HTML reports and removes every sandbox', async () => {
+    const dir = fixtureCopy('audit-interrupt');
+    dirs.push(dir);
+    const child = spawn(process.execPath, [CLI, 'audit', 'clean', 'cart', '--repeat', '50'], {
+      cwd: dir,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    for (let i = 0; i < 600 && !/isolated #2:/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited, out).toBe(130);
+    expect(out).toMatch(/cancelled; every sandbox was removed/);
+    const partial = report(dir);
+    expect(partial.runs.length).toBeGreaterThanOrEqual(2);
+    expect(partial.complete).toBe(false);
+    expect(partial.notes.join(' ')).toMatch(/cancelled/);
+    expect(partial.tests.length).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toMatch(/incomplete/);
   });
 
   test('a suite with no test cases, or one that cannot seed, is a clear error', async () => {

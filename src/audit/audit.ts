@@ -12,7 +12,7 @@ import { classify, observe } from './classify.js';
 import { AuditExecutor } from './executor.js';
 import { renderHtml } from './html.js';
 import type { Leftovers } from './leftovers.js';
-import { SequenceRunner, searchCulprits } from './search.js';
+import { likelyCulprits, SequenceRunner, searchCulprits } from './search.js';
 import { shuffle } from './shuffle.js';
 import {
   type AuditReport,
@@ -272,12 +272,26 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
           return;
         }
         const prefix = source.order.slice(0, source.order.indexOf(job.victim.file));
+        const outcomes = observed.get(job.key)!.observations;
+        const likely = likelyCulprits(
+          job.victim.file,
+          prefix,
+          runs
+            .filter((r) => r.kind === 'order')
+            .flatMap((r) => {
+              const o = outcomes.find((x) => x.run === r.label);
+              return o && (o.status === 'passed' || o.status === 'failed')
+                ? [{ order: r.order, flipped: o.status === want }]
+                : [];
+            }),
+        );
         emit({ type: 'search-start', victim: `${job.victim.file} > ${job.victim.name}`, kind: job.kind });
         const search = await searchCulprits(seqRunner, job.victim, prefix, job.kind, {
           filtersTests: adapter.filtersTests,
           testsOf,
           from: source.label,
           known: known[job.kind],
+          likely,
         });
         if (search.status === 'found')
           known[job.kind].push(

@@ -61,6 +61,8 @@ export async function searchCulprits(
     from: string;
     /** Culprits other searches found (shared, growing): tried first, one probe each. */
     known?: TestRef[];
+    /** Files the order runs point at ({@link likelyCulprits}); tried before the whole prefix. */
+    likely?: string[];
   },
 ): Promise<CulpritSearch> {
   const target = kind === 'polluter' ? 'failed' : 'passed';
@@ -97,8 +99,19 @@ export async function searchCulprits(
         break;
       }
     }
+    // 2. The files the order runs point at (before the victim whenever it flipped, never before
+    //    it when it did not): when they alone reproduce, the search starts from them.
+    const likely = options.likely?.filter((f) => prefix.includes(f)) ?? [];
+    if (!culpritFiles && likely.length > 0 && likely.length < prefix.length) {
+      if (await holds(likely.map((file) => ({ file })))) {
+        const files = await minimize(likely, (subset) => holds(subset.map((file) => ({ file }))));
+        if (files.status === 'budget')
+          return done({ status: 'budget', candidates: files.items, note: files.reason });
+        culpritFiles = files.items;
+      }
+    }
     if (!culpritFiles) {
-      // 2. Reproduce: the same order again in a fresh sandbox (twice: one miss is not enough),
+      // 3. Reproduce: the same order again in a fresh sandbox (twice: one miss is not enough),
       //    then delta-debug it down to the culprit files.
       const full = prefix.map((file) => ({ file }));
       if (!(await holds(full)) && !(await holds(full, true)))
@@ -112,7 +125,7 @@ export async function searchCulprits(
       culpritFiles = files.items;
     }
     const files = { items: culpritFiles };
-    // 3. The culprit test cases inside each culprit file, others running whole.
+    // 4. The culprit test cases inside each culprit file, others running whole.
     const tests: TestRef[] = [];
     const notes: string[] = [];
     if (options.filtersTests) {
@@ -159,4 +172,22 @@ export async function searchCulprits(
       });
     throw error;
   }
+}
+
+/**
+ * The files that, by the order runs alone, can be a single culprit: before the victim in every
+ * order where it showed the outcome searched for (failed, for polluters), and never before it
+ * in an order where it did not. A set of culprits acting only together can escape this, so the
+ * search falls back to the whole prefix when these files do not reproduce.
+ * @returns files in the order of `prefix`.
+ */
+export function likelyCulprits(
+  victimFile: string,
+  prefix: string[],
+  orders: { order: string[]; flipped: boolean }[],
+): string[] {
+  const before = (order: string[]) => new Set(order.slice(0, Math.max(0, order.indexOf(victimFile))));
+  const flipped = orders.filter((o) => o.flipped).map((o) => before(o.order));
+  const steady = orders.filter((o) => !o.flipped).map((o) => before(o.order));
+  return prefix.filter((f) => flipped.every((b) => b.has(f)) && !steady.some((b) => b.has(f)));
 }

@@ -90,8 +90,10 @@ export async function searchCulprits(
     // 1. A culprit another victim had is often this one's too (one polluter, many victims): a
     //    single file after which the victim (which passes alone) flips is a 1-minimal answer.
     let culpritFiles: string[] | undefined;
-    const knownFiles = [...new Set((options.known ?? []).map((k) => k.file))].filter((f) =>
-      prefix.includes(f),
+    // When the order runs point at some files, only known culprits among them are worth a probe.
+    const pointed = options.likely?.filter((f) => prefix.includes(f)) ?? [];
+    const knownFiles = [...new Set((options.known ?? []).map((k) => k.file))].filter(
+      (f) => prefix.includes(f) && (pointed.length === 0 || pointed.includes(f)),
     );
     for (const file of knownFiles) {
       if (await holds([{ file }])) {

@@ -110,7 +110,6 @@ export class AuditExecutor {
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
           const result = await runFile(lease, this.adapter, file, this.fileOptions);
           if (baseline) {
-            if (tables) await new Promise((r) => setTimeout(r, 100)); // let closing backends report their counters
             leftovers.push(
               await collectLeftovers(file, sandbox, baseline, {
                 lowers: env.layers ?? [],

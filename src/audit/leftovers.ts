@@ -252,7 +252,20 @@ export async function collectLeftovers(
   const tables: Leftovers['tables'] = [];
   if (options.tables) {
     try {
-      const after = await options.tables();
+      // A closing backend reports its counters as it exits: read until two reads agree.
+      let after = await options.tables();
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const again = await options.tables();
+        const same =
+          again.size === after.size &&
+          [...again].every(([k, v]) => {
+            const w = after.get(k);
+            return w !== undefined && w.ins === v.ins && w.upd === v.upd && w.del === v.del;
+          });
+        after = again;
+        if (same) break;
+      }
       for (const [key, now] of after) {
         const before = baseline.tables.get(key) ?? { ins: 0, upd: 0, del: 0 };
         const delta = { ins: now.ins - before.ins, upd: now.upd - before.upd, del: now.del - before.del };

@@ -18,9 +18,11 @@
  * Goal: timing-based balance < 1.05 for N = 8 (exact), and timing beats hash and count on
  * every N. Exits 1 when a goal is missed. Run with `npm run bench:shards`.
  */
+
+import { seededRandom } from '../src/audit/shuffle.js';
 import type { FileCost } from '../src/plan/cost.js';
 import { byPath, partition, type ShardStrategy } from '../src/plan/partition.js';
-import { predictWallMs } from '../src/plan/plan.js';
+import { balanceOf, listScheduleMs, predictWallMs } from '../src/plan/plan.js';
 
 const FILES = 200;
 const SUITES = 20;
@@ -31,24 +33,13 @@ const OVERHEAD_MS = 60; // fork + services per file, the order bench/fork.ts mea
 const SHARDS = [4, 8, 16];
 const STRATEGIES: ShardStrategy[] = ['timing', 'hash', 'count'];
 
-/** mulberry32: a small seeded PRNG, so every run of the bench sees the same suites. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal by Box–Muller. */
 function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 
 function suite(seed: number): { planned: FileCost[]; actual: Map<string, number> } {
-  const random = prng(seed);
+  const random = seededRandom(seed); // every run of the bench sees the same suites
   const planned: FileCost[] = [];
   const actual = new Map<string, number>();
   for (let i = 0; i < FILES; i++) {
@@ -68,9 +59,7 @@ function suite(seed: number): { planned: FileCost[]; actual: Map<string, number>
 }
 
 function balance(shards: FileCost[][], duration: (c: FileCost) => number): number {
-  const times = shards.map((s) => s.reduce((sum, c) => sum + duration(c), 0));
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return Math.max(...times) / mean;
+  return balanceOf(shards.map((s) => s.reduce((sum, c) => sum + duration(c), 0)));
 }
 
 type Cell = { mean: number; worst: number };
@@ -117,17 +106,6 @@ for (const view of ['exact', 'noisy'] as const) {
   }
   console.log('');
 }
-/** Wall time of workers that each take the next file of `order` when free, in ms. */
-function inOrderWallMs(order: FileCost[], workers: number): number {
-  const free = new Array<number>(workers).fill(0);
-  for (const cost of order) {
-    let next = 0;
-    for (let i = 1; i < workers; i++) if (free[i]! < free[next]!) next = i;
-    free[next]! += cost.ms;
-  }
-  return Math.max(...free);
-}
-
 console.log('local queue: wall time of one machine running a whole suite, mean over the suites');
 console.log(
   `${'workers'.padEnd(9)}${'path order'.padStart(12)}${'longest first'.padStart(15)}${'ratio'.padStart(9)}`,
@@ -138,7 +116,7 @@ for (const workers of [2, 8, 16, 32]) {
   for (let seed = 1; seed <= SUITES; seed++) {
     const { planned } = suite(seed);
     inOrder +=
-      inOrderWallMs(
+      listScheduleMs(
         [...planned].sort((a, b) => byPath(a.file, b.file)),
         workers,
       ) / SUITES;

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Adapter } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { PostgresServiceConfig } from '../config/schema.js';
+import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
 import {
   type Lease,
@@ -52,7 +53,8 @@ export class AuditExecutor {
     },
   ) {}
 
-  private get fileOptions() {
+  /** Options for the next runFile call; each call gets its own JUnit report index. */
+  private nextFileOptions() {
     return {
       root: this.loaded.root,
       timeoutMs: this.loaded.config.test.timeoutMs,
@@ -108,7 +110,7 @@ export class AuditExecutor {
           const sandbox = lease.sandbox as InspectableSandbox;
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
-          const result = await runFile(lease, this.adapter, file, this.fileOptions);
+          const result = await runFile(lease, this.adapter, file, this.nextFileOptions());
           if (baseline) {
             leftovers.push(
               await collectLeftovers(file, sandbox, baseline, {
@@ -125,7 +127,7 @@ export class AuditExecutor {
       },
       this.options.signal,
     );
-    return { results, leftovers: leftovers.sort((a, b) => (a.file < b.file ? -1 : 1)) };
+    return { results, leftovers: leftovers.sort((a, b) => byPath(a.file, b.file)) };
   }
 
   /** The steps one after another in one fresh sandbox: the same environment, this order. */
@@ -137,7 +139,7 @@ export class AuditExecutor {
         if (this.options.signal?.aborted) break;
         results.push(
           await runFile(lease, this.adapter, step.file, {
-            ...this.fileOptions,
+            ...this.nextFileOptions(),
             ...(step.tests ? { testNames: step.tests } : {}),
           }),
         );
@@ -163,7 +165,8 @@ export class AuditExecutor {
       return await runPool(
         order,
         workers,
-        async (file) => runFile(await env.acquire(this.options.signal), this.adapter, file, this.fileOptions),
+        async (file) =>
+          runFile(await env.acquire(this.options.signal), this.adapter, file, this.nextFileOptions()),
         this.options.signal,
       );
     } finally {

@@ -86,59 +86,64 @@ export async function searchCulprits(
     runs++;
     return (await runner.statusAfter([...steps, victimStep], victim, again)) === target;
   };
+  const holdsAfterFiles = (files: string[], again = false) =>
+    holds(
+      files.map((file) => ({ file })),
+      again,
+    );
   try {
+    // The files the order runs point at (before the victim whenever it flipped, never before it
+    // when it did not).
+    const likely = options.likely?.filter((f) => prefix.includes(f)) ?? [];
     // 1. A culprit another victim had is often this one's too (one polluter, many victims): a
     //    single file after which the victim (which passes alone) flips is a 1-minimal answer.
+    //    When the order runs point at some files, only known culprits among them get a probe.
     let culpritFiles: string[] | undefined;
-    // When the order runs point at some files, only known culprits among them are worth a probe.
-    const pointed = options.likely?.filter((f) => prefix.includes(f)) ?? [];
     const knownFiles = [...new Set((options.known ?? []).map((k) => k.file))].filter(
-      (f) => prefix.includes(f) && (pointed.length === 0 || pointed.includes(f)),
+      (f) => prefix.includes(f) && (likely.length === 0 || likely.includes(f)),
     );
     for (const file of knownFiles) {
-      if (await holds([{ file }])) {
+      if (await holdsAfterFiles([file])) {
         culpritFiles = [file];
         break;
       }
     }
-    // 2. The files the order runs point at (before the victim whenever it flipped, never before
-    //    it when it did not): when they alone reproduce, the search starts from them.
-    const likely = options.likely?.filter((f) => prefix.includes(f)) ?? [];
-    if (!culpritFiles && likely.length > 0 && likely.length < prefix.length) {
-      if (await holds(likely.map((file) => ({ file })))) {
-        const files = await minimize(likely, (subset) => holds(subset.map((file) => ({ file }))));
-        if (files.status === 'budget')
-          return done({ status: 'budget', candidates: files.items, note: files.reason });
-        culpritFiles = files.items;
-      }
-    }
-    if (!culpritFiles) {
-      // 3. Reproduce: the same order again in a fresh sandbox (twice: one miss is not enough),
-      //    then delta-debug it down to the culprit files.
-      const full = prefix.map((file) => ({ file }));
-      if (!(await holds(full)) && !(await holds(full, true)))
+    // 2. When the pointed-at files alone reproduce, delta-debug them; else (3) reproduce the
+    //    whole order again in a fresh sandbox (twice: one miss is not enough) and delta-debug it.
+    let start: string[] | undefined;
+    if (
+      !culpritFiles &&
+      likely.length > 0 &&
+      likely.length < prefix.length &&
+      (await holdsAfterFiles(likely))
+    )
+      start = likely;
+    if (!culpritFiles && !start) {
+      if (!(await holdsAfterFiles(prefix)) && !(await holdsAfterFiles(prefix, true)))
         return done({
           status: 'not-reproduced',
           note: `the order ${options.from} did not ${kind === 'polluter' ? 'fail' : 'pass'} again`,
         });
-      const files = await minimize(prefix, (subset) => holds(subset.map((file) => ({ file }))));
+      start = prefix;
+    }
+    if (!culpritFiles) {
+      const files = await minimize(start!, (subset) => holdsAfterFiles(subset));
       if (files.status === 'budget')
         return done({ status: 'budget', candidates: files.items, note: files.reason });
       culpritFiles = files.items;
     }
-    const files = { items: culpritFiles };
     // 4. The culprit test cases inside each culprit file, others running whole.
     const tests: TestRef[] = [];
     const notes: string[] = [];
     if (options.filtersTests) {
-      for (const file of files.items) {
+      for (const file of culpritFiles) {
         const names = options.testsOf(file);
         if (names.length < 2) {
           tests.push(...names.map((name) => ({ file, name })));
           continue;
         }
         const stepsWith = (subset: string[]) =>
-          files.items.map((f) => (f === file ? { file, tests: subset } : { file: f }));
+          culpritFiles.map((f) => (f === file ? { file, tests: subset } : { file: f }));
         if (!(await holds(stepsWith(names)))) {
           notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
           continue;
@@ -161,7 +166,7 @@ export async function searchCulprits(
     }
     return done({
       status: 'found',
-      files: files.items,
+      files: culpritFiles,
       tests,
       ...(notes.length ? { note: notes.join('; ') } : {}),
     });

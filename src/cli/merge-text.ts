@@ -1,6 +1,6 @@
 import pc from 'picocolors';
 import { shardBalance } from '../report/merge.js';
-import type { RunResult } from '../report/types.js';
+import { isFailure, type RunResult } from '../report/types.js';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -18,7 +18,7 @@ export function formatMerge(result: RunResult, options: { slowest: number }): st
       ? pc.green(total)
       : pc.red(`${total} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`),
   );
-  for (const f of result.files.filter((x) => x.status === 'failed' || x.status === 'error')) {
+  for (const f of result.files.filter((x) => isFailure(x.status))) {
     lines.push(`${pc.red('✗')} ${f.file}${f.error ? ` (${f.error})` : ''}`);
     for (const t of f.tests.filter((x) => x.status === 'failed'))
       lines.push(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { seededRandom } from '../audit/shuffle.js';
 import type { FileCost } from './cost.js';
 import { partition, type ShardStrategy } from './partition.js';
 
@@ -6,15 +7,9 @@ function cost(file: string, ms: number, sizeBytes = 100): FileCost {
   return { file, ms, testMs: ms, setupMs: 0, source: 'recorded', sizeBytes };
 }
 
-/** Deterministic pseudo-random durations (mulberry32), so the test needs no fixture file. */
+/** Deterministic pseudo-random durations, so the test needs no fixture file. */
 function randomCosts(count: number, seed: number): FileCost[] {
-  let a = seed;
-  const next = () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return Array.from({ length: count }, (_, i) =>
     cost(`test/f${i}.test.js`, Math.round(10 + 5000 * next() ** 3)),
   );

@@ -14,7 +14,10 @@ export function longestFirst(a: FileCost, b: FileCost): number {
   return b.ms - a.ms || b.sizeBytes - a.sizeBytes || byPath(a.file, b.file);
 }
 
-const load = (bin: FileCost[]) => bin.reduce((sum, c) => sum + c.ms, 0);
+/** Sum of the files' predicted costs, in ms. */
+export function totalMs(costs: FileCost[]): number {
+  return costs.reduce((sum, c) => sum + c.ms, 0);
+}
 
 /**
  * Longest-processing-time-first bin packing (Graham, "Bounds on multiprocessing timing
@@ -40,7 +43,7 @@ function packByCost(costs: FileCost[], n: number): FileCost[][] {
 
 /** One move or swap between the fullest bin and another that lowers their maximum. */
 function improveOnce(bins: FileCost[][]): boolean {
-  const loads = bins.map(load);
+  const loads = bins.map(totalMs);
   let hi = 0;
   for (let i = 1; i < bins.length; i++) if (loads[i]! > loads[hi]!) hi = i;
   const order = loads.map((l, i) => ({ l, i })).sort((a, b) => a.l - b.l || a.i - b.i);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileCost } from './cost.js';
-import { byPath, longestFirst, partition, type ShardStrategy } from './partition.js';
+import { byPath, longestFirst, partition, type ShardStrategy, totalMs } from './partition.js';
 
 /** One shard of a plan. */
 export interface ShardPlan {
@@ -29,17 +29,22 @@ export interface Plan {
 }
 
 /**
- * Wall time of `costs` on `workers` workers that each take the costliest remaining file when
- * they become free (list scheduling, Graham 1969), in ms. This is what the local queue does.
+ * Wall time, in ms, of `workers` workers that each take the next file of `queue` when they
+ * become free (list scheduling, Graham 1969); 0 for an empty queue.
  */
-export function predictWallMs(costs: FileCost[], workers: number): number {
+export function listScheduleMs(queue: FileCost[], workers: number): number {
   const free = new Array<number>(Math.max(1, workers)).fill(0);
-  for (const cost of [...costs].sort(longestFirst)) {
+  for (const cost of queue) {
     let next = 0;
     for (let i = 1; i < free.length; i++) if (free[i]! < free[next]!) next = i;
     free[next]! += cost.ms;
   }
   return Math.max(...free);
+}
+
+/** Wall time of `costs` when workers take the costliest remaining file first (the local queue), in ms. */
+export function predictWallMs(costs: FileCost[], workers: number): number {
+  return listScheduleMs([...costs].sort(longestFirst), workers);
 }
 
 /** Identity of a suite split: the same files, shard count and strategy give the same id. */
@@ -69,7 +74,7 @@ export function makePlan(
   const shards = bins.map((files, i) => ({
     index: i + 1,
     files,
-    workMs: files.reduce((sum, c) => sum + c.ms, 0),
+    workMs: totalMs(files),
     predictedMs: predictWallMs(files, options.workers),
   }));
   const files = costs.map((c) => c.file).sort(byPath);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { XMLBuilder } from 'fast-xml-parser';
-import type { AttemptFailure, FileResult, RunResult } from './types.js';
+import { type AttemptFailure, type FileResult, isFailure, type RunResult } from './types.js';
 
 const builder = new XMLBuilder({
   ignoreAttributes: false,
@@ -47,10 +47,7 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
     if (t.status === 'skipped') tc.skipped = '';
     return tc;
   });
-  if (
-    (file.status === 'failed' || file.status === 'error') &&
-    !file.tests.some((t) => t.status === 'failed')
-  ) {
+  if (isFailure(file.status) && !file.tests.some((t) => t.status === 'failed')) {
     // The file failed without a failing test case (crash, timeout, sandbox error): say so.
     cases.push({
       '@classname': file.file,

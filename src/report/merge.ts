@@ -1,4 +1,6 @@
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { byPath } from '../plan/partition.js';
+import { balanceOf } from '../plan/plan.js';
 import { type FileResult, type RunResult, type ShardSummary, summarize } from './types.js';
 
 /** A result file to merge, with the path it was read from (for error messages). */
@@ -6,8 +8,6 @@ export interface MergeInput {
   path: string;
   result: RunResult;
 }
-
-const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Check that `inputs` are every shard of one split run, exactly once, then combine them into
@@ -117,7 +117,5 @@ export function mergeResults(inputs: MergeInput[]): RunResult {
  */
 export function shardBalance(result: RunResult): number | undefined {
   const times = (result.shards ?? []).map((s) => s.durationMs);
-  if (times.length < 2) return undefined;
-  const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return mean > 0 ? Math.max(...times) / mean : 1;
+  return times.length < 2 ? undefined : balanceOf(times);
 }

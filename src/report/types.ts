@@ -113,12 +113,17 @@ export interface RunSummary {
   flaky: number;
 }
 
+/** Whether a file's (last) attempt failed: a failing test, or the file could not run. */
+export function isFailure(status: FileResult['status']): boolean {
+  return status === 'failed' || status === 'error';
+}
+
 /** Count tests and files of a run. */
 export function summarize(files: FileResult[]): RunSummary {
   const tests = files.flatMap((f) => f.tests);
   return {
     files: files.length,
-    filesFailed: files.filter((f) => f.status === 'failed' || f.status === 'error').length,
+    filesFailed: files.filter((f) => isFailure(f.status)).length,
     filesFlaky: files.filter((f) => f.status === 'flaky').length,
     tests: tests.length,
     passed: tests.filter((t) => t.status === 'passed').length,

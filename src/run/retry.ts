@@ -34,16 +34,13 @@ export function combineAttempts(attempts: FileResult[]): FileResult {
     const earlier = failuresByName.get(t.name) ?? [];
     if (t.status === 'passed' && earlier.length > 0) return { ...t, status: 'flaky', flakyFailures: earlier };
     if (t.status === 'failed') {
-      const first = attempts
-        .map((a) => a.tests.find((x) => x.name === t.name))
-        .find((x) => x?.status === 'failed');
-      const all = attempts
+      const [first, ...reruns] = attempts
         .map((a) => a.tests.find((x) => x.name === t.name))
         .filter((x): x is TestCaseResult => x?.status === 'failed');
       return {
         ...t,
         ...(first ? { message: first.message, details: first.details } : {}),
-        rerunFailures: all.slice(1).map(failureOf),
+        rerunFailures: reruns.map(failureOf),
       };
     }
     return t;

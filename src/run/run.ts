@@ -4,12 +4,12 @@ import { adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import type { FileCost } from '../plan/cost.js';
-import { byPath, longestFirst, partition, type ShardStrategy } from '../plan/partition.js';
+import { byPath, longestFirst, partition, type ShardStrategy, totalMs } from '../plan/partition.js';
 import { makePlan } from '../plan/plan.js';
 import type { ShardSpec } from '../plan/shard-spec.js';
 import { loadSuite, type TimingsOptions } from '../plan/suite.js';
 import { existsUnder, recordTimings, writeTimings } from '../plan/timings.js';
-import { type FileResult, type RunResult, type ShardInfo, summarize } from '../report/types.js';
+import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize } from '../report/types.js';
 import { writeReports } from '../report/write.js';
 import { NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { SeedEvent } from '../seed/seed.js';
@@ -185,6 +185,12 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     seedMs = Math.round(performance.now() - seedStarted);
     const env = environment;
     let index = 0;
+    const fileOptions = () => ({
+      root,
+      timeoutMs: config.test.timeoutMs,
+      index: index++,
+      signal: options.signal,
+    });
     await runPool(
       groups,
       workers,
@@ -195,17 +201,11 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
           for (const file of group) {
             if (options.signal?.aborted) break;
             emit({ type: 'file-start', file });
-            const fileOptions = () => ({
-              root,
-              timeoutMs: config.test.timeoutMs,
-              index: index++,
-              signal: options.signal,
-            });
             const attempts = [await runFile(lease, adapter, file, fileOptions())];
             // Retries run in a fresh fork each: the failed attempt's state must not leak in.
             let retryKept = false;
             while (
-              (attempts.at(-1)!.status === 'failed' || attempts.at(-1)!.status === 'error') &&
+              isFailure(attempts.at(-1)!.status) &&
               attempts.length <= retries &&
               !options.signal?.aborted
             ) {
@@ -227,7 +227,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
             }
             const result = combineAttempts(attempts);
             if (retryKept) result.kept = true;
-            else if (result.status === 'failed' || result.status === 'error') failed.push(result);
+            else if (isFailure(result.status)) failed.push(result);
             results.push(result);
             emit({ type: 'file-done', result });
           }
@@ -265,10 +265,9 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
  */
 function workQueue(costs: FileCost[], per: 'file' | 'shard', workers: number): string[][] {
   if (per === 'file') return [...costs].sort(longestFirst).map((c) => [c.file]);
-  const load = (bin: FileCost[]) => bin.reduce((sum, c) => sum + c.ms, 0);
   return partition(costs, workers, 'timing')
     .filter((bin) => bin.length > 0)
-    .sort((a, b) => load(b) - load(a))
+    .sort((a, b) => totalMs(b) - totalMs(a))
     .map((bin) => bin.map((c) => c.file));
 }
 

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
-import { runCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, makeProject, REPO } from './support/project.js';
+import { makeProject, REPO } from './support/project.js';
 
 const FIXTURE = join(REPO, 'test/fixtures/audit-suite');
 const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.parse(
@@ -138,22 +137,12 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   test('Ctrl-C keeps the runs that finished in the JSON and HTML reports and removes every sandbox', async () => {
     const dir = fixtureCopy('audit-interrupt');
     dirs.push(dir);
-    const child = spawn(process.execPath, [CLI, 'audit', 'clean', 'cart', '--repeat', '50'], {
-      cwd: dir,
-      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    for (let i = 0; i < 600 && !/isolated #2:/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
-    child.kill('SIGINT');
-    expect(await exited, out).toBe(130);
-    expect(out).toMatch(/cancelled; every sandbox was removed/);
+    const cli = startCli(dir, ['audit', 'clean', 'cart', '--repeat', '50']);
+    for (let i = 0; i < 600 && !/isolated #2:/.test(cli.output()); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    cli.child.kill('SIGINT');
+    expect(await cli.exited, cli.output()).toBe(130);
+    expect(cli.output()).toMatch(/cancelled; every sandbox was removed/);
     const partial = report(dir);
     expect(partial.runs.length).toBeGreaterThanOrEqual(2);
     expect(partial.complete).toBe(false);

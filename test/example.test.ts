@@ -1,23 +1,15 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
 import { readJUnit } from '../src/report/junit-read.js';
-import { runCli } from './support/cli.js';
+import { runCli, runCliSync } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, REPO } from './support/project.js';
+import { REPO } from './support/project.js';
 
 const EXAMPLE = join(REPO, 'examples/todo-api');
 
-function seedfork(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: EXAMPLE,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-  });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+const seedfork = (args: string[]) => runCliSync(EXAMPLE, args);
 
 if (!isRoot) console.warn('skipping the example suite: sandboxes need root (run the suite as root)');
 

@@ -1,19 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readJUnit } from '../src/report/junit-read.js';
+import { runCliSync } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { CLI, makeProject } from './support/project.js';
+import { makeProject } from './support/project.js';
 
-function seedfork(cwd: string, args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-  });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+const seedfork = runCliSync;
 
 // Fails while fewer than `n` attempts have left a marker in the project (shared host, no sandbox).
 const failsFirst = (n: number) => `import { appendFileSync, existsSync, readFileSync } from 'node:fs';

@@ -1,17 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { CLI, makeProject } from './support/project.js';
+import { runCliSync } from './support/cli.js';
+import { makeProject } from './support/project.js';
 
-function seedfork(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', NO_COLOR: '1', ...env },
-  });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+const seedfork = runCliSync;
 
 /** A node:test file that logs when it starts, then takes `ms`. */
 const timed = (name: string, ms: number) =>

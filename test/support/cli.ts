@@ -1,23 +1,50 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { CLI } from './project.js';
+
+/** The environment every CLI test runs with: CI mode (plain lines), no colours, plus `env`. */
+function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, CI: 'true', NO_COLOR: '1', ...env };
+}
+
+/** Run the built CLI in `cwd` to completion; `out` is stdout followed by stderr. */
+export function runCliSync(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: cliEnv(env) });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** A CLI process started by {@link startCli}. */
+export interface CliProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output(): string;
+  /** Resolves with the exit code when the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Start the built CLI in `cwd`, collecting its output, for tests that interact with it (signals). */
+export function startCli(cwd: string, args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cliEnv(env) });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { child, output: () => out, exited };
+}
 
 /**
  * Run the built CLI in `cwd` without blocking the test worker (an audit takes minutes, and a
- * blocked worker makes vitest's RPC time out). CI mode, no colours.
+ * blocked worker makes vitest's RPC time out).
  */
-export function runCli(cwd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code, out }));
-  });
+export async function runCli(cwd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  const cli = startCli(cwd, args);
+  const code = await cli.exited;
+  return { code, out: cli.output() };
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what seedfork needs on a fresh Debian/Ubuntu machine, then builds it.
 # Debian packages: a C compiler (for the namespace helper), PostgreSQL server binaries (for the
-# example's and the tests' postgres service), util-linux (setpriv). Then npm install and the build.
-# With --test, also what seedfork's own tests need: Chromium, to check the audit's HTML report.
+# example's and the tests' postgres service), util-linux (setpriv). Then `npm ci` and the build.
+# With --test, also what seedfork's own tests need: Chromium (the audit's HTML report, the Playwright
+# fixture), Go and pytest (the go and pytest adapter fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +14,8 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+  command -v go >/dev/null 2>&1 || need+=(golang-go)
+  command -v pytest >/dev/null 2>&1 || python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -27,8 +30,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 node -e 'const [major] = process.versions.node.split("."); if (+major < 20) { console.error(`seedfork needs Node >= 20 (this is ${process.version})`); process.exit(1); }'
-# `npm install` rather than `npm ci`: lock files written by npm 11 here omit the optional
-# per-platform packages of other platforms (biome, rollup), which `npm ci` then rejects as out of
-# sync. With the lock file present, `npm install` installs the same locked versions.
-npm install --no-audit --no-fund
+# The lock file lists every platform's optional packages (biome, rollup, esbuild), so `npm ci`
+# installs exactly it and leaves it untouched.
+npm ci --no-audit --no-fund
 npm run build

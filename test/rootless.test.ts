@@ -54,6 +54,7 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
         port: 5432,
         database: 'app',
         user: 'postgres',
+        exports: {},
         settings: {},
         readyTimeoutMs: 30_000,
       }),

@@ -1,5 +1,5 @@
 /** Escape a string for use inside a regular expression. */
-function escapeRegExp(text: string): string {
+export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -12,4 +12,14 @@ function escapeRegExp(text: string): string {
 export function namePattern(names: string[]): string {
   const last = names.map((n) => escapeRegExp(n.split(' > ').at(-1)!));
   return `(?:^|\\s)(?:${last.join('|')})$`;
+}
+
+/**
+ * A regular expression matching exactly the given full names with their segments joined by
+ * spaces, as Jest's `-t` (`describe` titles + test title) and Mocha's `--grep` (`fullTitle()`)
+ * match them. Docs: https://jestjs.io/docs/cli#--testnamepatternregex,
+ * https://mochajs.org/#-grep-regexp-g-regexp
+ */
+export function fullNamePattern(names: string[]): string {
+  return `^(?:${names.map((n) => escapeRegExp(n.split(' > ').join(' '))).join('|')})$`;
 }

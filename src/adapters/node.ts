@@ -1,4 +1,5 @@
 import { namePattern } from './name-pattern.js';
+import { junitComplete, parseJUnit } from './report-formats.js';
 import type { Adapter } from './types.js';
 
 /**
@@ -14,10 +15,12 @@ export const nodeAdapter: Adapter = {
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=junit',
-    `--test-reporter-destination=${ctx.junitPath}`,
+    `--test-reporter-destination=${ctx.reportDir}/junit.xml`,
     ...(ctx.testNames ? [`--test-name-pattern=${namePattern(ctx.testNames)}`] : []),
     ...files,
   ],
-  junitFile: (ctx) => ctx.junitPath,
+  results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/junit.xml` }),
+  parse: parseJUnit,
+  complete: junitComplete,
   check: () => {},
 };

@@ -5,6 +5,7 @@ import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { discoverTestFiles } from '../plan/discover.js';
 import { byPath } from '../plan/partition.js';
 import { writeFileAtomic } from '../report/write.js';
+import { baseEnvironment } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
 import { resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
@@ -84,20 +85,20 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const workers = options.workers ?? resolveWorkers(config.workers);
   const deadline = started + (options.timeoutMs ?? 30 * 60_000);
-  const files = discoverTestFiles(root, config.test.include, config.test.exclude, options.filter).sort(
-    byPath,
-  );
   const adapter = adapterFor(config.test.runner);
+  const files = discoverTestFiles(
+    root,
+    config.test.include,
+    config.test.exclude,
+    options.filter,
+    adapter.units,
+  ).sort(byPath);
   adapter.check(root);
   const paths = {
     json: resolve(root, options.json ?? '.seedfork/audit.json'),
     html: resolve(root, options.html ?? '.seedfork/audit.html'),
   };
-  const baseEnv: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...config.test.env,
-    SEEDFORK: '1',
-  };
+  const baseEnv = baseEnvironment(config);
   const executor = new AuditExecutor(loaded, adapter, {
     baseEnv,
     signal: options.signal,
@@ -221,10 +222,10 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
       await doRun(p, p.kind === 'isolated' && !runs.some((r) => r.kind === 'isolated'));
     }
     const reported = runs.some((r) => r.results.some((f) => f.tests.length > 0));
-    if (runs.length > 0 && adapter.junitFile({ root, junitPath: '/' }) !== undefined && !reported)
+    if (runs.length > 0 && adapter.results({ root, reportDir: '/' }).kind !== 'none' && !reported)
       throw new SeedforkError('no test case ran in any audit run', {
         details: runs[0]!.results.find((r) => r.status !== 'passed')?.output.slice(-2000),
-        hint: 'Check that the suite runs at all: seedfork run. An audit needs test cases in the JUnit report.',
+        hint: "Check that the suite runs at all: seedfork run. An audit needs test cases in the runner's report.",
       });
 
     // Searches: polluters of order-dependent victims, state-setters of brittle tests.

@@ -85,7 +85,7 @@ export interface Verdict {
   reason: string;
 }
 
-const describe = (list: Observation[]) => list.map((o) => o.run).join(', ');
+const runList = (list: Observation[]) => list.map((o) => o.run).join(', ');
 
 /**
  * Classify a test case from its observations (iDFlakies' categories, refined by where the
@@ -109,7 +109,7 @@ export function classify(observations: Observation[]): Verdict {
   if (aloneFailed.length > 0 && aloneFailed.length < alone.length)
     return {
       category: 'non-deterministic',
-      reason: `alone in a fresh sandbox it failed ${aloneFailed.length} of ${alone.length} times (${describe(aloneFailed)})`,
+      reason: `alone in a fresh sandbox it failed ${aloneFailed.length} of ${alone.length} times (${runList(aloneFailed)})`,
     };
   const together = [...ordered, ...shared];
   if (alone.length > 0 && aloneFailed.length === alone.length) {
@@ -117,7 +117,7 @@ export function classify(observations: Observation[]): Verdict {
     if (passedTogether.length > 0)
       return {
         category: 'brittle',
-        reason: `fails alone in every isolated run, but passed after other tests (${describe(passedTogether)})`,
+        reason: `fails alone in every isolated run, but passed after other tests (${runList(passedTogether)})`,
       };
     return { category: 'stable-fail', reason: `failed in all ${ran.length} runs` };
   }
@@ -129,14 +129,14 @@ export function classify(observations: Observation[]): Verdict {
       return { category: 'stable-fail', reason: `failed in every order` };
     return {
       category: 'order-dependent',
-      reason: `passes alone${alone.length ? ` (${alone.length} isolated runs)` : ''}, failed after other tests in one sandbox (${describe(orderFailed)})`,
+      reason: `passes alone${alone.length ? ` (${alone.length} isolated runs)` : ''}, failed after other tests in one sandbox (${runList(orderFailed)})`,
     };
   }
   const sharedFailed = shared.filter(failed);
   if (sharedFailed.length > 0)
     return {
       category: 'shared-state',
-      reason: `passes in every isolated run and in every order in one sandbox; failed only on the shared host (${describe(sharedFailed)})`,
+      reason: `passes in every isolated run and in every order in one sandbox; failed only on the shared host (${runList(sharedFailed)})`,
     };
   return { category: 'stable-pass', reason: `passed in all ${ran.length} runs` };
 }

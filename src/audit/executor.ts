@@ -58,6 +58,7 @@ export class AuditExecutor {
     return {
       root: this.loaded.root,
       timeoutMs: this.loaded.config.test.timeoutMs,
+      exitGraceMs: this.loaded.config.test.exitGraceMs,
       index: this.index++,
       signal: this.options.signal,
     };
@@ -180,7 +181,7 @@ export class AuditExecutor {
       .map(([name, c]) => ({
         name,
         psql: join(findPostgresBin(c as PostgresServiceConfig), 'psql'),
-        url: lease.env[`${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`] ?? '',
+        url: lease.serviceUrls[name] ?? '',
       }))
       .filter((s) => s.url);
     return services.length > 0 ? postgresTableReader(lease.sandbox, services, lease.env) : undefined;

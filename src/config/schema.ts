@@ -7,9 +7,24 @@ const readyCheck = z.union([
   z.strictObject({ file: z.string().min(1) }),
 ]);
 
+/**
+ * Which of a service's environment variables reach the seed steps and the tests: a variable
+ * mapped to a string is exported under that name instead, one mapped to `false` is left out.
+ */
+const exportsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+    z.union([
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+      z.literal(false),
+    ]),
+  )
+  .default({});
+
 /** A PostgreSQL server from the host's binaries, initialised inside the seed. */
 export const postgresServiceSchema = z.strictObject({
   kind: z.literal('postgres').optional(),
+  exports: exportsSchema,
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1).default('app'),
   user: z.string().min(1).default('postgres'),
@@ -24,6 +39,7 @@ export const postgresServiceSchema = z.strictObject({
 export const commandServiceSchema = z.strictObject({
   kind: z.literal('command').optional(),
   command: z.string().min(1),
+  exports: exportsSchema,
   ready: readyCheck.optional(),
   env: z.record(z.string(), z.string()).default({}),
   /** Run as this user of the sandbox (default: the caller). */
@@ -34,7 +50,7 @@ export const commandServiceSchema = z.strictObject({
 const serviceSchema = z.union([commandServiceSchema, postgresServiceSchema]);
 
 const runnerSchema = z.union([
-  z.enum(['node', 'vitest']),
+  z.enum(['node', 'vitest', 'jest', 'mocha', 'playwright', 'pytest', 'go']),
   z.strictObject({
     /** Shell command; `{files}` becomes the quoted file list, `{junit}` the report path. */
     command: z
@@ -73,7 +89,14 @@ export const configSchema = z.strictObject({
     runner: runnerSchema.default('node'),
     /** Per test file (or shard), in ms. */
     timeoutMs: z.number().int().positive().default(300_000),
-    env: z.record(z.string(), z.string()).default({}),
+    /** After the runner has written its last result, how long it may take to exit (ms) before
+     * it is killed and reported as "did not exit" with its process tree. */
+    exitGraceMs: z.number().int().min(0).default(10_000),
+    /** Variables for the test command; `false` removes one the host or a service would set. */
+    env: z.record(z.string(), z.union([z.string(), z.literal(false)])).default({}),
+    /** Globs (relative to the root) of files a test run writes that are copied out of each
+     * sandbox into report.artifacts/<test file>/ (coverage, traces, screenshots). */
+    artifacts: z.array(z.string().min(1)).default([]),
   }),
   isolation: z.enum(['namespace', 'none']).default('namespace'),
   workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
@@ -101,8 +124,13 @@ export const configSchema = z.strictObject({
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z
-    .strictObject({ junit: z.string().optional(), json: z.string().default('.seedfork/results.json') })
-    .default({ json: '.seedfork/results.json' }),
+    .strictObject({
+      junit: z.string().optional(),
+      json: z.string().default('.seedfork/results.json'),
+      /** Where test.artifacts are copied, one directory per test file (emptied at each run). */
+      artifacts: z.string().default('.seedfork/artifacts'),
+    })
+    .default({ json: '.seedfork/results.json', artifacts: '.seedfork/artifacts' }),
 });
 
 /** Config as written by the user (before defaults). */

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { globSync } from 'tinyglobby';
+import { adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { estimateCosts, type FileCost } from './cost.js';
@@ -32,7 +33,13 @@ export interface Suite {
  */
 export function loadSuite(loaded: LoadedConfig, options: TimingsOptions & { filter?: string[] } = {}): Suite {
   const { config, root } = loaded;
-  const files = discoverTestFiles(root, config.test.include, config.test.exclude, options.filter);
+  const files = discoverTestFiles(
+    root,
+    config.test.include,
+    config.test.exclude,
+    options.filter,
+    adapterFor(config.test.runner).units,
+  );
   const timingsPath = resolve(root, options.timings ?? config.timings.path);
   const timings = readTimings(timingsPath);
   assertSameSuite(timings, files, timingsPath);

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { applyEnv } from '../config/env.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { DEFAULT_LIMITS, type NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { NamespaceSandbox } from '../sandbox/namespace/sandbox.js';
@@ -14,8 +16,11 @@ import { type RunningService, startServices, stopServices } from '../seed/servic
 /** A sandbox handed to one worker, with the services' environment. */
 export interface Lease {
   sandbox: Sandbox;
-  /** Environment for test commands: the base environment plus what the services export. */
+  /** Environment for test commands: the base environment plus what the services export, then
+   * `test.env` (whose `false` entries remove variables). */
   env: Record<string, string>;
+  /** Connection URL of each service that has one (postgres), by service name. */
+  serviceUrls: Record<string, string>;
   /** Directory (inside the sandbox) where runners write JUnit XML. */
   junitDir: string;
   /** Time to fork and bring services up, in ms. */
@@ -40,6 +45,14 @@ interface EnvironmentOptions {
   baseEnv: Record<string, string>;
   onSeedEvent?: (e: SeedEvent) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * The environment of seed steps, services and tests before services add theirs: seedfork's own
+ * environment with `test.env` applied (a `false` entry removes a variable) and `SEEDFORK=1`.
+ */
+export function baseEnvironment(config: Config): Record<string, string> {
+  return { ...applyEnv(process.env as Record<string, string>, config.test.env), SEEDFORK: '1' };
 }
 
 /**
@@ -84,7 +97,11 @@ export async function namespaceEnvironment(
         mkdirSync(sandbox.hostPath(junitDir), { recursive: true });
         const lease: Lease = {
           sandbox,
-          env: { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
+          env: applyEnv(
+            { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
+            loaded.config.test.env,
+          ),
+          serviceUrls: services.urls,
           junitDir,
           setupMs: performance.now() - started,
           async release(keep) {
@@ -138,12 +155,19 @@ export async function sharedEnvironment(
       signal: options.signal,
     });
     running = seeded.running;
-    const env = { ...options.baseEnv, ...seeded.env };
+    const env = applyEnv({ ...options.baseEnv, ...seeded.env }, options.loaded.config.test.env);
     const junitDir = join(shared, 'junit');
     mkdirSync(junitDir, { recursive: true });
     return {
       isolation: 'none',
-      acquire: async () => ({ sandbox: host, env, junitDir, setupMs: 0, release: async () => false }),
+      acquire: async () => ({
+        sandbox: host,
+        env,
+        serviceUrls: seeded.urls,
+        junitDir,
+        setupMs: 0,
+        release: async () => false,
+      }),
       async close() {
         await stopServices(running);
         await host.kill();

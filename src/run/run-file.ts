@@ -1,14 +1,38 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { Adapter } from '../adapters/index.js';
+import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
-import { readJUnit } from '../report/junit-read.js';
 import type { FileResult } from '../report/types.js';
 import type { Lease } from './environment.js';
+import { processTreeCommand } from './process-tree.js';
+
+/** Options of {@link runFile}. */
+export interface RunFileOptions {
+  /** Project root (inside the sandbox, the same path as on the host). */
+  root: string;
+  /** Per-file timeout (test.timeoutMs), in ms. */
+  timeoutMs: number;
+  /** After the runner wrote its last result, how long it may take to exit (test.exitGraceMs), in ms. */
+  exitGraceMs: number;
+  /** Unique per run of a file within the lease's sandbox: names its report directory. */
+  index: number;
+  signal?: AbortSignal;
+  /** Run only these test cases (full names); needs an adapter that filters tests. */
+  testNames?: string[];
+  /** Pass the runner's snapshot-update flag. */
+  updateSnapshots?: boolean;
+  /** Called with the runner's output as it comes. */
+  onOutput?: (chunk: string) => void;
+}
+
+/** How often the runner's report is looked at while it runs, in ms. */
+const REPORT_POLL_MS = 250;
 
 /**
- * Run one test file with `adapter` inside the lease's sandbox and read its JUnit XML. With
- * `testNames` (and an adapter that filters tests), only those test cases run.
+ * Run one unit (a test file; a package for `go`) with `adapter` inside the lease's sandbox and
+ * read its per-test results. With `testNames` (and an adapter that filters tests), only those
+ * test cases run. A runner that has written its whole report but does not exit within
+ * `exitGraceMs` is killed and the file errors with "did not exit", listing the processes that
+ * kept it alive.
  * @throws SeedforkError when the test command itself is missing (exit 127 with no report):
  *   that is a setup problem every file would hit, not a test failure.
  */
@@ -16,35 +40,105 @@ export async function runFile(
   lease: Lease,
   adapter: Adapter,
   file: string,
-  options: { root: string; timeoutMs: number; index: number; signal?: AbortSignal; testNames?: string[] },
+  options: RunFileOptions,
 ): Promise<FileResult> {
-  const junitPath = `${lease.junitDir}/${options.index}.xml`;
-  const ctx = {
+  const { sandbox } = lease;
+  const reportDir = `${lease.junitDir}/${options.index}`;
+  await sandbox.makeDir(reportDir);
+  const ctx: AdapterContext = {
     root: options.root,
-    junitPath,
+    reportDir,
     ...(options.testNames ? { testNames: options.testNames } : {}),
+    ...(options.updateSnapshots ? { updateSnapshots: true } : {}),
   };
   const argv = adapter.command([file], ctx);
-  const result = await lease.sandbox.exec(argv, {
-    cwd: options.root,
-    env: lease.env,
-    timeoutMs: options.timeoutMs,
-    signal: options.signal,
-  });
-  const junitFile = adapter.junitFile(ctx);
-  const junitHost = junitFile
-    ? lease.sandbox.hostPath(isAbsolute(junitFile) ? junitFile : join(options.root, junitFile))
-    : undefined;
-  let tests: FileResult['tests'] = [];
+  const source = adapter.results(ctx);
+  const reportPath =
+    source.kind === 'file'
+      ? isAbsolute(source.path)
+        ? source.path
+        : join(options.root, source.path)
+      : undefined;
+  const pidFile = `${reportDir}/runner.pid`;
+  // `sh` records the runner's pid (as the sandbox sees it), then becomes the runner.
+  const wrapped = ['sh', '-c', 'echo $$ > "$0"; exec "$@"', pidFile, ...argv];
+  const env = { ...lease.env, ...adapter.env?.(ctx, lease.env) };
+
+  let output = '';
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let hung: { graceMs: number; tree: string } | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let finished = false;
+  const reportComplete = async (): Promise<boolean> => {
+    if (source.kind === 'output') return adapter.complete(output);
+    if (!reportPath) return false;
+    const text = (await sandbox.readFile(reportPath))?.toString('utf8');
+    return text !== undefined && adapter.complete(text);
+  };
+  const onGraceOver = async () => {
+    if (finished) return;
+    const tree = await sandbox
+      .exec(processTreeCommand(pidFile), {
+        cwd: '/',
+        env: { PATH: lease.env.PATH ?? '/usr/bin:/bin' },
+        timeoutMs: 10_000,
+      })
+      .catch(() => undefined);
+    if (finished) return;
+    hung = {
+      graceMs: options.exitGraceMs,
+      tree: tree?.output.trim() || '(the process tree could not be read)',
+    };
+    stop.abort();
+  };
+  const poller =
+    source.kind === 'none'
+      ? undefined
+      : setInterval(async () => {
+          if (graceTimer || finished) return;
+          if (await reportComplete()) {
+            if (poller) clearInterval(poller);
+            if (!finished) graceTimer = setTimeout(onGraceOver, options.exitGraceMs);
+          }
+        }, REPORT_POLL_MS);
+  let result: Awaited<ReturnType<typeof sandbox.exec>>;
+  try {
+    result = await sandbox.exec(wrapped, {
+      cwd: options.root,
+      env,
+      timeoutMs: options.timeoutMs,
+      signal: stop.signal,
+      onOutput: (chunk) => {
+        output += chunk;
+        options.onOutput?.(chunk);
+      },
+    });
+  } finally {
+    finished = true;
+    if (poller) clearInterval(poller);
+    if (graceTimer) clearTimeout(graceTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+
+  let report: ParsedReport = { tests: [] };
   let error: string | undefined;
-  if (junitHost && existsSync(junitHost)) {
+  const text =
+    source.kind === 'output'
+      ? result.output
+      : reportPath
+        ? (await sandbox.readFile(reportPath))?.toString('utf8')
+        : undefined;
+  if (text !== undefined && text.trim() !== '') {
     try {
-      tests = readJUnit(readFileSync(junitHost, 'utf8'));
+      report = adapter.parse(text, { ...ctx, units: [file] });
     } catch (e) {
-      error = `cannot read the runner's JUnit report: ${(e as Error).message}`;
+      error = `cannot read the runner's report: ${(e as Error).message}`;
     }
   }
-  if (result.exitCode === 127 && tests.length === 0 && !options.signal?.aborted) {
+  const { tests } = report;
+  if (result.exitCode === 127 && tests.length === 0 && !options.signal?.aborted && !hung) {
     throw new SeedforkError(`the test command was not found: ${argv.join(' ')}`, {
       details: result.output.trim().split('\n').slice(-10).join('\n'),
       hint: 'Install the test runner, or fix test.runner in the config.',
@@ -52,11 +146,18 @@ export async function runFile(
   }
   if (result.timedOut) error = `timed out after ${options.timeoutMs} ms (test.timeoutMs)`;
   else if (options.signal?.aborted) error = 'cancelled';
+  else if (hung)
+    error =
+      `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
+      `killed. Processes still running:\n${hung.tree}`;
+  else if (report.error) error = report.error;
   // A failing test case makes the file `failed`; a file that could not finish (timeout,
-  // cancellation, unreadable report) with no failing case is an `error`.
+  // cancellation, a runner that would not exit, unreadable report) with no failing case is an
+  // `error`; a file-level problem the runner reported fails the file.
   let status: FileResult['status'];
   if (tests.some((t) => t.status === 'failed')) status = 'failed';
-  else if (error) status = 'error';
+  else if (hung || result.timedOut || options.signal?.aborted || (error && !report.error)) status = 'error';
+  else if (report.error) status = 'failed';
   else status = result.exitCode === 0 ? 'passed' : 'failed';
   return {
     file,
@@ -64,7 +165,7 @@ export async function runFile(
     exitCode: result.exitCode,
     durationMs: Math.round(result.durationMs),
     setupMs: Math.round(lease.setupMs),
-    sandboxId: lease.sandbox.backend === 'none' ? undefined : lease.sandbox.id,
+    sandboxId: sandbox.backend === 'none' ? undefined : sandbox.id,
     tests,
     output: result.output,
     ...(error ? { error } : {}),

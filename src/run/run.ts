@@ -13,7 +13,12 @@ import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize }
 import { writeReports } from '../report/write.js';
 import { NamespaceBackend } from '../sandbox/namespace/backend.js';
 import type { SeedEvent } from '../seed/seed.js';
-import { namespaceEnvironment, sharedEnvironment, type TestEnvironment } from './environment.js';
+import {
+  baseEnvironment,
+  namespaceEnvironment,
+  sharedEnvironment,
+  type TestEnvironment,
+} from './environment.js';
 import { runPool } from './pool.js';
 import { combineAttempts } from './retry.js';
 import { runFile } from './run-file.js';
@@ -119,11 +124,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     junit: junitPath ? resolve(root, junitPath) : undefined,
   };
   const startedAt = new Date();
-  const baseEnv: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...config.test.env,
-    SEEDFORK: '1',
-  };
+  const baseEnv = baseEnvironment(config);
   const groups = workQueue(costs, per, workers);
   emit({ type: 'plan', files, workers: Math.min(workers, groups.length), isolation, per, shard });
 
@@ -188,6 +189,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     const fileOptions = () => ({
       root,
       timeoutMs: config.test.timeoutMs,
+      exitGraceMs: config.test.exitGraceMs,
       index: index++,
       signal: options.signal,
     });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import type { ExecOptions, ExecResult } from './types.js';
 
 /** Most output kept from one command, in bytes; older output is dropped first. */
@@ -42,7 +43,12 @@ export function runToCompletion(
     }
     const chunks: Buffer[] = [];
     let bytes = 0;
+    const decoder = options.onOutput ? new StringDecoder('utf8') : undefined;
     const collect = (chunk: Buffer) => {
+      if (decoder) {
+        const text = decoder.write(chunk);
+        if (text) options.onOutput?.(text);
+      }
       chunks.push(chunk);
       bytes += chunk.length;
       while (bytes > MAX_OUTPUT_BYTES && chunks.length > 1) bytes -= chunks.shift()!.length;

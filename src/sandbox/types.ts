@@ -17,6 +17,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Aborting kills the command. */
   signal?: AbortSignal;
+  /** Called with the command's output (stdout and stderr, as text) as it comes, when stdio is `pipe`. */
+  onOutput?: (chunk: string) => void;
 }
 
 /** What a finished command left: exit code (128+N when killed by signal N) and its output. */
@@ -48,6 +50,10 @@ export interface Sandbox {
     argv: string[],
     options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
   ): ChildProcess;
+  /** Contents of a file inside the sandbox (absolute path), or undefined when there is none. */
+  readFile(path: string): Promise<Buffer | undefined>;
+  /** Create a directory (and its parents) inside the sandbox, owned by the sandbox's root. */
+  makeDir(path: string): Promise<void>;
   /** The host path at which a path inside the sandbox can be read and written. */
   hostPath(path: string): string;
   /** Host path of a file of this sandbox's network namespace under /proc/net (for example `tcp`). */

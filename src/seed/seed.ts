@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
 import { seedCacheKey } from './cache-key.js';
-import { type RunningService, startServices, stopServices } from './services/index.js';
+import { type StartedServices, startServices, stopServices } from './services/index.js';
 
 /**
  * Where service data lives inside a namespace sandbox (and so inside the snapshot). Rootless
@@ -37,7 +37,7 @@ export async function runSeed(
     onEvent?: (e: SeedEvent) => void;
     signal?: AbortSignal;
   },
-): Promise<{ running: RunningService[]; env: Record<string, string> }> {
+): Promise<StartedServices> {
   const { config, root } = loaded;
   const services = await startServices({
     sandbox,

@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import type { ExecOptions, ExecResult, ResourceLimits, Sandbox } from '../types.js';
@@ -181,6 +183,7 @@ export class NamespaceSandbox implements Sandbox {
     };
     const timer = options.timeoutMs !== undefined ? setTimeout(onTimeout, options.timeoutMs) : undefined;
     options.signal?.addEventListener('abort', killIt, { once: true });
+    const stream = out !== '-' && options.onOutput ? new OutputTail(out, options.onOutput) : undefined;
     try {
       await Zygote.get().request(
         ['exec', out, '--clear-env', ...env, ...this.helperArgs(options), '--', ...argv],
@@ -197,6 +200,7 @@ export class NamespaceSandbox implements Sandbox {
     } finally {
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', killIt);
+      stream?.stop();
     }
     let output = '';
     if (out !== '-') {
@@ -222,6 +226,18 @@ export class NamespaceSandbox implements Sandbox {
         logFile: options.logFile,
       },
     );
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.hostPath(path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async makeDir(path: string): Promise<void> {
+    await mkdir(this.hostPath(path), { recursive: true });
   }
 
   hostPath(path: string): string {
@@ -257,6 +273,51 @@ export class NamespaceSandbox implements Sandbox {
 
   private assertAlive(): void {
     if (this.killed) throw new SeedforkError(`sandbox ${this.id} was already killed`);
+  }
+}
+
+/** How often a running command's output file is read for {@link ExecOptions.onOutput}, in ms. */
+const TAIL_INTERVAL_MS = 100;
+
+/** Follows a growing output file and hands new text to a callback (UTF-8 split safely). */
+class OutputTail {
+  private offset = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    private readonly path: string,
+    private readonly onOutput: (chunk: string) => void,
+  ) {
+    this.timer = setInterval(() => this.read(), TAIL_INTERVAL_MS);
+  }
+
+  private read(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch {
+      return; // not created yet
+    }
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        const text = this.decoder.write(buffer.subarray(0, n));
+        if (text) this.onOutput(text);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Read what is left and stop following. */
+  stop(): void {
+    clearInterval(this.timer);
+    this.read();
+    const rest = this.decoder.end();
+    if (rest) this.onOutput(rest);
   }
 }
 

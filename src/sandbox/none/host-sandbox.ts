@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { runToCompletion, spawnService } from '../exec.js';
 import type { ExecOptions, ExecResult, Sandbox } from '../types.js';
 
@@ -63,6 +64,18 @@ export class HostSandbox implements Sandbox {
     }
     child.once('exit', () => this.children.delete(child));
     return child;
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(path);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async makeDir(path: string): Promise<void> {
+    await mkdir(path, { recursive: true });
   }
 
   hostPath(path: string): string {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { exportedEnv } from '../../config/env.js';
 import type { ServiceConfig } from '../../config/schema.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { commandDriver } from './command.js';
@@ -20,16 +21,23 @@ export interface StartServicesOptions {
   signal?: AbortSignal;
 }
 
+/** Services started by {@link startServices}. */
+export interface StartedServices {
+  running: RunningService[];
+  /** What they export to seed steps and tests (after each service's `exports`). */
+  env: Record<string, string>;
+  /** Connection URL by service name, for services that have one. */
+  urls: Record<string, string>;
+}
+
 /**
  * Start every declared service in declaration order and wait until each is ready.
  * On failure the ones already started are stopped before the error propagates.
- * @returns the running services and the environment they export.
  */
-export async function startServices(
-  options: StartServicesOptions,
-): Promise<{ running: RunningService[]; env: Record<string, string> }> {
+export async function startServices(options: StartServicesOptions): Promise<StartedServices> {
   const running: RunningService[] = [];
   const env: Record<string, string> = {};
+  const urls: Record<string, string> = {};
   try {
     for (const [name, config] of Object.entries(options.services)) {
       const ctx = {
@@ -46,13 +54,14 @@ export async function startServices(
           ? await commandDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config)
           : await postgresDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config);
       running.push(service);
-      Object.assign(env, service.env);
+      Object.assign(env, exportedEnv(service.env, config.exports));
+      if (service.url) urls[name] = service.url;
     }
   } catch (error) {
     await stopServices(running);
     throw error;
   }
-  return { running, env };
+  return { running, env, urls };
 }
 
 /** Stop services in reverse order. Never throws. */

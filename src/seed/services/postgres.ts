@@ -105,7 +105,8 @@ async function startServer(ctx: ServiceContext, config: PostgresServiceConfig): 
   );
   const stop = () => proc.stop('SIGINT', 30_000); // SIGINT = "fast shutdown"
   await awaitReady(ctx, proc, postmasterReady(ctx.dataDir), config.readyTimeoutMs, stop);
-  return { name: ctx.name, env: connectionEnv(ctx.name, config), logFile: ctx.logFile, stop };
+  const env = connectionEnv(ctx.name, config);
+  return { name: ctx.name, env, url: env.DATABASE_URL, logFile: ctx.logFile, stop };
 }
 
 /** PostgreSQL from the host's binaries; data directory created with initdb inside the seed. */

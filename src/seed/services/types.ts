@@ -18,8 +18,11 @@ export interface ServiceContext {
 /** A started service. */
 export interface RunningService {
   name: string;
-  /** Variables exported to seed steps and tests (DATABASE_URL, PGHOST, ...). */
+  /** Variables exported to seed steps and tests (DATABASE_URL, PGHOST, ...), before the
+   * service's `exports` renames or drops some. */
   env: Record<string, string>;
+  /** Connection URL of the service, when it has one (postgres), whatever `exports` exports. */
+  url?: string;
   logFile: string;
   /** Stop cleanly (SIGINT/SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;

@@ -1,0 +1,108 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import { SeedforkError } from '../errors/seedfork-error.js';
+import type { TestCaseResult } from '../report/types.js';
+import { requireNodeBin } from './find-bin.js';
+import { fullNamePattern } from './name-pattern.js';
+import { jsonComplete, parseJsonReport } from './report-formats.js';
+import type { Adapter, ParsedReport } from './types.js';
+
+/** One test of Jest's `--json` output (`AssertionResult` in @jest/test-result). */
+interface JestAssertion {
+  ancestorTitles?: string[];
+  title?: string;
+  status?: string;
+  duration?: number | null;
+  failureMessages?: string[];
+}
+
+/** One file of Jest's `--json` output (`FormattedTestResult`). */
+interface JestFileResult {
+  name?: string;
+  message?: string;
+  assertionResults?: JestAssertion[];
+}
+
+const clean = (text: string) => stripVTControlCharacters(text).trim();
+
+/** Map Jest's assertion status to ours: `pending`, `todo`, `skipped` and `disabled` are skipped. */
+function statusOf(status: string | undefined): TestCaseResult['status'] {
+  if (status === 'passed') return 'passed';
+  if (status === 'failed') return 'failed';
+  return 'skipped';
+}
+
+/**
+ * Read Jest's `--json` results: every assertion with its `describe` titles, status, duration
+ * and failure messages (colour codes removed). A file that failed to load (syntax error,
+ * throwing `beforeAll`) reports its message as the report's error.
+ * Shape: https://jestjs.io/docs/cli#--json and @jest/test-result's `FormattedTestResults`.
+ * @throws SeedforkError when the text is not Jest's JSON.
+ */
+export function parseJestJson(text: string): ParsedReport {
+  const doc = parseJsonReport<{ testResults?: JestFileResult[] }>(text, 'Jest');
+  if (!doc || !Array.isArray(doc.testResults))
+    throw new SeedforkError('malformed Jest JSON results: no testResults array');
+  const tests: TestCaseResult[] = [];
+  const errors: string[] = [];
+  for (const file of doc.testResults) {
+    const assertions = file.assertionResults ?? [];
+    for (const a of assertions) {
+      const status = statusOf(a.status);
+      const details = clean((a.failureMessages ?? []).join('\n'));
+      const name = [...(a.ancestorTitles ?? []), a.title ?? '(unnamed)'].filter((s) => s !== '').join(' > ');
+      tests.push({
+        name,
+        classname: a.ancestorTitles?.join(' ') ?? '',
+        status,
+        durationMs: a.duration ?? 0,
+        ...(status === 'failed' ? { message: details.split('\n')[0] || 'failed', details } : {}),
+      });
+    }
+    // Jest repeats assertion failures in `message`; only a file-level failure is worth keeping.
+    if (file.message && !assertions.some((a) => a.status === 'failed')) errors.push(clean(file.message));
+  }
+  return errors.length > 0 ? { tests, error: errors.join('\n') } : { tests };
+}
+
+/** Whether the project runs Jest on native ES modules (needs `--experimental-vm-modules`). */
+function isEsmProject(root: string): boolean {
+  if (['jest.config.mjs', 'jest.config.mts'].some((f) => existsSync(join(root, f)))) return true;
+  try {
+    return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).type === 'module';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Jest (30; 27+ read the same flags), one process per test file, with its own JSON results
+ * (`--json --outputFile`): no reporter to install. The project's Jest config is found by Jest
+ * itself from the root. `--runTestsByPath` takes the paths literally; `-t` filters test cases
+ * by full name. Projects of native ES modules (`"type": "module"`, `jest.config.mjs`) get
+ * `--experimental-vm-modules` in NODE_OPTIONS, as Jest's ESM docs require
+ * (https://jestjs.io/docs/ecmascript-modules).
+ */
+export const jestAdapter: Adapter = {
+  name: 'jest',
+  filtersTests: true,
+  command: (files, ctx) => [
+    requireNodeBin(ctx.root, 'jest', 'jest'),
+    '--ci',
+    '--json',
+    `--outputFile=${ctx.reportDir}/jest.json`,
+    ...(ctx.testNames ? ['--testNamePattern', fullNamePattern(ctx.testNames)] : []),
+    ...(ctx.updateSnapshots ? ['--updateSnapshot'] : []),
+    '--runTestsByPath',
+    ...files,
+  ],
+  env(ctx, env): Record<string, string> {
+    if (!isEsmProject(ctx.root) || /--experimental-vm-modules/.test(env.NODE_OPTIONS ?? '')) return {};
+    return { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() };
+  },
+  results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/jest.json` }),
+  parse: (text) => parseJestJson(text),
+  complete: jsonComplete,
+  check: (root) => void requireNodeBin(root, 'jest', 'jest'),
+};

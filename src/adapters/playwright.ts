@@ -1,4 +1,5 @@
 import { isAbsolute, join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import type { TestCaseResult } from '../report/types.js';
 import { requireNodeBin } from './find-bin.js';
 import { escapeRegExp } from './name-pattern.js';
@@ -63,7 +64,8 @@ export function parsePlaywrightJson(text: string): ParsedReport {
     const firstFailure = test.results?.find((r) => r.error || (r.errors ?? []).length > 0);
     const status = STATUS[test.status ?? ''] ?? 'failed';
     const failure = status === 'failed' ? last : status === 'flaky' ? firstFailure : undefined;
-    const message = failure?.error?.message ?? failure?.errors?.[0]?.message;
+    const raw = failure?.error?.message ?? failure?.errors?.[0]?.message;
+    const message = raw === undefined ? undefined : stripVTControlCharacters(raw);
     const prefix = projects.size > 1 && test.projectName ? [`[${test.projectName}]`] : [];
     return {
       name: [...prefix, ...titles].join(' > '),
@@ -73,7 +75,7 @@ export function parsePlaywrightJson(text: string): ParsedReport {
       ...(status === 'failed'
         ? {
             message: message?.split('\n')[0] || `failed (${last?.status ?? 'no result'})`,
-            details: failure?.error?.stack ?? message ?? '',
+            details: stripVTControlCharacters(failure?.error?.stack ?? message ?? ''),
           }
         : {}),
       ...(status === 'flaky' ? { flakyFailures: [{ message: message?.split('\n')[0] || 'failed' }] } : {}),

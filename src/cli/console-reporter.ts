@@ -80,7 +80,18 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
             );
         } else {
           failed++;
-          print(`${pc.red('✗')} ${r.file} (${tests}${r.error ? `; ${r.error}` : ''}) ${timing}`);
+          const [errorLine, ...errorRest] = (r.error ?? '').split('\n');
+          print(`${pc.red('✗')} ${r.file} (${tests}${errorLine ? `; ${errorLine}` : ''}) ${timing}`);
+          // The rest of a multi-line error (a hung runner's process tree, a load error), indented.
+          if (errorRest.length > 0)
+            print(
+              pc.dim(
+                errorRest
+                  .slice(0, 30)
+                  .map((l) => `    ${l}`)
+                  .join('\n'),
+              ),
+            );
           for (const t of r.tests.filter((x) => x.status === 'failed')) {
             print(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);
           }

@@ -8,6 +8,7 @@ import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
 import { FLAKY } from '../audit/types.js';
 import { loadConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { initConfig } from '../init/write-config.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard } from '../plan/shard-spec.js';
 import { loadSuite } from '../plan/suite.js';
@@ -92,6 +93,10 @@ program
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
   .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
   .option(
+    '-u, --update-snapshots',
+    "pass the runner's snapshot-update flag; updated snapshot files of passing files are copied back",
+  )
+  .option(
     '--retries <n>',
     'rerun a failed file up to n times in fresh forks; passing then is reported as flaky',
     nonNegativeInt,
@@ -121,6 +126,7 @@ program
         junit: opts.junit,
         json: opts.json,
         keepFailed: opts.keepFailed,
+        updateSnapshots: opts.updateSnapshots,
         retries: opts.retries,
         filter: filters,
         shard,
@@ -212,6 +218,26 @@ program
       },
     });
     process.exit(report.tests.some((t) => FLAKY.includes(t.category)) ? 1 : 0);
+  });
+
+program
+  .command('init')
+  .description('inspect this repository and write a commented seedfork.config.ts')
+  .option('--force', 'replace an existing seedfork config')
+  .action((opts) => {
+    try {
+      const { path, found } = initConfig(process.cwd(), { force: opts.force });
+      process.stdout.write(`wrote ${path}\n`);
+      if (found.runner) process.stdout.write(`  runner: ${found.runner.name} (from ${found.runner.why})\n`);
+      process.stdout.write(`  tests: ${found.include.join(', ') || '(none)'}: ${found.matched} files\n`);
+      for (const s of found.services)
+        process.stdout.write(`  service: ${s.name} (${s.kind}, from ${s.from})\n`);
+      for (const s of found.steps) process.stdout.write(`  seed step: ${s.command} (${s.why})\n`);
+      for (const u of found.unknown) process.stdout.write(`${pc.yellow('could not infer:')} ${u}\n`);
+      process.stdout.write(`next: ${pc.bold('npx seedfork run')}\n`);
+    } catch (error) {
+      fail(error);
+    }
   });
 
 program

@@ -12,6 +12,8 @@ const parser = new XMLParser({
     ['testsuite', 'testcase', 'failure', 'error', 'skipped', 'flakyFailure', 'flakyError'].includes(name),
   parseAttributeValue: false,
   processEntities: true,
+  // Numeric character references (&#10; in pytest's failure messages) too.
+  htmlEntities: true,
 });
 
 function text(node: unknown): string {
@@ -27,7 +29,12 @@ function firstProblem(tc: Node): { message: string; details: string } | undefine
       const f = list[0];
       const attrs = (typeof f === 'object' && f ? f : {}) as Node;
       const body = text(f).trim();
-      const message = String(attrs.message ?? '').trim() || body.split('\n')[0] || key;
+      const message =
+        String(attrs.message ?? '')
+          .trim()
+          .split('\n')[0] ||
+        body.split('\n')[0] ||
+        key;
       return { message, details: body };
     }
   }

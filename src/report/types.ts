@@ -44,8 +44,10 @@ export interface FileResult {
   tests: TestCaseResult[];
   /** Combined stdout+stderr of the test command. */
   output: string;
-  /** Why the file errored, when status is `error`. */
+  /** Why the file errored (status `error`), or what the runner reported outside any test case. */
   error?: string;
+  /** Host paths of the files copied out of the sandbox for `test.artifacts`. */
+  artifacts?: string[];
 }
 
 /** Which part of a split suite a run covered (`--shard i/N`). */

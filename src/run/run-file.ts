@@ -2,6 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { FileResult } from '../report/types.js';
+import { copyOut, SNAPSHOT_GLOBS, writtenFiles } from './artifacts.js';
 import type { Lease } from './environment.js';
 import { processTreeCommand } from './process-tree.js';
 
@@ -22,6 +23,12 @@ export interface RunFileOptions {
   updateSnapshots?: boolean;
   /** Called with the runner's output as it comes. */
   onOutput?: (chunk: string) => void;
+  /** Copy the files matching `patterns` (relative to the root) that this run wrote into
+   * `dir/<file>/` (`dir/<file>/attempt-N/` for retries): coverage, traces, screenshots. */
+  artifacts?: { patterns: readonly string[]; dir: string };
+  /** Which attempt at this file this is (1 = first run, 2 = first retry, ...); exported to the
+   * test command as SEEDFORK_ATTEMPT. Default 1. */
+  attempt?: number;
 }
 
 /** How often the runner's report is looked at while it runs, in ms. */
@@ -62,8 +69,13 @@ export async function runFile(
   const pidFile = `${reportDir}/runner.pid`;
   // `sh` records the runner's pid (as the sandbox sees it), then becomes the runner.
   const wrapped = ['sh', '-c', 'echo $$ > "$0"; exec "$@"', pidFile, ...argv];
-  const env = { ...lease.env, ...adapter.env?.(ctx, lease.env) };
+  const env = {
+    ...lease.env,
+    ...adapter.env?.(ctx, lease.env),
+    SEEDFORK_ATTEMPT: String(options.attempt ?? 1),
+  };
 
+  const startedAt = Date.now();
   let output = '';
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -77,8 +89,11 @@ export async function runFile(
     const text = (await sandbox.readFile(reportPath))?.toString('utf8');
     return text !== undefined && adapter.complete(text);
   };
+  // Once the grace period is over: list and kill the runner's process tree, then stop the
+  // command. The kill may end the command before the listing returns, so the verdict waits
+  // for this work (`graceWork`), not for the command.
+  let graceWork: Promise<void> | undefined;
   const onGraceOver = async () => {
-    if (finished) return;
     const tree = await sandbox
       .exec(processTreeCommand(pidFile), {
         cwd: '/',
@@ -86,7 +101,6 @@ export async function runFile(
         timeoutMs: 10_000,
       })
       .catch(() => undefined);
-    if (finished) return;
     hung = {
       graceMs: options.exitGraceMs,
       tree: tree?.output.trim() || '(the process tree could not be read)',
@@ -100,7 +114,10 @@ export async function runFile(
           if (graceTimer || finished) return;
           if (await reportComplete()) {
             if (poller) clearInterval(poller);
-            if (!finished) graceTimer = setTimeout(onGraceOver, options.exitGraceMs);
+            if (!finished && !graceTimer)
+              graceTimer = setTimeout(() => {
+                if (!finished) graceWork = onGraceOver();
+              }, options.exitGraceMs);
           }
         }, REPORT_POLL_MS);
   let result: Awaited<ReturnType<typeof sandbox.exec>>;
@@ -121,6 +138,7 @@ export async function runFile(
     if (graceTimer) clearTimeout(graceTimer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+  await graceWork;
 
   let report: ParsedReport = { tests: [] };
   let error: string | undefined;
@@ -159,6 +177,7 @@ export async function runFile(
   else if (hung || result.timedOut || options.signal?.aborted || (error && !report.error)) status = 'error';
   else if (report.error) status = 'failed';
   else status = result.exitCode === 0 ? 'passed' : 'failed';
+  const artifacts = collect(lease, file, options, startedAt, status);
   return {
     file,
     status,
@@ -169,5 +188,29 @@ export async function runFile(
     tests,
     output: result.output,
     ...(error ? { error } : {}),
+    ...(artifacts.length > 0 ? { artifacts } : {}),
   };
+}
+
+/**
+ * Copy this run's artifacts out of the sandbox and, with `updateSnapshots` and a passing file,
+ * its updated snapshot files back into the project. (Without isolation they are already there.)
+ * @returns the artifacts' host paths.
+ */
+function collect(
+  lease: Lease,
+  file: string,
+  options: RunFileOptions,
+  since: number,
+  status: FileResult['status'],
+): string[] {
+  const { sandbox } = lease;
+  if (sandbox.backend === 'none') return [];
+  if (options.updateSnapshots && status === 'passed')
+    copyOut(sandbox, options.root, writtenFiles(sandbox, options.root, SNAPSHOT_GLOBS, since), options.root);
+  if (!options.artifacts) return [];
+  const attempt = options.attempt ?? 1;
+  const dest = join(options.artifacts.dir, file, ...(attempt > 1 ? [`attempt-${attempt}`] : []));
+  const files = writtenFiles(sandbox, options.root, options.artifacts.patterns, since);
+  return copyOut(sandbox, options.root, files, dest);
 }

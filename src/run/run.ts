@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { adapterFor } from '../adapters/index.js';
@@ -37,6 +38,9 @@ export interface RunOptions extends TimingsOptions {
   keepFailed?: boolean;
   /** Only files whose path contains one of these. */
   filter?: string[];
+  /** Pass the runner's snapshot-update flag and copy updated snapshot files back into the
+   * project from each sandbox whose file passed. */
+  updateSnapshots?: boolean;
   /** Rerun a failed file up to this many times, each in a fresh fork; a file that then passes
    * is reported `flaky`, never as a plain pass. */
   retries?: number;
@@ -186,8 +190,15 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     seedMs = Math.round(performance.now() - seedStarted);
     const env = environment;
     let index = 0;
+    const artifactPatterns = [...(adapter.artifacts ?? []), ...config.test.artifacts];
+    const artifactsDir = resolve(root, config.report.artifacts);
+    if (artifactPatterns.length > 0) rmSync(artifactsDir, { recursive: true, force: true });
     const fileOptions = () => ({
       root,
+      ...(artifactPatterns.length > 0
+        ? { artifacts: { patterns: artifactPatterns, dir: artifactsDir } }
+        : {}),
+      ...(options.updateSnapshots ? { updateSnapshots: true } : {}),
       timeoutMs: config.test.timeoutMs,
       exitGraceMs: config.test.exitGraceMs,
       index: index++,
@@ -215,7 +226,10 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
               const retryLease = await env.acquire(options.signal);
               let attempt: FileResult | undefined;
               try {
-                attempt = await runFile(retryLease, adapter, file, fileOptions());
+                attempt = await runFile(retryLease, adapter, file, {
+                  ...fileOptions(),
+                  attempt: attempts.length + 1,
+                });
                 attempts.push(attempt);
               } finally {
                 const last = attempt !== undefined && attempts.length > retries;

@@ -9,6 +9,7 @@ export { defineConfig, type LoadedConfig, loadConfig, parseConfig } from './conf
 export type { Config, UserConfig } from './config/schema.js';
 export { CancelledError, SeedforkError } from './errors/seedfork-error.js';
 export { estimateCosts, type FileCost } from './plan/cost.js';
+export { mergeResults, shardBalance } from './plan/merge.js';
 export { partition, type ShardStrategy } from './plan/partition.js';
 export { makePlan, type Plan, predictWallMs, type ShardPlan } from './plan/plan.js';
 export { parseShard, type ShardSpec } from './plan/shard-spec.js';
@@ -16,7 +17,6 @@ export { loadSuite, type Suite } from './plan/suite.js';
 export { readTimings, recordTimings, type Timings, writeTimings } from './plan/timings.js';
 export { readJUnit } from './report/junit-read.js';
 export { writeJUnit } from './report/junit-write.js';
-export { mergeResults, shardBalance } from './report/merge.js';
 export { readResultFile } from './report/result-file.js';
 export type { FileResult, RunResult, ShardInfo, ShardSummary, TestCaseResult } from './report/types.js';
 export { type RunEvent, type RunOptions, run } from './run/run.js';

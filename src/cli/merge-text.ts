@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import { shardBalance } from '../report/merge.js';
+import { shardBalance } from '../plan/merge.js';
 import { isFailure, type RunResult } from '../report/types.js';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import type { FileCost } from '../plan/cost.js';
-import { makePlan } from '../plan/plan.js';
+import { type FileResult, type RunResult, summarize } from '../report/types.js';
+import type { FileCost } from './cost.js';
 import { type MergeInput, mergeResults, shardBalance } from './merge.js';
-import { type FileResult, type RunResult, summarize } from './types.js';
+import { makePlan } from './plan.js';
 
 const suite = ['a.test.js', 'b.test.js', 'c.test.js', 'd.test.js', 'e.test.js'];
 const durations: Record<string, number> = {

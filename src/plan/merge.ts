@@ -1,7 +1,7 @@
 import { SeedforkError } from '../errors/seedfork-error.js';
-import { byPath } from '../plan/partition.js';
-import { balanceOf } from '../plan/plan.js';
-import { type FileResult, type RunResult, type ShardSummary, summarize } from './types.js';
+import { type FileResult, type RunResult, type ShardSummary, summarize } from '../report/types.js';
+import { byPath } from './partition.js';
+import { balanceOf } from './plan.js';
 
 /** A result file to merge, with the path it was read from (for error messages). */
 export interface MergeInput {

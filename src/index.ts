@@ -20,6 +20,18 @@ export { writeJUnit } from './report/junit-write.js';
 export { readResultFile } from './report/result-file.js';
 export type { FileResult, RunResult, ShardInfo, ShardSummary, TestCaseResult } from './report/types.js';
 export { type RunEvent, type RunOptions, run } from './run/run.js';
+export { type BackendName, type BackendOptions, backendFor } from './sandbox/index.js';
+/** @deprecated Use `backendFor('namespace', stateDir)`, which returns it as a `Backend`. */
 export { NamespaceBackend } from './sandbox/namespace/backend.js';
-export type { Backend, ExecOptions, ExecResult, ResourceLimits, Sandbox, Snapshot } from './sandbox/types.js';
+export type {
+  Backend,
+  ExecOptions,
+  ExecResult,
+  FileChanges,
+  ListeningSocket,
+  ResourceLimits,
+  Sandbox,
+  SandboxProcess,
+  Snapshot,
+} from './sandbox/types.js';
 export { Ready, type ReadyCheck, waitFor } from './seed/ready.js';

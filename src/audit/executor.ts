@@ -12,12 +12,11 @@ import {
 } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
 import { runFile } from '../run/run-file.js';
-import { NamespaceBackend } from '../sandbox/namespace/backend.js';
+import { backendFor } from '../sandbox/index.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
   collectLeftovers,
-  type InspectableSandbox,
   type Leftovers,
   postgresTableReader,
   type TableReader,
@@ -67,7 +66,7 @@ export class AuditExecutor {
   private async environment(): Promise<TestEnvironment> {
     if (!this.sandboxes) {
       const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
-      const backend = new NamespaceBackend(stateDir, { ownDirs: [this.loaded.root] });
+      const backend = backendFor('namespace', stateDir, { ownDirs: [this.loaded.root] });
       await backend.preflight();
       await backend.gc();
       this.sandboxes = await namespaceEnvironment(backend, {
@@ -100,7 +99,7 @@ export class AuditExecutor {
     workers: number,
     withLeftovers = false,
   ): Promise<{ results: FileResult[]; leftovers: Leftovers[] }> {
-    const env = await this.environment();
+    await this.environment();
     const leftovers: Leftovers[] = [];
     const results = await runPool(
       order,
@@ -108,14 +107,13 @@ export class AuditExecutor {
       async (file) => {
         const lease = await this.lease();
         try {
-          const sandbox = lease.sandbox as InspectableSandbox;
+          const sandbox = lease.sandbox;
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
           const result = await runFile(lease, this.adapter, file, this.nextFileOptions());
           if (baseline) {
             leftovers.push(
               await collectLeftovers(file, sandbox, baseline, {
-                lowers: env.layers ?? [],
                 ignore: this.options.ignore,
                 tables,
               }),

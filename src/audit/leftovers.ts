@@ -1,5 +1,3 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import picomatch from 'picomatch';
 import type { Sandbox } from '../sandbox/types.js';
 
@@ -45,85 +43,6 @@ export const DEFAULT_IGNORE = [
   '**/.pytest_cache/**',
 ];
 
-/** A sandbox the leftovers can be read from (the namespace backend's). */
-export interface InspectableSandbox extends Sandbox {
-  /** Host directory of the sandbox; its `upper/` holds every file the sandbox wrote. */
-  readonly dir: string;
-  readonly initPid: number;
-}
-
-function pidNamespace(pid: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/pid`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Host pids of every process in the sandbox's PID namespace. */
-function sandboxPids(sandbox: InspectableSandbox): number[] {
-  const ns = pidNamespace(sandbox.initPid);
-  if (!ns) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid !== sandbox.initPid && pidNamespace(pid) === ns) pids.push(pid);
-  }
-  return pids;
-}
-
-/** The pid a host process has inside its PID namespace (last field of NSpid in /proc/<pid>/status). */
-function pidInSandbox(pid: number): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^NSpid:\s*(.+)$/m)?.[1];
-    return Number(line?.trim().split(/\s+/).at(-1) ?? pid);
-  } catch {
-    return pid;
-  }
-}
-
-function commandOf(pid: number): string {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-    return cmdline || readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
-}
-
-/**
- * Listening TCP sockets of the sandbox's network namespace, from /proc/net/tcp and tcp6
- * (state 0A = LISTEN; addresses in the kernel's hex notation: proc(5)).
- */
-function listening(sandbox: Sandbox): { address: string; port: number }[] {
-  const out: { address: string; port: number }[] = [];
-  for (const file of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(sandbox.procNet(file), 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[3] !== '0A' || !fields[1]) continue;
-      const [hexAddress, hexPort] = fields[1].split(':') as [string, string];
-      out.push({ address: decodeAddress(hexAddress), port: Number.parseInt(hexPort, 16) });
-    }
-  }
-  return out;
-}
-
-function decodeAddress(hex: string): string {
-  if (hex.length === 8) {
-    return [3, 2, 1, 0].map((i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
-  }
-  if (/^0+$/.test(hex)) return '::';
-  if (hex === '00000000000000000000000001000000') return '::1';
-  return hex;
-}
-
 /** Row counters of every user table, per PostgreSQL service (`<service>\t<table>` keys). */
 export type TableReader = () => Promise<Map<string, TableCounters>>;
 
@@ -160,70 +79,12 @@ export function postgresTableReader(
 }
 
 /** Record the sandbox's processes, ports and table counters before a test runs. */
-export async function takeBaseline(sandbox: InspectableSandbox, tables?: TableReader): Promise<Baseline> {
+export async function takeBaseline(sandbox: Sandbox, tables?: TableReader): Promise<Baseline> {
   return {
-    pids: new Set(sandboxPids(sandbox)),
-    ports: new Set(listening(sandbox).map((p) => `${p.address}:${p.port}`)),
+    pids: new Set((await sandbox.processes()).map((p) => p.pid)),
+    ports: new Set((await sandbox.listeningSockets()).map((p) => `${p.address}:${p.port}`)),
     tables: tables ? await tables() : new Map(),
   };
-}
-
-/**
- * Walk the sandbox's copy-on-write upper layer (every file written since the fork) and its
- * private /tmp (a fresh tmpfs, so all of it is new). A path is `created` when no lower layer
- * has it, `changed` when one does, and `deleted` for overlayfs whiteouts (character devices
- * 0/0: https://docs.kernel.org/filesystems/overlayfs.html#whiteouts-and-opaque-directories).
- * Directories are listed only when they are new and empty.
- */
-function changedFiles(
-  sandbox: InspectableSandbox,
-  lowers: string[],
-  ignore: (path: string) => boolean,
-): Leftovers['files'] {
-  const created: string[] = [];
-  const changed: string[] = [];
-  const deleted: string[] = [];
-  const inLower = (path: string) => lowers.some((l) => existsSync(join(l, path))) || existsSync(path);
-  // A walk stays on the filesystem it started on: a directory with an overlay of its own mounted
-  // inside /tmp (a project checked out under /tmp) is read through its upper layer instead.
-  const walk = (hostDir: string, sandboxDir: string, fresh: boolean, device = lstatSync(hostDir).dev) => {
-    let entries: string[];
-    try {
-      entries = readdirSync(hostDir);
-    } catch {
-      return;
-    }
-    for (const name of entries) {
-      const hostPath = join(hostDir, name);
-      const path = join(sandboxDir, name);
-      if (ignore(path) || ignore(`${path}/`)) continue;
-      let st: ReturnType<typeof lstatSync>;
-      try {
-        st = lstatSync(hostPath);
-      } catch {
-        continue;
-      }
-      if (st.isCharacterDevice() && st.rdev === 0 && !fresh) {
-        deleted.push(path);
-      } else if (st.isDirectory()) {
-        if (st.dev !== device) continue;
-        const isNew = fresh || !inLower(path);
-        if (isNew && readdirSync(hostPath).length === 0) created.push(`${path}/`);
-        walk(hostPath, path, isNew, device);
-      } else if (fresh || !inLower(path)) {
-        created.push(path);
-      } else {
-        changed.push(path);
-      }
-    }
-  };
-  walk(join(sandbox.dir, 'upper'), '/', false);
-  try {
-    walk(sandbox.hostPath('/tmp'), '/tmp', true);
-  } catch {
-    // the sandbox is gone (its init exited): nothing to read in its /tmp
-  }
-  return { created: created.sort(), changed: changed.sort(), deleted: deleted.sort() };
 }
 
 /**
@@ -233,22 +94,22 @@ function changedFiles(
  */
 export async function collectLeftovers(
   file: string,
-  sandbox: InspectableSandbox,
+  sandbox: Sandbox,
   baseline: Baseline,
-  options: { lowers: string[]; ignore: string[]; tables?: TableReader },
+  options: { ignore: string[]; tables?: TableReader },
 ): Promise<Leftovers> {
   const notes: string[] = [];
   const isIgnored = picomatch([...DEFAULT_IGNORE, ...options.ignore], { dot: true });
   let files: Leftovers['files'] = { created: [], changed: [], deleted: [] };
   try {
-    files = changedFiles(sandbox, options.lowers, isIgnored);
+    files = await sandbox.changedFiles(isIgnored);
   } catch (error) {
     notes.push(`files: ${(error as Error).message}`);
   }
-  const processes = sandboxPids(sandbox)
-    .filter((pid) => !baseline.pids.has(pid))
-    .map((pid) => ({ pid: pidInSandbox(pid), command: commandOf(pid) }));
-  const ports = listening(sandbox).filter((p) => !baseline.ports.has(`${p.address}:${p.port}`));
+  const processes = (await sandbox.processes()).filter((p) => !baseline.pids.has(p.pid));
+  const ports = (await sandbox.listeningSockets()).filter(
+    (p) => !baseline.ports.has(`${p.address}:${p.port}`),
+  );
   const tables: Leftovers['tables'] = [];
   if (options.tables) {
     try {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
@@ -18,8 +18,7 @@ import { writeJUnit } from '../report/junit-write.js';
 import { readResultFile } from '../report/result-file.js';
 import { writeFilesAtomic } from '../report/write.js';
 import { resolveWorkers, run } from '../run/run.js';
-import { findSandbox, NamespaceBackend } from '../sandbox/namespace/backend.js';
-import { helperPath } from '../sandbox/namespace/helper.js';
+import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
 import { formatMerge } from './merge-text.js';
@@ -316,23 +315,16 @@ program
   .option('-c, --config <file>', 'config file')
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .action(async (id: string, command: string[], opts) => {
-    const stateDir = await stateDirOf(opts);
-    const meta = findSandbox(stateDir, id);
-    let saved: { cwd: string; env: Record<string, string> } = {
-      cwd: '/',
-      env: process.env as Record<string, string>,
-    };
+    const backend = backendFor('namespace', await stateDirOf(opts));
+    let attach: Awaited<ReturnType<typeof backend.attach>>;
     try {
-      saved = JSON.parse(readFileSync(join(stateDir, 'sandboxes', id, 'env.json'), 'utf8'));
-    } catch {
-      // no saved environment: use ours
+      attach = await backend.attach(id, command);
+    } catch (error) {
+      fail(error);
     }
-    const argv = command.length > 0 ? command : [process.env.SHELL ?? '/bin/sh'];
-    const args = ['exec', '--pid', String(meta.initPid), '--cwd', saved.cwd];
-    for (const c of meta.cgroups) args.push('--cgroup', c);
-    const r = spawnSync(helperPath(), [...args, '--', ...argv], {
+    const r = spawnSync(attach.argv[0]!, attach.argv.slice(1), {
       stdio: 'inherit',
-      env: { ...saved.env, TERM: process.env.TERM ?? 'xterm', PS1: `[sandbox ${id}] \\w# ` },
+      env: { ...attach.env, TERM: process.env.TERM ?? 'xterm', PS1: `[sandbox ${id}] \\w# ` },
     });
     process.exit(r.status ?? 1);
   });
@@ -343,8 +335,8 @@ program
   .option('-c, --config <file>', 'config file')
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .action(async (opts) => {
-    const backend = new NamespaceBackend(await stateDirOf(opts));
-    const live = backend.listSandboxes();
+    const backend = backendFor('namespace', await stateDirOf(opts));
+    const live = await backend.list();
     if (live.length === 0) process.stdout.write('no live sandboxes\n');
     for (const m of live)
       process.stdout.write(
@@ -359,7 +351,7 @@ program
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .option('--keep-kept', 'leave sandboxes kept by --keep-failed alone')
   .action(async (opts) => {
-    const backend = new NamespaceBackend(await stateDirOf(opts));
+    const backend = backendFor('namespace', await stateDirOf(opts));
     const report = await backend.gc({ includeKept: !opts.keepKept });
     process.stdout.write(
       `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s)\n`,

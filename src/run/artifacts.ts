@@ -1,6 +1,5 @@
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { globSync } from 'tinyglobby';
 import type { Sandbox } from '../sandbox/types.js';
 
 /** Snapshot files the runners write when asked to update them (Jest/Vitest `__snapshots__/*.snap`,
@@ -15,23 +14,14 @@ const MTIME_SLACK_MS = 1000;
  * node_modules) and were written at or after `since` (epoch ms): what this run produced.
  * @returns paths relative to `root`, sorted.
  */
-export function writtenFiles(
+export async function writtenFiles(
   sandbox: Sandbox,
   root: string,
   patterns: readonly string[],
   since: number,
-): string[] {
-  if (patterns.length === 0) return [];
-  const base = sandbox.hostPath(root);
-  return globSync([...patterns], { cwd: base, onlyFiles: true, dot: true, ignore: ['**/node_modules/**'] })
-    .filter((rel) => {
-      try {
-        return statSync(join(base, rel)).mtimeMs >= since - MTIME_SLACK_MS;
-      } catch {
-        return false;
-      }
-    })
-    .sort();
+): Promise<string[]> {
+  const found = await sandbox.findFiles(root, patterns);
+  return found.filter((f) => f.mtimeMs >= since - MTIME_SLACK_MS).map((f) => f.path);
 }
 
 /**
@@ -39,13 +29,19 @@ export function writtenFiles(
  * into `dest` (a host directory), keeping their relative paths.
  * @returns the host paths written.
  */
-export function copyOut(sandbox: Sandbox, root: string, files: string[], dest: string): string[] {
-  const base = sandbox.hostPath(root);
+export async function copyOut(
+  sandbox: Sandbox,
+  root: string,
+  files: string[],
+  dest: string,
+): Promise<string[]> {
   const written: string[] = [];
   for (const rel of files) {
+    const data = await sandbox.readFile(join(root, rel));
+    if (data === undefined) continue; // removed since it was listed
     const to = join(dest, rel);
     mkdirSync(dirname(to), { recursive: true });
-    copyFileSync(join(base, rel), to);
+    writeFileSync(to, data);
     written.push(to);
   }
   return written;

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyEnv } from '../config/env.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
-import { DEFAULT_LIMITS, type NamespaceBackend } from '../sandbox/namespace/backend.js';
-import type { NamespaceSandbox } from '../sandbox/namespace/sandbox.js';
+import { type Backend, DEFAULT_LIMITS } from '../sandbox/index.js';
 import { HostSandbox } from '../sandbox/none/host-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
@@ -60,7 +59,7 @@ export function baseEnvironment(config: Config): Record<string, string> {
  * started again from the seeded data.
  */
 export async function namespaceEnvironment(
-  backend: NamespaceBackend,
+  backend: Backend,
   options: EnvironmentOptions,
 ): Promise<TestEnvironment> {
   const { loaded, baseEnv } = options;
@@ -74,7 +73,7 @@ export async function namespaceEnvironment(
     ...(loaded.config.limits.pids ? { pids: loaded.config.limits.pids } : {}),
     ...(loaded.config.limits.memory ? { memoryBytes: parseSize(loaded.config.limits.memory) } : {}),
   };
-  const live = new Set<NamespaceSandbox>();
+  const live = new Set<Sandbox>();
   return {
     isolation: 'namespace',
     snapshot: { key, cached },
@@ -94,7 +93,7 @@ export async function namespaceEnvironment(
           signal,
         });
         const junitDir = '/tmp/.seedfork-junit';
-        mkdirSync(sandbox.hostPath(junitDir), { recursive: true });
+        await sandbox.makeDir(junitDir);
         const lease: Lease = {
           sandbox,
           env: applyEnv(
@@ -107,11 +106,7 @@ export async function namespaceEnvironment(
           async release(keep) {
             live.delete(sandbox);
             if (keep) {
-              await sandbox.keep();
-              writeFileSync(
-                join(sandbox.dir, 'env.json'),
-                JSON.stringify({ cwd: loaded.root, env: lease.env }),
-              );
+              await sandbox.keep({ cwd: loaded.root, env: lease.env });
               return true;
             }
             await sandbox.kill();

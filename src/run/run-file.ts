@@ -177,7 +177,7 @@ export async function runFile(
   else if (hung || result.timedOut || options.signal?.aborted || (error && !report.error)) status = 'error';
   else if (report.error) status = 'failed';
   else status = result.exitCode === 0 ? 'passed' : 'failed';
-  const artifacts = collect(lease, file, options, startedAt, status);
+  const artifacts = await collect(lease, file, options, startedAt, status);
   return {
     file,
     status,
@@ -197,20 +197,22 @@ export async function runFile(
  * its updated snapshot files back into the project. (Without isolation they are already there.)
  * @returns the artifacts' host paths.
  */
-function collect(
+async function collect(
   lease: Lease,
   file: string,
   options: RunFileOptions,
   since: number,
   status: FileResult['status'],
-): string[] {
+): Promise<string[]> {
   const { sandbox } = lease;
   if (sandbox.backend === 'none') return [];
-  if (options.updateSnapshots && status === 'passed')
-    copyOut(sandbox, options.root, writtenFiles(sandbox, options.root, SNAPSHOT_GLOBS, since), options.root);
+  if (options.updateSnapshots && status === 'passed') {
+    const updated = await writtenFiles(sandbox, options.root, SNAPSHOT_GLOBS, since);
+    await copyOut(sandbox, options.root, updated, options.root);
+  }
   if (!options.artifacts) return [];
   const attempt = options.attempt ?? 1;
   const dest = join(options.artifacts.dir, file, ...(attempt > 1 ? [`attempt-${attempt}`] : []));
-  const files = writtenFiles(sandbox, options.root, options.artifacts.patterns, since);
+  const files = await writtenFiles(sandbox, options.root, options.artifacts.patterns, since);
   return copyOut(sandbox, options.root, files, dest);
 }

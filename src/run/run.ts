@@ -12,7 +12,7 @@ import { loadSuite, type TimingsOptions } from '../plan/suite.js';
 import { existsUnder, recordTimings, writeTimings } from '../plan/timings.js';
 import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize } from '../report/types.js';
 import { writeReports } from '../report/write.js';
-import { NamespaceBackend } from '../sandbox/namespace/backend.js';
+import { backendFor } from '../sandbox/index.js';
 import type { SeedEvent } from '../seed/seed.js';
 import {
   baseEnvironment,
@@ -178,7 +178,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   try {
     if (isolation === 'namespace') {
       assertVisibleInSandboxes(root);
-      const backend = new NamespaceBackend(stateDir, { ownDirs: [root] });
+      const backend = backendFor('namespace', stateDir, { ownDirs: [root] });
       await backend.preflight();
       const gc = await backend.gc();
       const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;

@@ -1,4 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import type { ListeningSocket } from './proc-net.js';
+
+export type { ListeningSocket } from './proc-net.js';
 
 /** Where a sandbox's command reads stdin and writes stdout/stderr. */
 export type ExecStdio = 'pipe' | 'inherit' | 'ignore' | number;
@@ -30,6 +33,29 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** A file found by {@link Sandbox.findFiles}. */
+export interface FoundFile {
+  /** Relative to the directory searched. */
+  path: string;
+  /** Last modification, epoch ms. */
+  mtimeMs: number;
+}
+
+/** What {@link Sandbox.changedFiles} reports: absolute paths inside the sandbox, sorted. */
+export interface FileChanges {
+  created: string[];
+  changed: string[];
+  deleted: string[];
+}
+
+/** A process inside a sandbox. */
+export interface SandboxProcess {
+  /** As the sandbox's PID namespace numbers it. */
+  pid: number;
+  /** Command line (or `[comm]` when it has none). */
+  command: string;
+}
+
 /**
  * A running isolated environment forked from a {@link Snapshot}: its own filesystem view,
  * network namespace (loopback only, full port space), PID/IPC/UTS namespaces and cgroup.
@@ -50,18 +76,37 @@ export interface Sandbox {
     argv: string[],
     options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
   ): ChildProcess;
-  /** Contents of a file inside the sandbox (absolute path), or undefined when there is none. */
+  // Inspection, in terms any backend can answer (a microVM through its guest agent); paths are
+  // absolute paths inside the sandbox.
+  /** Contents of a regular file, or undefined when there is none (or it cannot be read). */
   readFile(path: string): Promise<Buffer | undefined>;
-  /** Create a directory (and its parents) inside the sandbox, owned by the sandbox's root. */
-  makeDir(path: string): Promise<void>;
-  /** The host path at which a path inside the sandbox can be read and written. */
-  hostPath(path: string): string;
-  /** Host path of a file of this sandbox's network namespace under /proc/net (for example `tcp`). */
-  procNet(file: string): string;
+  /** Write a file (its directory must exist). */
+  writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void>;
+  /** Create a directory and its missing parents; `mode` and `owner` (numeric ids of the
+   * sandbox's users) apply to the last one. */
+  makeDir(path: string, options?: { mode?: number; owner?: { uid: number; gid: number } }): Promise<void>;
+  /** Whether anything (file, directory, socket) exists at `path`. */
+  exists(path: string): Promise<boolean>;
+  /**
+   * Files below `dir` matching glob `patterns` (picomatch syntax, relative to `dir`, dotfiles
+   * included), never below node_modules, with their modification time (epoch ms).
+   */
+  findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]>;
+  /**
+   * Files created, changed and deleted since the fork (the snapshot's state), skipping paths
+   * for which `ignore` is true. Directories are listed (with a trailing `/`) only when new and empty.
+   * @throws SeedforkError where the backend cannot tell (no isolation).
+   */
+  changedFiles(ignore?: (path: string) => boolean): Promise<FileChanges>;
+  /** TCP sockets listening in the sandbox's network namespace. */
+  listeningSockets(): Promise<ListeningSocket[]>;
+  /** Processes running in the sandbox except its init (pids as the sandbox sees them). */
+  processes(): Promise<SandboxProcess[]>;
   /** Host directory for this sandbox's logs (service logs, captured output). */
   readonly logDir: string;
-  /** Keep the sandbox alive after seedfork exits, for `seedfork shell`. */
-  keep(): Promise<void>;
+  /** Keep the sandbox alive after seedfork exits, for `seedfork shell`, which will enter it at
+   * `shell.cwd` with `shell.env`. */
+  keep(shell?: { cwd: string; env: Record<string, string> }): Promise<void>;
   /** End every process and release every resource. Safe to call twice. */
   kill(): Promise<void>;
 }
@@ -88,12 +133,33 @@ export interface CreateSnapshotOptions {
   build: (sandbox: Sandbox) => Promise<void>;
 }
 
+/** Default resource limits of a sandbox: enough for a test process tree, not for a fork bomb. */
+export const DEFAULT_LIMITS: ResourceLimits = { pids: 4096 };
+
 /** Resource limits for a sandbox, applied through cgroup v2 or v1. */
 export interface ResourceLimits {
   /** Memory limit in bytes. */
   memoryBytes?: number;
   /** Maximum number of processes/threads. */
   pids?: number;
+}
+
+/** A live sandbox, as {@link Backend.list} reports it. */
+export interface SandboxSummary {
+  id: string;
+  /** Kept for `seedfork shell` (else it belongs to a running seedfork process). */
+  kept: boolean;
+  /** PID of the seedfork process that made it. */
+  ownerPid: number;
+  /** ISO time it was forked. */
+  createdAt: string;
+}
+
+/** A host command that runs a command inside a live sandbox, as {@link Backend.attach} returns it. */
+export interface AttachCommand {
+  argv: string[];
+  /** Environment to run it with (the one the sandbox's tests had, when it was kept with it). */
+  env: Record<string, string>;
 }
 
 /** What {@link Backend.gc} removed. */
@@ -122,4 +188,12 @@ export interface Backend {
   ): Promise<Sandbox>;
   /** Remove sandboxes, cgroups and half-built snapshots that crashed or kept runs left behind. */
   gc(options?: { includeKept?: boolean }): Promise<GcReport>;
+  /** Live sandboxes under this backend's state (kept ones and those of running seedfork processes). */
+  list(): Promise<SandboxSummary[]>;
+  /**
+   * How to run `argv` (an interactive shell when empty) inside the live sandbox `id`, from the
+   * host with inherited stdio: `seedfork shell`.
+   * @throws SeedforkError when there is no such live sandbox.
+   */
+  attach(id: string, argv: string[]): Promise<AttachCommand>;
 }

@@ -1,14 +1,7 @@
 import { expect, test } from 'vitest';
 import { shellQuote } from '../adapters/command.js';
 import type { Sandbox } from '../sandbox/types.js';
-import { listeningPorts, type ReadyCheck, waitFor } from './ready.js';
-
-test('listeningPorts reads LISTEN sockets from /proc/net/tcp', () => {
-  const text = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 1 1 0 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1`;
-  expect(listeningPorts(text)).toEqual([5432]);
-});
+import { type ReadyCheck, waitFor } from './ready.js';
 
 test('waitFor times out on an injected clock, with the check and the log in the error', async () => {
   let t = 0;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Sandbox } from '../sandbox/types.js';
@@ -11,16 +11,6 @@ export interface ReadyCheck {
   /** For error messages: "port 5432 listening". */
   readonly description: string;
   isReady(sandbox: Sandbox): Promise<boolean>;
-}
-
-/** Listening sockets (state LISTEN = 0A) in /proc/net/tcp{,6} format, as local port numbers. */
-export function listeningPorts(procNetText: string): number[] {
-  const ports: number[] = [];
-  for (const line of procNetText.split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols[3] === '0A' && cols[1]) ports.push(Number.parseInt(cols[1].split(':')[1] ?? '0', 16));
-  }
-  return ports;
 }
 
 function readOr(path: string, fallback: string): string {
@@ -37,8 +27,7 @@ export const Ready = {
   port(port: number): ReadyCheck {
     return {
       description: `port ${port} listening`,
-      isReady: async (sb) =>
-        [sb.procNet('tcp'), sb.procNet('tcp6')].some((f) => listeningPorts(readOr(f, '')).includes(port)),
+      isReady: async (sb) => (await sb.listeningSockets()).some((s) => s.port === port),
     };
   },
   /** A command that exits 0 inside the sandbox. */
@@ -56,7 +45,7 @@ export const Ready = {
   },
   /** A file that exists inside the sandbox. */
   file(path: string): ReadyCheck {
-    return { description: `${path} exists`, isReady: async (sb) => existsSync(sb.hostPath(path)) };
+    return { description: `${path} exists`, isReady: (sb) => sb.exists(path) };
   },
 };
 

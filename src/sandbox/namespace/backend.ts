@@ -11,7 +11,16 @@ import {
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
-import type { Backend, CreateSnapshotOptions, GcReport, ResourceLimits, Snapshot } from '../types.js';
+import {
+  type AttachCommand,
+  type Backend,
+  type CreateSnapshotOptions,
+  DEFAULT_LIMITS,
+  type GcReport,
+  type ResourceLimits,
+  type SandboxSummary,
+  type Snapshot,
+} from '../types.js';
 import {
   cgroupLayout,
   cgroupPids,
@@ -19,12 +28,10 @@ import {
   listSandboxCgroups,
   sandboxCgroupDirs,
 } from './cgroup.js';
+import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
 import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
-
-/** Default resource limits of a sandbox: enough for a test process tree, not for a fork bomb. */
-export const DEFAULT_LIMITS: ResourceLimits = { pids: 4096 };
 
 function alive(pid: number): boolean {
   try {
@@ -204,6 +211,34 @@ export class NamespaceBackend implements Backend {
       hide: [this.stateDir],
       ownDirs: this.ownDirs,
     });
+  }
+
+  async list(): Promise<SandboxSummary[]> {
+    return this.listSandboxes().map(({ id, kept, ownerPid, createdAt }) => ({
+      id,
+      kept,
+      ownerPid,
+      createdAt,
+    }));
+  }
+
+  /** Enters the sandbox's namespaces and cgroups with the helper, at the directory and with the
+   * environment its tests had (saved by `keep`), else at `/` with ours. */
+  async attach(id: string, argv: string[]): Promise<AttachCommand> {
+    const meta = findSandbox(this.stateDir, id);
+    let saved: { cwd: string; env: Record<string, string> } = {
+      cwd: '/',
+      env: process.env as Record<string, string>,
+    };
+    try {
+      saved = JSON.parse(readFileSync(join(this.sandboxesDir, id, 'env.json'), 'utf8'));
+    } catch {
+      // kept without a saved environment: use ours
+    }
+    const args = ['exec', '--pid', String(meta.initPid), '--cwd', saved.cwd];
+    for (const c of meta.cgroups) args.push('--cgroup', c);
+    const command = argv.length > 0 ? argv : [process.env.SHELL ?? '/bin/sh'];
+    return { argv: [helperPath(), ...args, '--', ...command], env: saved.env };
   }
 
   /** Live sandboxes recorded under the state directory (including kept ones). */

@@ -1,14 +1,25 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
-import type { ExecOptions, ExecResult, ResourceLimits, Sandbox } from '../types.js';
+import { findFilesIn } from '../find-files.js';
+import type { ListeningSocket } from '../proc-net.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  FileChanges,
+  FoundFile,
+  ResourceLimits,
+  Sandbox,
+  SandboxProcess,
+} from '../types.js';
 import { type CgroupLayout, createSandboxCgroup, destroySandboxCgroup } from './cgroup.js';
 import { helperPath } from './helper.js';
+import { namespaceProcesses, namespaceSockets, overlayChanges } from './inspect.js';
 import { removeTree } from './remove.js';
 import { Zygote } from './zygote.js';
 
@@ -83,6 +94,10 @@ export class NamespaceSandbox implements Sandbox {
     private readonly gone: Promise<void>,
     private readonly cgroupDirs: string[],
     private readonly meta: SandboxMeta,
+    /** Host directory of the copy-on-write upper layer. */
+    private readonly upper: string,
+    /** Host directories of the snapshot's layers, top-most first. */
+    private readonly layers: string[],
   ) {
     this.logDir = join(dir, 'logs');
   }
@@ -138,7 +153,17 @@ export class NamespaceSandbox implements Sandbox {
         snapshot: options.snapshot,
       };
       writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-      return new NamespaceSandbox(id, dir, initPid, monitorPid, gone, cgroupDirs, meta);
+      return new NamespaceSandbox(
+        id,
+        dir,
+        initPid,
+        monitorPid,
+        gone,
+        cgroupDirs,
+        meta,
+        upper,
+        options.layers,
+      );
     } catch (error) {
       await gone;
       await destroySandboxCgroup(cgroupDirs).catch(() => {});
@@ -236,21 +261,59 @@ export class NamespaceSandbox implements Sandbox {
     }
   }
 
-  async makeDir(path: string): Promise<void> {
-    await mkdir(this.hostPath(path), { recursive: true });
+  async writeFile(path: string, data: string | Buffer, options: { mode?: number } = {}): Promise<void> {
+    await writeFile(this.hostPath(path), data, options.mode !== undefined ? { mode: options.mode } : {});
   }
 
+  async makeDir(
+    path: string,
+    options: { mode?: number; owner?: { uid: number; gid: number } } = {},
+  ): Promise<void> {
+    const host = this.hostPath(path);
+    await mkdir(dirname(host), { recursive: true });
+    await mkdir(host, { recursive: true, ...(options.mode !== undefined ? { mode: options.mode } : {}) });
+    if (options.mode !== undefined) await chmod(host, options.mode);
+    if (options.owner) await chown(host, options.owner.uid, options.owner.gid);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    try {
+      await lstat(this.hostPath(path));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
+    return findFilesIn(this.hostPath(dir), patterns);
+  }
+
+  async changedFiles(ignore: (path: string) => boolean = () => false): Promise<FileChanges> {
+    return overlayChanges(this.upper, this.killed ? undefined : this.hostPath('/tmp'), this.layers, ignore);
+  }
+
+  async listeningSockets(): Promise<ListeningSocket[]> {
+    return namespaceSockets(this.initPid);
+  }
+
+  async processes(): Promise<SandboxProcess[]> {
+    return namespaceProcesses(this.initPid);
+  }
+
+  /**
+   * The host path at which a path inside the sandbox can be read and written (through the
+   * sandbox init's root, /proc/<pid>/root). A namespace-backend detail: code outside
+   * src/sandbox/namespace uses the {@link Sandbox} methods.
+   */
   hostPath(path: string): string {
     return `/proc/${this.initPid}/root${path.startsWith('/') ? path : `/${path}`}`;
   }
 
-  procNet(file: string): string {
-    return `/proc/${this.initPid}/net/${file}`;
-  }
-
   /** Keep the sandbox when seedfork exits: its watcher stops watching the lifeline. */
-  async keep(): Promise<void> {
+  async keep(shell?: { cwd: string; env: Record<string, string> }): Promise<void> {
     this.assertAlive();
+    if (shell) writeFileSync(join(this.dir, 'env.json'), JSON.stringify(shell));
     process.kill(this.monitorPid, 'SIGUSR1');
     this.meta.kept = true;
     writeFileSync(join(this.dir, 'meta.json'), JSON.stringify(this.meta, null, 2));

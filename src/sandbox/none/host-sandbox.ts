@@ -1,8 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { SeedforkError } from '../../errors/seedfork-error.js';
 import { runToCompletion, spawnService } from '../exec.js';
-import type { ExecOptions, ExecResult, Sandbox } from '../types.js';
+import { findFilesIn } from '../find-files.js';
+import { type ListeningSocket, parseListeningSockets } from '../proc-net.js';
+import type { ExecOptions, ExecResult, FileChanges, FoundFile, Sandbox, SandboxProcess } from '../types.js';
 
 /** Wrap argv to run as `user` (root only), with util-linux setpriv. */
 function asUser(argv: string[], user: string | undefined): string[] {
@@ -74,16 +77,66 @@ export class HostSandbox implements Sandbox {
     }
   }
 
-  async makeDir(path: string): Promise<void> {
+  async writeFile(path: string, data: string | Buffer, options: { mode?: number } = {}): Promise<void> {
+    await writeFile(path, data, options.mode !== undefined ? { mode: options.mode } : {});
+  }
+
+  async makeDir(
+    path: string,
+    options: { mode?: number; owner?: { uid: number; gid: number } } = {},
+  ): Promise<void> {
     await mkdir(path, { recursive: true });
+    if (options.mode !== undefined) await chmod(path, options.mode);
+    if (options.owner) await chown(path, options.owner.uid, options.owner.gid);
   }
 
-  hostPath(path: string): string {
-    return path;
+  async exists(path: string): Promise<boolean> {
+    try {
+      await lstat(path);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
-  procNet(file: string): string {
-    return `/proc/net/${file}`;
+  async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
+    return findFilesIn(dir, patterns);
+  }
+
+  /** @throws SeedforkError: the host has no snapshot to compare with. */
+  async changedFiles(): Promise<FileChanges> {
+    throw new SeedforkError('without isolation there is no snapshot to compare the host with', {
+      hint: 'Run with --isolation namespace to see what a test changed.',
+    });
+  }
+
+  /** The host's listening sockets (it has no network namespace of its own). */
+  async listeningSockets(): Promise<ListeningSocket[]> {
+    return ['tcp', 'tcp6'].flatMap((file) => {
+      try {
+        return parseListeningSockets(readFileSync(`/proc/net/${file}`, 'utf8'));
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Processes in the process groups of the services this "sandbox" started. */
+  async processes(): Promise<SandboxProcess[]> {
+    const out: SandboxProcess[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+        if (!this.groups.has(pgrp)) continue;
+        const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+        out.push({ pid: Number(entry), command: command || '?' });
+      } catch {
+        // exited while we looked
+      }
+    }
+    return out;
   }
 
   async keep(): Promise<void> {

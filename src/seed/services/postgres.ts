@@ -1,4 +1,4 @@
-import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
@@ -67,12 +67,8 @@ function postmasterReady(dataDir: string): ReadyCheck {
   return {
     description: 'postmaster.pid status "ready"',
     isReady: async (sb) => {
-      try {
-        const lines = readFileSync(sb.hostPath(join(dataDir, 'postmaster.pid')), 'utf8').split('\n');
-        return lines[7]?.trim() === 'ready';
-      } catch {
-        return false;
-      }
+      const text = await sb.readFile(join(dataDir, 'postmaster.pid'));
+      return text?.toString('utf8').split('\n')[7]?.trim() === 'ready';
     },
   };
 }
@@ -113,12 +109,10 @@ async function startServer(ctx: ServiceContext, config: PostgresServiceConfig): 
 export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
   async seed(ctx, config) {
     const bin = findPostgresBin(config);
-    const hostData = ctx.sandbox.hostPath(ctx.dataDir);
-    mkdirSync(dirname(hostData), { recursive: true, mode: 0o755 });
-    mkdirSync(hostData, { mode: 0o700 });
     const user = runAs();
+    let owner: { uid: number; gid: number } | undefined;
     if (user) {
-      const entry = readFileSync(ctx.sandbox.hostPath('/etc/passwd'), 'utf8')
+      const entry = ((await ctx.sandbox.readFile('/etc/passwd'))?.toString('utf8') ?? '')
         .split('\n')
         .find((l) => l.startsWith(`${user}:`));
       if (!entry) {
@@ -130,8 +124,10 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
         );
       }
       const [, , uid, gid] = entry.split(':');
-      chownSync(hostData, Number(uid), Number(gid));
+      owner = { uid: Number(uid), gid: Number(gid) };
     }
+    await ctx.sandbox.makeDir(dirname(ctx.dataDir), { mode: 0o755 });
+    await ctx.sandbox.makeDir(ctx.dataDir, { mode: 0o700, ...(owner ? { owner } : {}) });
     const initdb = await ctx.sandbox.exec(
       [
         join(bin, 'initdb'),
@@ -154,9 +150,11 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
       });
     }
     const settings = { ...TEST_SETTINGS, port: config.port, ...config.settings };
-    appendFileSync(
-      join(hostData, 'postgresql.conf'),
-      `\n# seedfork\n${Object.entries(settings)
+    const conf = join(ctx.dataDir, 'postgresql.conf');
+    const written = (await ctx.sandbox.readFile(conf))?.toString('utf8') ?? '';
+    await ctx.sandbox.writeFile(
+      conf,
+      `${written}\n# seedfork\n${Object.entries(settings)
         .map(([k, v]) => `${k} = ${formatSetting(v)}`)
         .join('\n')}\n`,
     );

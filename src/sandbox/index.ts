@@ -1,0 +1,28 @@
+import { NamespaceBackend } from './namespace/backend.js';
+import type { Backend } from './types.js';
+
+export type * from './types.js';
+export { DEFAULT_LIMITS } from './types.js';
+
+/** Options every backend takes. */
+export interface BackendOptions {
+  /** Directories sandboxes work in (the project): each gets a copy-on-write view of its own
+   * where the backend needs one to show it. */
+  ownDirs?: string[];
+}
+
+/** The backends by the name `isolation` gives them. Adding one is adding a folder and a line here. */
+const BACKENDS = {
+  namespace: (stateDir: string, options: BackendOptions) => new NamespaceBackend(stateDir, options),
+} satisfies Record<string, (stateDir: string, options: BackendOptions) => Backend>;
+
+/** A backend's name, as config `isolation` takes it (`none` is no backend: the shared host). */
+export type BackendName = keyof typeof BACKENDS;
+
+/**
+ * The backend called `name`, keeping its snapshots and sandboxes under `stateDir`.
+ * Callers hold it as a {@link Backend}: nothing above this folder knows an implementation.
+ */
+export function backendFor(name: BackendName, stateDir: string, options: BackendOptions = {}): Backend {
+  return BACKENDS[name](stateDir, options);
+}

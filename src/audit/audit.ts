@@ -4,29 +4,16 @@ import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { discoverTestFiles } from '../plan/discover.js';
 import { byPath } from '../plan/partition.js';
-import { writeFileAtomic } from '../report/write.js';
 import { baseEnvironment } from '../run/environment.js';
-import { runPool } from '../run/pool.js';
 import { resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
-import { classify, observe } from './classify.js';
+import { runCulpritSearches } from './culprit-searches.js';
 import { AuditExecutor } from './executor.js';
-import { renderHtml } from './html.js';
-import type { Leftovers } from './leftovers.js';
-import { likelyCulprits, SequenceRunner, searchCulprits } from './search.js';
-import { shuffle } from './shuffle.js';
-import {
-  type AuditReport,
-  type AuditRun,
-  type Category,
-  type ClassifiedTest,
-  type CulpritSearch,
-  SEVERITY,
-} from './types.js';
+import { ALL_RUNS, type AuditRunSelection, type PlannedRun, planAuditRuns } from './plan.js';
+import { AuditState } from './state.js';
+import type { AuditReport, AuditRun, CulpritSearch } from './types.js';
 
-/** Which audit runs to do; all by default. */
-export type AuditRunSelection = 'repeat' | 'reverse' | 'shuffle' | 'workers' | 'shared';
-export const ALL_RUNS: AuditRunSelection[] = ['repeat', 'reverse', 'shuffle', 'workers', 'shared'];
+export { ALL_RUNS, type AuditRunSelection } from './plan.js';
 
 /** Options of {@link audit}. */
 export interface AuditOptions {
@@ -62,9 +49,6 @@ export type AuditEvent =
   | { type: 'search-done'; victim: string; search: CulpritSearch }
   | { type: 'done'; report: AuditReport; paths: { json: string; html: string } };
 
-const emptyCounts = (): Record<Category, number> =>
-  Object.fromEntries(SEVERITY.map((c) => [c, 0])) as Record<Category, number>;
-
 /**
  * Audit a suite for flakiness: run it isolated (`repeat` times), in forward, reverse and
  * shuffled order in one sandbox, and on the shared host with 1 and with max workers; classify
@@ -81,7 +65,6 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   const started = Date.now();
   const emit = options.onEvent ?? (() => {});
   const selected = new Set(options.runs ?? ALL_RUNS);
-  const repeat = options.repeat ?? 3;
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const workers = options.workers ?? resolveWorkers(config.workers);
   const deadline = started + (options.timeoutMs ?? 30 * 60_000);
@@ -98,254 +81,112 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     json: resolve(root, options.json ?? '.seedfork/audit.json'),
     html: resolve(root, options.html ?? '.seedfork/audit.html'),
   };
-  const baseEnv = baseEnvironment(config);
   const executor = new AuditExecutor(loaded, adapter, {
-    baseEnv,
+    baseEnv: baseEnvironment(config),
     signal: options.signal,
     onSeedEvent: (event) => emit({ type: 'seed', event }),
     ignore: [...config.audit.ignore, ...(options.ignore ?? [])],
   });
-
-  const plan: { label: string; kind: AuditRun['kind']; order: string[]; workers: number }[] = [];
-  if (selected.has('repeat'))
-    for (let i = 1; i <= repeat; i++)
-      plan.push({ label: `isolated #${i}`, kind: 'isolated', order: files, workers });
-  if (selected.has('reverse') || selected.has('shuffle'))
-    plan.push({ label: 'order: forward', kind: 'order', order: files, workers: 1 });
-  if (selected.has('reverse'))
-    plan.push({ label: 'order: reverse', kind: 'order', order: [...files].reverse(), workers: 1 });
-  if (selected.has('shuffle'))
-    plan.push({
-      label: `order: shuffle (seed ${seed})`,
-      kind: 'order',
-      order: shuffle(files, seed),
-      workers: 1,
-    });
-  const sharedPlan: typeof plan = [];
-  if (selected.has('workers'))
-    sharedPlan.push({ label: 'shared: 1 worker', kind: 'shared', order: files, workers: 1 });
-  if (selected.has('workers') || selected.has('shared'))
-    sharedPlan.push({ label: `shared: ${workers} workers`, kind: 'shared', order: files, workers });
-  emit({ type: 'plan', files: files.length, runs: [...plan, ...sharedPlan].map((p) => p.label), seed });
-
-  const runs: AuditRun[] = [];
-  let leftovers: Leftovers[] = [];
-  const searches = new Map<string, CulpritSearch>();
-  const notes: string[] = [];
-  let complete = true;
-  let runner: SequenceRunner | undefined;
-
-  const report = (): AuditReport => {
-    const observed = observe(runs);
-    const tests: ClassifiedTest[] = [];
-    for (const [key, { ref, observations }] of observed) {
-      let verdict = classify(observations);
-      const search = searches.get(key);
-      if (verdict.category === 'order-dependent' && search?.status === 'not-reproduced')
-        verdict = {
-          category: 'non-deterministic',
-          reason: `failed once after other tests in one sandbox, but the same order passed when rerun twice: not order-dependent (${search.note})`,
-        };
-      tests.push({ ...ref, ...verdict, observations, ...(search ? { search } : {}) });
-    }
-    tests.sort(
-      (a, b) =>
-        SEVERITY.indexOf(a.category) - SEVERITY.indexOf(b.category) ||
-        byPath(a.file, b.file) ||
-        byPath(a.name, b.name),
-    );
-    const counts = emptyCounts();
-    for (const t of tests) counts[t.category]++;
-    return {
-      version: 1,
-      startedAt: new Date(started).toISOString(),
-      durationMs: Date.now() - started,
-      seed,
-      runs: runs.map((r) => ({
-        label: r.label,
-        kind: r.kind,
-        workers: r.workers,
-        durationMs: r.durationMs,
-        order: r.order,
-        failed: r.results.reduce((n, f) => n + f.tests.filter((t) => t.status === 'failed').length, 0),
-        tests: r.results.reduce((n, f) => n + f.tests.length, 0),
-      })),
-      tests,
-      leftovers,
-      complete,
-      notes,
-      counts,
-      forks: executor.forks,
-    };
-  };
-  const save = (final = false) => {
-    const r = report();
-    writeFileAtomic(paths.json, `${JSON.stringify(r, null, 2)}\n`);
-    if (final) writeFileAtomic(paths.html, renderHtml(r));
-    return r;
-  };
+  const plan = planAuditRuns(files, selected, { repeat: options.repeat ?? 3, seed, workers });
+  emit({
+    type: 'plan',
+    files: files.length,
+    runs: [...plan.sandboxed, ...plan.shared].map((p) => p.label),
+    seed,
+  });
+  const state = new AuditState(started, seed, paths, () => executor.forks);
   const checkAbort = () => {
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   };
-  const outOfTime = (what: string) => {
-    if (Date.now() <= deadline) return false;
-    complete = false;
-    notes.push(`--timeout reached: ${what} not done`);
-    return true;
-  };
-
-  const doRun = async (p: (typeof plan)[number], withLeftovers = false) => {
-    emit({ type: 'run-start', label: p.label });
-    const t = Date.now();
-    let results: AuditRun['results'];
-    if (p.kind === 'isolated') {
-      const out = await executor.isolated(p.order, p.workers, withLeftovers);
-      results = out.results;
-      if (withLeftovers) leftovers = out.leftovers;
-    } else if (p.kind === 'order') {
-      results = await executor.sequence(p.order.map((file) => ({ file })));
-    } else {
-      results = await executor.shared(p.order, p.workers);
-    }
-    checkAbort();
-    const run: AuditRun = { ...p, durationMs: Date.now() - t, results };
-    runs.push(run);
-    save();
-    emit({ type: 'run-done', run });
-  };
+  const runAll = (runs: PlannedRun[]) => runPlanned(runs, executor, state, { deadline, emit, checkAbort });
 
   try {
-    if (plan.length > 0) await executor.prepare();
-    for (const [i, p] of plan.entries()) {
-      if (outOfTime(`run "${p.label}"${plan.length - i > 1 ? ` and ${plan.length - i - 1} more` : ''}`))
-        break;
-      await doRun(p, p.kind === 'isolated' && !runs.some((r) => r.kind === 'isolated'));
-    }
-    const reported = runs.some((r) => r.results.some((f) => f.tests.length > 0));
-    if (runs.length > 0 && adapter.results({ root, reportDir: '/' }).kind !== 'none' && !reported)
-      throw new SeedforkError('no test case ran in any audit run', {
-        details: runs[0]!.results.find((r) => r.status !== 'passed')?.output.slice(-2000),
-        hint: "Check that the suite runs at all: seedfork run. An audit needs test cases in the runner's report.",
-      });
-
-    // Searches: polluters of order-dependent victims, state-setters of brittle tests.
-    runner = new SequenceRunner((steps) => executor.sequence(steps), {
+    if (plan.sandboxed.length > 0) await executor.prepare();
+    await runAll(plan.sandboxed);
+    assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
+    await runCulpritSearches(state, (steps) => executor.sequence(steps), {
       maxRuns: options.maxRuns ?? 200,
       deadline,
+      workers,
+      filtersTests: adapter.filtersTests,
+      emit,
+      checkAbort,
+      signal: options.signal,
     });
-    const seqRunner = runner;
-    const observed = observe(runs);
-    const jobs: { key: string; victim: { file: string; name: string }; kind: 'polluter' | 'state-setter' }[] =
-      [];
-    for (const [key, { ref, observations }] of observed) {
-      const { category } = classify(observations);
-      if (category === 'order-dependent') jobs.push({ key, victim: ref, kind: 'polluter' });
-      if (category === 'brittle') jobs.push({ key, victim: ref, kind: 'state-setter' });
-    }
-    const known: Record<'polluter' | 'state-setter', { file: string; name: string }[]> = {
-      polluter: [],
-      'state-setter': [],
-    };
-    const testsOf = (file: string) =>
-      [...observed.values()].filter((t) => t.ref.file === file).map((t) => t.ref.name);
-    await runPool(
-      jobs,
-      Math.max(1, workers),
-      async (job) => {
-        const want = job.kind === 'polluter' ? 'failed' : 'passed';
-        const source = runs.find(
-          (r) =>
-            r.kind === 'order' &&
-            observed.get(job.key)!.observations.some((o) => o.run === r.label && o.status === want),
-        );
-        if (!source) {
-          searches.set(job.key, {
-            kind: job.kind,
-            status: 'not-searched',
-            files: [],
-            tests: [],
-            runs: 0,
-            note:
-              job.kind === 'state-setter'
-                ? 'it passed only on the shared host, not in a sandboxed order, so there is no order to search'
-                : 'no sandboxed order to search',
-          });
-          return;
-        }
-        const prefix = source.order.slice(0, source.order.indexOf(job.victim.file));
-        const outcomes = observed.get(job.key)!.observations;
-        const likely = likelyCulprits(
-          job.victim.file,
-          prefix,
-          runs
-            .filter((r) => r.kind === 'order')
-            .flatMap((r) => {
-              const o = outcomes.find((x) => x.run === r.label);
-              return o && (o.status === 'passed' || o.status === 'failed')
-                ? [{ order: r.order, flipped: o.status === want }]
-                : [];
-            }),
-        );
-        emit({ type: 'search-start', victim: `${job.victim.file} > ${job.victim.name}`, kind: job.kind });
-        const search = await searchCulprits(seqRunner, job.victim, prefix, job.kind, {
-          filtersTests: adapter.filtersTests,
-          testsOf,
-          from: source.label,
-          known: known[job.kind],
-          likely,
-        });
-        if (search.status === 'found')
-          known[job.kind].push(
-            ...(search.tests.length > 0 ? search.tests : search.files.map((file) => ({ file, name: '' }))),
-          );
-        checkAbort();
-        if (search.status === 'budget') {
-          complete = false;
-          notes.push(
-            `the ${job.kind} search for ${job.victim.file} > ${job.victim.name} stopped (${search.note}); the ${job.kind} is among: ${(search.candidates ?? []).join(', ')}`,
-          );
-        }
-        searches.set(job.key, search);
-        save();
-        emit({ type: 'search-done', victim: `${job.victim.file} > ${job.victim.name}`, search });
-      },
-      options.signal,
-    );
     checkAbort();
-
-    for (const [i, p] of sharedPlan.entries()) {
-      if (
-        outOfTime(
-          `run "${p.label}"${sharedPlan.length - i > 1 ? ` and ${sharedPlan.length - i - 1} more` : ''}`,
-        )
-      )
-        break;
-      await doRun(p);
-    }
+    await runAll(plan.shared);
     if (!selected.has('repeat'))
-      notes.push(
+      state.notes.push(
         'no isolated runs (--runs without repeat): non-deterministic tests cannot be told apart, and no leftovers were collected',
       );
-    if (sharedPlan.length > 0)
-      notes.push(
+    if (plan.shared.length > 0)
+      state.notes.push(
         'the shared-host runs ran the suite without isolation: whatever it writes outside sandboxes (files in the project, /tmp, leftover processes) stays on this machine',
       );
-    const final = save(true);
+    const final = state.save(true);
     emit({ type: 'done', report: final, paths });
     return final;
   } catch (error) {
-    complete = false;
-    if (runs.length > 0) {
-      notes.push(
+    state.complete = false;
+    if (state.runs.length > 0) {
+      state.notes.push(
         options.signal?.aborted
           ? 'cancelled: the runs and searches above finished; the rest did not run'
           : `stopped by an error: ${(error as Error).message}`,
       );
-      save(true);
+      state.save(true);
     }
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
     await executor.close();
   }
+}
+
+/**
+ * Do `runs` in order, each saved into `state` as it ends; the first isolated run also collects
+ * every file's leftovers. Stops (with a note) at the deadline.
+ */
+async function runPlanned(
+  runs: PlannedRun[],
+  executor: AuditExecutor,
+  state: AuditState,
+  options: { deadline: number; emit: (event: AuditEvent) => void; checkAbort: () => void },
+): Promise<void> {
+  for (const [i, p] of runs.entries()) {
+    if (Date.now() > options.deadline) {
+      state.complete = false;
+      const more = runs.length - i - 1;
+      state.notes.push(`--timeout reached: run "${p.label}"${more > 0 ? ` and ${more} more` : ''} not done`);
+      return;
+    }
+    const withLeftovers = p.kind === 'isolated' && !state.runs.some((r) => r.kind === 'isolated');
+    options.emit({ type: 'run-start', label: p.label });
+    const t = Date.now();
+    let results: AuditRun['results'];
+    if (p.kind === 'isolated') {
+      const out = await executor.isolated(p.order, p.workers, withLeftovers);
+      results = out.results;
+      if (withLeftovers) state.leftovers = out.leftovers;
+    } else if (p.kind === 'order') {
+      results = await executor.sequence(p.order.map((file) => ({ file })));
+    } else {
+      results = await executor.shared(p.order, p.workers);
+    }
+    options.checkAbort();
+    const run: AuditRun = { ...p, durationMs: Date.now() - t, results };
+    state.runs.push(run);
+    state.save();
+    options.emit({ type: 'run-done', run });
+  }
+}
+
+/** @throws SeedforkError when the runner reports test cases but no run reported any. */
+function assertSomeTestRan(state: AuditState, reportsTests: boolean): void {
+  const reported = state.runs.some((r) => r.results.some((f) => f.tests.length > 0));
+  if (state.runs.length > 0 && reportsTests && !reported)
+    throw new SeedforkError('no test case ran in any audit run', {
+      details: state.runs[0]!.results.find((r) => r.status !== 'passed')?.output.slice(-2000),
+      hint: "Check that the suite runs at all: seedfork run. An audit needs test cases in the runner's report.",
+    });
 }

@@ -4,15 +4,9 @@ import type { LoadedConfig } from '../config/load.js';
 import type { PostgresServiceConfig } from '../config/schema.js';
 import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
-import {
-  type Lease,
-  namespaceEnvironment,
-  sharedEnvironment,
-  type TestEnvironment,
-} from '../run/environment.js';
+import { type Lease, openEnvironment, type TestEnvironment } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
 import { runFile } from '../run/run-file.js';
-import { backendFor } from '../sandbox/index.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
@@ -66,10 +60,7 @@ export class AuditExecutor {
   private async environment(): Promise<TestEnvironment> {
     if (!this.sandboxes) {
       const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
-      const backend = backendFor('namespace', stateDir, { ownDirs: [this.loaded.root] });
-      await backend.preflight();
-      await backend.gc();
-      this.sandboxes = await namespaceEnvironment(backend, {
+      this.sandboxes = await openEnvironment('namespace', stateDir, {
         loaded: this.loaded,
         baseEnv: this.options.baseEnv,
         onSeedEvent: this.options.onSeedEvent,
@@ -155,7 +146,7 @@ export class AuditExecutor {
    */
   async shared(order: string[], workers: number): Promise<FileResult[]> {
     const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
-    const env = await sharedEnvironment(stateDir, {
+    const env = await openEnvironment('none', stateDir, {
       loaded: this.loaded,
       baseEnv: this.options.baseEnv,
       signal: this.options.signal,

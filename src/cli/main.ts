@@ -86,7 +86,10 @@ program
   )
   .option('-w, --workers <n>', 'sandboxes running at once (default: number of CPUs)', positiveInt)
   .addOption(
-    new Option('--per <unit>', 'one sandbox per test file, or per worker').choices(['file', 'shard']),
+    new Option(
+      '--per <unit>',
+      'one sandbox per test file, or per worker (shard: old name of worker)',
+    ).choices(['file', 'worker', 'shard']),
   )
   .option('--junit <path>', 'write a merged JUnit XML report here')
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')

@@ -26,6 +26,23 @@ describe('parseConfig', () => {
     expect(error?.message).toMatch(/isolation: /);
   });
 
+  test("per: 'shard' is read as its new name 'worker'; test.env takes false to remove a variable", () => {
+    expect(parseConfig({ test: { include: ['a.js'] }, per: 'shard' }).per).toBe('worker');
+    expect(parseConfig({ test: { include: ['a.js'] }, per: 'worker' }).per).toBe('worker');
+    expect(parseConfig({ test: { include: ['a.js'], env: { PGHOST: false } } }).test.env).toEqual({
+      PGHOST: false,
+    });
+    expect(() => parseConfig({ test: { include: ['a.js'], env: { PGHOST: true } } })).toThrow(
+      /test\.env\.PGHOST/,
+    );
+    expect(() =>
+      parseConfig({
+        test: { include: ['a.js'] },
+        seed: { services: { db: { exports: { DATABASE_URL: 'not a name' } } } },
+      }),
+    ).toThrow(/must be an environment variable name/);
+  });
+
   test('a command runner must say where the files go', () => {
     expect(() => parseConfig({ test: { include: ['x'], runner: { command: 'pytest' } } })).toThrow(
       /must contain \{files\}/,

@@ -100,7 +100,12 @@ export const configSchema = z.strictObject({
   }),
   isolation: z.enum(['namespace', 'none']).default('namespace'),
   workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
-  per: z.enum(['file', 'shard']).default('file'),
+  /** One sandbox per test file, or one per worker whose files run in turn. `shard` is the
+   * deprecated name of `worker` (a shard is a CI machine's share: `--shard`). */
+  per: z
+    .enum(['file', 'worker', 'shard'])
+    .default('file')
+    .transform((p) => (p === 'shard' ? 'worker' : p)),
   /** Rerun a failed file this many times in fresh forks; passing on a retry is reported as flaky. */
   retries: z.number().int().min(0).max(100).default(0),
   limits: z

@@ -34,7 +34,8 @@ const runResult = z.looseObject({
   startedAt: z.string(),
   durationMs: z.number(),
   isolation: z.string(),
-  per: z.enum(['file', 'shard']),
+  // Results written before `per: 'shard'` was renamed `worker` still read.
+  per: z.enum(['file', 'worker', 'shard']).transform((p) => (p === 'shard' ? 'worker' : p)),
   workers: z.number(),
   runId: z.string().optional(),
   shard: z

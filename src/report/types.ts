@@ -84,7 +84,8 @@ export interface RunResult {
   /** Wall time, in ms (for a merged result: the slowest shard's). */
   durationMs: number;
   isolation: string;
-  per: 'file' | 'shard';
+  /** One sandbox per test file, or per worker. */
+  per: 'file' | 'worker';
   workers: number;
   /** CI run this result belongs to (`--run-id`, or the CI's run/pipeline id), so `merge` can
    * refuse results of different runs. */

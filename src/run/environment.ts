@@ -6,8 +6,9 @@ import { applyEnv } from '../config/env.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
-import { type Backend, DEFAULT_LIMITS } from '../sandbox/index.js';
-import { HostSandbox } from '../sandbox/none/host-sandbox.js';
+import { SeedforkError } from '../errors/seedfork-error.js';
+import { type Backend, backendFor, DEFAULT_LIMITS } from '../sandbox/index.js';
+import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
@@ -39,7 +40,8 @@ export interface TestEnvironment {
   close(): Promise<void>;
 }
 
-interface EnvironmentOptions {
+/** What every environment needs: the config, the base environment, progress and cancellation. */
+export interface EnvironmentOptions {
   loaded: LoadedConfig;
   baseEnv: Record<string, string>;
   onSeedEvent?: (e: SeedEvent) => void;
@@ -131,7 +133,7 @@ export async function namespaceEnvironment(
  * No isolation: the seed runs once on the host, its services stay up, and every test file
  * shares the host and those services. The baseline that shows what sharing costs.
  */
-export async function sharedEnvironment(
+export async function noneEnvironment(
   stateDir: string,
   options: EnvironmentOptions,
 ): Promise<TestEnvironment> {
@@ -140,7 +142,7 @@ export async function sharedEnvironment(
   rmSync(shared, { recursive: true, force: true });
   rmSync(sharedServiceRoot(stateDir), { recursive: true, force: true });
   mkdirSync(shared, { recursive: true });
-  const host = new HostSandbox('host', join(shared, 'logs'), join(shared, 'groups'));
+  const host = new NoneSandbox('host', join(shared, 'logs'), join(shared, 'groups'));
   let running: RunningService[] = [];
   try {
     const seeded = await runSeed(host, options.loaded, {
@@ -200,4 +202,41 @@ function sharedServiceRoot(stateDir: string): string {
     tmpdir(),
     `seedfork-services-${createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`,
   );
+}
+
+/** Kernel filesystems a project cannot live in. */
+const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
+
+/** @throws SeedforkError when the project lives where sandboxes cannot show it. */
+function assertVisibleInSandboxes(root: string): void {
+  const hidden = KERNEL_DIRS.find(
+    (d) => (root === d || root.startsWith(`${d}/`)) && !root.startsWith('/dev/shm/'),
+  );
+  if (hidden) {
+    throw new SeedforkError(`the project ${root} is under ${hidden}, which every sandbox mounts afresh`, {
+      hint: 'Move the project to a regular directory, or use --isolation none.',
+    });
+  }
+}
+
+/**
+ * Where a run's files execute, by `isolation`: forks of the seeded snapshot made by the backend
+ * of that name (after its preflight, and after reaping what crashed runs left: `onGc` gets how
+ * many things were removed), or the shared host for `none`.
+ * @throws SeedforkError when the backend cannot run here, or seeding fails.
+ */
+export async function openEnvironment(
+  isolation: 'namespace' | 'none',
+  stateDir: string,
+  options: EnvironmentOptions & { onGc?: (removed: number) => void },
+): Promise<TestEnvironment> {
+  if (isolation === 'none') return noneEnvironment(stateDir, options);
+  const { root } = options.loaded;
+  assertVisibleInSandboxes(root);
+  const backend = backendFor(isolation, stateDir, { ownDirs: [root] });
+  await backend.preflight();
+  const gc = await backend.gc();
+  const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;
+  if (removed > 0) options.onGc?.(removed);
+  return namespaceEnvironment(backend, options);
 }

@@ -3,33 +3,28 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
-import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { CancelledError } from '../errors/seedfork-error.js';
 import type { FileCost } from '../plan/cost.js';
 import { byPath, longestFirst, partition, type ShardStrategy, totalMs } from '../plan/partition.js';
 import { makePlan } from '../plan/plan.js';
 import type { ShardSpec } from '../plan/shard-spec.js';
-import { loadSuite, type TimingsOptions } from '../plan/suite.js';
+import { loadSuite, type Suite, type TimingsOptions } from '../plan/suite.js';
 import { existsUnder, recordTimings, writeTimings } from '../plan/timings.js';
 import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize } from '../report/types.js';
 import { writeReports } from '../report/write.js';
-import { backendFor } from '../sandbox/index.js';
 import type { SeedEvent } from '../seed/seed.js';
-import {
-  baseEnvironment,
-  namespaceEnvironment,
-  sharedEnvironment,
-  type TestEnvironment,
-} from './environment.js';
+import { runWithRetries } from './attempts.js';
+import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
-import { combineAttempts } from './retry.js';
-import { runFile } from './run-file.js';
+import type { RunFileOptions } from './run-file.js';
 import { ciRunId } from './run-id.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
 export interface RunOptions extends TimingsOptions {
   isolation?: 'namespace' | 'none';
   workers?: number | 'auto';
-  per?: 'file' | 'shard';
+  /** `shard` is the deprecated name of `worker`. */
+  per?: 'file' | 'worker' | 'shard';
   /** Path for the merged JUnit XML (relative to the project root). */
   junit?: string;
   /** Path for the JSON result file. */
@@ -64,7 +59,7 @@ export type RunEvent =
       files: string[];
       workers: number;
       isolation: string;
-      per: 'file' | 'shard';
+      per: 'file' | 'worker';
       shard?: ShardInfo;
     }
   | { type: 'seed'; event: SeedEvent }
@@ -79,9 +74,141 @@ export function resolveWorkers(workers: number | 'auto'): number {
   return workers === 'auto' ? availableParallelism() : workers;
 }
 
+/** A run's settings: the options, or else the config keys of the same name. */
+interface RunSettings {
+  isolation: 'namespace' | 'none';
+  per: 'file' | 'worker';
+  workers: number;
+  retries: number;
+  stateDir: string;
+  runId: string | undefined;
+  reports: { json?: string; junit?: string };
+}
+
+function runSettings(loaded: LoadedConfig, options: RunOptions): RunSettings {
+  const { config, root } = loaded;
+  const jsonPath = options.json ?? config.report.json;
+  const junitPath = options.junit ?? config.report.junit;
+  return {
+    isolation: options.isolation ?? config.isolation,
+    per: options.per === 'shard' ? 'worker' : (options.per ?? config.per),
+    workers: resolveWorkers(options.workers ?? config.workers),
+    retries: options.retries ?? config.retries,
+    stateDir: resolve(root, config.stateDir),
+    runId: options.runId ?? ciRunId(),
+    reports: {
+      json: jsonPath ? resolve(root, jsonPath) : undefined,
+      junit: junitPath ? resolve(root, junitPath) : undefined,
+    },
+  };
+}
+
+/** The suite's files this run covers: all of them, or shard `options.shard` of the plan. */
+function selectShard(
+  suite: Suite,
+  options: RunOptions,
+  workers: number,
+): { costs: FileCost[]; shard?: ShardInfo } {
+  if (!options.shard) return { costs: suite.costs };
+  const plan = makePlan(suite.costs, {
+    shards: options.shard.total,
+    strategy: options.shardBy ?? 'timing',
+    workers,
+  });
+  const mine = plan.shards[options.shard.index - 1]!;
+  return {
+    costs: mine.files,
+    shard: {
+      index: options.shard.index,
+      total: options.shard.total,
+      strategy: plan.strategy,
+      suiteId: plan.suiteId,
+      suiteFiles: plan.files.length,
+      files: mine.files.map((c) => c.file).sort(byPath),
+      predictedMs: Math.round(mine.predictedMs),
+    },
+  };
+}
+
+/** What a run has finished so far, and how to turn it into its result, reports and timings. */
+class RunRecord {
+  readonly results: FileResult[] = [];
+  readonly startedAt = new Date();
+  seedMs: number | undefined;
+  snapshot: RunResult['snapshot'];
+
+  constructor(
+    private readonly settings: RunSettings,
+    private readonly files: string[],
+    private readonly shard: ShardInfo | undefined,
+  ) {}
+
+  result(): RunResult {
+    const { files, settings } = this;
+    const ordered = [...this.results].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file));
+    return {
+      version: 1,
+      startedAt: this.startedAt.toISOString(),
+      durationMs: Math.round(Date.now() - this.startedAt.getTime()),
+      isolation: settings.isolation,
+      per: settings.per,
+      workers: settings.workers,
+      ...(settings.runId ? { runId: settings.runId } : {}),
+      ...(this.shard ? { shard: this.shard } : {}),
+      ...(this.seedMs !== undefined ? { seedMs: this.seedMs } : {}),
+      ...(this.snapshot ? { snapshot: this.snapshot } : {}),
+      files: ordered,
+      summary: summarize(ordered),
+    };
+  }
+}
+
+/** Update the timings file with a run's durations (not for `--shard` runs unless asked: merge does it). */
+function saveTimings(loaded: LoadedConfig, suite: Suite, record: RunRecord, options: RunOptions): void {
+  if (!(options.recordTimings ?? !options.shard) || record.results.length === 0) return;
+  const updated = recordTimings(suite.timings, record.results, {
+    sandboxed: record.result().isolation === 'namespace',
+    seedMs: record.seedMs,
+    exists: existsUnder(loaded.root),
+  });
+  writeTimings(suite.timingsPath, updated);
+}
+
+/**
+ * Work the queue: at most `workers` groups at once, each in a sandbox of its own (one unit per
+ * group with `per: 'file'`), every unit with its retries. A group's sandbox is kept when one of
+ * its units failed and `keepFailed` asks for it.
+ */
+async function runQueue(
+  queue: string[][],
+  env: TestEnvironment,
+  runUnit: (lease: Lease, file: string) => Promise<{ result: FileResult; retryKept: boolean }>,
+  options: { workers: number; keepFailed: boolean; signal?: AbortSignal },
+): Promise<void> {
+  await runPool(
+    queue,
+    options.workers,
+    async (group) => {
+      const lease = await env.acquire(options.signal);
+      const failed: FileResult[] = [];
+      try {
+        for (const file of group) {
+          if (options.signal?.aborted) break;
+          const { result, retryKept } = await runUnit(lease, file);
+          if (!retryKept && isFailure(result.status)) failed.push(result);
+        }
+      } finally {
+        const keep = failed.length > 0 && options.keepFailed && !options.signal?.aborted;
+        if (await lease.release(keep)) for (const result of failed) result.kept = true;
+      }
+    },
+    options.signal,
+  );
+}
+
 /**
  * Seed once (or reuse the snapshot), fork a sandbox per test file (or per worker with
- * `per: 'shard'`), run at most `workers` at once, and write the JSON (and JUnit) reports.
+ * `per: 'worker'`), run at most `workers` at once, and write the JSON (and JUnit) reports.
  * With `shard`, only that shard's files of the plan run. Workers take the costliest remaining
  * file first (predicted from the timings file), and the timings file is updated afterwards.
  * Every sandbox is killed before this returns or throws, except failed ones kept on request.
@@ -90,176 +217,70 @@ export function resolveWorkers(workers: number | 'auto'): number {
  */
 export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promise<RunResult> {
   const { config, root } = loaded;
-  const isolation = options.isolation ?? config.isolation;
-  const per = options.per ?? config.per;
-  const workers = resolveWorkers(options.workers ?? config.workers);
-  const stateDir = resolve(root, config.stateDir);
-  const retries = options.retries ?? config.retries;
+  const settings = runSettings(loaded, options);
   const suite = loadSuite(loaded, options);
-  let costs = suite.costs;
-  let shard: ShardInfo | undefined;
-  if (options.shard) {
-    const plan = makePlan(suite.costs, {
-      shards: options.shard.total,
-      strategy: options.shardBy ?? 'timing',
-      workers,
-    });
-    const mine = plan.shards[options.shard.index - 1]!;
-    costs = mine.files;
-    shard = {
-      index: options.shard.index,
-      total: options.shard.total,
-      strategy: plan.strategy,
-      suiteId: plan.suiteId,
-      suiteFiles: plan.files.length,
-      files: mine.files.map((c) => c.file).sort(byPath),
-      predictedMs: Math.round(mine.predictedMs),
-    };
-  }
+  const { costs, shard } = selectShard(suite, options, settings.workers);
   const files = costs.map((c) => c.file).sort(byPath);
-  const runId = options.runId ?? ciRunId();
   const adapter = adapterFor(config.test.runner);
   adapter.check(root);
   const emit = options.onEvent ?? (() => {});
-  const jsonPath = options.json ?? config.report.json;
-  const junitPath = options.junit ?? config.report.junit;
-  const reports = {
-    json: jsonPath ? resolve(root, jsonPath) : undefined,
-    junit: junitPath ? resolve(root, junitPath) : undefined,
-  };
-  const startedAt = new Date();
-  const baseEnv = baseEnvironment(config);
-  const groups = workQueue(costs, per, workers);
-  emit({ type: 'plan', files, workers: Math.min(workers, groups.length), isolation, per, shard });
-
-  let environment: TestEnvironment | undefined;
-  let seedMs: number | undefined;
-  const results: FileResult[] = [];
-  const saveTimings = () => {
-    if (!(options.recordTimings ?? !options.shard) || results.length === 0) return;
-    const updated = recordTimings(suite.timings, results, {
-      sandboxed: isolation === 'namespace',
-      seedMs,
-      exists: existsUnder(root),
-    });
-    writeTimings(suite.timingsPath, updated);
-  };
-  const finish = (): RunResult => {
-    const ordered = [...results].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file));
-    return {
-      version: 1,
-      startedAt: startedAt.toISOString(),
-      durationMs: Math.round(Date.now() - startedAt.getTime()),
-      isolation,
-      per,
-      workers,
-      ...(runId ? { runId } : {}),
-      ...(shard ? { shard } : {}),
-      ...(seedMs !== undefined ? { seedMs } : {}),
-      ...(environment?.snapshot ? { snapshot: environment.snapshot } : {}),
-      files: ordered,
-      summary: summarize(ordered),
-    };
-  };
-  const environmentOptions = {
-    loaded,
-    baseEnv,
-    onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
-    signal: options.signal,
-  };
-  if (groups.length === 0) {
+  const queue = workQueue(costs, settings.per, settings.workers);
+  emit({
+    type: 'plan',
+    files,
+    workers: Math.min(settings.workers, queue.length),
+    isolation: settings.isolation,
+    per: settings.per,
+    shard,
+  });
+  const record = new RunRecord(settings, files, shard);
+  const { reports } = settings;
+  if (queue.length === 0) {
     // An empty shard (more shards than files): nothing to seed or run, but merge wants its result.
-    const result = finish();
+    const result = record.result();
     writeReports(result, reports);
     emit({ type: 'done', result, reports });
     return result;
   }
-  const seedStarted = performance.now();
+
+  let environment: TestEnvironment | undefined;
   try {
-    if (isolation === 'namespace') {
-      assertVisibleInSandboxes(root);
-      const backend = backendFor('namespace', stateDir, { ownDirs: [root] });
-      await backend.preflight();
-      const gc = await backend.gc();
-      const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;
-      if (removed > 0) emit({ type: 'gc', removed });
-      environment = await namespaceEnvironment(backend, environmentOptions);
-    } else {
-      environment = await sharedEnvironment(stateDir, environmentOptions);
-    }
-    seedMs = Math.round(performance.now() - seedStarted);
-    const env = environment;
-    let index = 0;
-    const artifactPatterns = [...(adapter.artifacts ?? []), ...config.test.artifacts];
-    const artifactsDir = resolve(root, config.report.artifacts);
-    if (artifactPatterns.length > 0) rmSync(artifactsDir, { recursive: true, force: true });
-    const fileOptions = () => ({
-      root,
-      ...(artifactPatterns.length > 0
-        ? { artifacts: { patterns: artifactPatterns, dir: artifactsDir } }
-        : {}),
-      ...(options.updateSnapshots ? { updateSnapshots: true } : {}),
-      timeoutMs: config.test.timeoutMs,
-      exitGraceMs: config.test.exitGraceMs,
-      index: index++,
+    const seedStarted = performance.now();
+    environment = await openEnvironment(settings.isolation, settings.stateDir, {
+      loaded,
+      baseEnv: baseEnvironment(config),
+      onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
+      onGc: (removed) => emit({ type: 'gc', removed }),
       signal: options.signal,
     });
-    await runPool(
-      groups,
-      workers,
-      async (group) => {
-        const lease = await env.acquire(options.signal);
-        const failed: FileResult[] = [];
-        try {
-          for (const file of group) {
-            if (options.signal?.aborted) break;
-            emit({ type: 'file-start', file });
-            const attempts = [await runFile(lease, adapter, file, fileOptions())];
-            // Retries run in a fresh fork each: the failed attempt's state must not leak in.
-            let retryKept = false;
-            while (
-              isFailure(attempts.at(-1)!.status) &&
-              attempts.length <= retries &&
-              !options.signal?.aborted
-            ) {
-              emit({ type: 'file-retry', file, attempt: attempts.length + 1 });
-              const retryLease = await env.acquire(options.signal);
-              let attempt: FileResult | undefined;
-              try {
-                attempt = await runFile(retryLease, adapter, file, {
-                  ...fileOptions(),
-                  attempt: attempts.length + 1,
-                });
-                attempts.push(attempt);
-              } finally {
-                const last = attempt !== undefined && attempts.length > retries;
-                const keep =
-                  last &&
-                  attempt!.status !== 'passed' &&
-                  options.keepFailed === true &&
-                  !options.signal?.aborted;
-                retryKept = await retryLease.release(keep);
-              }
-            }
-            const result = combineAttempts(attempts);
-            if (retryKept) result.kept = true;
-            else if (isFailure(result.status)) failed.push(result);
-            results.push(result);
-            emit({ type: 'file-done', result });
-          }
-        } finally {
-          const keep = failed.length > 0 && options.keepFailed === true && !options.signal?.aborted;
-          if (await lease.release(keep)) for (const result of failed) result.kept = true;
-        }
+    record.seedMs = Math.round(performance.now() - seedStarted);
+    record.snapshot = environment.snapshot;
+    const env = environment;
+    const fileOptions = unitOptions(loaded, adapter.artifacts ?? [], options);
+    await runQueue(
+      queue,
+      env,
+      async (lease, file) => {
+        emit({ type: 'file-start', file });
+        const done = await runWithRetries(env, lease, adapter, file, {
+          retries: settings.retries,
+          keepFailed: options.keepFailed === true,
+          fileOptions,
+          signal: options.signal,
+          onRetry: (attempt) => emit({ type: 'file-retry', file, attempt }),
+        });
+        record.results.push(done.result);
+        emit({ type: 'file-done', result: done.result });
+        return done;
       },
-      options.signal,
+      { workers: settings.workers, keepFailed: options.keepFailed === true, signal: options.signal },
     );
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
-    if (results.length > 0) {
-      writeReports(finish(), { json: reports.json });
-      saveTimings();
+    if (record.results.length > 0) {
+      writeReports(record.result(), { json: reports.json });
+      saveTimings(loaded, suite, record, options);
     }
     // Whatever failed while cancelling (a seed step or service killed mid-way) is the cancellation.
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
@@ -267,37 +288,48 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   } finally {
     await environment?.close();
   }
-  const result = finish();
+  const result = record.result();
   writeReports(result, reports);
-  saveTimings();
+  saveTimings(loaded, suite, record, options);
   emit({ type: 'done', result, reports });
   return result;
 }
 
 /**
+ * The {@link runFile} options of each unit of a run (a new report index per call), with the
+ * artifacts to collect (the adapter's and `test.artifacts`; their directory is emptied once
+ * here, at the start of the run).
+ */
+function unitOptions(
+  loaded: LoadedConfig,
+  adapterArtifacts: readonly string[],
+  options: RunOptions,
+): () => Omit<RunFileOptions, 'attempt'> {
+  const { config, root } = loaded;
+  const patterns = [...adapterArtifacts, ...config.test.artifacts];
+  const dir = resolve(root, config.report.artifacts);
+  if (patterns.length > 0) rmSync(dir, { recursive: true, force: true });
+  let index = 0;
+  return () => ({
+    root,
+    ...(patterns.length > 0 ? { artifacts: { patterns, dir } } : {}),
+    ...(options.updateSnapshots ? { updateSnapshots: true } : {}),
+    timeoutMs: config.test.timeoutMs,
+    exitGraceMs: config.test.exitGraceMs,
+    index: index++,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/**
  * The local queue: what each worker takes next, costliest first, so a slow file starts early
- * instead of waiting behind short ones. With `per: 'shard'` each worker's sandbox gets a bin
+ * instead of waiting behind short ones. With `per: 'worker'` each worker's sandbox gets a bin
  * of files packed to equal predicted time.
  */
-function workQueue(costs: FileCost[], per: 'file' | 'shard', workers: number): string[][] {
+function workQueue(costs: FileCost[], per: 'file' | 'worker', workers: number): string[][] {
   if (per === 'file') return [...costs].sort(longestFirst).map((c) => [c.file]);
   return partition(costs, workers, 'timing')
     .filter((bin) => bin.length > 0)
     .sort((a, b) => totalMs(b) - totalMs(a))
     .map((bin) => bin.map((c) => c.file));
-}
-
-/** Kernel filesystems a project cannot live in. */
-const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
-
-/** @throws SeedforkError when the project lives where sandboxes cannot show it. */
-function assertVisibleInSandboxes(root: string): void {
-  const hidden = KERNEL_DIRS.find(
-    (d) => (root === d || root.startsWith(`${d}/`)) && !root.startsWith('/dev/shm/'),
-  );
-  if (hidden) {
-    throw new SeedforkError(`the project ${root} is under ${hidden}, which every sandbox mounts afresh`, {
-      hint: 'Move the project to a regular directory, or use --isolation none.',
-    });
-  }
 }

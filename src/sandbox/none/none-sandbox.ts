@@ -18,7 +18,7 @@ function asUser(argv: string[], user: string | undefined): string[] {
  * services. The baseline `--isolation none` compares against, and a diagnosis aid.
  * Every command runs in its own process group so kill() can still end what it started.
  */
-export class HostSandbox implements Sandbox {
+export class NoneSandbox implements Sandbox {
   readonly backend = 'none';
   private readonly children = new Set<ChildProcess>();
   private readonly groups = new Set<number>();

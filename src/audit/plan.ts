@@ -1,0 +1,49 @@
+import { shuffle } from './shuffle.js';
+import type { AuditRun } from './types.js';
+
+/** Which audit runs to do; all by default. */
+export type AuditRunSelection = 'repeat' | 'reverse' | 'shuffle' | 'workers' | 'shared';
+export const ALL_RUNS: AuditRunSelection[] = ['repeat', 'reverse', 'shuffle', 'workers', 'shared'];
+
+/** One run of an audit, before it ran: the files in order, and how many at once. */
+export interface PlannedRun {
+  label: string;
+  kind: AuditRun['kind'];
+  order: string[];
+  workers: number;
+}
+
+/**
+ * The audit's runs: `repeat` isolated runs, the forward / reverse / seeded-shuffle orders in
+ * one sandbox (the setups of iDFlakies, Lam et al., ICST 2019), then the shared-host runs with 1
+ * and with `workers` workers, kept apart because they must go last (what they leave on the host
+ * would show through in later sandboxes).
+ */
+export function planAuditRuns(
+  files: string[],
+  selected: Set<AuditRunSelection>,
+  options: { repeat: number; seed: number; workers: number },
+): { sandboxed: PlannedRun[]; shared: PlannedRun[] } {
+  const { repeat, seed, workers } = options;
+  const sandboxed: PlannedRun[] = [];
+  if (selected.has('repeat'))
+    for (let i = 1; i <= repeat; i++)
+      sandboxed.push({ label: `isolated #${i}`, kind: 'isolated', order: files, workers });
+  if (selected.has('reverse') || selected.has('shuffle'))
+    sandboxed.push({ label: 'order: forward', kind: 'order', order: files, workers: 1 });
+  if (selected.has('reverse'))
+    sandboxed.push({ label: 'order: reverse', kind: 'order', order: [...files].reverse(), workers: 1 });
+  if (selected.has('shuffle'))
+    sandboxed.push({
+      label: `order: shuffle (seed ${seed})`,
+      kind: 'order',
+      order: shuffle(files, seed),
+      workers: 1,
+    });
+  const shared: PlannedRun[] = [];
+  if (selected.has('workers'))
+    shared.push({ label: 'shared: 1 worker', kind: 'shared', order: files, workers: 1 });
+  if (selected.has('workers') || selected.has('shared'))
+    shared.push({ label: `shared: ${workers} workers`, kind: 'shared', order: files, workers });
+  return { sandboxed, shared };
+}

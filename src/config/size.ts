@@ -1,3 +1,5 @@
+import { SeedforkError } from '../errors/seedfork-error.js';
+
 const UNITS: Record<string, number> = {
   b: 1,
   k: 1024,
@@ -11,11 +13,17 @@ const UNITS: Record<string, number> = {
   gb: 1000 ** 3,
 };
 
-/** Parse a size such as `512MiB`, `2G` or `1048576` into bytes (K/M/G are binary, KB/MB/GB decimal). */
+/**
+ * Parse a size such as `512MiB`, `2G` or `1048576` into bytes (K/M/G are binary, KB/MB/GB decimal).
+ * @throws SeedforkError when `value` is not a size.
+ */
 export function parseSize(value: number | string): number {
   if (typeof value === 'number') return value;
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
   const factor = m ? UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || factor === undefined) throw new Error(`not a size: ${value}`);
+  if (!m || factor === undefined)
+    throw new SeedforkError(`not a size: ${value}`, {
+      hint: 'Write a size as a number of bytes or like 512MiB, 2GiB, 1GB.',
+    });
   return Math.round(Number(m[1]) * factor);
 }

@@ -56,6 +56,7 @@ export function timingsFromJUnit(root: string, files: string[], reports: string[
     } catch (error) {
       throw new SeedforkError(`cannot read the JUnit report ${report}: ${(error as Error).message}`, {
         hint: 'Check the --timings-from paths (or timings.junit in the config).',
+        cause: error,
       });
     }
     let locations: ReturnType<typeof readJUnitLocations>;
@@ -64,6 +65,7 @@ export function timingsFromJUnit(root: string, files: string[], reports: string[
     } catch (error) {
       throw new SeedforkError(`${report}: ${(error as Error).message}`, {
         hint: 'Pass JUnit XML reports written by a test runner, or drop this one from --timings-from.',
+        cause: error,
       });
     }
     const perFile = new Map<string, number>();

@@ -53,7 +53,10 @@ export function parseTimings(text: string, path: string): Timings {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new SeedforkError(`the timings file ${path} is corrupt: ${(error as Error).message}`, { hint });
+    throw new SeedforkError(`the timings file ${path} is corrupt: ${(error as Error).message}`, {
+      hint,
+      cause: error,
+    });
   }
   const parsed = timingsSchema.safeParse(raw);
   if (!parsed.success)

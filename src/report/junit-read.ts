@@ -45,7 +45,7 @@ function parse(xml: string): Node {
   try {
     return parser.parse(xml, true) as Node;
   } catch (error) {
-    throw new SeedforkError(`malformed JUnit XML: ${(error as Error).message}`);
+    throw new SeedforkError(`malformed JUnit XML: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -63,6 +63,7 @@ export function readResultFile(path: string): RunResult {
   } catch (error) {
     throw new SeedforkError(`cannot read the result file ${path}: ${(error as Error).message}`, {
       hint: 'Pass the JSON result files that `seedfork run --json PATH` wrote on each shard.',
+      cause: error,
     });
   }
   let raw: unknown;
@@ -71,6 +72,7 @@ export function readResultFile(path: string): RunResult {
   } catch (error) {
     throw new SeedforkError(`the result file ${path} is not JSON: ${(error as Error).message}`, {
       hint: 'The file may be truncated (a shard killed while writing): rerun that shard.',
+      cause: error,
     });
   }
   const parsed = runResult.safeParse(raw);

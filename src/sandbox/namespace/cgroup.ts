@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { ResourceLimits } from '../types.js';
 
 /**
@@ -175,7 +176,9 @@ export async function destroySandboxCgroup(dirs: string[], timeoutMs = 5000): Pr
     remaining = remaining.filter((d) => existsSync(d));
     if (remaining.length === 0) return;
     if (Date.now() > deadline)
-      throw new Error(`cgroups still busy after ${timeoutMs} ms: ${remaining.join(', ')}`);
+      throw new SeedforkError(`cgroups still busy after ${timeoutMs} ms: ${remaining.join(', ')}`, {
+        hint: 'A process in them would not die (stuck in the kernel, D state): see `ps -eo pid,stat,cmd`; `seedfork gc` removes them once it exits.',
+      });
     await sleep(10);
   }
 }

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -42,6 +43,23 @@ describe.skipIf(!isRoot)('config a real suite needs', () => {
     expect(hung.durationMs).toBeLessThan(hung.tests[0]!.durationMs + 30_000);
     expect(results(dir).files.find((f) => f.file === 'exits.test.js')!.status).toBe('passed');
     expect(r.out).toMatch(/did not exit/);
+  });
+
+  test('--verbose streams runner output as it comes, each line prefixed with its file', async () => {
+    const dir = makeProject('streaming', {
+      'seedfork.config.mjs':
+        "export default { test: { include: ['*.sh'], runner: { command: 'sh {files}' } } };\n",
+      'slow.sh': 'echo first line; sleep 4; echo second line\n',
+    });
+    const cli = startCli(dir, ['run', '--verbose']);
+    const deadline = Date.now() + 30_000;
+    while (!cli.output().includes('[slow.sh] first line') && Date.now() < deadline) await sleep(50);
+    // The first line is out while the runner still sleeps before the second.
+    expect(cli.output()).toContain('[slow.sh] first line');
+    expect(cli.output()).not.toContain('second line');
+    expect(await cli.exited).toBe(0);
+    expect(cli.output()).toMatch(/\[slow\.sh\] first line\n.*\[slow\.sh\] second line/);
+    expect(results(dir).files[0]!.output).toBe('first line\nsecond line\n');
   });
 
   test('artifacts with the same relative path from two files are both kept', async () => {

@@ -1,12 +1,19 @@
+import { stripVTControlCharacters } from 'node:util';
 import logUpdate from 'log-update';
 import pc from 'picocolors';
 import type { RunEvent } from '../run/run.js';
 
 /**
  * Prints run progress: on a TTY a live status line under the finished files, in CI (or when
- * piped) plain lines only. Returns the event handler and a function that clears the live line.
+ * piped) plain lines only. With `verbose`, every runner's output as it comes, each line
+ * prefixed with its file. Returns the event handler and a function that clears the live line.
  */
-export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY === true && !process.env.CI) {
+export function consoleReporter(
+  stream: NodeJS.WriteStream,
+  options: { verbose?: boolean; live?: boolean } = {},
+) {
+  const live = options.live ?? (stream.isTTY === true && !process.env.CI);
+  const partial = new Map<string, string>();
   const started = Date.now();
   let total = 0;
   let done = 0;
@@ -30,6 +37,13 @@ export function consoleReporter(stream: NodeJS.WriteStream, live = stream.isTTY 
 
   const onEvent = (event: RunEvent) => {
     switch (event.type) {
+      case 'file-output': {
+        if (!options.verbose) break;
+        const lines = `${partial.get(event.file) ?? ''}${event.chunk}`.split('\n');
+        partial.set(event.file, lines.pop()!);
+        for (const line of lines) print(`${pc.dim(`[${event.file}]`)} ${stripVTControlCharacters(line)}`);
+        break;
+      }
       case 'plan':
         total = event.files.length;
         if (event.shard)

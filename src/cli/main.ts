@@ -94,6 +94,7 @@ program
   .option('--junit <path>', 'write a merged JUnit XML report here')
   .option('--json <path>', 'write the JSON result file here (default: .seedfork/results.json)')
   .option('--keep-failed', 'keep the sandboxes of failed files alive for `seedfork shell`')
+  .option('-v, --verbose', "stream every runner's output as it comes, each line prefixed with its file")
   .option(
     '-u, --update-snapshots',
     "pass the runner's snapshot-update flag; updated snapshot files of passing files are copied back",
@@ -119,7 +120,7 @@ program
     const loaded = await loadConfig(process.cwd(), opts.config);
     const controller = new AbortController();
     onInterrupt(controller);
-    const reporter = consoleReporter(process.stdout);
+    const reporter = consoleReporter(process.stdout, { verbose: opts.verbose === true });
     try {
       const result = await run(loaded, {
         isolation: opts.isolation,

@@ -66,6 +66,8 @@ export type RunEvent =
   | { type: 'gc'; removed: number }
   | { type: 'file-start'; file: string }
   | { type: 'file-retry'; file: string; attempt: number }
+  /** Runner output as it comes (stdout and stderr, as text; not split at line ends). */
+  | { type: 'file-output'; file: string; chunk: string }
   | { type: 'file-done'; result: FileResult }
   | { type: 'done'; result: RunResult; reports: { json?: string; junit?: string } };
 
@@ -262,10 +264,11 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       env,
       async (lease, file) => {
         emit({ type: 'file-start', file });
+        const onOutput = (chunk: string) => emit({ type: 'file-output', file, chunk });
         const done = await runWithRetries(env, lease, adapter, file, {
           retries: settings.retries,
           keepFailed: options.keepFailed === true,
-          fileOptions,
+          fileOptions: () => ({ ...fileOptions(), onOutput }),
           signal: options.signal,
           onRetry: (attempt) => emit({ type: 'file-retry', file, attempt }),
         });

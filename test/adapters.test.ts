@@ -139,6 +139,18 @@ describe.skipIf(!isRoot).each(FIXTURES)('the $runner adapter on a real $runner p
     expect(auditLog.status, auditLog.output).toBe('passed');
     expect(auditLog.tests.map((t) => t.name)).toContain(fx.victim);
     expect(result.summary).toMatchObject({ filesFailed: 1, failed: 1, skipped: 1, flaky: 1 });
+    if (fx.runner === 'playwright') {
+      // The failing test's screenshot (playwright.config: screenshot 'only-on-failure') is an
+      // artifact, copied out of the sandbox per attempt.
+      const shots = (ledger.artifacts ?? []).filter((p) => p.endsWith('.png'));
+      const base = join(dir, '.seedfork/artifacts', fx.ledger);
+      expect(
+        shots.some((p) => p.startsWith(join(base, 'test-results'))),
+        JSON.stringify(shots),
+      ).toBe(true);
+      expect(shots.some((p) => p.startsWith(join(base, 'attempt-3', 'test-results')))).toBe(true);
+      expect(readFileSync(shots[0]!).subarray(1, 4).toString()).toBe('PNG');
+    }
     const xml = readFileSync(join(dir, 'junit.xml'), 'utf8');
     expect(xml).toMatch(/<flakyFailure /);
     expect(xml).toMatch(/<rerunFailure /);

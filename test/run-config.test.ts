@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli, startCli } from './support/cli.js';
+import { runCli, runCliSync, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -11,6 +12,30 @@ const results = (dir: string): RunResult =>
   JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
 
 if (!isRoot) console.warn('skipping the run config tests: sandboxes need root (run the suite as root)');
+
+describe('a missing runner', () => {
+  test.each([
+    ['jest', 'npm install --save-dev jest'],
+    ['mocha', 'npm install --save-dev mocha'],
+    ['playwright', 'npm install --save-dev @playwright/test'],
+  ])('%s: a clear error with the install command, before anything is seeded', (runner, install) => {
+    // Outside the repository, so no node_modules above it has the runner.
+    const dir = mkdtempSync(join(tmpdir(), 'seedfork-missing-'));
+    try {
+      writeFileSync(
+        join(dir, 'seedfork.config.mjs'),
+        `export default { test: { include: ['*.test.js'], runner: '${runner}' } };\n`,
+      );
+      writeFileSync(join(dir, 'a.test.js'), '');
+      const r = runCliSync(dir, ['run']);
+      expect(r.code, r.out).toBe(2);
+      expect(r.out).toContain(`hint: Install it: ${install}`);
+      expect(existsSync(join(dir, '.seedfork'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe.skipIf(!isRoot)('config a real suite needs', () => {
   let before: HostState;

@@ -87,4 +87,16 @@ describe('combineAttempts', () => {
       /<failure message="a failed in attempt 1"[^>]*>stack 1<\/failure>\s*<rerunFailure message="a failed in attempt 2" type="AssertionError">/,
     );
   });
+
+  test("the combined result keeps every attempt's artifacts", () => {
+    const first = { ...attempt({ a: 'failed' }, 1), artifacts: ['/art/f.test.js/shot.png'] };
+    const second = { ...attempt({ a: 'passed' }, 2), artifacts: ['/art/f.test.js/attempt-2/shot.png'] };
+    expect(combineAttempts([first, second]).artifacts).toEqual([
+      '/art/f.test.js/shot.png',
+      '/art/f.test.js/attempt-2/shot.png',
+    ]);
+    expect(
+      combineAttempts([attempt({ a: 'failed' }, 1), attempt({ a: 'passed' }, 2)]).artifacts,
+    ).toBeUndefined();
+  });
 });

@@ -13,7 +13,8 @@ const failureOf = (t: TestCaseResult): AttemptFailure => ({
  *   that failed in an earlier attempt is `flaky` with those failures as `flakyFailures`;
  * - the last attempt failed too: the file keeps `failed`/`error`; a case failing in the first
  *   attempt keeps that failure and lists the later ones as `rerunFailures`.
- * Durations are the last attempt's; the output is every attempt's, separated by a header.
+ * Durations are the last attempt's; the output and the artifacts are every attempt's (the
+ * output separated by a header per attempt).
  */
 export function combineAttempts(attempts: FileResult[]): FileResult {
   const last = attempts.at(-1)!;
@@ -48,11 +49,13 @@ export function combineAttempts(attempts: FileResult[]): FileResult {
   const output = attempts
     .map((a, i) => `----- attempt ${i + 1} of ${attempts.length} (${a.status}) -----\n${a.output}`)
     .join('\n');
+  const artifacts = attempts.flatMap((a) => a.artifacts ?? []);
   return {
     ...last,
     status: passedInTheEnd ? 'flaky' : last.status,
     attempts: attempts.length,
     tests,
     output,
+    ...(artifacts.length > 0 ? { artifacts } : {}),
   };
 }

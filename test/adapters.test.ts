@@ -23,31 +23,28 @@ interface Fixture {
   victim: string;
 }
 
+/** The ledger's test names in the runners that nest tests in `describe` blocks (Jest, Mocha, Playwright). */
+const DESCRIBE_NAMES: Fixture['names'] = [
+  'ledger > adds entries',
+  'ledger > rejects overdrafts',
+  'ledger > exports to csv',
+  'ledger > settles on a retry',
+  'ledger > opens the shared ledger',
+];
+
 const FIXTURES: Fixture[] = [
   {
     runner: 'jest',
     ledger: 'test/ledger.test.js',
     auditLog: 'test/audit-log.test.js',
-    names: [
-      'ledger > adds entries',
-      'ledger > rejects overdrafts',
-      'ledger > exports to csv',
-      'ledger > settles on a retry',
-      'ledger > opens the shared ledger',
-    ],
+    names: DESCRIBE_NAMES,
     victim: 'audit log > starts closed',
   },
   {
     runner: 'mocha',
     ledger: 'test/ledger.spec.js',
     auditLog: 'test/audit-log.spec.js',
-    names: [
-      'ledger > adds entries',
-      'ledger > rejects overdrafts',
-      'ledger > exports to csv',
-      'ledger > settles on a retry',
-      'ledger > opens the shared ledger',
-    ],
+    names: DESCRIBE_NAMES,
     victim: 'audit log > starts closed',
   },
   {
@@ -80,13 +77,7 @@ const FIXTURES: Fixture[] = [
     runner: 'playwright',
     ledger: 'tests/ledger.spec.js',
     auditLog: 'tests/audit-log.spec.js',
-    names: [
-      'ledger > adds entries',
-      'ledger > rejects overdrafts',
-      'ledger > exports to csv',
-      'ledger > settles on a retry',
-      'ledger > opens the shared ledger',
-    ],
+    names: DESCRIBE_NAMES,
     victim: 'audit log > starts closed',
   },
 ];

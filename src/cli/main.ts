@@ -362,4 +362,7 @@ program
     );
   });
 
+// An exception thrown outside the promise chain (in an event listener or timer) is a bug: say
+// so and exit 3, rather than Node's default exit 1, which reads as "a test failed".
+process.on('uncaughtException', fail);
 program.parseAsync(process.argv).catch(fail);

@@ -200,7 +200,7 @@ export class NamespaceSandbox implements Sandbox {
     let stop = false;
     const killIt = () => {
       stop = true;
-      if (pid) process.kill(pid, 'SIGKILL');
+      if (pid) killQuietly(pid);
     };
     const onTimeout = () => {
       timedOut = true;
@@ -215,7 +215,7 @@ export class NamespaceSandbox implements Sandbox {
         (text) => {
           if (text.startsWith('pid ')) {
             pid = Number(text.slice(4));
-            if (stop) process.kill(pid, 'SIGKILL');
+            if (stop) killQuietly(pid);
             return false;
           }
           if (text.startsWith('exit ')) exitCode = Number(text.slice(5));
@@ -336,6 +336,15 @@ export class NamespaceSandbox implements Sandbox {
 
   private assertAlive(): void {
     if (this.killed) throw new SeedforkError(`sandbox ${this.id} was already killed`);
+  }
+}
+
+/** SIGKILL `pid`, which may have exited already (a timeout or abort racing the command's exit). */
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
   }
 }
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** A listening TCP socket: its local address (IPv4 dotted, or IPv6 `::`, `::1`, else kernel hex) and port. */
 export interface ListeningSocket {
   address: string;
@@ -28,4 +30,29 @@ export function parseListeningSockets(text: string): ListeningSocket[] {
     out.push({ address: decodeAddress(hexAddress), port: Number.parseInt(hexPort, 16) });
   }
   return out;
+}
+
+/**
+ * The listening TCP sockets of a network namespace, from `tcp` and `tcp6` in its /proc net
+ * directory (`/proc/net` for the caller's, `/proc/<pid>/net` for that process's). A file that
+ * cannot be read (no IPv6, the process gone) counts as empty.
+ */
+export function readListeningSockets(netDir: string): ListeningSocket[] {
+  return ['tcp', 'tcp6'].flatMap((file) => {
+    try {
+      return parseListeningSockets(readFileSync(`${netDir}/${file}`, 'utf8'));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A process's command line from /proc/<pid>/cmdline, `[comm]` when it has none, `?` when gone. */
+export function commandLine(pid: number): string {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return cmdline || `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+  } catch {
+    return '?';
+  }
 }

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ListeningSocket, parseListeningSockets } from '../proc-net.js';
+import { commandLine } from '../proc-net.js';
 import type { FileChanges, SandboxProcess } from '../types.js';
 
 function pidNamespace(pid: number): string | undefined {
@@ -21,15 +21,6 @@ function pidInNamespace(pid: number): number {
   }
 }
 
-function commandOf(pid: number): string {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-    return cmdline || `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
-  } catch {
-    return '?';
-  }
-}
-
 /** Every process in the PID namespace of `initPid` but the init itself, read from the host's /proc. */
 export function namespaceProcesses(initPid: number): SandboxProcess[] {
   const ns = pidNamespace(initPid);
@@ -39,20 +30,9 @@ export function namespaceProcesses(initPid: number): SandboxProcess[] {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid !== initPid && pidNamespace(pid) === ns)
-      out.push({ pid: pidInNamespace(pid), command: commandOf(pid) });
+      out.push({ pid: pidInNamespace(pid), command: commandLine(pid) });
   }
   return out.sort((a, b) => a.pid - b.pid);
-}
-
-/** Listening TCP sockets of the network namespace of `initPid` (its /proc/<pid>/net/tcp{,6}). */
-export function namespaceSockets(initPid: number): ListeningSocket[] {
-  return ['tcp', 'tcp6'].flatMap((file) => {
-    try {
-      return parseListeningSockets(readFileSync(`/proc/${initPid}/net/${file}`, 'utf8'));
-    } catch {
-      return [];
-    }
-  });
 }
 
 /**

@@ -1,13 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
-import type { ListeningSocket } from '../proc-net.js';
+import { hostFiles } from '../host-files.js';
+import { type ListeningSocket, readListeningSockets } from '../proc-net.js';
 import type {
   ExecOptions,
   ExecResult,
@@ -19,7 +19,7 @@ import type {
 } from '../types.js';
 import { type CgroupLayout, createSandboxCgroup, destroySandboxCgroup } from './cgroup.js';
 import { helperPath } from './helper.js';
-import { namespaceProcesses, namespaceSockets, overlayChanges } from './inspect.js';
+import { namespaceProcesses, overlayChanges } from './inspect.js';
 import { removeTree } from './remove.js';
 import { Zygote } from './zygote.js';
 
@@ -253,36 +253,20 @@ export class NamespaceSandbox implements Sandbox {
     );
   }
 
-  async readFile(path: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.hostPath(path));
-    } catch {
-      return undefined;
-    }
+  readFile(path: string): Promise<Buffer | undefined> {
+    return hostFiles.read(this.hostPath(path));
   }
 
-  async writeFile(path: string, data: string | Buffer, options: { mode?: number } = {}): Promise<void> {
-    await writeFile(this.hostPath(path), data, options.mode !== undefined ? { mode: options.mode } : {});
+  writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {
+    return hostFiles.write(this.hostPath(path), data, options);
   }
 
-  async makeDir(
-    path: string,
-    options: { mode?: number; owner?: { uid: number; gid: number } } = {},
-  ): Promise<void> {
-    const host = this.hostPath(path);
-    await mkdir(dirname(host), { recursive: true });
-    await mkdir(host, { recursive: true, ...(options.mode !== undefined ? { mode: options.mode } : {}) });
-    if (options.mode !== undefined) await chmod(host, options.mode);
-    if (options.owner) await chown(host, options.owner.uid, options.owner.gid);
+  makeDir(path: string, options?: { mode?: number; owner?: { uid: number; gid: number } }): Promise<void> {
+    return hostFiles.makeDir(this.hostPath(path), options);
   }
 
-  async exists(path: string): Promise<boolean> {
-    try {
-      await lstat(this.hostPath(path));
-      return true;
-    } catch {
-      return false;
-    }
+  exists(path: string): Promise<boolean> {
+    return hostFiles.exists(this.hostPath(path));
   }
 
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
@@ -294,7 +278,7 @@ export class NamespaceSandbox implements Sandbox {
   }
 
   async listeningSockets(): Promise<ListeningSocket[]> {
-    return namespaceSockets(this.initPid);
+    return readListeningSockets(`/proc/${this.initPid}/net`);
   }
 
   async processes(): Promise<SandboxProcess[]> {

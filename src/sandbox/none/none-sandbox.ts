@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
-import { type ListeningSocket, parseListeningSockets } from '../proc-net.js';
+import { hostFiles } from '../host-files.js';
+import { commandLine, type ListeningSocket, readListeningSockets } from '../proc-net.js';
 import type { ExecOptions, ExecResult, FileChanges, FoundFile, Sandbox, SandboxProcess } from '../types.js';
 
 /** Wrap argv to run as `user` (root only), with util-linux setpriv. */
@@ -69,34 +69,20 @@ export class NoneSandbox implements Sandbox {
     return child;
   }
 
-  async readFile(path: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(path);
-    } catch {
-      return undefined;
-    }
+  readFile(path: string): Promise<Buffer | undefined> {
+    return hostFiles.read(path);
   }
 
-  async writeFile(path: string, data: string | Buffer, options: { mode?: number } = {}): Promise<void> {
-    await writeFile(path, data, options.mode !== undefined ? { mode: options.mode } : {});
+  writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {
+    return hostFiles.write(path, data, options);
   }
 
-  async makeDir(
-    path: string,
-    options: { mode?: number; owner?: { uid: number; gid: number } } = {},
-  ): Promise<void> {
-    await mkdir(path, { recursive: true });
-    if (options.mode !== undefined) await chmod(path, options.mode);
-    if (options.owner) await chown(path, options.owner.uid, options.owner.gid);
+  makeDir(path: string, options?: { mode?: number; owner?: { uid: number; gid: number } }): Promise<void> {
+    return hostFiles.makeDir(path, options);
   }
 
-  async exists(path: string): Promise<boolean> {
-    try {
-      await lstat(path);
-      return true;
-    } catch {
-      return false;
-    }
+  exists(path: string): Promise<boolean> {
+    return hostFiles.exists(path);
   }
 
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
@@ -112,13 +98,7 @@ export class NoneSandbox implements Sandbox {
 
   /** The host's listening sockets (it has no network namespace of its own). */
   async listeningSockets(): Promise<ListeningSocket[]> {
-    return ['tcp', 'tcp6'].flatMap((file) => {
-      try {
-        return parseListeningSockets(readFileSync(`/proc/net/${file}`, 'utf8'));
-      } catch {
-        return [];
-      }
-    });
+    return readListeningSockets('/proc/net');
   }
 
   /** Processes in the process groups of the services this "sandbox" started. */
@@ -130,8 +110,7 @@ export class NoneSandbox implements Sandbox {
         const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
         const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
         if (!this.groups.has(pgrp)) continue;
-        const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-        out.push({ pid: Number(entry), command: command || '?' });
+        out.push({ pid: Number(entry), command: commandLine(Number(entry)) });
       } catch {
         // exited while we looked
       }

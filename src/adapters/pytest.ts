@@ -21,8 +21,13 @@ function pytestCommand(root: string): string[] | undefined {
   return undefined;
 }
 
+/** pytest's argv by project root: found once per seedfork process, not once per test file
+ * (the `python3 -c 'import pytest'` probe takes tens of ms). */
+const found = new Map<string, string[] | undefined>();
+
 function requirePytest(root: string): string[] {
-  const argv = pytestCommand(root);
+  if (!found.has(root)) found.set(root, pytestCommand(root));
+  const argv = found.get(root);
   if (!argv) {
     throw new SeedforkError(`pytest is not installed for ${root}`, {
       hint: "Install it: apt-get install python3-pytest, or pip install pytest in the project's .venv",

@@ -56,8 +56,11 @@ export interface Adapter {
    * @throws SeedforkError when the report is malformed.
    */
   parse(text: string, ctx: AdapterContext & { units: string[] }): ParsedReport;
-  /** Whether `text` holds the runner's whole report, so the runner has nothing left to report:
-   * from then on it should exit (see `test.exitGraceMs`). */
+  /**
+   * Whether `text` holds the runner's whole report, so the runner has nothing left to report:
+   * from then on it should exit (see `test.exitGraceMs`). For `output` sources `text` is the
+   * output's next whole lines, as they come: true once they hold the runner's final event.
+   */
   complete(text: string): boolean;
   /** Throws a SeedforkError, with the install command, when the runner is not installed. */
   check(root: string): void;

@@ -6,7 +6,7 @@ import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
 import { type Lease, openEnvironment, type TestEnvironment } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
-import { runFile } from '../run/run-file.js';
+import { fileOptionsFor, type RunFileOptions, runFile } from '../run/run-file.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
@@ -31,7 +31,8 @@ export interface Step {
  */
 export class AuditExecutor {
   private sandboxes: TestEnvironment | undefined;
-  private index = 0;
+  /** Options for the next runFile call; each call gets its own report index. */
+  private readonly nextFileOptions: () => RunFileOptions;
   /** Number of sandboxes forked so far. */
   forks = 0;
 
@@ -44,17 +45,8 @@ export class AuditExecutor {
       onSeedEvent?: (e: SeedEvent) => void;
       ignore: string[];
     },
-  ) {}
-
-  /** Options for the next runFile call; each call gets its own JUnit report index. */
-  private nextFileOptions() {
-    return {
-      root: this.loaded.root,
-      timeoutMs: this.loaded.config.test.timeoutMs,
-      exitGraceMs: this.loaded.config.test.exitGraceMs,
-      index: this.index++,
-      signal: this.options.signal,
-    };
+  ) {
+    this.nextFileOptions = fileOptionsFor(loaded, options.signal ? { signal: options.signal } : {});
   }
 
   private async environment(): Promise<TestEnvironment> {

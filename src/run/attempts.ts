@@ -11,7 +11,7 @@ export interface AttemptOptions {
   /** Keep the sandbox of a last retry that failed, for `seedfork shell`. */
   keepFailed: boolean;
   /** Options for each attempt's {@link runFile}; called once per attempt (each needs its own index). */
-  fileOptions: () => Omit<RunFileOptions, 'attempt'>;
+  fileOptions: () => RunFileOptions;
   signal?: AbortSignal;
   /** Called before each retry, with its attempt number (2, 3, …). */
   onRetry?: (attempt: number) => void;

@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path';
 import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js';
+import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { FileResult } from '../report/types.js';
 import { copyOut, SNAPSHOT_GLOBS, writtenFiles } from './artifacts.js';
@@ -31,8 +32,29 @@ export interface RunFileOptions {
   attempt?: number;
 }
 
+/**
+ * The {@link runFile} options a config gives every unit: root, timeouts and a fresh report
+ * index per call (several units may share one sandbox). `extra` is added to each.
+ */
+export function fileOptionsFor(
+  loaded: LoadedConfig,
+  extra: Partial<Omit<RunFileOptions, 'index'>> = {},
+): () => RunFileOptions {
+  let index = 0;
+  return () => ({
+    root: loaded.root,
+    timeoutMs: loaded.config.test.timeoutMs,
+    exitGraceMs: loaded.config.test.exitGraceMs,
+    ...extra,
+    index: index++,
+  });
+}
+
 /** How often the runner's report is looked at while it runs, in ms. */
 const REPORT_POLL_MS = 250;
+/** Longest output line kept while waiting for its end, when watching the output for the
+ * runner's final event, in characters. */
+const MAX_EVENT_LINE = 1024 * 1024;
 
 /**
  * Run one unit (a test file; a package for `go`) with `adapter` inside the lease's sandbox and
@@ -76,7 +98,17 @@ export async function runFile(
   };
 
   const startedAt = Date.now();
-  let output = '';
+  // For `output` sources (go test -json): whether the output has held the runner's final event.
+  // The adapter sees whole lines as they come, so only the last partial line is kept here.
+  let outputComplete = false;
+  let partialLine = '';
+  const watchOutput = (chunk: string) => {
+    if (source.kind !== 'output' || outputComplete) return;
+    const lines = `${partialLine}${chunk}`.split('\n');
+    partialLine = lines.pop()!;
+    if (partialLine.length > MAX_EVENT_LINE) partialLine = ''; // no final event is that long
+    if (lines.length > 0 && adapter.complete(lines.join('\n'))) outputComplete = true;
+  };
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -84,7 +116,7 @@ export async function runFile(
   let graceTimer: NodeJS.Timeout | undefined;
   let finished = false;
   const reportComplete = async (): Promise<boolean> => {
-    if (source.kind === 'output') return adapter.complete(output);
+    if (source.kind === 'output') return outputComplete;
     if (!reportPath) return false;
     const text = (await sandbox.readFile(reportPath))?.toString('utf8');
     return text !== undefined && adapter.complete(text);
@@ -128,7 +160,7 @@ export async function runFile(
       timeoutMs: options.timeoutMs,
       signal: stop.signal,
       onOutput: (chunk) => {
-        output += chunk;
+        watchOutput(chunk);
         options.onOutput?.(chunk);
       },
     });
@@ -141,7 +173,7 @@ export async function runFile(
   await graceWork;
 
   let report: ParsedReport = { tests: [] };
-  let error: string | undefined;
+  let parseError: string | undefined;
   const text =
     source.kind === 'output'
       ? result.output
@@ -152,29 +184,33 @@ export async function runFile(
     try {
       report = adapter.parse(text, { ...ctx, units: [file] });
     } catch (e) {
-      error = `cannot read the runner's report: ${(e as Error).message}`;
+      parseError = `cannot read the runner's report: ${(e as Error).message}`;
     }
   }
   const { tests } = report;
-  if (result.exitCode === 127 && tests.length === 0 && !options.signal?.aborted && !hung) {
+  const aborted = options.signal?.aborted === true;
+  if (result.exitCode === 127 && tests.length === 0 && !aborted && !hung) {
     throw new SeedforkError(`the test command was not found: ${argv.join(' ')}`, {
       details: result.output.trim().split('\n').slice(-10).join('\n'),
       hint: 'Install the test runner, or fix test.runner in the config.',
     });
   }
-  if (result.timedOut) error = `timed out after ${options.timeoutMs} ms (test.timeoutMs)`;
-  else if (options.signal?.aborted) error = 'cancelled';
-  else if (hung)
-    error =
-      `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
-      `killed. Processes still running:\n${hung.tree}`;
-  else if (report.error) error = report.error;
-  // A failing test case makes the file `failed`; a file that could not finish (timeout,
-  // cancellation, a runner that would not exit, unreadable report) with no failing case is an
-  // `error`; a file-level problem the runner reported fails the file.
+  // Why the file could not finish: a timeout, cancellation, a runner that would not exit, or
+  // a report that cannot be read.
+  const unfinished = result.timedOut
+    ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
+    : aborted
+      ? 'cancelled'
+      : hung
+        ? `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
+          `killed. Processes still running:\n${hung.tree}`
+        : parseError;
+  const error = unfinished ?? report.error;
+  // A failing test case makes the file `failed`; a file that could not finish with no failing
+  // case is an `error`; a file-level problem the runner reported fails the file.
   let status: FileResult['status'];
   if (tests.some((t) => t.status === 'failed')) status = 'failed';
-  else if (hung || result.timedOut || options.signal?.aborted || (error && !report.error)) status = 'error';
+  else if (unfinished) status = 'error';
   else if (report.error) status = 'failed';
   else status = result.exitCode === 0 ? 'passed' : 'failed';
   const artifacts = await collect(lease, file, options, startedAt, status);

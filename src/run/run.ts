@@ -16,7 +16,7 @@ import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
 import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
-import type { RunFileOptions } from './run-file.js';
+import { fileOptionsFor, type RunFileOptions } from './run-file.js';
 import { ciRunId } from './run-id.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
@@ -140,7 +140,7 @@ class RunRecord {
   snapshot: RunResult['snapshot'];
 
   constructor(
-    private readonly settings: RunSettings,
+    readonly settings: RunSettings,
     private readonly files: string[],
     private readonly shard: ShardInfo | undefined,
   ) {}
@@ -169,7 +169,7 @@ class RunRecord {
 function saveTimings(loaded: LoadedConfig, suite: Suite, record: RunRecord, options: RunOptions): void {
   if (!(options.recordTimings ?? !options.shard) || record.results.length === 0) return;
   const updated = recordTimings(suite.timings, record.results, {
-    sandboxed: record.result().isolation === 'namespace',
+    sandboxed: record.settings.isolation === 'namespace',
     seedMs: record.seedMs,
     exists: existsUnder(loaded.root),
   });
@@ -299,27 +299,21 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
 }
 
 /**
- * The {@link runFile} options of each unit of a run (a new report index per call), with the
- * artifacts to collect (the adapter's and `test.artifacts`; their directory is emptied once
- * here, at the start of the run).
+ * The {@link runFile} options of each unit of a run, with the artifacts to collect (the
+ * adapter's and `test.artifacts`; their directory is emptied once here, at the start of the run).
  */
 function unitOptions(
   loaded: LoadedConfig,
   adapterArtifacts: readonly string[],
   options: RunOptions,
-): () => Omit<RunFileOptions, 'attempt'> {
+): () => RunFileOptions {
   const { config, root } = loaded;
   const patterns = [...adapterArtifacts, ...config.test.artifacts];
   const dir = resolve(root, config.report.artifacts);
   if (patterns.length > 0) rmSync(dir, { recursive: true, force: true });
-  let index = 0;
-  return () => ({
-    root,
+  return fileOptionsFor(loaded, {
     ...(patterns.length > 0 ? { artifacts: { patterns, dir } } : {}),
     ...(options.updateSnapshots ? { updateSnapshots: true } : {}),
-    timeoutMs: config.test.timeoutMs,
-    exitGraceMs: config.test.exitGraceMs,
-    index: index++,
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }

@@ -15,9 +15,13 @@
  *       never leaves one running), "keep" detaches it (kept for `seedfork
  *       shell`). Errors go to stderr as "seedfork-ns: <step>: <reason>", exit 1.
  *
- *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] [--pgroup] -- CMD...
+ *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] [--pgroup]
+ *                    [--harden [--allow-syscall NAME]...] [--max-output BYTES [--limit-file F]]
+ *                    -- CMD...
  *       Runs CMD inside the sandbox whose init has host PID `PID`, with the
- *       environment it was given. Exit status is CMD's (128+N for signal N,
+ *       environment it was given. --harden confines it (harden.c: own user
+ *       namespace, capabilities dropped, no_new_privs, seccomp filter);
+ *       --max-output copies its output through a pipe and stops it past BYTES. Exit status is CMD's (128+N for signal N,
  *       127 when CMD is not found). SIGINT/SIGTERM/SIGHUP are forwarded, to
  *       CMD's whole process group with --pgroup (services: `sh -c` and its
  *       children stop together).
@@ -25,7 +29,11 @@
  *   seedfork-ns serve
  *       The zygote: reads start/exec requests on stdin and runs each in a child
  *       forked from itself, answering on stdout; fd 3 is seedfork's lifeline.
- *       See cmd_serve below for the protocol.
+ *       It also holds seedfork's run locks (lock/probe requests). See cmd_serve
+ *       below for the protocol.
+ *
+ *   seedfork-ns umount DIR
+ *       Detaches a sandbox's disk quota mount (for `seedfork gc`).
  *
  * Options of start:
  *   --lower DIR (repeatable, top-most first) --upper DIR --work DIR --merged DIR
@@ -33,6 +41,9 @@
  *   --cgroup DIR      (repeatable: join DIR/cgroup.procs before cloning)
  *   --hide DIR        (repeatable: an empty tmpfs over DIR inside the sandbox)
  *   --userns          (rootless: a user namespace mapping the caller's uid/gid)
+ *   --quota-dir DIR --quota-bytes N
+ *                     (root) a tmpfs of N bytes at DIR holds upper/, work/ and the
+ *                     sandbox's /tmp: the sandbox's disk quota (see mount_quota)
  *   --own-dir DIR     (repeatable) a directory that gets an overlay of its own. Rootless:
  *                     the caller's directories (project, $HOME), so writing in them never
  *                     needs a copy-up of root-owned parents, which a user namespace that
@@ -67,7 +78,10 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include "harden.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -80,6 +94,7 @@ static int report_fd = -1; /* child -> parent error channel during setup */
 static const char *served_id = NULL;
 static int lifeline_fd = -1;
 static volatile sig_atomic_t keep_flag = 0;
+static const char *quota_mount = NULL; /* see mount_quota */
 
 /* A response line of serve mode: "<id> <text>\n" in one write (atomic below PIPE_BUF). */
 static void respond(const char *id, const char *fmt, ...) {
@@ -103,6 +118,7 @@ static void die(const char *step, const char *fmt, ...) {
   va_end(ap);
   char line[1200];
   int n = snprintf(line, sizeof line, "seedfork-ns: %s: %s\n", step, msg);
+  if (quota_mount) umount2(quota_mount, MNT_DETACH);
   if (report_fd >= 0) {
     if (write(report_fd, line, n) < 0) { /* nothing left to tell */ }
   } else if (served_id) {
@@ -146,6 +162,8 @@ struct start_opts {
   char *own_dirs[MAX_LIST]; /* directories that get an overlay of their own (see --own-dir) */
   int n_own_dirs;
   int share_net, userns;
+  char *quota_dir;         /* root: a tmpfs of quota_bytes here holds upper/, work/ and tmp/ */
+  long long quota_bytes;   /* disk quota: upper layer and /tmp together (or /tmp alone, rootless) */
   uid_t outer_uid;
   gid_t outer_gid;
 };
@@ -319,6 +337,78 @@ static void own_dir_overlays(struct start_opts *o, const char *scratch, const ch
   }
 }
 
+/* A device node of the host, bind-mounted onto an empty file in the sandbox's /dev. */
+static void bind_device(const char *dev, const char *name) {
+  char host[64], target[4300];
+  snprintf(host, sizeof host, "/dev/%s", name);
+  snprintf(target, sizeof target, "%s/%s", dev, name);
+  int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0) die("dev", "create %s: %s", target, strerror(errno));
+  close(fd);
+  if (mount(host, target, NULL, MS_BIND, NULL) < 0) die("dev", "bind %s: %s", host, strerror(errno));
+}
+
+/* A minimal /dev instead of the host's: the devices the OCI runtime spec requires of every
+ * container (null, zero, full, random, urandom, tty, ptmx over a private devpts) and a /dev/shm
+ * of `shm_opts`. No disks, no /dev/kvm, no /dev/kmsg. */
+static void minimal_dev(const char *root, const char *shm_opts) {
+  char dev[4200];
+  snprintf(dev, sizeof dev, "%s/dev", root);
+  mount_at(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+  static const char *devices[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+  for (int i = 0; devices[i]; i++) bind_device(dev, devices[i]);
+  mount_at(root, "/dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, shm_opts);
+  mount_at(root, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mount_at(root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  static const char *links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+                                   {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}, {NULL, NULL}};
+  for (int i = 0; links[i][0]; i++) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
+    if (symlink(links[i][0], path) < 0) die("dev", "symlink %s: %s", path, strerror(errno));
+  }
+}
+
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+struct seedfork_mount_attr {
+  unsigned long long attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* Make `path` and every mount below it read-only (mount_setattr(2), Linux 5.12); on older
+ * kernels only `path` itself. */
+static void read_only_tree(const char *path) {
+  struct seedfork_mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+#ifdef SYS_mount_setattr
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS) die("mount", "%s read-only: %s", path, strerror(errno));
+#endif
+  must(mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), "mount", "read-only");
+}
+
+/* /proc as Docker leaves it (moby, oci/defaults.go: ReadonlyPaths and MaskedPaths): kernel
+ * knobs read-only, and files that leak host kernel state or memory masked. */
+static void protect_proc(void) {
+  static const char *read_only[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
+  static const char *masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+                                 "/proc/latency_stats", "/proc/kmsg", "/proc/acpi", "/proc/scsi", "/proc/asound", NULL};
+  for (int i = 0; read_only[i]; i++) {
+    if (access(read_only[i], F_OK) != 0) continue;
+    must(mount(read_only[i], read_only[i], NULL, MS_BIND | MS_REC, NULL), "mount", read_only[i]);
+    must(mount(NULL, read_only[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL), "mount", read_only[i]);
+  }
+  for (int i = 0; masked[i]; i++) {
+    struct stat st;
+    if (stat(masked[i], &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) must(mount("tmpfs", masked[i], "tmpfs", MS_RDONLY, "size=0"), "mount", masked[i]);
+    else must(mount("/dev/null", masked[i], NULL, MS_BIND, NULL), "mount", masked[i]);
+  }
+}
+
 static void setup_root(struct start_opts *o) {
   const char *m = o->merged;
   must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "mount", "make / private");
@@ -341,19 +431,18 @@ static void setup_root(struct start_opts *o) {
   const char *scratch = m;
   m = root;
 
-  mount_at(m, "/dev", "/dev", NULL, MS_BIND | MS_REC, NULL);
-  mount_at(m, "/dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-  mount_at(m, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-           "newinstance,ptmxmode=0666,mode=0620");
-  {
-    char ptmx[4200], pts[4200];
-    snprintf(ptmx, sizeof ptmx, "%s/dev/ptmx", m);
-    snprintf(pts, sizeof pts, "%s/dev/pts/ptmx", m);
-    must(mount(pts, ptmx, NULL, MS_BIND, NULL), "mount", "bind /dev/pts/ptmx");
-  }
+  char size_opt[64];
+  snprintf(size_opt, sizeof size_opt, "mode=1777,size=%lld", o->quota_bytes > 0 ? o->quota_bytes : 64LL << 20);
+  minimal_dev(m, size_opt);
   mount_at(m, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_at(m, "/sys", "/sys", NULL, MS_BIND | MS_REC, NULL);
-  mount_at(m, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  if (o->quota_dir) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/tmp", o->quota_dir);
+    mount_at(m, "/tmp", tmp, NULL, MS_BIND, NULL);
+  } else {
+    mount_at(m, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, size_opt);
+  }
   if (o->share_net) {
     /* the host resolver config often lives under /run */
     mount_at(m, "/run", "/run", NULL, MS_BIND | MS_REC, NULL);
@@ -375,11 +464,10 @@ static void setup_root(struct start_opts *o) {
   must(umount2(".", MNT_DETACH), "pivot_root", "detach old root");
   must(chdir("/"), "pivot_root", "chdir /");
 
-  /* sysfs and /proc/sys are global or per-netns kernel knobs: read-only */
-  must(mount(NULL, "/sys", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), "mount", "/sys read-only");
-  must(mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL), "mount", "bind /proc/sys");
-  must(mount(NULL, "/proc/sys", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), "mount",
-       "/proc/sys read-only");
+  /* sysfs (with the cgroup filesystems below it) and /proc/sys are global or per-netns kernel
+   * knobs: read-only, submounts included */
+  read_only_tree("/sys");
+  protect_proc();
 }
 
 static void write_id_maps(pid_t pid, uid_t uid, gid_t gid) {
@@ -395,7 +483,7 @@ static void write_id_maps(pid_t pid, uid_t uid, gid_t gid) {
 }
 
 /* PID 1 of the sandbox: reap orphans; on SIGTERM/SIGINT kill everything. */
-static void init_loop(void) {
+static void init_loop(int rootless) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
@@ -410,17 +498,53 @@ static void init_loop(void) {
     if (devnull > 2) close(devnull);
   }
   prctl(PR_SET_NAME, "seedfork-init");
+  /* Out of the tests' reach: no fd of seedfork's (the lifeline, pipes) to take with
+   * pidfd_getfd(2), and not dumpable, so ptrace(2) and pidfd_getfd(2) need CAP_SYS_PTRACE in
+   * the initial user namespace, which sandboxed commands never have. */
+  if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+  /* Rootless seedfork reads /proc/<init>/root without CAP_SYS_PTRACE, so its init stays
+   * dumpable; its commands' nested user namespace denies them ptrace access to it all the same. */
+  if (!rootless) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   for (;;) {
     siginfo_t info;
     int sig = sigwaitinfo(&set, &info);
     if (sig == SIGCHLD) {
       while (waitpid(-1, NULL, WNOHANG) > 0) {
       }
-    } else if (sig == SIGTERM || sig == SIGINT) {
+    } else if ((sig == SIGTERM || sig == SIGINT) && info.si_pid == 0) {
+      /* from outside the sandbox (si_pid is 0 for a sender in an ancestor PID namespace);
+       * a test signalling PID 1 is ignored */
       kill(-1, SIGKILL);
       _exit(0);
     }
   }
+}
+
+/* The disk quota of a sandbox (root only): a tmpfs of `bytes` mounted at `dir` in seedfork's
+ * mount namespace, holding the overlay's upper/ and work/ and the sandbox's /tmp, so writes to
+ * the project and to /tmp together stop with ENOSPC at the quota (tmpfs counts whole pages).
+ * The watcher unmounts it when the sandbox's init dies; `seedfork gc` when the watcher was
+ * killed first. */
+static void mount_quota(const char *dir, long long bytes) {
+  char opts[64], path[4200];
+  snprintf(opts, sizeof opts, "size=%lld,mode=0755", bytes);
+  mkdir(dir, 0755);
+  if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+    die("quota", "tmpfs on %s: %s", dir, strerror(errno));
+  quota_mount = dir;
+  static const char *subdirs[] = {"upper", "work", "tmp", NULL};
+  for (int i = 0; subdirs[i]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+    if (mkdir(path, 0755) < 0) die("quota", "mkdir %s: %s", path, strerror(errno));
+  }
+  snprintf(path, sizeof path, "%s/tmp", dir);
+  chmod(path, 01777);
+}
+
+static void release_quota(void) {
+  if (quota_mount) umount2(quota_mount, MNT_DETACH);
+  quota_mount = NULL;
 }
 
 static void on_keep(int sig) {
@@ -429,7 +553,8 @@ static void on_keep(int sig) {
 }
 
 /* serve mode: the sandbox lives until its init dies, or until seedfork's lifeline pipe
- * closes (seedfork exited or was killed) unless SIGUSR1 said "keep". */
+ * closes (seedfork exited or was killed) unless SIGUSR1 said "keep". Returns how the init
+ * ended: its exit code, or 128+N for signal N (the zygote reports it as "exited <code>"). */
 static int watch_served(pid_t child, int pidfd) {
   int devnull = open("/dev/null", O_RDWR);
   dup2(devnull, 1); /* nothing more to say; don't hold seedfork's pipe */
@@ -447,8 +572,10 @@ static int watch_served(pid_t child, int pidfd) {
       break;
     }
   }
-  waitpid(child, NULL, 0);
-  return 0;
+  int status = 0;
+  waitpid(child, &status, 0);
+  release_quota();
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
 static int cmd_start(int argc, char **argv) {
@@ -479,10 +606,16 @@ static int cmd_start(int argc, char **argv) {
     else if (!strcmp(a, "--own-dir")) PUSH(o.own_dirs, o.n_own_dirs);
     else if (!strcmp(a, "--share-net")) o.share_net = 1;
     else if (!strcmp(a, "--userns")) o.userns = 1;
+    else if (!strcmp(a, "--quota-dir")) TAKE(o.quota_dir);
+    else if (!strcmp(a, "--quota-bytes")) {
+      if (!v) die("usage", "%s needs a value", a);
+      o.quota_bytes = atoll(argv[++i]);
+    }
     else die("usage", "unknown option %s", a);
   }
   if (!o.n_lowers || !o.upper || !o.work || !o.merged)
     die("usage", "start needs --lower, --upper, --work and --merged");
+  if (o.quota_dir && o.quota_bytes <= 0) die("usage", "--quota-dir needs --quota-bytes");
   o.outer_uid = getuid();
   o.outer_gid = getgid();
 
@@ -496,6 +629,7 @@ static int cmd_start(int argc, char **argv) {
     sigaction(SIGUSR1, &ka, NULL);
   }
   join_cgroups(o.cgroups, o.n_cgroups);
+  if (o.quota_dir) mount_quota(o.quota_dir, o.quota_bytes);
 
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (!o.share_net) flags |= CLONE_NEWNET;
@@ -532,7 +666,7 @@ static int cmd_start(int argc, char **argv) {
     if (!o.share_net) loopback_up();
     close(report[1]); /* EOF = ready */
     report_fd = -1;
-    init_loop();
+    init_loop(o.userns);
   }
 
   close(report[1]);
@@ -550,6 +684,7 @@ static int cmd_start(int argc, char **argv) {
     else fputs(err, stderr);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
+    release_quota();
     return 1;
   }
   int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
@@ -584,6 +719,7 @@ static int cmd_start(int argc, char **argv) {
   if (!keep) kill(child, SIGKILL);
   int status = 0;
   waitpid(child, &status, 0);
+  if (!keep) release_quota();
   return 0;
 }
 
@@ -595,10 +731,46 @@ static void forward(int sig) {
   if (exec_child > 0) kill(exec_pgroup ? -exec_child : exec_child, sig);
 }
 
+/* Copy the command's output (a pipe) to fd 1 until `max` bytes; past it, stop the command and
+ * say so on fd 1 and in `limit_file`. Returns 1 once the limit was hit. */
+struct output_cap {
+  long long max, written;
+  int over;
+  int limit_fd; /* the limit file, opened on the host before entering the sandbox */
+};
+
+static ssize_t copy_output(int from, struct output_cap *cap, pid_t target) {
+  char buf[65536];
+  ssize_t r = read(from, buf, sizeof buf);
+  if (r <= 0 || cap->over) return r; /* past the limit: drained and dropped */
+  long long room = cap->max - cap->written;
+  ssize_t n = r < room ? r : (ssize_t)room;
+  if (n > 0 && write(1, buf, n) < 0) { /* output file gone: keep draining */ }
+  cap->written += n;
+  if (r > n) {
+    cap->over = 1;
+    char line[200];
+    int len = snprintf(line, sizeof line,
+                       "\nseedfork: output limit reached (limits.output = %lld bytes): the command was stopped\n",
+                       cap->max);
+    if (write(1, line, len) < 0) { /* as above */ }
+    kill(target, SIGKILL);
+    if (cap->limit_fd >= 0) {
+      len = snprintf(line, sizeof line, "output %lld\n", cap->max);
+      if (write(cap->limit_fd, line, len) < 0) { /* reported in the output already */ }
+    }
+  }
+  return r;
+}
+
 static int cmd_exec(int argc, char **argv) {
   char *pid = NULL, *cwd = "/", *user = NULL;
   char *cgroups[MAX_LIST];
-  int n_cgroups = 0, i = 0;
+  int n_cgroups = 0, i = 0, harden = 0;
+  struct harden_opts hopts;
+  memset(&hopts, 0, sizeof hopts);
+  struct output_cap cap = {0, 0, 0, -1};
+  const char *limit_file = NULL;
   for (; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -608,6 +780,17 @@ static int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--user")) TAKE(user);
     else if (!strcmp(a, "--cgroup")) PUSH(cgroups, n_cgroups);
     else if (!strcmp(a, "--pgroup")) exec_pgroup = 1;
+    else if (!strcmp(a, "--harden")) harden = 1;
+    else if (!strcmp(a, "--allow-syscall")) {
+      if (!v) die("usage", "%s needs a value", a);
+      if (!harden_known_syscall(v)) die("usage", "--allow-syscall %s: not a call the sandbox refuses", v);
+      PUSH(hopts.allowed, hopts.n_allowed);
+    }
+    else if (!strcmp(a, "--max-output")) {
+      if (!v) die("usage", "%s needs a value", a);
+      cap.max = atoll(argv[++i]);
+    }
+    else if (!strcmp(a, "--limit-file")) TAKE(limit_file);
     else if (!strcmp(a, "--clear-env")) clearenv();
     else if (!strcmp(a, "--env")) {
       if (!v || !strchr(v, '=')) die("usage", "--env needs KEY=VALUE");
@@ -619,11 +802,18 @@ static int cmd_exec(int argc, char **argv) {
   char **cmd = argv + i;
 
   join_cgroups(cgroups, n_cgroups);
+  if (limit_file && cap.max > 0) {
+    cap.limit_fd = open(limit_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (cap.limit_fd < 0) die("exec", "open %s: %s", limit_file, strerror(errno));
+  }
   char path[256];
   snprintf(path, sizeof path, "/proc/%s/root", pid);
   int rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("exec", "sandbox init %s is gone (%s)", pid, strerror(errno));
 
+  /* the host's /proc, for the command's uid_map (its pid is a host pid, unknown to the
+   * sandbox's /proc), opened before entering the sandbox's mount namespace */
+  int host_proc = harden ? open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   /* user first (rootless sandboxes), mount last; pid and time apply to children */
   static const char *names[] = {"user", "ipc", "uts", "net", "cgroup", "pid", "time", "mnt"};
   for (unsigned k = 0; k < sizeof names / sizeof *names; k++) {
@@ -648,13 +838,31 @@ static int cmd_exec(int argc, char **argv) {
     pw = getpwnam(user);
     if (!pw) die("exec", "no user '%s' in the sandbox's /etc/passwd", user);
   }
+  int sock[2] = {-1, -1}, out[2] = {-1, -1};
+  if (harden) must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock), "exec", "socketpair");
+  if (cap.max > 0) must(pipe2(out, O_CLOEXEC), "exec", "pipe");
   exec_child = fork();
   must(exec_child, "exec", "fork");
   if (exec_child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (exec_pgroup) setpgid(0, 0);
-    if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
-      for (int fd = 3; fd < 1024; fd++) close(fd);
+    /* the parent's ends: held here, they would keep the parent from seeing EOF */
+    if (sock[0] >= 0) close(sock[0]);
+    if (out[0] >= 0) close(out[0]);
+    if (host_proc >= 0) close(host_proc);
+    if (out[1] >= 0) {
+      dup2(out[1], 1);
+      dup2(out[1], 2);
+    }
+    if (harden && harden_enter_userns(sock[1]) < 0) {
+      fprintf(stderr, "seedfork-ns: cannot enter a user namespace of its own: %s\n", strerror(errno));
+      _exit(126);
+    }
+    char err[512];
+    if (harden && harden_drop_bounding(err, sizeof err) < 0) {
+      fprintf(stderr, "seedfork-ns: cannot restrict the command: %s\n", err);
+      _exit(126);
+    }
     if (pw) {
       must(initgroups(pw->pw_name, pw->pw_gid), "exec", "initgroups");
       must(setgid(pw->pw_gid), "exec", "setgid");
@@ -662,6 +870,12 @@ static int cmd_exec(int argc, char **argv) {
       setenv("HOME", pw->pw_dir, 1);
       setenv("USER", pw->pw_name, 1);
     }
+    if (harden && harden_restrict(sock[1], &hopts, err, sizeof err) < 0) {
+      fprintf(stderr, "seedfork-ns: cannot restrict the command: %s\n", err);
+      _exit(126);
+    }
+    if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+      for (int fd = 3; fd < 1024; fd++) close(fd);
     execvp(cmd[0], cmd);
     fprintf(stderr, "seedfork-ns: cannot run '%s': %s\n", cmd[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -672,6 +886,43 @@ static int cmd_exec(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  int listener = -1;
+  if (harden) {
+    close(sock[1]);
+    if (harden_map_user(sock[0], host_proc, exec_child) == 0) listener = harden_receive_listener(sock[0]);
+    else fprintf(stderr, "seedfork-ns: cannot map the command's user namespace: %s\n", strerror(errno));
+    close(sock[0]); /* the child, still waiting, gives up on EOF */
+    close(host_proc);
+  }
+  if (out[1] >= 0) close(out[1]);
+  pid_t target = exec_pgroup ? -exec_child : exec_child;
+  int pidfd = (int)syscall(SYS_pidfd_open, exec_child, 0);
+  if (pidfd >= 0 && (listener >= 0 || out[0] >= 0)) {
+    struct pollfd fds[3] = {{.fd = pidfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN},
+                            {.fd = listener, .events = POLLIN}};
+    for (;;) {
+      if (poll(fds, 3, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[2].revents & POLLIN) {
+        if (harden_answer(listener, 1) < 0) fds[2].fd = -1;
+      } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        fds[2].fd = -1;
+      }
+      if (fds[1].revents & POLLIN) {
+        if (copy_output(out[0], &cap, target) <= 0) fds[1].fd = -1;
+      } else if (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) fds[1].fd = -1;
+      if (fds[0].revents & POLLIN) break; /* the command exited */
+    }
+    /* what it wrote before exiting (bounded: a background process may write forever);
+     * background processes still holding the pipe get EPIPE once we are gone */
+    if (out[0] >= 0) {
+      fcntl(out[0], F_SETFL, O_NONBLOCK);
+      for (int k = 0; k < 256 && copy_output(out[0], &cap, target) > 0; k++) {
+      }
+    }
+  }
   int status;
   while (waitpid(exec_child, &status, 0) < 0) {
     if (errno != EINTR) die("exec", "waitpid: %s", strerror(errno));
@@ -688,8 +939,11 @@ static int cmd_exec(int argc, char **argv) {
  * "<id>\0exec\0<output file or ->\0<args>\0\0". Each is run in a child forked from this small
  * process (forking it costs a fraction of forking seedfork's Node process, whose page tables
  * grow with its heap). Responses are lines: "<id> pid <pid>", then for start "<id> ready
- * <init pid>" or "<id> error <message>", and "<id> exited" when the sandbox is gone; for exec
- * "<id> exit <code>". fd 3 is the lifeline: never written, it closes when seedfork goes away. */
+ * <init pid>" or "<id> error <message>", and "<id> exited <how its init ended>" when the sandbox
+ * is gone; for exec
+ * "<id> exit <code>". "<id>\0lock\0<path>\0\0" and "<id>\0probe\0<path>\0\0" are answered
+ * by this process itself (see lock_request). fd 3 is the lifeline: never written, it closes
+ * when seedfork goes away. */
 struct job {
   pid_t pid;
   char id[64];
@@ -699,9 +953,62 @@ struct job {
 static struct job *jobs = NULL;
 static size_t n_jobs = 0, cap_jobs = 0;
 
+/* Run locks (see lock_request), held until this process exits and closed in every child. */
+static int lock_fds[MAX_LIST];
+static int n_lock_fds = 0;
+
+/* "lock PATH": take an exclusive flock(2) on PATH (created if missing) and hold it for the life
+ * of this process, that is of the seedfork process that started it: "locked", or "error ...".
+ * "probe PATH": whether anyone holds such a lock: "held", "free" or "missing". A lock dies with
+ * its holder, so a live lock never belongs to a dead run and a reused pid never looks alive. */
+static void lock_request(const char *id, const char *what, const char *path) {
+  if (!strcmp(what, "lock")) {
+    if (n_lock_fds == MAX_LIST) {
+      respond(id, "error seedfork-ns: lock: too many locks");
+      return;
+    }
+    /* `gc` deletes the files of free locks: between our open and flock it may delete this one,
+     * so the lock counts only once the path still names the file we locked. */
+    for (int attempt = 0;; attempt++) {
+      int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        respond(id, "error seedfork-ns: lock %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return;
+      }
+      struct stat held, named;
+      if (fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_ino == named.st_ino &&
+          held.st_dev == named.st_dev) {
+        lock_fds[n_lock_fds++] = fd;
+        break;
+      }
+      close(fd);
+      if (attempt == 100) {
+        respond(id, "error seedfork-ns: lock %s: the file keeps disappearing", path);
+        return;
+      }
+    }
+    respond(id, "locked");
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    respond(id, errno == ENOENT ? "missing" : "error seedfork-ns: probe %s: %s", path, strerror(errno));
+    return;
+  }
+  int held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close(fd); /* releases our shared lock, if we took one */
+  respond(id, held ? "held" : "free");
+}
+
 static void run_request(char **fields, int n) {
   if (n < 2) return;
   const char *id = fields[0];
+  if (!strcmp(fields[1], "lock") || !strcmp(fields[1], "probe")) {
+    if (n < 3) respond(id, "error seedfork-ns: serve: %s needs a path", fields[1]);
+    else lock_request(id, fields[1], fields[2]);
+    return;
+  }
   int is_exec = !strcmp(fields[1], "exec");
   if (!is_exec && strcmp(fields[1], "start")) {
     respond(id, "error seedfork-ns: serve: unknown request %s", fields[1]);
@@ -722,6 +1029,7 @@ static void run_request(char **fields, int n) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_NAME, "seedfork-ns");
+    for (int k = 0; k < n_lock_fds; k++) close(lock_fds[k]); /* the run's lock dies with the run */
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     if (is_exec) {
@@ -758,7 +1066,7 @@ static void reap(void) {
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         respond(jobs[i].id, "exit %d", code);
       } else {
-        respond(jobs[i].id, "exited");
+        respond(jobs[i].id, "exited %d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
       }
       jobs[i] = jobs[--n_jobs];
       break;
@@ -834,6 +1142,14 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "start")) return cmd_start(argc - 2, argv + 2);
   if (!strcmp(argv[1], "exec")) return cmd_exec(argc - 2, argv + 2);
   if (!strcmp(argv[1], "serve")) return cmd_serve();
+  if (!strcmp(argv[1], "umount") && argc == 3) {
+    /* `seedfork gc`: a sandbox's disk quota whose watcher was killed before it could unmount */
+    if (umount2(argv[2], MNT_DETACH) < 0) {
+      fprintf(stderr, "seedfork-ns: umount %s: %s\n", argv[2], strerror(errno));
+      return 1;
+    }
+    return 0;
+  }
   fprintf(stderr, "seedfork-ns: unknown command %s\n", argv[1]);
   return 2;
 }

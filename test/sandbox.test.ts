@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -213,14 +214,27 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     await expectHostClean(before);
   });
 
-  test('gc removes sandboxes whose seedfork process died', async () => {
-    const sb = await backend.fork(snapshot);
-    const meta = JSON.parse(readFileSync(join(stateDir, 'sandboxes', sb.id, 'meta.json'), 'utf8'));
-    meta.ownerPid = 999_999_999; // pretend the run that made it crashed
-    writeFileSync(join(stateDir, 'sandboxes', sb.id, 'meta.json'), JSON.stringify(meta));
+  test("gc removes what a run killed with SIGKILL left, and never a live run's sandbox", async () => {
+    const live = await backend.fork(snapshot); // this process's run is live: gc must spare it
+    const crashed = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, 'test/support/hold-sandbox.mts'), stateDir],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const id = await new Promise<string>((resolve) =>
+      crashed.stdout.once('data', (d) => resolve(String(d).trim())),
+    );
+    expect(existsSync(join(stateDir, 'sandboxes', id))).toBe(true);
+    crashed.kill('SIGKILL');
+    await new Promise((resolve) => crashed.once('exit', resolve));
     const report = await backend.gc();
-    expect(report.sandboxes).toContain(sb.id);
-    await sb.kill();
+    expect(report.sandboxes).toContain(id);
+    expect(report.sandboxes).not.toContain(live.id);
+    expect((await live.exec(['true'], { env })).exitCode).toBe(0);
+    expect(existsSync(join(stateDir, 'sandboxes', id))).toBe(false);
+    await live.kill();
     await expectHostClean(before);
   });
 });

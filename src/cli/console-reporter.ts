@@ -1,7 +1,7 @@
-import { stripVTControlCharacters } from 'node:util';
 import logUpdate from 'log-update';
 import pc from 'picocolors';
 import type { RunEvent } from '../run/run.js';
+import { forTerminal } from './terminal-text.js';
 
 /**
  * Prints run progress: on a TTY a live status line under the finished files, in CI (or when
@@ -27,7 +27,7 @@ export function consoleReporter(
   const status = () => {
     if (!live || total === 0) return;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
-    const names = [...running].slice(0, 3).join(', ');
+    const names = [...running].slice(0, 3).map(forTerminal).join(', ');
     logUpdate(
       `${pc.cyan('▶')} ${done}/${total} files · ${running.size} running${failed ? pc.red(` · ${failed} failed`) : ''} · ${secs}s${names ? pc.dim(`  ${names}`) : ''}`,
     );
@@ -41,7 +41,7 @@ export function consoleReporter(
         if (!options.verbose) break;
         const lines = `${partial.get(event.file) ?? ''}${event.chunk}`.split('\n');
         partial.set(event.file, lines.pop()!);
-        for (const line of lines) print(`${pc.dim(`[${event.file}]`)} ${stripVTControlCharacters(line)}`);
+        for (const line of lines) print(`${pc.dim(`[${forTerminal(event.file)}]`)} ${forTerminal(line)}`);
         break;
       }
       case 'plan':
@@ -77,25 +77,26 @@ export function consoleReporter(
       case 'file-done': {
         const r = event.result;
         running.delete(r.file);
+        const file = forTerminal(r.file);
         done++;
         const tests = `${r.tests.length} test${r.tests.length === 1 ? '' : 's'}`;
         const timing = pc.dim(
           `${r.durationMs} ms${r.sandboxId ? `, setup ${r.setupMs} ms, sandbox ${r.sandboxId}` : ''}`,
         );
         if (r.status === 'passed') {
-          print(`${pc.green('✓')} ${r.file} (${tests}) ${timing}`);
+          print(`${pc.green('✓')} ${file} (${tests}) ${timing}`);
         } else if (r.status === 'flaky') {
           print(
-            `${pc.yellow('⚠')} ${r.file} (${tests}) ${pc.yellow(`flaky: failed, then passed on attempt ${r.attempts} in a fresh fork`)} ${timing}`,
+            `${pc.yellow('⚠')} ${file} (${tests}) ${pc.yellow(`flaky: failed, then passed on attempt ${r.attempts} in a fresh fork`)} ${timing}`,
           );
           for (const t of r.tests.filter((x) => x.status === 'flaky'))
             print(
-              `    ${pc.yellow('⚠')} ${t.name}${pc.dim(` — failed first: ${(t.flakyFailures?.[0]?.message ?? '').split('\n')[0]}`)}`,
+              `    ${pc.yellow('⚠')} ${forTerminal(t.name)}${pc.dim(` — failed first: ${forTerminal((t.flakyFailures?.[0]?.message ?? '').split('\n')[0] ?? '')}`)}`,
             );
         } else {
           failed++;
-          const [errorLine, ...errorRest] = (r.error ?? '').split('\n');
-          print(`${pc.red('✗')} ${r.file} (${tests}${errorLine ? `; ${errorLine}` : ''}) ${timing}`);
+          const [errorLine, ...errorRest] = forTerminal(r.error ?? '').split('\n');
+          print(`${pc.red('✗')} ${file} (${tests}${errorLine ? `; ${errorLine}` : ''}) ${timing}`);
           // The rest of a multi-line error (a hung runner's process tree, a load error), indented.
           if (errorRest.length > 0)
             print(
@@ -107,12 +108,14 @@ export function consoleReporter(
               ),
             );
           for (const t of r.tests.filter((x) => x.status === 'failed')) {
-            print(`    ${pc.red('✗')} ${t.name}${t.message ? pc.dim(` — ${t.message.split('\n')[0]}`) : ''}`);
+            print(
+              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}`,
+            );
           }
           if (r.tests.length === 0 && r.output.trim()) {
             print(
               pc.dim(
-                r.output
+                forTerminal(r.output)
                   .trimEnd()
                   .split('\n')
                   .slice(-15)

@@ -71,7 +71,9 @@ async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise
 const program = new Command('seedfork')
   .description('Seed once, fork a copy-on-write sandbox per test file, run in parallel.')
   .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // lets `shell <id> sh -c '…'` pass everything after the id to the command (passThroughOptions)
+  .enablePositionalOptions();
 
 program
   .command('run')
@@ -318,6 +320,8 @@ program
   .argument('[command...]', 'command to run instead of an interactive shell')
   .option('-c, --config <file>', 'config file')
   .option('--state-dir <dir>', 'state directory (default: from the config)')
+  // options go before the id; every argument after it is the command's, `-c` included
+  .passThroughOptions()
   .action(async (id: string, command: string[], opts) => {
     const backend = backendFor('namespace', await stateDirOf(opts));
     let attach: Awaited<ReturnType<typeof backend.attach>>;

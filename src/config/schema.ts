@@ -108,9 +108,26 @@ export const configSchema = z.strictObject({
     .transform((p) => (p === 'shard' ? 'worker' : p)),
   /** Rerun a failed file this many times in fresh forks; passing on a retry is reported as flaky. */
   retries: z.number().int().min(0).max(100).default(0),
+  /** Per-sandbox limits; each defaults to DEFAULT_LIMITS (src/sandbox/types.ts), `false` lifts it. */
   limits: z
-    .strictObject({ memory: size.optional(), pids: z.number().int().positive().optional() })
+    .strictObject({
+      /** Memory of the sandbox's processes (and what it keeps in /tmp and its disk quota). */
+      memory: z.union([size, z.literal(false)]).optional(),
+      /** Processes and threads. */
+      pids: z.union([z.number().int().positive(), z.literal(false)]).optional(),
+      /** What the sandbox writes (copy-on-write layer and /tmp together). */
+      disk: z.union([size, z.literal(false)]).optional(),
+      /** Captured stdout and stderr of one test command. */
+      output: z.union([size, z.literal(false)]).optional(),
+    })
     .default({}),
+  /** How test commands are confined inside the sandbox (see the README's security model). */
+  sandbox: z
+    .strictObject({
+      /** System calls the sandbox refuses by default that this suite needs, e.g. ['ptrace']. */
+      allowSyscalls: z.array(z.string().regex(/^[a-z_0-9]+$/, 'must be a system call name')).default([]),
+    })
+    .default({ allowSyscalls: [] }),
   /** Recorded durations that sharding and the local queue plan with. */
   timings: z
     .strictObject({

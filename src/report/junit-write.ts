@@ -13,11 +13,23 @@ const builder = new XMLBuilder({
 
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 
-// XML 1.0 forbids most control characters, which test output often contains (ANSI colours).
-function clean(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  return text.replace(/\u001b\[[0-9;]*m/g, '').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+/**
+ * Text as XML 1.0 allows it (https://www.w3.org/TR/xml/#charsets: tab, newline, carriage return,
+ * U+0020-U+D7FF, U+E000-U+FFFD and the astral planes): ANSI colour sequences dropped, any other
+ * character outside that set (ESC, BEL, NUL, a lone surrogate) written as a visible `\uXXXX`,
+ * so that a test name or output with control characters never makes the document invalid.
+ */
+export function clean(text: string): string {
+  return text
+    .replace(ANSI_COLOUR, '')
+    .replace(NOT_XML, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ESC is the point
+const ANSI_COLOUR = /\u001b\[[0-9;]*m/g;
+const NOT_XML =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching what XML 1.0 forbids is the point
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** A `<flakyFailure>`/`<rerunFailure>` body as Surefire writes it: the trace in `<stackTrace>`. */
 function attemptElement(f: AttemptFailure): Record<string, unknown> {
@@ -31,8 +43,8 @@ function attemptElement(f: AttemptFailure): Record<string, unknown> {
 function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   const cases: Record<string, unknown>[] = file.tests.map((t) => {
     const tc: Record<string, unknown> = {
-      '@classname': t.classname || file.file,
-      '@name': t.name,
+      '@classname': clean(t.classname || file.file),
+      '@name': clean(t.name),
       '@time': seconds(t.durationMs),
     };
     if (t.status === 'failed') {
@@ -50,7 +62,7 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   if (isFailure(file.status) && !file.tests.some((t) => t.status === 'failed')) {
     // The file failed without a failing test case (crash, timeout, sandbox error): say so.
     cases.push({
-      '@classname': file.file,
+      '@classname': clean(file.file),
       '@name': '(file)',
       '@time': seconds(file.durationMs),
       error: {
@@ -61,7 +73,7 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   }
   const failures = file.tests.filter((t) => t.status === 'failed').length;
   return {
-    '@name': file.file,
+    '@name': clean(file.file),
     '@tests': cases.length,
     '@failures': failures,
     '@errors': cases.length - file.tests.length,

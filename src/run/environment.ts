@@ -9,7 +9,7 @@ import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { type Backend, backendFor, DEFAULT_LIMITS } from '../sandbox/index.js';
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
-import type { Sandbox } from '../sandbox/types.js';
+import type { ResourceLimits, Sandbox } from '../sandbox/types.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
 
@@ -57,6 +57,23 @@ export function baseEnvironment(config: Config): Record<string, string> {
 }
 
 /**
+ * A sandbox's limits from config `limits`: DEFAULT_LIMITS where a key is left out, none where
+ * it is `false`.
+ * @throws SeedforkError on a size that does not parse.
+ */
+export function sandboxLimits(config: Config): ResourceLimits {
+  const { memory, pids, disk, output } = config.limits;
+  const pick = <T>(value: T | false | undefined, fallback: number | undefined, parse: (v: T) => number) =>
+    value === false ? undefined : value === undefined ? fallback : parse(value);
+  return {
+    memoryBytes: pick(memory, DEFAULT_LIMITS.memoryBytes, parseSize),
+    pids: pick(pids, DEFAULT_LIMITS.pids, (n) => n),
+    diskBytes: pick(disk, DEFAULT_LIMITS.diskBytes, parseSize),
+    outputBytes: pick(output, DEFAULT_LIMITS.outputBytes, parseSize),
+  };
+}
+
+/**
  * Seed once (or reuse the cached snapshot), then fork a sandbox per lease with the services
  * started again from the seeded data.
  */
@@ -70,11 +87,7 @@ export async function namespaceEnvironment(
     onEvent: options.onSeedEvent,
     signal: options.signal,
   });
-  const limits = {
-    ...DEFAULT_LIMITS,
-    ...(loaded.config.limits.pids ? { pids: loaded.config.limits.pids } : {}),
-    ...(loaded.config.limits.memory ? { memoryBytes: parseSize(loaded.config.limits.memory) } : {}),
-  };
+  const limits = sandboxLimits(loaded.config);
   const live = new Set<Sandbox>();
   return {
     isolation: 'namespace',
@@ -233,7 +246,10 @@ export async function openEnvironment(
   if (isolation === 'none') return noneEnvironment(stateDir, options);
   const { root } = options.loaded;
   assertVisibleInSandboxes(root);
-  const backend = backendFor(isolation, stateDir, { ownDirs: [root] });
+  const backend = backendFor(isolation, stateDir, {
+    ownDirs: [root],
+    confinement: { allowSyscalls: options.loaded.config.sandbox.allowSyscalls },
+  });
   await backend.preflight();
   const gc = await backend.gc();
   const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;

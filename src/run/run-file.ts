@@ -186,6 +186,10 @@ export async function runFile(
     } catch (e) {
       parseError = `cannot read the runner's report: ${(e as Error).message}`;
     }
+  } else if (source.kind === 'file' && reportPath && result.exitCode === 0) {
+    // A runner that exits 0 always writes its report: none (or a FIFO, a link, a device in its
+    // place) means something in the sandbox tampered with it, so the exit code proves nothing.
+    parseError = `the runner exited 0 but left no readable report at ${reportPath} (missing, empty, or not a regular file)`;
   }
   const { tests } = report;
   const aborted = options.signal?.aborted === true;
@@ -195,8 +199,8 @@ export async function runFile(
       hint: 'Install the test runner, or fix test.runner in the config.',
     });
   }
-  // Why the file could not finish: a timeout, cancellation, a runner that would not exit, or
-  // a report that cannot be read.
+  // Why the file could not finish: a timeout, cancellation, a runner that would not exit, a
+  // sandbox limit it ran into, or a report that cannot be read.
   const unfinished = result.timedOut
     ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
     : aborted
@@ -204,10 +208,13 @@ export async function runFile(
       : hung
         ? `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
           `killed. Processes still running:\n${hung.tree}`
-        : parseError;
+        : result.limit
+          ? `${result.limit.message}. Raise it with limits.${result.limit.name} in the config if the suite needs more.`
+          : parseError;
   const error = unfinished ?? report.error;
   // A failing test case makes the file `failed`; a file that could not finish with no failing
-  // case is an `error`; a file-level problem the runner reported fails the file.
+  // case is an `error` (a limit counts even when the runner said it passed: a refused fork or a
+  // full disk can pass unnoticed); a file-level problem the runner reported fails the file.
   let status: FileResult['status'];
   if (tests.some((t) => t.status === 'failed')) status = 'failed';
   else if (unfinished) status = 'error';

@@ -1,5 +1,5 @@
 import { NamespaceBackend } from './namespace/backend.js';
-import type { Backend } from './types.js';
+import type { Backend, Confinement } from './types.js';
 
 export type * from './types.js';
 export { DEFAULT_LIMITS } from './types.js';
@@ -9,6 +9,8 @@ export interface BackendOptions {
   /** Directories sandboxes work in (the project): each gets a copy-on-write view of its own
    * where the backend needs one to show it. */
   ownDirs?: string[];
+  /** How commands inside sandboxes are confined (default: hardened, nothing extra allowed). */
+  confinement?: Confinement;
 }
 
 /** The backends by the name `isolation` gives them. Adding one is adding a folder and a line here. */

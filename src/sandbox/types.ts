@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { totalmem } from 'node:os';
 import type { ListeningSocket } from './proc-net.js';
 
 export type { ListeningSocket } from './proc-net.js';
@@ -31,6 +32,19 @@ export interface ExecResult {
   output: string;
   durationMs: number;
   timedOut: boolean;
+  /** The sandbox limit the command ran into, when one stopped it or refused it something. */
+  limit?: LimitHit;
+}
+
+/** A sandbox limit a command reached (see {@link ResourceLimits}). */
+export interface LimitHit {
+  /** The `limits` key: `memory` (the OOM killer ended a process), `pids` (a fork was refused),
+   * `disk` (the quota filled up: writes failed with ENOSPC), `output` (the command was stopped). */
+  name: 'memory' | 'pids' | 'disk' | 'output';
+  /** The limit's value: bytes, or a number of processes for `pids`. */
+  value: number;
+  /** One line for the report, naming the limit and its value. */
+  message: string;
 }
 
 /** A file found by {@link Sandbox.findFiles}. */
@@ -133,15 +147,40 @@ export interface CreateSnapshotOptions {
   build: (sandbox: Sandbox) => Promise<void>;
 }
 
-/** Default resource limits of a sandbox: enough for a test process tree, not for a fork bomb. */
-export const DEFAULT_LIMITS: ResourceLimits = { pids: 4096 };
+/**
+ * Default limits of a sandbox: enough for a normal test file (a runner, a browser, a database),
+ * not for a fork bomb, a memory leak, a disk filler or an output flood.
+ * - memory: half the host's RAM, at most 8 GiB;
+ * - pids: 4096 processes and threads;
+ * - disk: 4 GiB for the copy-on-write layer and /tmp together (held in memory: tmpfs);
+ * - output: 128 MiB of captured stdout and stderr per command.
+ */
+export const DEFAULT_LIMITS: ResourceLimits = {
+  memoryBytes: Math.min(8 * 1024 ** 3, Math.floor(totalmem() / 2)),
+  pids: 4096,
+  diskBytes: 4 * 1024 ** 3,
+  outputBytes: 128 * 1024 ** 2,
+};
 
-/** Resource limits for a sandbox, applied through cgroup v2 or v1. */
+/** Resource limits for a sandbox. Undefined means unlimited. */
 export interface ResourceLimits {
-  /** Memory limit in bytes. */
+  /** Memory limit in bytes (cgroup `memory.max` / `memory.limit_in_bytes`). */
   memoryBytes?: number;
-  /** Maximum number of processes/threads. */
+  /** Maximum number of processes and threads (cgroup `pids.max`). */
   pids?: number;
+  /** Disk quota in bytes for what the sandbox writes (its copy-on-write layer and /tmp). */
+  diskBytes?: number;
+  /** Captured output (stdout and stderr) of one command, in bytes; past it the command is stopped. */
+  outputBytes?: number;
+}
+
+/** How commands in a sandbox are confined (see native/harden.c). */
+export interface Confinement {
+  /** User namespace, dropped capabilities, no_new_privs and the seccomp filter (default true;
+   * false only to measure what they cost). */
+  harden?: boolean;
+  /** System calls the filter would refuse that this suite needs (config `sandbox.allowSyscalls`). */
+  allowSyscalls?: string[];
 }
 
 /** A live sandbox, as {@link Backend.list} reports it. */

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cgroupLayout, listSandboxCgroups } from '../../src/sandbox/namespace/cgroup.js';
+import { cgroupLayout, listAllSandboxCgroups } from '../../src/sandbox/namespace/cgroup.js';
 
-/** What seedfork could leak on the host: sandbox processes, orphaned zygotes, overlay mounts, cgroups, netns. */
+/** What seedfork could leak on the host: sandbox processes, orphaned zygotes, overlay and disk-quota mounts, cgroups, netns. */
 export interface HostState {
   helpers: string[];
   overlayMounts: string[];
@@ -38,8 +38,8 @@ export function hostState(): HostState {
       .map((p) => `${p.pid}:${p.comm}`),
     overlayMounts: readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
-      .filter((l) => / - overlay /.test(l)),
-    cgroups: listSandboxCgroups(cgroupLayout()),
+      .filter((l) => / - overlay /.test(l) || (/ - tmpfs /.test(l) && /\/sandboxes\//.test(l))),
+    cgroups: listAllSandboxCgroups(cgroupLayout()),
     netns: [...new Set(procs.map((p) => p.netns))].sort(),
   };
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -14,6 +15,7 @@ import { SeedforkError } from '../../errors/seedfork-error.js';
 import {
   type AttachCommand,
   type Backend,
+  type Confinement,
   type CreateSnapshotOptions,
   DEFAULT_LIMITS,
   type GcReport,
@@ -22,15 +24,17 @@ import {
   type Snapshot,
 } from '../types.js';
 import {
+  type CgroupScope,
   cgroupLayout,
-  cgroupPids,
   destroySandboxCgroup,
-  listSandboxCgroups,
+  listRunCgroups,
+  removeRunCgroup,
   sandboxCgroupDirs,
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
+import { RunLock } from './run-lock.js';
 import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
 
 function alive(pid: number): boolean {
@@ -62,15 +66,24 @@ export class NamespaceBackend implements Backend {
   readonly name = 'namespace';
   private privilege: Privilege | undefined;
   private resolvedOwnDirs: string[] | undefined;
+  private readonly runLock: RunLock;
 
   /**
    * @param stateDir where snapshots and sandboxes live (hidden inside sandboxes)
    * @param options.ownDirs directories that sandboxes work in (the project); see `ownDirs`.
+   * @param options.confinement how commands in sandboxes are confined (default: hardened).
    */
   constructor(
     readonly stateDir: string,
-    private readonly options: { ownDirs?: string[] } = {},
-  ) {}
+    private readonly options: { ownDirs?: string[]; confinement?: Confinement } = {},
+  ) {
+    this.runLock = new RunLock(stateDir);
+  }
+
+  /** The cgroup parent of this process's sandboxes: its project, then its run. */
+  private get scope(): CgroupScope {
+    return { project: this.runLock.project, run: this.runLock.id };
+  }
 
   /** Snapshots of root and rootless sandboxes differ in overlay xattrs, so they are kept apart. */
   get snapshotsDir(): string {
@@ -139,16 +152,17 @@ export class NamespaceBackend implements Backend {
     await this.preflight();
     mkdirSync(this.snapshotsDir, { recursive: true });
     const building = join(this.snapshotsDir, `${options.key}.building`);
+    await this.runLock.hold();
     for (;;) {
       const existing = await this.openSnapshot(options.key);
       if (existing) return existing;
       try {
         mkdirSync(building);
-        writeFileSync(join(building, 'owner'), String(process.pid));
+        writeFileSync(join(building, 'owner'), this.runLock.id);
         break;
       } catch {
-        const owner = Number(readFileSync(join(building, 'owner'), 'utf8').trim() || '0');
-        if (owner && alive(owner) && owner !== process.pid) {
+        // Another run is seeding this key: wait for it while its lock is held, else take over.
+        if (await this.runLock.isLive(readOwner(building))) {
           await sleep(200);
           continue;
         }
@@ -160,11 +174,14 @@ export class NamespaceBackend implements Backend {
       const id = newSandboxId();
       const sandbox = await NamespaceSandbox.start({
         id,
+        runId: this.runLock.id,
         dir: join(this.sandboxesDir, id),
         layers: [],
         upper: layer,
         snapshot: undefined,
         cgroups: cgroupLayout(),
+        scope: this.scope,
+        confinement: this.options.confinement,
         limits: {},
         shareNetwork: options.shareNetwork ?? false,
         rootless: this.privilege === 'rootless',
@@ -198,13 +215,17 @@ export class NamespaceBackend implements Backend {
     options: { limits?: ResourceLimits; shareNetwork?: boolean } = {},
   ): Promise<NamespaceSandbox> {
     await this.preflight();
+    await this.runLock.hold();
     const id = newSandboxId();
     return NamespaceSandbox.start({
       id,
+      runId: this.runLock.id,
       dir: join(this.sandboxesDir, id),
       layers: snapshot?.layers ?? [],
       snapshot: snapshot?.key,
       cgroups: cgroupLayout(),
+      scope: this.scope,
+      confinement: this.options.confinement,
       limits: options.limits ?? DEFAULT_LIMITS,
       shareNetwork: options.shareNetwork ?? false,
       rootless: this.privilege === 'rootless',
@@ -237,6 +258,9 @@ export class NamespaceBackend implements Backend {
     }
     const args = ['exec', '--pid', String(meta.initPid), '--cwd', saved.cwd];
     for (const c of meta.cgroups) args.push('--cgroup', c);
+    const confinement = { harden: true, ...this.options.confinement };
+    if (confinement.harden) args.push('--harden');
+    for (const name of confinement.allowSyscalls ?? []) args.push('--allow-syscall', name);
     const command = argv.length > 0 ? argv : [process.env.SHELL ?? '/bin/sh'];
     return { argv: [helperPath(), ...args, '--', ...command], env: saved.env };
   }
@@ -250,25 +274,43 @@ export class NamespaceBackend implements Backend {
   }
 
   /**
-   * Remove what crashed runs left: sandboxes whose owner or init is gone (and kept ones when
-   * `includeKept`), their cgroups, orphaned empty cgroups, and half-built snapshots.
-   * Sandboxes of a seedfork process that is still running are left alone.
+   * Remove what ended runs left: sandboxes of runs whose lock is released (and kept ones when
+   * `includeKept`), their cgroups and disk quota mounts, the runs' cgroup directories, and
+   * half-built snapshots. Only this project's state and cgroups are looked at; a sandbox, a
+   * cgroup or a snapshot build of a run that still holds its lock is never touched, so `gc` is
+   * safe beside any number of running seedfork processes.
    */
   async gc(options: { includeKept?: boolean } = {}): Promise<GcReport> {
     await this.preflight();
     const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [] };
     const layout = cgroupLayout();
-    const known = new Set<string>();
+    const project = this.runLock.project;
+    const liveRuns = new Map<string, boolean>();
+    const isLive = async (run: string | undefined): Promise<boolean> => {
+      if (run === undefined) return false;
+      if (!liveRuns.has(run)) liveRuns.set(run, await this.runLock.isLive(run));
+      return liveRuns.get(run)!;
+    };
+    const spared = new Set<string>(); // cgroup directories of sandboxes left alone
     if (existsSync(this.sandboxesDir)) {
-      for (const id of readdirSync(this.sandboxesDir)) {
-        const dir = join(this.sandboxesDir, id);
+      for (const name of readdirSync(this.sandboxesDir)) {
+        const dir = join(this.sandboxesDir, name);
+        const run = readOwner(dir, 'run');
+        if (name.startsWith('.')) {
+          // being created (renamed into place in a moment) or abandoned half-way
+          if (run === undefined ? ageMs(dir) < 60_000 : await isLive(run)) continue;
+          removeTree(dir);
+          continue;
+        }
         const meta = readSandboxMeta(dir);
-        known.add(id);
-        const ownerAlive = meta !== undefined && meta.ownerPid !== process.pid && alive(meta.ownerPid);
-        const keep =
-          meta !== undefined && alive(meta.initPid) && (meta.kept ? !options.includeKept : ownerAlive);
-        if (keep) continue;
-        if (meta && alive(meta.initPid)) {
+        const cgroups = meta?.cgroups ?? (run ? sandboxCgroupDirs(layout, { project, run }, name) : []);
+        const initAlive = meta !== undefined && alive(meta.initPid);
+        const keep = meta?.kept ? initAlive && !options.includeKept : await isLive(run);
+        if (keep) {
+          for (const c of cgroups) spared.add(c);
+          continue;
+        }
+        if (meta && initAlive) {
           try {
             process.kill(meta.initPid, 'SIGKILL');
           } catch {
@@ -277,35 +319,60 @@ export class NamespaceBackend implements Backend {
           const deadline = Date.now() + 5000;
           while (alive(meta.initPid) && Date.now() < deadline) await sleep(10);
         }
-        await destroySandboxCgroup(meta?.cgroups ?? sandboxCgroupDirs(layout, id));
+        releaseQuotaMount(join(dir, 'disk'));
+        await destroySandboxCgroup(cgroups);
         removeTree(dir);
-        report.sandboxes.push(id);
+        report.sandboxes.push(name);
       }
     }
-    for (const id of listSandboxCgroups(layout)) {
-      if (known.has(id) && existsSync(join(this.sandboxesDir, id))) continue;
-      const dirs = sandboxCgroupDirs(layout, id);
-      if (!known.has(id) && cgroupPids(dirs).length > 0) continue; // another project's live sandbox
-      await destroySandboxCgroup(dirs);
-      report.cgroups.push(id);
+    for (const [run, ids] of listRunCgroups(layout, project)) {
+      if (await isLive(run)) continue;
+      for (const id of ids) {
+        const dirs = sandboxCgroupDirs(layout, { project, run }, id);
+        if (dirs.some((d) => spared.has(d))) continue;
+        await destroySandboxCgroup(dirs);
+        report.cgroups.push(id);
+      }
+      removeRunCgroup(layout, { project, run });
     }
+    await this.runLock.removeEnded((run) => isLive(run));
     if (existsSync(this.snapshotsDir)) {
       for (const name of readdirSync(this.snapshotsDir)) {
         if (!name.endsWith('.building')) continue;
         const dir = join(this.snapshotsDir, name);
-        let owner = 0;
-        try {
-          owner = Number(readFileSync(join(dir, 'owner'), 'utf8').trim());
-        } catch {
-          // no owner file: abandoned
-        }
-        if (owner && alive(owner) && owner !== process.pid) continue;
+        if (await isLive(readOwner(dir))) continue;
         removeTree(dir);
         report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
       }
     }
     return report;
   }
+}
+
+/** The run id in `<dir>/<file>` (`owner` of a snapshot build, `run` of a sandbox), if any. */
+function readOwner(dir: string, file = 'owner'): string | undefined {
+  try {
+    return readFileSync(join(dir, file), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Milliseconds since `path` was last modified (0 when it is gone). */
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Unmount a sandbox's disk quota whose watcher died before it could (a no-op when not mounted). */
+function releaseQuotaMount(dir: string): void {
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === dir);
+  if (mounted) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
 }
 
 /** Directories each sandbox replaces with a fresh, private tmpfs. */

@@ -107,20 +107,49 @@ function detect(): CgroupLayout {
   }
 }
 
-/** Directories that make up one sandbox's cgroup (one per v1 controller, or one v2 group). */
-export function sandboxCgroupDirs(layout: CgroupLayout, id: string): string[] {
-  if (layout.kind === 'v2') return [join(layout.base, id)];
-  if (layout.kind === 'v1') return layout.bases.map((b) => join(b, id));
-  return [];
+/** The base directories of a layout: one per v1 controller, or the one v2 group. */
+function bases(layout: CgroupLayout): string[] {
+  return layout.kind === 'v2' ? [layout.base] : layout.kind === 'v1' ? layout.bases : [];
 }
 
 /**
- * Create a sandbox's cgroup directories and apply limits. Returns the directories.
+ * Where one run's sandboxes get their cgroups: `<base>/<project>/<run>/<sandbox>`, so that a
+ * process cleaning up (`gc`) only ever looks below its own project's directory, and a run's
+ * directory is removed as a whole once its lock is released.
+ */
+export interface CgroupScope {
+  /** Stable per state directory (a hash of its path). */
+  project: string;
+  /** The run (seedfork process) that creates the sandboxes. */
+  run: string;
+}
+
+/** Directories that make up one sandbox's cgroup (one per v1 controller, or one v2 group). */
+export function sandboxCgroupDirs(layout: CgroupLayout, scope: CgroupScope, id: string): string[] {
+  return bases(layout).map((b) => join(b, scope.project, scope.run, id));
+}
+
+/**
+ * Create a sandbox's cgroup directories (and its project and run parents) and apply limits.
+ * On v2 the parents delegate the memory and pids controllers to their children.
+ * @returns the sandbox's directories
  * @throws when a directory cannot be created (the caller removes what was made).
  */
-export function createSandboxCgroup(layout: CgroupLayout, id: string, limits: ResourceLimits): string[] {
-  const dirs = sandboxCgroupDirs(layout, id);
+export function createSandboxCgroup(
+  layout: CgroupLayout,
+  scope: CgroupScope,
+  id: string,
+  limits: ResourceLimits,
+): string[] {
+  const dirs = sandboxCgroupDirs(layout, scope, id);
   for (const dir of dirs) {
+    for (const parent of [dirname(dirname(dir)), dirname(dir)]) {
+      if (existsSync(parent)) continue;
+      mkdirSync(parent, { recursive: true });
+      if (layout.kind === 'v2') {
+        for (const c of layout.controllers) tryWrite(join(parent, 'cgroup.subtree_control'), `+${c}`);
+      }
+    }
     mkdirSync(dir);
     const set = (v2: string, v1: string, value: number | undefined) => {
       if (value === undefined) return;
@@ -131,6 +160,37 @@ export function createSandboxCgroup(layout: CgroupLayout, id: string, limits: Re
     set('pids.max', 'pids.max', limits.pids);
   }
   return dirs;
+}
+
+/** How often the kernel enforced a limit on a sandbox's cgroup so far. */
+export interface LimitCounters {
+  /** Processes the OOM killer ended (v2 `memory.events` oom_kill, v1 `memory.oom_control`). */
+  oomKills: number;
+  /** Forks refused at `pids.max` (`pids.events` max). */
+  pidsRefused: number;
+}
+
+function counter(path: string, key: string): number {
+  try {
+    const line = readFileSync(path, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${key} `));
+    return line ? Number(line.slice(key.length + 1)) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Read the limit counters of a sandbox's cgroup directories (0 where a controller is missing). */
+export function limitCounters(dirs: string[]): LimitCounters {
+  let oomKills = 0;
+  let pidsRefused = 0;
+  for (const dir of dirs) {
+    oomKills +=
+      counter(join(dir, 'memory.events'), 'oom_kill') + counter(join(dir, 'memory.oom_control'), 'oom_kill');
+    pidsRefused += counter(join(dir, 'pids.events'), 'max');
+  }
+  return { oomKills, pidsRefused };
 }
 
 /** PIDs (host namespace) still in any of the given cgroup directories. */
@@ -183,16 +243,47 @@ export async function destroySandboxCgroup(dirs: string[], timeoutMs = 5000): Pr
   }
 }
 
-/** Sandbox ids that have a cgroup directory on this host. */
-export function listSandboxCgroups(layout: CgroupLayout): string[] {
-  const bases = layout.kind === 'v2' ? [layout.base] : layout.kind === 'v1' ? layout.bases : [];
-  const ids = new Set<string>();
-  for (const base of bases) {
-    try {
-      for (const e of readdirSync(base, { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
-    } catch {
-      // base vanished
+/** A directory's subdirectories (none when it is missing). */
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/** Runs of a project that have a cgroup directory, each with its sandboxes' ids. */
+export function listRunCgroups(layout: CgroupLayout, project: string): Map<string, string[]> {
+  const runs = new Map<string, Set<string>>();
+  for (const base of bases(layout)) {
+    for (const run of subdirs(join(base, project))) {
+      const ids = runs.get(run) ?? new Set<string>();
+      for (const id of subdirs(join(base, project, run))) ids.add(id);
+      runs.set(run, ids);
     }
   }
-  return [...ids];
+  return new Map([...runs].map(([run, ids]) => [run, [...ids]]));
+}
+
+/** Remove a run's cgroup directories once they hold no sandbox (best effort). */
+export function removeRunCgroup(layout: CgroupLayout, scope: CgroupScope): void {
+  for (const base of bases(layout)) {
+    try {
+      rmdirSync(join(base, scope.project, scope.run));
+    } catch {
+      // a kept sandbox still lives in it, or it is gone
+    }
+  }
+}
+
+/** Every sandbox cgroup on this host, as `<project>/<run>/<id>` (for tests checking the host is clean). */
+export function listAllSandboxCgroups(layout: CgroupLayout): string[] {
+  const found = new Set<string>();
+  for (const base of bases(layout))
+    for (const project of subdirs(base))
+      for (const run of subdirs(join(base, project)))
+        for (const id of subdirs(join(base, project, run))) found.add(`${project}/${run}/${id}`);
+  return [...found];
 }

@@ -1,27 +1,47 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
-import { hostFiles } from '../host-files.js';
+import { hostFiles, resolveInRoot } from '../host-files.js';
 import { type ListeningSocket, readListeningSockets } from '../proc-net.js';
 import type {
+  Confinement,
   ExecOptions,
   ExecResult,
   FileChanges,
   FoundFile,
+  LimitHit,
   ResourceLimits,
   Sandbox,
   SandboxProcess,
 } from '../types.js';
-import { type CgroupLayout, createSandboxCgroup, destroySandboxCgroup } from './cgroup.js';
+import {
+  type CgroupLayout,
+  type CgroupScope,
+  createSandboxCgroup,
+  destroySandboxCgroup,
+  type LimitCounters,
+  limitCounters,
+} from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
 import { removeTree } from './remove.js';
-import { Zygote } from './zygote.js';
+import { type Reply, Zygote } from './zygote.js';
 
 /** What `sandboxes/<id>/meta.json` records, so `seedfork shell` and `seedfork gc` can find it. */
 export interface SandboxMeta {
@@ -32,6 +52,8 @@ export interface SandboxMeta {
   helperPid: number;
   /** PID of the seedfork process that made it. */
   ownerPid: number;
+  /** The run (its lock under `<stateDir>/runs/`) that made it: `gc` leaves it alone while held. */
+  runId: string;
   kept: boolean;
   createdAt: string;
   cgroups: string[];
@@ -49,7 +71,11 @@ export interface StartOptions {
   upper?: string;
   snapshot: string | undefined;
   cgroups: CgroupLayout;
+  /** Project and run whose cgroup parent the sandbox's cgroup goes under. */
+  scope: CgroupScope;
   limits: ResourceLimits;
+  /** How commands are confined; default: hardened, nothing extra allowed. */
+  confinement?: Confinement;
   shareNetwork: boolean;
   rootless: boolean;
   /** Host directories to hide inside the sandbox (seedfork's state directory). */
@@ -78,68 +104,151 @@ function readTail(path: string, max: number): string {
 }
 
 /**
+ * Where a sandbox is in its life. `start` makes a `running` one; `keep` makes it `kept`
+ * (it outlives seedfork); `kill` goes through `killing` to `killed`; a sandbox whose init died
+ * on its own is `dead`, with the cause. Commands run only in `running` and `kept` sandboxes.
+ */
+export type SandboxState =
+  | { name: 'running' }
+  | { name: 'kept' }
+  | { name: 'killing' }
+  | { name: 'killed' }
+  | { name: 'dead'; cause: string };
+
+/** Which states each state may move to (see {@link SandboxState}). */
+const TRANSITIONS: Record<SandboxState['name'], SandboxState['name'][]> = {
+  running: ['kept', 'killing', 'dead'],
+  kept: ['killing', 'dead'],
+  dead: ['killing'],
+  killing: ['killed'],
+  killed: [],
+};
+
+/** What a sandbox needs to know about itself after it started. */
+interface SandboxParts {
+  id: string;
+  dir: string;
+  initPid: number;
+  monitorPid: number;
+  cgroupDirs: string[];
+  meta: SandboxMeta;
+  /** Host directory of the copy-on-write upper layer. */
+  upper: string;
+  /** Host directories of the snapshot's layers, top-most first. */
+  layers: string[];
+  limits: ResourceLimits;
+  confinement: Confinement;
+  /** The disk quota's tmpfs, when the sandbox has one. */
+  quotaDir: string | undefined;
+}
+
+/**
  * A sandbox of the namespace backend. Its PID 1 and the helper process watching it are forked
  * by the {@link Zygote}; commands enter it with `seedfork-ns exec` through the same zygote.
  */
 export class NamespaceSandbox implements Sandbox {
   readonly backend = 'namespace';
   readonly logDir: string;
-  private killed = false;
+  readonly id: string;
+  readonly dir: string;
+  readonly initPid: number;
+  private state: SandboxState = { name: 'running' };
   private execs = 0;
-  private constructor(
-    readonly id: string,
-    readonly dir: string,
-    readonly initPid: number,
-    private readonly monitorPid: number,
-    private readonly gone: Promise<void>,
-    private readonly cgroupDirs: string[],
-    private readonly meta: SandboxMeta,
-    /** Host directory of the copy-on-write upper layer. */
-    private readonly upper: string,
-    /** Host directories of the snapshot's layers, top-most first. */
-    private readonly layers: string[],
-  ) {
-    this.logDir = join(dir, 'logs');
+  private gone: Promise<void> = Promise.resolve();
+  private constructor(private readonly parts: SandboxParts) {
+    this.id = parts.id;
+    this.dir = parts.dir;
+    this.initPid = parts.initPid;
+    this.logDir = join(parts.dir, 'logs');
+  }
+
+  /** Where the sandbox is in its life. */
+  get lifecycle(): SandboxState {
+    return this.state;
+  }
+
+  private moveTo(next: SandboxState): void {
+    if (!TRANSITIONS[this.state.name].includes(next.name)) {
+      throw new SeedforkError(`sandbox ${this.id} cannot go from ${this.state.name} to ${next.name}`);
+    }
+    this.state = next;
+  }
+
+  /** The helper reported the sandbox gone: unless seedfork killed it, it died early. */
+  private ended(reply: Reply): void {
+    if (this.state.name !== 'running' && this.state.name !== 'kept') return;
+    const code = reply.kind === 'exited' ? reply.code : undefined;
+    const how =
+      code === undefined
+        ? 'the namespace helper exited'
+        : code > 128
+          ? `its init was killed by signal ${code - 128} from outside the sandbox`
+          : `its init exited with code ${code}`;
+    this.moveTo({ name: 'dead', cause: `sandbox ${this.id} died early: ${how}` });
   }
 
   /**
    * Create the namespaces, mounts and cgroup of a new sandbox and wait for its PID 1.
+   * The sandbox directory appears atomically with its `run` file (made under a dot name and
+   * renamed), so `gc` never sees one it cannot attribute to a run.
    * @throws SeedforkError with the helper's message when a mount or namespace fails; nothing
    *   is left behind in that case.
    */
-  static async start(options: StartOptions): Promise<NamespaceSandbox> {
+  static async start(options: StartOptions & { runId: string }): Promise<NamespaceSandbox> {
     const id = options.id ?? newSandboxId();
     const dir = options.dir;
-    const upper = options.upper ?? join(dir, 'upper');
-    for (const d of [upper, join(dir, 'work'), join(dir, 'merged'), join(dir, 'logs')]) {
+    const quotaDir =
+      options.upper === undefined && !options.rootless && options.limits.diskBytes
+        ? join(dir, 'disk')
+        : undefined;
+    const upper = options.upper ?? (quotaDir ? join(quotaDir, 'upper') : join(dir, 'upper'));
+    const work = quotaDir ? join(quotaDir, 'work') : join(dir, 'work');
+    const staging = join(dirname(dir), `.${id}.new`);
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, 'run'), options.runId);
+    renameSync(staging, dir);
+    for (const d of [join(dir, 'merged'), join(dir, 'logs'), ...(quotaDir ? [] : [upper, work])]) {
       mkdirSync(d, { recursive: true });
     }
     let cgroupDirs: string[] = [];
     let gone: Promise<void> | undefined;
+    let sandbox: NamespaceSandbox | undefined;
     try {
-      cgroupDirs = createSandboxCgroup(options.cgroups, id, options.limits);
+      cgroupDirs = createSandboxCgroup(options.cgroups, options.scope, id, options.limits);
       const args = ['start', '--hostname', `sf-${id}`];
       for (const layer of [...options.layers, '/']) args.push('--lower', layer);
-      args.push('--upper', upper, '--work', join(dir, 'work'), '--merged', join(dir, 'merged'));
+      args.push('--upper', upper, '--work', work, '--merged', join(dir, 'merged'));
       for (const c of cgroupDirs) args.push('--cgroup', c);
       for (const h of options.hide) args.push('--hide', h);
       if (options.shareNetwork) args.push('--share-net');
       if (options.rootless) args.push('--userns');
+      if (quotaDir) args.push('--quota-dir', quotaDir);
+      if (options.limits.diskBytes) args.push('--quota-bytes', String(options.limits.diskBytes));
       for (const d of options.ownDirs ?? []) args.push('--own-dir', d);
       let monitorPid = 0;
       let settle: { resolve(pid: number): void; reject(error: Error): void } | undefined;
       const ready = new Promise<number>((resolve, reject) => {
         settle = { resolve, reject };
       });
-      gone = Zygote.get().request(args, (text) => {
-        if (text.startsWith('pid ')) monitorPid = Number(text.slice(4));
-        else if (text.startsWith('ready ')) settle?.resolve(Number(text.slice(6)));
-        else if (text.startsWith('error ')) settle?.reject(explainStartFailure(text.slice(6).trim()));
-        else if (text === 'exited' || text === 'lost') {
-          settle?.reject(explainStartFailure(''));
-          return true;
+      gone = Zygote.get().request(args, (reply) => {
+        switch (reply.kind) {
+          case 'pid':
+            monitorPid = reply.pid;
+            return false;
+          case 'ready':
+            settle?.resolve(reply.initPid);
+            return false;
+          case 'error':
+            settle?.reject(explainStartFailure(reply.message));
+            return false;
+          case 'exited':
+          case 'lost':
+            settle?.reject(explainStartFailure(''));
+            sandbox?.ended(reply);
+            return true;
+          default:
+            return false;
         }
-        return false;
       });
       const initPid = await ready;
       const meta: SandboxMeta = {
@@ -147,23 +256,28 @@ export class NamespaceSandbox implements Sandbox {
         initPid,
         helperPid: monitorPid,
         ownerPid: process.pid,
+        runId: options.runId,
         kept: false,
         createdAt: new Date().toISOString(),
         cgroups: cgroupDirs,
         snapshot: options.snapshot,
       };
       writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-      return new NamespaceSandbox(
+      sandbox = new NamespaceSandbox({
         id,
         dir,
         initPid,
         monitorPid,
-        gone,
         cgroupDirs,
         meta,
         upper,
-        options.layers,
-      );
+        layers: options.layers,
+        limits: options.limits,
+        confinement: { harden: true, allowSyscalls: [], ...options.confinement },
+        quotaDir,
+      });
+      sandbox.gone = gone;
+      return sandbox;
     } catch (error) {
       await gone;
       await destroySandboxCgroup(cgroupDirs).catch(() => {});
@@ -172,11 +286,22 @@ export class NamespaceSandbox implements Sandbox {
     }
   }
 
-  private helperArgs(options: { cwd?: string; user?: string; pgroup?: boolean }): string[] {
+  private helperArgs(options: {
+    cwd?: string;
+    user?: string;
+    pgroup?: boolean;
+    capOutput?: boolean;
+  }): string[] {
+    const { cgroupDirs, confinement, limits } = this.parts;
     const args = ['--pid', String(this.initPid), '--cwd', options.cwd ?? '/'];
-    for (const c of this.cgroupDirs) args.push('--cgroup', c);
+    for (const c of cgroupDirs) args.push('--cgroup', c);
     if (options.user) args.push('--user', options.user);
     if (options.pgroup) args.push('--pgroup');
+    if (confinement.harden) {
+      args.push('--harden');
+      for (const name of confinement.allowSyscalls ?? []) args.push('--allow-syscall', name);
+    }
+    if (options.capOutput && limits.outputBytes) args.push('--max-output', String(limits.outputBytes));
     return args;
   }
 
@@ -184,16 +309,20 @@ export class NamespaceSandbox implements Sandbox {
    * Run a command to completion through the zygote, its output going to a file in the
    * sandbox directory (read back, up to MAX_OUTPUT_BYTES, when it exits). Commands whose
    * stdio is inherited or an fd, or with an empty argument, are spawned directly instead.
+   * The result names the limit the command ran into, if any (`limit`).
    */
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    this.assertAlive();
+    this.assertUsable();
     const stdio = options.stdio ?? 'pipe';
     if ((stdio !== 'pipe' && stdio !== 'ignore') || argv.some((a) => a === '')) {
       return runToCompletion([helperPath(), 'exec', ...this.helperArgs(options), '--', ...argv], options);
     }
     const started = performance.now();
-    const out = stdio === 'pipe' ? join(this.dir, `exec-${++this.execs}.out`) : '-';
+    const n = ++this.execs;
+    const out = stdio === 'pipe' ? join(this.dir, `exec-${n}.out`) : '-';
+    const limitFile = join(this.dir, `exec-${n}.limit`);
     const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+    const before = limitCounters(this.parts.cgroupDirs);
     let pid = 0;
     let exitCode = 1;
     let timedOut = false;
@@ -209,17 +338,27 @@ export class NamespaceSandbox implements Sandbox {
     const timer = options.timeoutMs !== undefined ? setTimeout(onTimeout, options.timeoutMs) : undefined;
     options.signal?.addEventListener('abort', killIt, { once: true });
     const stream = out !== '-' && options.onOutput ? new OutputTail(out, options.onOutput) : undefined;
+    const capArgs = out !== '-' ? ['--limit-file', limitFile] : [];
     try {
       await Zygote.get().request(
-        ['exec', out, '--clear-env', ...env, ...this.helperArgs(options), '--', ...argv],
-        (text) => {
-          if (text.startsWith('pid ')) {
-            pid = Number(text.slice(4));
+        [
+          'exec',
+          out,
+          '--clear-env',
+          ...env,
+          ...this.helperArgs({ ...options, capOutput: out !== '-' }),
+          ...capArgs,
+          '--',
+          ...argv,
+        ],
+        (reply) => {
+          if (reply.kind === 'pid') {
+            pid = reply.pid;
             if (stop) killQuietly(pid);
             return false;
           }
-          if (text.startsWith('exit ')) exitCode = Number(text.slice(5));
-          return true; // exit, or an error/lost line: nothing more will come
+          if (reply.kind === 'exit') exitCode = reply.code;
+          return true; // exit, or an error/lost reply: nothing more will come
         },
       );
     } finally {
@@ -236,16 +375,82 @@ export class NamespaceSandbox implements Sandbox {
       }
       rmSync(out, { force: true });
     }
-    return { exitCode: timedOut ? 124 : exitCode, output, durationMs: performance.now() - started, timedOut };
+    const limit = this.limitReached(before, limitFile);
+    return {
+      exitCode: timedOut ? 124 : exitCode,
+      output,
+      durationMs: performance.now() - started,
+      timedOut,
+      ...(limit ? { limit } : {}),
+    };
+  }
+
+  /** The limit a command that just ended ran into: output (the helper says so in the limit
+   * file), memory and pids (the cgroup's counters moved), disk (the quota is full). */
+  private limitReached(before: LimitCounters, limitFile: string): LimitHit | undefined {
+    const { limits, cgroupDirs, quotaDir } = this.parts;
+    let recorded = '';
+    try {
+      recorded = readFileSync(limitFile, 'utf8').trim();
+    } catch {
+      // the command never started
+    }
+    rmSync(limitFile, { force: true });
+    const [name, value] = recorded.split(' ');
+    if (name === 'output') {
+      const bytes = Number(value);
+      return {
+        name: 'output',
+        value: bytes,
+        message: `stopped at the output limit (limits.output = ${formatBytes(bytes)}): it wrote more than that`,
+      };
+    }
+    const after = limitCounters(cgroupDirs);
+    if (after.oomKills > before.oomKills && limits.memoryBytes) {
+      return {
+        name: 'memory',
+        value: limits.memoryBytes,
+        message: `the memory limit (limits.memory = ${formatBytes(limits.memoryBytes)}) was reached: the kernel's OOM killer ended ${after.oomKills - before.oomKills} process(es)`,
+      };
+    }
+    if (after.pidsRefused > before.pidsRefused && limits.pids) {
+      return {
+        name: 'pids',
+        value: limits.pids,
+        message: `the process limit (limits.pids = ${limits.pids}) was reached: ${after.pidsRefused - before.pidsRefused} fork(s) failed with EAGAIN`,
+      };
+    }
+    if (quotaDir && limits.diskBytes) {
+      try {
+        const fs = statfsSync(quotaDir);
+        const free = fs.bavail * fs.bsize;
+        if (free < Math.max(fs.bsize * 2, limits.diskBytes / 1000)) {
+          return {
+            name: 'disk',
+            value: limits.diskBytes,
+            message: `the disk quota (limits.disk = ${formatBytes(limits.diskBytes)}, the sandbox's writes and /tmp together) is full: writes failed with ENOSPC`,
+          };
+        }
+      } catch {
+        // the sandbox is gone
+      }
+    }
+    return undefined;
   }
 
   spawn(
     argv: string[],
     options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
   ): ChildProcess {
-    this.assertAlive();
+    this.assertUsable();
     return spawnService(
-      [helperPath(), 'exec', ...this.helperArgs({ ...options, pgroup: true }), '--', ...argv],
+      [
+        helperPath(),
+        'exec',
+        ...this.helperArgs({ ...options, pgroup: true, capOutput: true }),
+        '--',
+        ...argv,
+      ],
       {
         env: options.env,
         logFile: options.logFile,
@@ -253,28 +458,39 @@ export class NamespaceSandbox implements Sandbox {
     );
   }
 
-  readFile(path: string): Promise<Buffer | undefined> {
-    return hostFiles.read(this.hostPath(path));
+  // File methods resolve symbolic links inside the sandbox's root (resolveInRoot), so a link a
+  // test planted never makes seedfork read or write a host file.
+  async readFile(path: string): Promise<Buffer | undefined> {
+    return hostFiles.read(this.safeHostPath(path));
   }
 
-  writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {
-    return hostFiles.write(this.hostPath(path), data, options);
+  async writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {
+    return hostFiles.write(this.safeHostPath(path), data, options);
   }
 
-  makeDir(path: string, options?: { mode?: number; owner?: { uid: number; gid: number } }): Promise<void> {
-    return hostFiles.makeDir(this.hostPath(path), options);
+  async makeDir(
+    path: string,
+    options?: { mode?: number; owner?: { uid: number; gid: number } },
+  ): Promise<void> {
+    return hostFiles.makeDir(this.safeHostPath(path), options);
   }
 
-  exists(path: string): Promise<boolean> {
-    return hostFiles.exists(this.hostPath(path));
+  async exists(path: string): Promise<boolean> {
+    return hostFiles.exists(this.safeHostPath(path));
   }
 
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
-    return findFilesIn(this.hostPath(dir), patterns);
+    return findFilesIn(this.safeHostPath(dir), patterns);
   }
 
   async changedFiles(ignore: (path: string) => boolean = () => false): Promise<FileChanges> {
-    return overlayChanges(this.upper, this.killed ? undefined : this.hostPath('/tmp'), this.layers, ignore);
+    const alive = this.state.name === 'running' || this.state.name === 'kept';
+    return overlayChanges(
+      this.parts.upper,
+      alive ? this.hostPath('/tmp') : undefined,
+      this.parts.layers,
+      ignore,
+    );
   }
 
   async listeningSockets(): Promise<ListeningSocket[]> {
@@ -294,33 +510,57 @@ export class NamespaceSandbox implements Sandbox {
     return `/proc/${this.initPid}/root${path.startsWith('/') ? path : `/${path}`}`;
   }
 
-  /** Keep the sandbox when seedfork exits: its watcher stops watching the lifeline. */
-  async keep(shell?: { cwd: string; env: Record<string, string> }): Promise<void> {
-    this.assertAlive();
-    if (shell) writeFileSync(join(this.dir, 'env.json'), JSON.stringify(shell));
-    process.kill(this.monitorPid, 'SIGUSR1');
-    this.meta.kept = true;
-    writeFileSync(join(this.dir, 'meta.json'), JSON.stringify(this.meta, null, 2));
+  /** {@link hostPath} with symbolic links resolved inside the sandbox. */
+  private safeHostPath(path: string): string {
+    return resolveInRoot(`/proc/${this.initPid}/root`, path);
   }
 
-  /** Kill every process, release the cgroup and delete the sandbox directory (and its upper layer). */
+  /** Keep the sandbox when seedfork exits: its watcher stops watching the lifeline. */
+  async keep(shell?: { cwd: string; env: Record<string, string> }): Promise<void> {
+    this.assertUsable();
+    if (shell) writeFileSync(join(this.dir, 'env.json'), JSON.stringify(shell));
+    process.kill(this.parts.monitorPid, 'SIGUSR1');
+    this.moveTo({ name: 'kept' });
+    this.parts.meta.kept = true;
+    writeFileSync(join(this.dir, 'meta.json'), JSON.stringify(this.parts.meta, null, 2));
+  }
+
+  /** Kill every process, release the cgroup and the disk quota, and delete the sandbox
+   * directory (and its upper layer). Safe to call twice. */
   async kill(): Promise<void> {
-    if (this.killed) return;
-    this.killed = true;
+    if (this.state.name === 'killing' || this.state.name === 'killed') return this.gone;
+    this.moveTo({ name: 'killing' });
     try {
       process.kill(this.initPid, 'SIGKILL');
     } catch {
       // already gone
     }
-    await this.gone;
-    await destroySandboxCgroup(this.cgroupDirs);
+    await this.gone; // the watcher has unmounted the disk quota
+    await destroySandboxCgroup(this.parts.cgroupDirs);
     // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
     removeTree(this.dir);
+    this.moveTo({ name: 'killed' });
   }
 
-  private assertAlive(): void {
-    if (this.killed) throw new SeedforkError(`sandbox ${this.id} was already killed`);
+  private assertUsable(): void {
+    const state = this.state;
+    if (state.name === 'dead') throw new SeedforkError(state.cause);
+    if (state.name !== 'running' && state.name !== 'kept') {
+      throw new SeedforkError(`sandbox ${this.id} was already killed`);
+    }
   }
+}
+
+/** Bytes as a short binary size: `512 MiB`, `4 GiB`, `100 B`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value} ${units[unit]}`;
 }
 
 /** SIGKILL `pid`, which may have exited already (a timeout or abort racing the command's exit). */

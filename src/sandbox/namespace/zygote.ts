@@ -4,8 +4,59 @@ import type { Writable } from 'node:stream';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { helperPath } from './helper.js';
 
-/** A response line of `seedfork-ns serve` for one request, with the request id removed. */
-type Listener = (text: string) => void;
+/**
+ * One answer of `seedfork-ns serve` to a request (see cmd_serve in native/seedfork-ns.c), or
+ * `lost` when the helper itself died. Parsed in one place: {@link parseReply}.
+ */
+export type Reply =
+  | { kind: 'pid'; pid: number } // the helper forked the request's process
+  | { kind: 'ready'; initPid: number } // start: the sandbox's PID 1 runs
+  | { kind: 'error'; message: string } // the request failed; nothing more comes
+  | { kind: 'exited'; code: number } // start: the sandbox is gone; how its init ended (128+N: signal N)
+  | { kind: 'exit'; code: number } // exec: the command ended (128+N for signal N)
+  | { kind: 'locked' } // lock: held until this process exits
+  | { kind: 'probe'; state: 'held' | 'free' | 'missing' } // probe: a run lock's state
+  | { kind: 'lost' }; // the helper exited; nothing more comes
+
+/**
+ * Parse a response line of `seedfork-ns serve` (the request id already removed).
+ * @throws SeedforkError on a line the protocol does not have (a helper of another version).
+ */
+export function parseReply(text: string): Reply {
+  const space = text.indexOf(' ');
+  const word = space < 0 ? text : text.slice(0, space);
+  const rest = space < 0 ? '' : text.slice(space + 1);
+  const int = (): number => {
+    const n = Number(rest);
+    if (!Number.isInteger(n)) throw new SeedforkError(`the namespace helper sent a malformed line: ${text}`);
+    return n;
+  };
+  switch (word) {
+    case 'pid':
+      return { kind: 'pid', pid: int() };
+    case 'ready':
+      return { kind: 'ready', initPid: int() };
+    case 'exit':
+      return { kind: 'exit', code: int() };
+    case 'error':
+      return { kind: 'error', message: rest.trim() };
+    case 'exited':
+      return { kind: 'exited', code: int() };
+    case 'locked':
+    case 'lost':
+      return { kind: word };
+    case 'held':
+    case 'free':
+    case 'missing':
+      return { kind: 'probe', state: word };
+    default:
+      throw new SeedforkError(`the namespace helper sent an unknown line: ${text}`, {
+        hint: 'Rebuild it with `npm run build`: the helper and seedfork are from different versions.',
+      });
+  }
+}
+
+type Listener = (reply: Reply) => void;
 
 /**
  * Client of `seedfork-ns serve`: one small helper process per seedfork process that forks
@@ -31,11 +82,18 @@ export class Zygote {
     lines.on('line', (line) => {
       const space = line.indexOf(' ');
       const listener = this.listeners.get(line.slice(0, space));
-      listener?.(line.slice(space + 1));
+      if (!listener) return;
+      let reply: Reply;
+      try {
+        reply = parseReply(line.slice(space + 1));
+      } catch (error) {
+        reply = { kind: 'error', message: (error as Error).message };
+      }
+      listener(reply);
     });
     this.child.on('exit', (code, signal) => {
       this.failure = new SeedforkError(`the namespace helper exited (${signal ?? `code ${code}`})`);
-      for (const listener of this.listeners.values()) listener('lost');
+      for (const listener of this.listeners.values()) listener({ kind: 'lost' });
     });
     this.child.on('error', (error) => {
       this.failure = error;
@@ -66,10 +124,10 @@ export class Zygote {
   }
 
   /**
-   * Send a request; `onLine` receives each response line for it until it returns true (done).
+   * Send a request; `onReply` receives each reply to it until it returns true (done).
    * Resolves when done.
    */
-  request(fields: string[], onLine: (text: string) => boolean): Promise<void> {
+  request(fields: string[], onReply: (reply: Reply) => boolean): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     for (const f of fields) {
       if (f.includes('\0') || f === '') {
@@ -81,8 +139,8 @@ export class Zygote {
     const id = String(++this.nextId);
     this.busy();
     return new Promise<void>((resolve) => {
-      this.listeners.set(id, (text) => {
-        if (onLine(text)) {
+      this.listeners.set(id, (reply) => {
+        if (onReply(reply) || reply.kind === 'lost') {
           this.listeners.delete(id);
           this.idle();
           resolve();
@@ -90,5 +148,29 @@ export class Zygote {
       });
       (this.child.stdin as Writable).write(`${[id, ...fields].join('\0')}\0\0`);
     });
+  }
+
+  /**
+   * Take an exclusive lock on `path` (created if missing), held until this process exits.
+   * @throws SeedforkError when it cannot be taken (someone else holds it).
+   */
+  async lock(path: string): Promise<void> {
+    let failure: string | undefined;
+    await this.request(['lock', path], (reply) => {
+      if (reply.kind === 'error') failure = reply.message;
+      else if (reply.kind === 'lost') failure = 'the namespace helper exited';
+      return true;
+    });
+    if (failure) throw new SeedforkError(`cannot lock ${path}: ${failure}`);
+  }
+
+  /** Whether a lock taken with {@link lock} (by any process) is held on `path`. */
+  async probe(path: string): Promise<'held' | 'free' | 'missing'> {
+    let state: 'held' | 'free' | 'missing' = 'held'; // when in doubt, never reap
+    await this.request(['probe', path], (reply) => {
+      if (reply.kind === 'probe') state = reply.state;
+      return true;
+    });
+    return state;
   }
 }

@@ -242,6 +242,11 @@ int harden_known_syscall(const char *name) {
   return 0;
 }
 
+void harden_list_syscalls(FILE *out) {
+  fputs("clone\n", out);
+  for (size_t i = 0; i < N_REFUSED; i++) fprintf(out, "%s\n", REFUSED[i].name);
+}
+
 static const char *syscall_name(int nr) {
   if (nr == __NR_clone) return "clone with namespace flags";
   for (size_t i = 0; i < N_REFUSED; i++)

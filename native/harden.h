@@ -5,6 +5,7 @@
 #ifndef SEEDFORK_HARDEN_H
 #define SEEDFORK_HARDEN_H
 
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Syscalls a sandboxed command may use although the default filter refuses them
@@ -43,6 +44,9 @@ int harden_receive_listener(int sock);
  * refused call to `report_fd` the first time each call is refused. Returns 0, or -1 when the
  * listener is gone (every process holding the filter exited). */
 int harden_answer(int listener, int report_fd);
+
+/* Print the calls the filter refuses (the names --allow-syscall takes), one per line. */
+void harden_list_syscalls(FILE *out);
 
 /* 1 when `name` is a syscall the filter knows (so --allow-syscall can name it), else 0. */
 int harden_known_syscall(const char *name);

@@ -32,6 +32,9 @@
  *       It also holds seedfork's run locks (lock/probe requests). See cmd_serve
  *       below for the protocol.
  *
+ *   seedfork-ns syscalls
+ *       Lists the calls the sandbox's seccomp filter refuses (harden.c).
+ *
  *   seedfork-ns umount DIR
  *       Detaches a sandbox's disk quota mount (for `seedfork gc`).
  *
@@ -1142,6 +1145,10 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "start")) return cmd_start(argc - 2, argv + 2);
   if (!strcmp(argv[1], "exec")) return cmd_exec(argc - 2, argv + 2);
   if (!strcmp(argv[1], "serve")) return cmd_serve();
+  if (!strcmp(argv[1], "syscalls")) {
+    harden_list_syscalls(stdout); /* what config sandbox.allowSyscalls may name */
+    return 0;
+  }
   if (!strcmp(argv[1], "umount") && argc == 3) {
     /* `seedfork gc`: a sandbox's disk quota whose watcher was killed before it could unmount */
     if (umount2(argv[2], MNT_DETACH) < 0) {

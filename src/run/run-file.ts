@@ -208,9 +208,11 @@ export async function runFile(
       : hung
         ? `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
           `killed. Processes still running:\n${hung.tree}`
-        : result.limit
-          ? `${result.limit.message}. Raise it with limits.${result.limit.name} in the config if the suite needs more.`
-          : parseError;
+        : result.sandboxDied
+          ? result.sandboxDied
+          : result.limit
+            ? `${result.limit.message}. Raise it with limits.${result.limit.name} in the config if the suite needs more.`
+            : parseError;
   const error = unfinished ?? report.error;
   // A failing test case makes the file `failed`; a file that could not finish with no failing
   // case is an `error` (a limit counts even when the runner said it passed: a refused fork or a

@@ -34,6 +34,8 @@ export interface ExecResult {
   timedOut: boolean;
   /** The sandbox limit the command ran into, when one stopped it or refused it something. */
   limit?: LimitHit;
+  /** Why the sandbox itself ended while the command ran (its init was killed from outside). */
+  sandboxDied?: string;
 }
 
 /** A sandbox limit a command reached (see {@link ResourceLimits}). */

@@ -127,8 +127,28 @@ export class NamespaceBackend implements Backend {
     return dirs.filter((d) => existsSync(d) && statSync(d).uid === process.getuid?.());
   }
 
+  /**
+   * @throws SeedforkError when namespaces cannot be made here, or when
+   *   `confinement.allowSyscalls` names a call the sandbox does not refuse (a typo would
+   *   otherwise fail every command).
+   */
   async preflight(): Promise<void> {
-    this.privilege ??= namespacePreflight();
+    if (this.privilege === undefined) {
+      this.privilege = namespacePreflight();
+      const allowed = this.options.confinement?.allowSyscalls ?? [];
+      if (allowed.length > 0) {
+        const refused = spawnSync(helperPath(), ['syscalls'], { encoding: 'utf8' }).stdout.split('\n');
+        const unknown = allowed.filter((name) => !refused.includes(name));
+        if (unknown.length > 0) {
+          throw new SeedforkError(
+            `sandbox.allowSyscalls names calls the sandbox does not refuse: ${unknown.join(', ')}`,
+            {
+              hint: `Only these can be allowed: ${refused.filter(Boolean).join(', ')}.`,
+            },
+          );
+        }
+      }
+    }
   }
 
   async openSnapshot(key: string): Promise<Snapshot | undefined> {

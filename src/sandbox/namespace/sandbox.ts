@@ -174,6 +174,11 @@ export class NamespaceSandbox implements Sandbox {
     this.state = next;
   }
 
+  /** Resolves when the helper has said the sandbox is gone, or after `ms`. */
+  private async settled(ms: number): Promise<void> {
+    if (!alive(this.initPid)) await Promise.race([this.gone, new Promise((r) => setTimeout(r, ms))]);
+  }
+
   /** The helper reported the sandbox gone: unless seedfork killed it, it died early. */
   private ended(reply: Reply): void {
     if (this.state.name !== 'running' && this.state.name !== 'kept') return;
@@ -376,12 +381,16 @@ export class NamespaceSandbox implements Sandbox {
       rmSync(out, { force: true });
     }
     const limit = this.limitReached(before, limitFile);
+    // The init's death reaches us on another line of the helper: give it a moment to arrive.
+    if (exitCode === 137 && !timedOut && !stop) await this.settled(200);
+    const state = this.state;
     return {
       exitCode: timedOut ? 124 : exitCode,
       output,
       durationMs: performance.now() - started,
       timedOut,
       ...(limit ? { limit } : {}),
+      ...(state.name === 'dead' ? { sandboxDied: state.cause } : {}),
     };
   }
 
@@ -561,6 +570,16 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value} ${units[unit]}`;
+}
+
+/** Whether process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** SIGKILL `pid`, which may have exited already (a timeout or abort racing the command's exit). */

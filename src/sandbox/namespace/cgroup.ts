@@ -143,14 +143,22 @@ export function createSandboxCgroup(
 ): string[] {
   const dirs = sandboxCgroupDirs(layout, scope, id);
   for (const dir of dirs) {
-    for (const parent of [dirname(dirname(dir)), dirname(dir)]) {
-      if (existsSync(parent)) continue;
-      mkdirSync(parent, { recursive: true });
-      if (layout.kind === 'v2') {
-        for (const c of layout.controllers) tryWrite(join(parent, 'cgroup.subtree_control'), `+${c}`);
+    // A sandbox of this run being killed removes the parents once empty (releaseRunCgroup):
+    // make them again if that happened between the two steps.
+    for (let attempt = 0; ; attempt++) {
+      for (const parent of [dirname(dirname(dir)), dirname(dir)]) {
+        mkdirSync(parent, { recursive: true });
+        if (layout.kind === 'v2') {
+          for (const c of layout.controllers) tryWrite(join(parent, 'cgroup.subtree_control'), `+${c}`);
+        }
+      }
+      try {
+        mkdirSync(dir);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 10) throw error;
       }
     }
-    mkdirSync(dir);
     const set = (v2: string, v1: string, value: number | undefined) => {
       if (value === undefined) return;
       const file = layout.kind === 'v2' ? v2 : v1;
@@ -267,23 +275,31 @@ export function listRunCgroups(layout: CgroupLayout, project: string): Map<strin
   return new Map([...runs].map(([run, ids]) => [run, [...ids]]));
 }
 
-/** Remove a run's cgroup directories once they hold no sandbox (best effort). */
+/** Remove a run's cgroup directory, and its project's, once they hold nothing (best effort:
+ * a kept sandbox, or another run's, keeps them). */
 export function removeRunCgroup(layout: CgroupLayout, scope: CgroupScope): void {
   for (const base of bases(layout)) {
-    try {
-      rmdirSync(join(base, scope.project, scope.run));
-    } catch {
-      // a kept sandbox still lives in it, or it is gone
+    for (const dir of [join(base, scope.project, scope.run), join(base, scope.project)]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break; // not empty, or gone
+      }
     }
   }
 }
 
-/** Every sandbox cgroup on this host, as `<project>/<run>/<id>` (for tests checking the host is clean). */
+/** Every seedfork cgroup directory on this host: `<project>/`, `<project>/<run>/` and
+ * `<project>/<run>/<id>` (for tests checking the host is clean). */
 export function listAllSandboxCgroups(layout: CgroupLayout): string[] {
   const found = new Set<string>();
   for (const base of bases(layout))
-    for (const project of subdirs(base))
-      for (const run of subdirs(join(base, project)))
+    for (const project of subdirs(base)) {
+      found.add(`${project}/`);
+      for (const run of subdirs(join(base, project))) {
+        found.add(`${project}/${run}/`);
         for (const id of subdirs(join(base, project, run))) found.add(`${project}/${run}/${id}`);
+      }
+    }
   return [...found];
 }

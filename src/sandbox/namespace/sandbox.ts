@@ -37,6 +37,7 @@ import {
   destroySandboxCgroup,
   type LimitCounters,
   limitCounters,
+  removeRunCgroup,
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
@@ -138,6 +139,8 @@ interface SandboxParts {
   layers: string[];
   limits: ResourceLimits;
   confinement: Confinement;
+  cgroups: CgroupLayout;
+  scope: CgroupScope;
   /** The disk quota's tmpfs, when the sandbox has one. */
   quotaDir: string | undefined;
 }
@@ -278,6 +281,8 @@ export class NamespaceSandbox implements Sandbox {
         upper,
         layers: options.layers,
         limits: options.limits,
+        cgroups: options.cgroups,
+        scope: options.scope,
         confinement: { harden: true, allowSyscalls: [], ...options.confinement },
         quotaDir,
       });
@@ -286,6 +291,7 @@ export class NamespaceSandbox implements Sandbox {
     } catch (error) {
       await gone;
       await destroySandboxCgroup(cgroupDirs).catch(() => {});
+      removeRunCgroup(options.cgroups, options.scope);
       removeTree(dir);
       throw error;
     }
@@ -546,6 +552,7 @@ export class NamespaceSandbox implements Sandbox {
     }
     await this.gone; // the watcher has unmounted the disk quota
     await destroySandboxCgroup(this.parts.cgroupDirs);
+    removeRunCgroup(this.parts.cgroups, this.parts.scope);
     // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
     removeTree(this.dir);
     this.moveTo({ name: 'killed' });

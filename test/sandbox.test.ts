@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -212,6 +212,42 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     expect(await backend.openSnapshot('broken')).toBeUndefined();
     expect(existsSync(join(stateDir, 'snapshots', 'broken.building'))).toBe(false);
     await expectHostClean(before);
+  });
+
+  test('gc prunes snapshots beyond the budget, least recently used first, never the current one or one in use', async () => {
+    const store = join(REPO, 'test-output', 'state-retention');
+    rmSync(store, { recursive: true, force: true });
+    const MiB = 1024 * 1024;
+    execFileSync(process.execPath, [
+      '--import',
+      'tsx',
+      join(REPO, 'test/support/make-snapshots.mts'),
+      store,
+      'a:4',
+      'b:3',
+      'c:2',
+      'd:1',
+    ]);
+    const retention = new NamespaceBackend(store);
+    const inUse = await retention.openSnapshot('c'); // the oldest-but-one is in use by this run
+    expect(inUse).toBeDefined();
+    // pinned: c (in use) and d (current), 3 MiB; then the most recent first: b fits in 6.5 MiB, a does not
+    const report = await retention.gc({ snapshotBudgetBytes: 6.5 * MiB, keepSnapshots: ['d'] });
+    expect(report.snapshots).toEqual(['a']);
+    for (const key of ['b', 'c', 'd']) expect(await retention.openSnapshot(key)).toBeDefined();
+    const sb = await retention.fork(inUse);
+    try {
+      expect((await sb.exec(['stat', '-c', '%s', '/srv/data/blob'], { env })).output.trim()).toBe(
+        String(2 * MiB),
+      );
+    } finally {
+      await sb.kill();
+    }
+    // a budget of nothing still keeps what is pinned: b was opened above by this run, so only
+    // a run's end unpins it
+    const tight = await retention.gc({ snapshotBudgetBytes: 0, keepSnapshots: ['d'] });
+    expect(tight.snapshots).toEqual([]);
+    rmSync(store, { recursive: true, force: true });
   });
 
   test("gc removes what a run killed with SIGKILL left, and never a live run's sandbox", async () => {

@@ -7,6 +7,7 @@ import pc from 'picocolors';
 import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
 import { FLAKY } from '../audit/types.js';
 import { loadConfig } from '../config/load.js';
+import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { initConfig } from '../init/write-config.js';
 import { mergeResults } from '../plan/merge.js';
@@ -17,6 +18,7 @@ import { assertSameSuite, readTimings, recordTimings } from '../plan/timings.js'
 import { writeJUnit } from '../report/junit-write.js';
 import { readResultFile } from '../report/result-file.js';
 import { writeFilesAtomic } from '../report/write.js';
+import { gcOptions } from '../run/environment.js';
 import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
@@ -359,10 +361,18 @@ program
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .option('--keep-kept', 'leave sandboxes kept by --keep-failed alone')
   .action(async (opts) => {
-    const backend = backendFor('namespace', await stateDirOf(opts));
-    const report = await backend.gc({ includeKept: !opts.keepKept });
+    // With a config: its snapshot budget, and its current snapshot kept whatever its size.
+    const loaded = opts.stateDir ? undefined : await loadConfig(process.cwd(), opts.config).catch(fail);
+    const stateDir = loaded ? resolve(loaded.root, loaded.config.stateDir) : resolve(opts.stateDir);
+    const backend = backendFor('namespace', stateDir);
+    const report = await backend
+      .gc({
+        includeKept: !opts.keepKept,
+        ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize('4GiB') }),
+      })
+      .catch(fail);
     process.stdout.write(
-      `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s)\n`,
+      `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s), ${report.snapshots.length} old snapshot(s)\n`,
     );
   });
 

@@ -143,6 +143,14 @@ export const configSchema = z.strictObject({
       ignore: z.array(z.string()).default([]),
     })
     .default({ ignore: [] }),
+  /** What `seedfork gc` (and the start of every run) removes. */
+  gc: z
+    .strictObject({
+      /** Snapshots other than the current one are pruned, least recently used first, until
+       * all of them together take at most this much disk; `false` keeps them all. */
+      snapshotBudget: z.union([size, z.literal(false)]).default('4GiB'),
+    })
+    .default({ snapshotBudget: '4GiB' }),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z

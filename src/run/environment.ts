@@ -9,7 +9,8 @@ import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { type Backend, backendFor, DEFAULT_LIMITS } from '../sandbox/index.js';
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
-import type { ResourceLimits, Sandbox } from '../sandbox/types.js';
+import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
+import { seedCacheKey } from '../seed/cache-key.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
 
@@ -54,6 +55,19 @@ export interface EnvironmentOptions {
  */
 export function baseEnvironment(config: Config): Record<string, string> {
   return { ...applyEnv(process.env as Record<string, string>, config.test.env), SEEDFORK: '1' };
+}
+
+/**
+ * What `gc` may remove for this config: snapshots beyond `gc.snapshotBudget`, never the one the
+ * config's seed maps to.
+ */
+export function gcOptions(loaded: LoadedConfig): GcOptions {
+  const budget = loaded.config.gc.snapshotBudget;
+  if (budget === false) return {};
+  return {
+    snapshotBudgetBytes: parseSize(budget),
+    keepSnapshots: [seedCacheKey(loaded.config, loaded.root).key],
+  };
 }
 
 /**
@@ -251,8 +265,9 @@ export async function openEnvironment(
     confinement: { allowSyscalls: options.loaded.config.sandbox.allowSyscalls },
   });
   await backend.preflight();
-  const gc = await backend.gc();
-  const removed = gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length;
+  const gc = await backend.gc(gcOptions(options.loaded));
+  const removed =
+    gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length + gc.snapshots.length;
   if (removed > 0) options.onGc?.(removed);
   return namespaceEnvironment(backend, options);
 }

@@ -208,6 +208,19 @@ export interface GcReport {
   sandboxes: string[];
   cgroups: string[];
   snapshotsInProgress: string[];
+  /** Keys of snapshots pruned to fit `snapshotBudgetBytes`. */
+  snapshots: string[];
+}
+
+/** Options of {@link Backend.gc}. */
+export interface GcOptions {
+  /** Also remove sandboxes kept by `--keep-failed`. */
+  includeKept?: boolean;
+  /** Prune snapshots, least recently used first, until those left take at most this many bytes.
+   * Snapshots in use by a live run and those in `keepSnapshots` are never pruned. */
+  snapshotBudgetBytes?: number;
+  /** Keys of snapshots to keep whatever their size (the current config's). */
+  keepSnapshots?: string[];
 }
 
 /**
@@ -228,7 +241,7 @@ export interface Backend {
     options?: { limits?: ResourceLimits; shareNetwork?: boolean },
   ): Promise<Sandbox>;
   /** Remove sandboxes, cgroups and half-built snapshots that crashed or kept runs left behind. */
-  gc(options?: { includeKept?: boolean }): Promise<GcReport>;
+  gc(options?: GcOptions): Promise<GcReport>;
   /** Live sandboxes under this backend's state (kept ones and those of running seedfork processes). */
   list(): Promise<SandboxSummary[]>;
   /**

@@ -18,6 +18,7 @@ import {
   type Confinement,
   type CreateSnapshotOptions,
   DEFAULT_LIMITS,
+  type GcOptions,
   type GcReport,
   type ResourceLimits,
   type SandboxSummary,
@@ -36,6 +37,7 @@ import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
 import { RunLock } from './run-lock.js';
 import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
+import { pruneSnapshots, recordSize, registerUse } from './snapshot-retention.js';
 
 function alive(pid: number): boolean {
   try {
@@ -151,16 +153,26 @@ export class NamespaceBackend implements Backend {
     }
   }
 
+  /** A cached snapshot, registered as used by this run (so `gc` keeps it while the run lives). */
   async openSnapshot(key: string): Promise<Snapshot | undefined> {
     await this.preflight();
+    const dir = join(this.snapshotsDir, key);
+    const read = (): Snapshot | undefined => {
+      try {
+        const meta = JSON.parse(readFileSync(join(dir, 'snapshot.json'), 'utf8')) as Snapshot;
+        return existsSync(meta.layers[0] ?? '') ? meta : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    if (!read()) return undefined;
+    await this.runLock.hold();
     try {
-      const meta = JSON.parse(
-        readFileSync(join(this.snapshotsDir, key, 'snapshot.json'), 'utf8'),
-      ) as Snapshot;
-      return existsSync(meta.layers[0] ?? '') ? meta : undefined;
+      registerUse(dir, this.runLock.id);
     } catch {
-      return undefined;
+      return undefined; // pruned meanwhile
     }
+    return read(); // still there once registered: a gc deciding now sees the registration
   }
 
   /**
@@ -220,6 +232,8 @@ export class NamespaceBackend implements Backend {
         layers: [join(final, 'layer')],
       };
       writeFileSync(join(building, 'snapshot.json'), JSON.stringify(snapshot, null, 2));
+      recordSize(building);
+      registerUse(building, this.runLock.id);
       rmSync(join(building, 'owner'));
       removeTree(final);
       renameSync(building, final);
@@ -295,14 +309,14 @@ export class NamespaceBackend implements Backend {
 
   /**
    * Remove what ended runs left: sandboxes of runs whose lock is released (and kept ones when
-   * `includeKept`), their cgroups and disk quota mounts, the runs' cgroup directories, and
-   * half-built snapshots. Only this project's state and cgroups are looked at; a sandbox, a
+   * `includeKept`), their cgroups and disk quota mounts, the runs' cgroup directories,
+   * half-built snapshots, and (with `snapshotBudgetBytes`) snapshots beyond the budget. Only this project's state and cgroups are looked at; a sandbox, a
    * cgroup or a snapshot build of a run that still holds its lock is never touched, so `gc` is
    * safe beside any number of running seedfork processes.
    */
-  async gc(options: { includeKept?: boolean } = {}): Promise<GcReport> {
+  async gc(options: GcOptions = {}): Promise<GcReport> {
     await this.preflight();
-    const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [] };
+    const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [], snapshots: [] };
     const layout = cgroupLayout();
     const project = this.runLock.project;
     const liveRuns = new Map<string, boolean>();
@@ -364,6 +378,13 @@ export class NamespaceBackend implements Backend {
         removeTree(dir);
         report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
       }
+    }
+    if (options.snapshotBudgetBytes !== undefined) {
+      report.snapshots = await pruneSnapshots(this.snapshotsDir, {
+        keep: options.keepSnapshots ?? [],
+        budgetBytes: options.snapshotBudgetBytes,
+        isLive,
+      });
     }
     return report;
   }

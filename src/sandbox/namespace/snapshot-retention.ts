@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { removeTree } from './remove.js';
+
+/**
+ * Which snapshots a state directory keeps. Each snapshot directory holds `users/<run>` (one
+ * empty file per run that opened it: a snapshot whose users hold their run locks is in use),
+ * `size` (bytes on disk, measured once when it was frozen: snapshots never change) and its
+ * modification time of `users/` as the time it was last used.
+ */
+
+/** Record that run `runId` uses the snapshot in `dir`, and when. */
+export function registerUse(dir: string, runId: string): void {
+  const users = join(dir, 'users');
+  mkdirSync(users, { recursive: true });
+  writeFileSync(join(users, runId), '');
+}
+
+/** Bytes a directory tree takes on disk (allocated blocks, like `du`); links are not followed. */
+export function diskUsage(dir: string): number {
+  let total = 0;
+  const walk = (path: string) => {
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return;
+    }
+    total += st.blocks * 512;
+    if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+  };
+  walk(dir);
+  return total;
+}
+
+/** Measure a snapshot that was just frozen and record its size. */
+export function recordSize(dir: string): void {
+  writeFileSync(join(dir, 'size'), String(diskUsage(join(dir, 'layer'))));
+}
+
+function sizeOf(dir: string): number {
+  try {
+    return Number(readFileSync(join(dir, 'size'), 'utf8')) || diskUsage(dir);
+  } catch {
+    return diskUsage(dir);
+  }
+}
+
+function lastUsed(dir: string): number {
+  for (const path of [join(dir, 'users'), join(dir, 'snapshot.json')]) {
+    try {
+      return statSync(path).mtimeMs;
+    } catch {
+      // not used by this version yet
+    }
+  }
+  return 0;
+}
+
+/** Options of {@link pruneSnapshots}. */
+export interface PruneOptions {
+  /** Snapshot keys never removed (the current config's). */
+  keep: readonly string[];
+  /** Total bytes the kept snapshots may take; the least recently used go first. */
+  budgetBytes: number;
+  /** Whether a run still holds its lock (see RunLock). */
+  isLive: (run: string) => Promise<boolean>;
+}
+
+/**
+ * Remove snapshots that are not current until the rest fit in the budget, least recently used
+ * first. A snapshot that a live run registered as used, or one in `keep`, is never removed, but
+ * counts against the budget. A snapshot is first renamed away, then checked for users once more
+ * (a run that registered meanwhile gets it back), then deleted.
+ * @returns the removed snapshots' keys
+ */
+export async function pruneSnapshots(snapshotsDir: string, options: PruneOptions): Promise<string[]> {
+  if (!existsSync(snapshotsDir)) return [];
+  const inUse = async (dir: string): Promise<boolean> => {
+    let users: string[] = [];
+    try {
+      users = readdirSync(join(dir, 'users'));
+    } catch {
+      return false;
+    }
+    let live = false;
+    for (const run of users) {
+      if (await options.isLive(run)) live = true;
+      else rmSync(join(dir, 'users', run), { force: true });
+    }
+    return live;
+  };
+  const snapshots: { key: string; dir: string; size: number; lastUsed: number; pinned: boolean }[] = [];
+  for (const key of readdirSync(snapshotsDir)) {
+    const dir = join(snapshotsDir, key);
+    if (key.startsWith('.') || key.endsWith('.building') || !existsSync(join(dir, 'snapshot.json'))) continue;
+    const pinned = options.keep.includes(key) || (await inUse(dir));
+    snapshots.push({ key, dir, size: sizeOf(dir), lastUsed: lastUsed(dir), pinned });
+  }
+  let total = snapshots.filter((s) => s.pinned).reduce((n, s) => n + s.size, 0);
+  const removed: string[] = [];
+  for (const s of snapshots.filter((x) => !x.pinned).sort((a, b) => b.lastUsed - a.lastUsed)) {
+    if (total + s.size <= options.budgetBytes) {
+      total += s.size;
+      continue;
+    }
+    const doomed = join(snapshotsDir, `.removing-${s.key}-${randomBytes(3).toString('hex')}`);
+    try {
+      renameSync(s.dir, doomed);
+    } catch {
+      continue; // rebuilt or removed meanwhile
+    }
+    if (await inUse(doomed)) {
+      renameSync(doomed, s.dir);
+      total += s.size;
+      continue;
+    }
+    removeTree(doomed);
+    removed.push(s.key);
+  }
+  // what an earlier gc could not finish (not one another gc is deciding on right now)
+  for (const name of readdirSync(snapshotsDir)) {
+    const path = join(snapshotsDir, name);
+    if (name.startsWith('.removing-') && Date.now() - statSync(path).ctimeMs > 60_000) removeTree(path);
+  }
+  return removed;
+}

@@ -2,6 +2,8 @@
  * Fork benchmark. Prints medians, each next to a baseline measured in the same run:
  *   1. fork a sandbox + run `true` in it   vs  spawn `true` as a plain child process
  *   2. fork a sandbox with Postgres ready  vs  initdb + start of a fresh cluster
+ *   3. the same two with the sandbox's hardening (own user namespace, capabilities, seccomp,
+ *      disk quota, output cap) on, as always, vs off: what the hardening costs
  * Goals (issue #2, on a 2-core machine): fork+exec median < 20 ms, fork+Postgres < 150 ms.
  * Needs root. Run with `npm run bench`.
  */
@@ -12,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { namespaceEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
+import { DEFAULT_LIMITS } from '../src/sandbox/types.js';
 import { findPostgresBin } from '../src/seed/services/postgres.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
 
@@ -53,6 +56,15 @@ function row(label: string, samples: number[], baseline: number[], baselineLabel
   );
 }
 
+/** What the hardening costs: medians with it on and off, measured in this run. */
+function hardeningRow(label: string, on: number[], off: number[]) {
+  const a = median(on);
+  const b = median(off);
+  console.log(
+    `${`${label}, hardening`.padEnd(28)} on ${a.toFixed(1).padStart(6)} ms | off ${b.toFixed(1).padStart(6)} ms | cost ${(a - b).toFixed(1)} ms per fork (${(a / b).toFixed(2)}x)`,
+  );
+}
+
 async function main() {
   if (process.getuid?.() !== 0) {
     console.error('bench/fork.ts needs root (sandboxes need it).');
@@ -84,6 +96,25 @@ async function main() {
   row('fork + exec true', forkTrue, spawnTrue, 'spawn true (baseline)', 20);
   console.log(`${'kill (teardown)'.padEnd(28)} median ${median(killMs).toFixed(1).padStart(6)} ms`);
 
+  // 3a. hardening on (the default, as above) vs off, interleaved so load drift hits both alike
+  const unhardened = new NamespaceBackend(stateDir, { ownDirs: [REPO], confinement: { harden: false } });
+  const plainLimits = { pids: DEFAULT_LIMITS.pids, memoryBytes: DEFAULT_LIMITS.memoryBytes };
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < 32; i++) {
+    for (const [target, b, limits] of [
+      [on, backend, DEFAULT_LIMITS],
+      [off, unhardened, plainLimits],
+    ] as const) {
+      const t = performance.now();
+      const sb = await b.fork(snapshot, { limits });
+      await sb.exec(['true'], { env });
+      if (i >= 2) target.push(performance.now() - t);
+      await sb.kill();
+    }
+  }
+  hardeningRow('fork + exec true', on, off);
+
   // 2. fork with Postgres ready
   const pgConfig = { port: 5432, database: 'app' };
   const root = join(REPO, 'test-output', 'bench-project');
@@ -102,6 +133,24 @@ async function main() {
     return ready;
   });
   await environment.close();
+  // 3b. the same with hardening off (no confinement, no disk quota or output cap)
+  const loadedOff = {
+    ...loaded,
+    config: parseConfig({
+      seed: { services: { postgres: pgConfig } },
+      test: { include: ['x'] },
+      limits: { disk: false, output: false },
+    }),
+  };
+  const environmentOff = await namespaceEnvironment(unhardened, { loaded: loadedOff, baseEnv: env });
+  const forkPgOff = await time(15, async () => {
+    const t = performance.now();
+    const lease = await environmentOff.acquire();
+    const ready = performance.now() - t;
+    await lease.release(false);
+    return ready;
+  });
+  await environmentOff.close();
 
   const bin = findPostgresBin(
     parseConfig({ seed: { services: { postgres: pgConfig } }, test: { include: ['x'] } }).seed.services
@@ -158,6 +207,7 @@ async function main() {
     1,
   );
   row('fork + Postgres ready', forkPg, freshCluster, 'initdb + start (baseline)', 150);
+  hardeningRow('fork + Postgres ready', forkPg, forkPgOff);
 
   await backend.gc();
   rmSync(stateDir, { recursive: true, force: true });

@@ -194,6 +194,18 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     const shell = seedfork(dir, ['shell', id!, 'cat', '/tmp/evidence']);
     expect(shell.out).toBe('state at failure');
     expect(shell.code).toBe(0);
+    // every argument after the id is the command's, options like -c included
+    const script = seedfork(dir, [
+      'shell',
+      id!,
+      'sh',
+      '-c',
+      'echo "$1 from $0"; exit 3',
+      'sandbox',
+      '--config',
+    ]);
+    expect(script.out).toBe('--config from sandbox\n');
+    expect(script.code).toBe(3);
     expect(seedfork(dir, ['list']).out).toMatch(new RegExp(`${id}\\s+kept`));
     const gc = seedfork(dir, ['gc']);
     expect(gc.out).toMatch(/removed 1 sandbox/);

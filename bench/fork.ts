@@ -12,7 +12,7 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
-import { namespaceEnvironment } from '../src/run/environment.js';
+import { namespaceEnvironment, type TestEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { DEFAULT_LIMITS } from '../src/sandbox/types.js';
 import { findPostgresBin } from '../src/seed/services/postgres.js';
@@ -54,6 +54,21 @@ function row(label: string, samples: number[], baseline: number[], baselineLabel
     `${label.padEnd(28)} median ${m.toFixed(1).padStart(6)} ms (p90 ${[...samples].sort((x, y) => x - y)[Math.floor(samples.length * 0.9)]!.toFixed(1)})  ` +
       `| ${baselineLabel.padEnd(26)} median ${b.toFixed(1).padStart(6)} ms | ratio ${(m / b).toFixed(2)}x | goal < ${goalMs} ms: ${m < goalMs ? 'met' : 'MISSED'}`,
   );
+}
+
+/** 15 samples of the time to a sandbox with its services ready, then the environment closed. */
+async function forkWithPostgres(environment: TestEnvironment): Promise<number[]> {
+  try {
+    return await time(15, async () => {
+      const t = performance.now();
+      const lease = await environment.acquire();
+      const ready = performance.now() - t;
+      await lease.release(false);
+      return ready;
+    });
+  } finally {
+    await environment.close();
+  }
 }
 
 /** What the hardening costs: medians with it on and off, measured in this run. */
@@ -124,15 +139,7 @@ async function main() {
     file: join(root, 'seedfork.config.json'),
     root,
   };
-  const environment = await namespaceEnvironment(backend, { loaded, baseEnv: env });
-  const forkPg = await time(15, async () => {
-    const t = performance.now();
-    const lease = await environment.acquire();
-    const ready = performance.now() - t;
-    await lease.release(false);
-    return ready;
-  });
-  await environment.close();
+  const forkPg = await forkWithPostgres(await namespaceEnvironment(backend, { loaded, baseEnv: env }));
   // 3b. the same with hardening off (no confinement, no disk quota or output cap)
   const loadedOff = {
     ...loaded,
@@ -142,15 +149,9 @@ async function main() {
       limits: { disk: false, output: false },
     }),
   };
-  const environmentOff = await namespaceEnvironment(unhardened, { loaded: loadedOff, baseEnv: env });
-  const forkPgOff = await time(15, async () => {
-    const t = performance.now();
-    const lease = await environmentOff.acquire();
-    const ready = performance.now() - t;
-    await lease.release(false);
-    return ready;
-  });
-  await environmentOff.close();
+  const forkPgOff = await forkWithPostgres(
+    await namespaceEnvironment(unhardened, { loaded: loadedOff, baseEnv: env }),
+  );
 
   const bin = findPostgresBin(
     parseConfig({ seed: { services: { postgres: pgConfig } }, test: { include: ['x'] } }).seed.services

@@ -36,17 +36,8 @@ import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
 import { RunLock } from './run-lock.js';
-import { NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
+import { alive, NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
 import { pruneSnapshots, recordSize, registerUse } from './snapshot-retention.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Read a sandbox's meta.json, or undefined when it is missing or unreadable. */
 export function readSandboxMeta(dir: string): SandboxMeta | undefined {

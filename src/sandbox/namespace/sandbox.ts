@@ -579,8 +579,8 @@ export function formatBytes(bytes: number): string {
   return `${value} ${units[unit]}`;
 }
 
-/** Whether process `pid` exists. */
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (EPERM: it does, as someone else's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

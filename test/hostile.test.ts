@@ -90,6 +90,12 @@ describe.skipIf(!isRoot)('hostile tests', () => {
     expect(fifo!.durationMs).toBeLessThan(35_000); // test.timeoutMs is 30 s
   });
 
+  test('symbolic links among the artifacts are neither followed nor copied, only the real file', () => {
+    expect(files['links.test.mjs']?.status).toBe('passed');
+    const copied = (files['links.test.mjs']?.artifacts ?? []).map((a) => a.replace(/.*\/out\//, 'out/'));
+    expect(copied.sort()).toEqual(['out/real.txt']);
+  });
+
   test('control characters in test names reach neither the JUnit XML nor the terminal raw', () => {
     const xml = readFileSync(join(project, 'junit.xml'), 'utf8');
     expect(XMLValidator.validate(xml)).toBe(true);

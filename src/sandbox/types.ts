@@ -105,7 +105,8 @@ export interface Sandbox {
   exists(path: string): Promise<boolean>;
   /**
    * Files below `dir` matching glob `patterns` (picomatch syntax, relative to `dir`, dotfiles
-   * included), never below node_modules, with their modification time (epoch ms).
+   * included), never below node_modules, with their modification time (epoch ms). Regular files
+   * only: symbolic links are neither listed nor followed.
    */
   findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]>;
   /**

@@ -11,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
+import { Zygote } from '../src/sandbox/namespace/zygote.js';
 import type { Snapshot } from '../src/sandbox/types.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
@@ -248,6 +249,20 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     const tight = await retention.gc({ snapshotBudgetBytes: 0, keepSnapshots: ['d'] });
     expect(tight.snapshots).toEqual([]);
     rmSync(store, { recursive: true, force: true });
+  });
+
+  test('a helper that dies is reported as an error, never a crash, and the next fork gets a new one', async () => {
+    const sb = await backend.fork(snapshot);
+    const running = sb.exec(['sleep', '30'], { env });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.kill(Zygote.get().pid!, 'SIGKILL');
+    const r = await running;
+    expect(r.exitCode).not.toBe(0);
+    await expect(sb.exec(['true'], { env })).rejects.toThrow(/died early|namespace helper exited/);
+    await sb.kill();
+    const next = await backend.fork(snapshot);
+    expect((await next.exec(['true'], { env })).exitCode).toBe(0);
+    await next.kill();
   });
 
   test("gc removes what a run killed with SIGKILL left, and never a live run's sandbox", async () => {

@@ -36,7 +36,7 @@ import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
 import { RunLock } from './run-lock.js';
-import { alive, NamespaceSandbox, newSandboxId, type SandboxMeta } from './sandbox.js';
+import { alive, NamespaceSandbox, newSandboxId, releaseQuotaMount, type SandboxMeta } from './sandbox.js';
 import { pruneSnapshots, recordSize, registerUse } from './snapshot-retention.js';
 
 /** Read a sandbox's meta.json, or undefined when it is missing or unreadable. */
@@ -397,14 +397,6 @@ function ageMs(path: string): number {
   } catch {
     return 0;
   }
-}
-
-/** Unmount a sandbox's disk quota whose watcher died before it could (a no-op when not mounted). */
-function releaseQuotaMount(dir: string): void {
-  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === dir);
-  if (mounted) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
 }
 
 /** Directories each sandbox replaces with a fresh, private tmpfs. */

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
@@ -550,7 +551,11 @@ export class NamespaceSandbox implements Sandbox {
     } catch {
       // already gone
     }
-    await this.gone; // the watcher has unmounted the disk quota
+    await this.gone; // the watcher has unmounted the disk quota...
+    // ...unless the helper died first: then its watcher outlives it; wait for it, or do its job.
+    const deadline = Date.now() + 2000;
+    while (alive(this.parts.monitorPid) && Date.now() < deadline) await sleep(10);
+    if (this.parts.quotaDir) releaseQuotaMount(this.parts.quotaDir);
     await destroySandboxCgroup(this.parts.cgroupDirs);
     removeRunCgroup(this.parts.cgroups, this.parts.scope);
     // A seed sandbox's upper directory lives outside `dir` and becomes the snapshot layer.
@@ -577,6 +582,19 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value} ${units[unit]}`;
+}
+
+/** Unmount a sandbox's disk quota whose watcher died before it could (a no-op when not mounted). */
+export function releaseQuotaMount(dir: string): void {
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    // mount points are field 5, with space, tab, newline and backslash as octal escapes (proc(5))
+    .some(
+      (line) =>
+        line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))) ===
+        dir,
+    );
+  if (mounted) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
 }
 
 /** Whether process `pid` exists (EPERM: it does, as someone else's). */

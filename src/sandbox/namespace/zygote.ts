@@ -98,7 +98,14 @@ export class Zygote {
     this.child.on('error', (error) => {
       this.failure = error;
     });
+    // Writing to a helper that just died fails with EPIPE: the exit handler above reports it.
+    for (const stream of [this.child.stdin, this.child.stdio[3]]) stream?.on('error', () => {});
     this.idle();
+  }
+
+  /** The helper's host pid (for tests that kill it). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   private static instance: Zygote | undefined;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { TestCaseResult } from '../report/types.js';
@@ -94,6 +95,18 @@ const packageArg = (dir: string) => (dir === '.' ? '.' : `./${dir}`);
  * nothing about this sandbox). Single tests run with `-run` and anchored top-level names
  * (a subtest runs with its parent). Docs: https://pkg.go.dev/cmd/go#hdr-Testing_flags
  */
+let buildCache: string[] | undefined;
+
+/** The Go build cache (`go env GOCACHE`, by default ~/.cache/go-build), asked once; none when
+ * Go is missing or caching is off. */
+function goBuildCache(): string[] {
+  if (buildCache) return buildCache;
+  const r = spawnSync('go', ['env', 'GOCACHE'], { encoding: 'utf8' });
+  const dir = r.status === 0 ? r.stdout.trim() : '';
+  buildCache = dir && dir !== 'off' ? [dir] : [];
+  return buildCache;
+}
+
 export const goAdapter: Adapter = {
   name: 'go',
   filtersTests: true,
@@ -111,6 +124,7 @@ export const goAdapter: Adapter = {
       : []),
     ...units.map(packageArg),
   ],
+  caches: () => goBuildCache(),
   results: () => ({ kind: 'output' }),
   parse: (text) => parseGoTestJson(text),
   complete: (text) => events(text).some((e) => !e.Test && e.Action && DONE.has(e.Action)),

@@ -76,6 +76,11 @@ function isEsmProject(root: string): boolean {
   }
 }
 
+/** Where Jest keeps its transform cache (ts-jest's and babel-jest's too) under seedfork. */
+export function jestCacheDir(root: string): string {
+  return join(root, 'node_modules/.cache/seedfork-jest');
+}
+
 /**
  * Jest (30; 27+ read the same flags), one process per test file, with its own JSON results
  * (`--json --outputFile`): no reporter to install. The project's Jest config is found by Jest
@@ -90,6 +95,8 @@ export const jestAdapter: Adapter = {
   command: (files, ctx) => [
     requireNodeBin(ctx.root, 'jest', 'jest'),
     '--ci',
+    // Jest's default cache is under /tmp, which every sandbox gets fresh: one kept warm instead
+    `--cacheDirectory=${jestCacheDir(ctx.root)}`,
     '--json',
     `--outputFile=${ctx.reportDir}/jest.json`,
     ...(ctx.testNames ? ['--testNamePattern', fullNamePattern(ctx.testNames)] : []),
@@ -101,6 +108,7 @@ export const jestAdapter: Adapter = {
     if (!isEsmProject(ctx.root) || /--experimental-vm-modules/.test(env.NODE_OPTIONS ?? '')) return {};
     return { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() };
   },
+  caches: (root) => [join(root, 'node_modules/.cache')],
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/jest.json` }),
   parse: (text) => parseJestJson(text),
   complete: jsonComplete,

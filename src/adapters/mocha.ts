@@ -88,6 +88,7 @@ export const mochaAdapter: Adapter = {
       '../lib/cli/config.cjs',
     ),
   }),
+  caches: (root) => [join(root, 'node_modules/.cache')], // babel, ts-node and friends
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/mocha.json` }),
   parse: (text) => parseMochaJson(text),
   complete: jsonComplete,

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { namePattern } from './name-pattern.js';
 import { junitComplete, parseJUnit } from './report-formats.js';
 import type { Adapter } from './types.js';
@@ -19,6 +20,7 @@ export const nodeAdapter: Adapter = {
     ...(ctx.testNames ? [`--test-name-pattern=${namePattern(ctx.testNames)}`] : []),
     ...files,
   ],
+  caches: (root) => [join(root, 'node_modules/.cache')], // babel, ts-node and friends
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/junit.xml` }),
   parse: parseJUnit,
   complete: junitComplete,

@@ -61,6 +61,14 @@ export function parsePytestJUnit(text: string, files: string[]): ParsedReport {
  * (`file::Class::test[param]`). The project's pytest.ini / pyproject.toml / setup.cfg apply
  * (pytest finds them from the root). Docs: https://docs.pytest.org/en/stable/how-to/output.html
  */
+/**
+ * Where Python writes bytecode under seedfork (PYTHONPYCACHEPREFIX, Python 3.8+): one tree inside
+ * `.pytest_cache`, which pytest keeps out of git, instead of `__pycache__` beside every module.
+ */
+export function pycachePrefix(root: string): string {
+  return join(root, '.pytest_cache/seedfork-pycache');
+}
+
 export const pytestAdapter: Adapter = {
   name: 'pytest',
   filtersTests: true,
@@ -75,6 +83,10 @@ export const pytestAdapter: Adapter = {
       ? files.flatMap((f) => ctx.testNames!.map((n) => [f, ...n.split(' > ')].join('::')))
       : files),
   ],
+  // pytest's cache (last failures, step-wise) and the bytecode of the tests and the code they import
+  caches: (root) => [join(root, '.pytest_cache')],
+  env: (ctx, env): Record<string, string> =>
+    env.PYTHONPYCACHEPREFIX ? {} : { PYTHONPYCACHEPREFIX: pycachePrefix(ctx.root) },
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/pytest.xml` }),
   parse: (text, ctx) => parsePytestJUnit(text, ctx.units),
   complete: junitComplete,

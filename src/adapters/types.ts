@@ -47,6 +47,11 @@ export interface Adapter {
   units?(files: string[]): string[];
   /** argv that runs `units` (relative to the root) and writes the report. */
   command(units: string[], ctx: AdapterContext): string[];
+  /**
+   * Host directories (absolute) where the runner keeps transform and build caches for the
+   * project at `root`, kept warm across sandboxes (see src/run/caches.ts).
+   */
+  caches?(root: string): string[];
   /** Variables to add to the command's environment `env` (already holding test.env and the services'). */
   env?(ctx: AdapterContext, env: Record<string, string>): Record<string, string>;
   /** Where the results come from for this run. */

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { requireNodeBin } from './find-bin.js';
 import { namePattern } from './name-pattern.js';
 import { junitComplete, parseJUnit } from './report-formats.js';
@@ -20,6 +21,8 @@ export const vitestAdapter: Adapter = {
     ...(ctx.updateSnapshots ? ['--update'] : []),
     ...files,
   ],
+  // Vite's dependency pre-bundling and Vitest's own cache, and tools' node_modules/.cache
+  caches: (root) => [join(root, 'node_modules/.vite'), join(root, 'node_modules/.cache')],
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/junit.xml` }),
   parse: parseJUnit,
   complete: junitComplete,

@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { discoverTestFiles } from '../plan/discover.js';
 import { byPath } from '../plan/partition.js';
+import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
 import { resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
@@ -85,7 +86,12 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     baseEnv: baseEnvironment(config),
     signal: options.signal,
     onSeedEvent: (event) => emit({ type: 'seed', event }),
-    ignore: [...config.audit.ignore, ...(options.ignore ?? [])],
+    // tool caches are the runner's, not what a test left
+    ignore: [
+      ...config.audit.ignore,
+      ...(options.ignore ?? []),
+      ...cacheDirsOf(loaded, adapter).map((d) => `${d}/**`),
+    ],
   });
   const plan = planAuditRuns(files, selected, { repeat: options.repeat ?? 3, seed, workers });
   emit({

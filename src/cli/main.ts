@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
+import { adapterFor } from '../adapters/index.js';
 import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
 import { FLAKY } from '../audit/types.js';
 import { loadConfig } from '../config/load.js';
@@ -18,6 +19,7 @@ import { assertSameSuite, readTimings, recordTimings } from '../plan/timings.js'
 import { writeJUnit } from '../report/junit-write.js';
 import { readResultFile } from '../report/result-file.js';
 import { writeFilesAtomic } from '../report/write.js';
+import { cacheDirsOf } from '../run/caches.js';
 import { gcOptions } from '../run/environment.js';
 import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
@@ -360,6 +362,10 @@ program
   .option('-c, --config <file>', 'config file')
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .option('--keep-kept', 'leave sandboxes kept by --keep-failed alone')
+  .option(
+    '--caches',
+    "also empty the tool caches seedfork keeps warm for this project (its runner's and config `cache`)",
+  )
   .action(async (opts) => {
     // With a config: its snapshot budget, and its current snapshot kept whatever its size.
     const loaded = opts.stateDir ? undefined : await loadConfig(process.cwd(), opts.config).catch(fail);
@@ -374,6 +380,16 @@ program
     process.stdout.write(
       `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s), ${report.snapshots.length} old snapshot(s)\n`,
     );
+    if (opts.caches) {
+      if (!loaded)
+        fail(
+          new SeedforkError('--caches needs the config (to know the runner and `cache`), not --state-dir'),
+        );
+      for (const dir of cacheDirsOf(loaded, adapterFor(loaded.config.test.runner))) {
+        rmSync(dir, { recursive: true, force: true });
+        process.stdout.write(`emptied cache ${dir}\n`);
+      }
+    }
   });
 
 // An exception thrown outside the promise chain (in an event listener or timer) is a bug: say

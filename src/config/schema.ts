@@ -143,6 +143,9 @@ export const configSchema = z.strictObject({
       ignore: z.array(z.string()).default([]),
     })
     .default({ ignore: [] }),
+  /** Directories of caches to keep warm across sandboxes, on top of those the runner is known
+   * to write (relative to the config file, absolute, or under `~/`). */
+  cache: z.array(z.string().min(1)).default([]),
   /** What `seedfork gc` (and the start of every run) removes. */
   gc: z
     .strictObject({

@@ -13,6 +13,7 @@ import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
 import { seedCacheKey } from '../seed/cache-key.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
+import { WarmPool } from './warm-pool.js';
 
 /** A sandbox handed to one worker, with the services' environment. */
 export interface Lease {
@@ -24,8 +25,12 @@ export interface Lease {
   serviceUrls: Record<string, string>;
   /** Directory (inside the sandbox) where runners write JUnit XML. */
   junitDir: string;
-  /** Time to fork and bring services up, in ms. */
+  /** Time the worker waited for this sandbox, in ms: the fork and the services' start, or
+   * next to nothing when the warm pool had it ready. */
   setupMs: number;
+  /** Time it took to fork this sandbox and bring its services up, in ms (ahead of need when
+   * the warm pool prepared it). */
+  prepareMs: number;
   /** Give the sandbox back: kill it, or keep it alive when `keep`. Returns whether it was kept. */
   release(keep: boolean): Promise<boolean>;
 }
@@ -37,6 +42,12 @@ export interface TestEnvironment {
   /** Host directories of the snapshot's layers, top-most first (the host root is below them). */
   readonly layers?: string[];
   acquire(signal?: AbortSignal): Promise<Lease>;
+  /**
+   * Say that `count` more acquires will come, from `workers` workers at once: the environment
+   * may prepare sandboxes ahead of them (the warm pool). Optional; without it every acquire
+   * prepares its own.
+   */
+  expect?(count: number, workers: number): void;
   /** Kill every sandbox still held and stop shared services. Never throws. */
   close(): Promise<void>;
 }
@@ -103,57 +114,83 @@ export async function namespaceEnvironment(
   });
   const limits = sandboxLimits(loaded.config);
   const live = new Set<Sandbox>();
+  /** Fork a sandbox and bring its services up: a lease nobody has used yet. */
+  const prepare = async (signal?: AbortSignal): Promise<Lease> => {
+    const started = performance.now();
+    const sandbox = await backend.fork(snapshot, { limits });
+    live.add(sandbox);
+    try {
+      const services = await startServices({
+        sandbox,
+        services: loaded.config.seed.services,
+        phase: 'fork',
+        dataRoot: sandboxServiceRoot(),
+        env: baseEnv,
+        cwd: loaded.root,
+        signal,
+      });
+      const junitDir = '/tmp/.seedfork-junit';
+      await sandbox.makeDir(junitDir);
+      const prepareMs = performance.now() - started;
+      const lease: Lease = {
+        sandbox,
+        env: applyEnv(
+          { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
+          loaded.config.test.env,
+        ),
+        serviceUrls: services.urls,
+        junitDir,
+        setupMs: prepareMs,
+        prepareMs,
+        async release(keep) {
+          live.delete(sandbox);
+          if (keep) {
+            await sandbox.keep({ cwd: loaded.root, env: lease.env });
+            return true;
+          }
+          await sandbox.kill();
+          return false;
+        },
+      };
+      return lease;
+    } catch (error) {
+      live.delete(sandbox);
+      await sandbox.kill();
+      throw error;
+    }
+  };
+  let pool: WarmPool<Lease> | undefined;
   return {
     isolation: 'namespace',
     snapshot: { key, cached },
     layers: snapshot.layers,
+    expect(count, workers) {
+      pool ??= new WarmPool(() => prepare(options.signal), warmPoolSize(workers));
+      pool.expect(count);
+    },
     async acquire(signal) {
+      if (!pool) return prepare(signal);
       const started = performance.now();
-      const sandbox = await backend.fork(snapshot, { limits });
-      live.add(sandbox);
-      try {
-        const services = await startServices({
-          sandbox,
-          services: loaded.config.seed.services,
-          phase: 'fork',
-          dataRoot: sandboxServiceRoot(),
-          env: baseEnv,
-          cwd: loaded.root,
-          signal,
-        });
-        const junitDir = '/tmp/.seedfork-junit';
-        await sandbox.makeDir(junitDir);
-        const lease: Lease = {
-          sandbox,
-          env: applyEnv(
-            { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
-            loaded.config.test.env,
-          ),
-          serviceUrls: services.urls,
-          junitDir,
-          setupMs: performance.now() - started,
-          async release(keep) {
-            live.delete(sandbox);
-            if (keep) {
-              await sandbox.keep({ cwd: loaded.root, env: lease.env });
-              return true;
-            }
-            await sandbox.kill();
-            return false;
-          },
-        };
-        return lease;
-      } catch (error) {
-        live.delete(sandbox);
-        await sandbox.kill();
-        throw error;
-      }
+      const lease = await pool.acquire();
+      lease.setupMs = performance.now() - started;
+      return lease;
     },
     async close() {
+      await pool?.close();
       await Promise.all([...live].map((s) => s.kill().catch(() => {})));
       live.clear();
     },
   };
+}
+
+/**
+ * How far ahead the warm pool prepares for `workers` workers: up to half as many sandboxes
+ * as workers waiting (at least one, at most 4), prepared one at a time (two from 8 workers
+ * up), so preparing takes at most one core from the tests. A fork with PostgreSQL ready takes
+ * 35-50 ms here (bench/fork.ts), so one preparer keeps up with files of a few hundred ms.
+ */
+export function warmPoolSize(workers: number): { ahead: number; parallel: number } {
+  return { ahead: Math.min(4, Math.max(1, Math.ceil(workers / 2))), parallel: workers >= 8 ? 2 : 1 };
 }
 
 /**
@@ -190,6 +227,7 @@ export async function noneEnvironment(
         serviceUrls: seeded.urls,
         junitDir,
         setupMs: 0,
+        prepareMs: 0,
         release: async () => false,
       }),
       async close() {

@@ -14,6 +14,7 @@ import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize }
 import { writeReports } from '../report/write.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
+import { CacheHarvest, cacheDirsOf } from './caches.js';
 import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
 import { fileOptionsFor, type RunFileOptions } from './run-file.js';
@@ -185,7 +186,13 @@ async function runQueue(
   queue: string[][],
   env: TestEnvironment,
   runUnit: (lease: Lease, file: string) => Promise<{ result: FileResult; retryKept: boolean }>,
-  options: { workers: number; keepFailed: boolean; signal?: AbortSignal },
+  options: {
+    workers: number;
+    keepFailed: boolean;
+    signal?: AbortSignal;
+    /** Called with the sandbox of a group whose units all passed, before it is released. */
+    onGroupPassed?: (lease: Lease) => Promise<void>;
+  },
 ): Promise<void> {
   await runPool(
     queue,
@@ -193,12 +200,15 @@ async function runQueue(
     async (group) => {
       const lease = await env.acquire(options.signal);
       const failed: FileResult[] = [];
+      let passed = true;
       try {
         for (const file of group) {
           if (options.signal?.aborted) break;
           const { result, retryKept } = await runUnit(lease, file);
+          if (isFailure(result.status) || result.status === 'flaky') passed = false;
           if (!retryKept && isFailure(result.status)) failed.push(result);
         }
+        if (passed && !options.signal?.aborted) await options.onGroupPassed?.(lease);
       } finally {
         const keep = failed.length > 0 && options.keepFailed && !options.signal?.aborted;
         if (await lease.release(keep)) for (const result of failed) result.kept = true;
@@ -246,6 +256,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   }
 
   let environment: TestEnvironment | undefined;
+  let caches: CacheHarvest | undefined;
   try {
     const seedStarted = performance.now();
     environment = await openEnvironment(settings.isolation, settings.stateDir, {
@@ -258,6 +269,11 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     record.seedMs = Math.round(performance.now() - seedStarted);
     record.snapshot = environment.snapshot;
     const env = environment;
+    // one sandbox per group: the warm pool may prepare them ahead of the workers
+    env.expect?.(queue.length, settings.workers);
+    if (settings.isolation === 'namespace')
+      caches = new CacheHarvest(cacheDirsOf(loaded, adapter), settings.stateDir);
+    const harvest = caches;
     const fileOptions = unitOptions(loaded, adapter.artifacts ?? [], options);
     await runQueue(
       queue,
@@ -276,9 +292,15 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
         emit({ type: 'file-done', result: done.result });
         return done;
       },
-      { workers: settings.workers, keepFailed: options.keepFailed === true, signal: options.signal },
+      {
+        workers: settings.workers,
+        keepFailed: options.keepFailed === true,
+        signal: options.signal,
+        onGroupPassed: harvest ? async (lease) => void (await harvest.collect(lease.sandbox)) : undefined,
+      },
     );
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
+    caches?.merge();
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
     if (record.results.length > 0) {
@@ -289,6 +311,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
+    caches?.discard(); // merged already unless the run broke off
     await environment?.close();
   }
   const result = record.result();

@@ -1,0 +1,272 @@
+/**
+ * Runner benchmark (issue 10): the user's own runner against seedfork, same worker count, same
+ * machine, same run of this script. Two suites of FILES files on PostgreSQL, each file with its
+ * own table so the plain runs pass too:
+ *   - jest 30 + ts-jest (type-checking TypeScript), plain `jest -w W` against a host PostgreSQL;
+ *   - vitest 4 (the newest major that runs on Node 20), plain `vitest run --maxWorkers W`;
+ * each next to `seedfork run --workers W` (fork per file, PostgreSQL per sandbox, warm pool and
+ * warm caches). Every command runs once untimed first, so all of them start with warm caches,
+ * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
+ * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
+ * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`.
+ * Goals (issue 10): `seedfork run` at most 1.3x the plain runner.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseConfig } from '../src/config/load.js';
+import type { RunResult } from '../src/report/types.js';
+import { findPostgresBin } from '../src/seed/services/postgres.js';
+
+const REPO = resolve(import.meta.dirname, '..');
+const CLI = join(REPO, 'dist/cli/main.js');
+const FILES = Number(process.env.FILES ?? 14);
+const REPEAT = Number(process.env.REPEAT ?? 3);
+const W = Number(process.env.WORKERS ?? Math.min(availableParallelism(), 8));
+
+/** One test file: its own table, a few tests with real queries. */
+function testFile(n: number, imports: string): string {
+  return `${imports}
+import { Client } from 'pg';
+
+const table = 'ledger_${n}';
+let db: Client;
+
+beforeAll(async () => {
+  db = new Client({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+  await db.query(\`drop table if exists \${table}\`);
+  await db.query(\`create table \${table} (id serial primary key, name text not null, amount int not null)\`);
+});
+
+afterAll(async () => {
+  await db.end();
+});
+
+interface Row {
+  name: string;
+  amount: number;
+}
+
+async function total(): Promise<number> {
+  const r = await db.query<{ s: number }>(\`select coalesce(sum(amount), 0)::int as s from \${table}\`);
+  return r.rows[0]!.s;
+}
+
+describe('ledger ${n}', () => {
+  test('inserts and sums', async () => {
+    for (let i = 0; i < 20; i++) await db.query(\`insert into \${table} (name, amount) values ($1, $2)\`, [\`n\${i}\`, i]);
+    expect(await total()).toBe(190);
+  });
+
+  test('updates in a transaction', async () => {
+    await db.query('begin');
+    await db.query(\`update \${table} set amount = amount * 2\`);
+    await db.query('commit');
+    expect(await total()).toBe(380);
+  });
+
+  test('reads rows back in order', async () => {
+    const r = await db.query<Row>(\`select name, amount from \${table} order by id limit 3\`);
+    expect(r.rows.map((x) => x.name)).toEqual(['n0', 'n1', 'n2']);
+  });
+});
+`;
+}
+
+interface Suite {
+  name: string;
+  dir: string;
+  plain: string[];
+}
+
+function writeSuite(name: string, files: Record<string, string>): string {
+  const dir = join(REPO, 'test-output', 'bench-runners', name);
+  mkdirSync(join(dir, 'test'), { recursive: true });
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text);
+  if (!existsSync(join(dir, 'node_modules'))) {
+    console.log(`installing ${name}'s dependencies from the npm registry...`);
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: dir,
+      stdio: 'inherit',
+    });
+  }
+  return dir;
+}
+
+const seedforkConfig = `export default {
+  seed: { services: { postgres: { database: 'bench' } } },
+  test: { include: ['test/*.test.ts'], runner: RUNNER },
+};
+`;
+
+function jestSuite(): Suite {
+  const files: Record<string, string> = {
+    'package.json': JSON.stringify({
+      name: 'bench-jest',
+      private: true,
+      devDependencies: {
+        jest: '30.5.2',
+        'ts-jest': '29.4.15',
+        typescript: '5.9.3',
+        '@types/jest': '30.0.0',
+        '@types/pg': '8.15.6',
+        '@types/node': '20.19.25',
+        pg: '8.23.1',
+      },
+    }),
+    'jest.config.js': "module.exports = { preset: 'ts-jest', testEnvironment: 'node' };\n",
+    'tsconfig.json': JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        esModuleInterop: true,
+        target: 'es2022',
+        module: 'commonjs',
+        types: ['jest', 'node'],
+      },
+    }),
+    'seedfork.config.mjs': seedforkConfig.replace('RUNNER', "'jest'"),
+  };
+  for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, '');
+  const dir = writeSuite('jest', files);
+  return { name: 'jest + ts-jest', dir, plain: ['node_modules/.bin/jest', '-w', String(W)] };
+}
+
+function vitestSuite(): Suite {
+  const files: Record<string, string> = {
+    'package.json': JSON.stringify({
+      name: 'bench-vitest',
+      private: true,
+      type: 'module',
+      devDependencies: { vitest: '4.1.12', pg: '8.23.1', '@types/pg': '8.15.6' },
+    }),
+    'vitest.config.ts':
+      "import { defineConfig } from 'vitest/config';\nexport default defineConfig({ test: { include: ['test/*.test.ts'] } });\n",
+    'seedfork.config.mjs': seedforkConfig.replace('RUNNER', "'vitest'"),
+  };
+  const imports = "import { afterAll, beforeAll, describe, expect, test } from 'vitest';";
+  for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, imports);
+  const dir = writeSuite('vitest', files);
+  return { name: 'vitest', dir, plain: ['node_modules/.bin/vitest', 'run', '--maxWorkers', String(W)] };
+}
+
+/** A PostgreSQL cluster on the host for the plain runs; returns its URL and a stop function. */
+function hostPostgres(): { url: string; stop(): void } {
+  const bin = findPostgresBin(
+    parseConfig({ seed: { services: { postgres: {} } }, test: { include: ['x'] } }).seed.services
+      .postgres as never,
+  );
+  const [uid, gid] = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'))!
+    .split(':')
+    .slice(2, 4)
+    .map(Number) as [number, number];
+  const dir = mkdtempSync('/tmp/seedfork-bench-runners-pg-');
+  chownSync(dir, uid, gid);
+  const data = join(dir, 'data');
+  const as = { uid, gid, stdio: 'ignore' as const };
+  execFileSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+    as,
+  );
+  const port = 55433;
+  execFileSync(
+    join(bin, 'pg_ctl'),
+    [
+      '-D',
+      data,
+      '-w',
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off -c max_connections=200`,
+      'start',
+    ],
+    as,
+  );
+  execFileSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'bench'], as);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/bench`,
+    stop() {
+      spawnSync(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'], as);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Wall time of a command, in ms; throws when it fails. */
+function timed(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((ok, fail) => {
+    const started = performance.now();
+    let out = '';
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, CI: 'true', ...env } });
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) =>
+      code === 0
+        ? ok(performance.now() - started)
+        : fail(new Error(`${argv.join(' ')} exited ${code}:\n${out.slice(-3000)}`)),
+    );
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function measure(suite: Suite, pgUrl: string): Promise<void> {
+  const plainEnv = { DATABASE_URL: pgUrl };
+  const seedfork = [process.execPath, CLI, 'run', '--workers', String(W)];
+  // untimed warm-up: transform caches, the snapshot, Vite's pre-bundling
+  await timed(suite.plain, suite.dir, plainEnv);
+  await timed(seedfork, suite.dir, {});
+  const plain: number[] = [];
+  const sandboxed: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    plain.push(await timed(suite.plain, suite.dir, plainEnv));
+    sandboxed.push(await timed(seedfork, suite.dir, {}));
+  }
+  const result = JSON.parse(readFileSync(join(suite.dir, '.seedfork/results.json'), 'utf8')) as RunResult;
+  const files = result.files;
+  const waited = median(files.map((f) => f.setupMs));
+  const tests = median(files.map((f) => f.tests.reduce((n, t) => n + t.durationMs, 0)));
+  const runner = median(files.map((f) => f.durationMs - f.tests.reduce((n, t) => n + t.durationMs, 0)));
+  const ratio = median(sandboxed) / median(plain);
+  console.log(
+    `\n${suite.name}: ${files.length} files, ${result.summary.tests} tests, ${W} workers, medians of ${REPEAT} warm runs`,
+  );
+  console.log(
+    `  plain runner                ${seconds(median(plain)).padStart(9)}   (${plain.map(seconds).join(', ')})`,
+  );
+  console.log(
+    `  seedfork run                ${seconds(median(sandboxed)).padStart(9)}   (${sandboxed.map(seconds).join(', ')})   ${ratio.toFixed(2)}x plain, goal ≤ 1.3x: ${ratio <= 1.3 ? 'met' : 'MISSED'}`,
+  );
+  console.log('  runner integration          not built yet (seedfork/vitest, seedfork/jest)');
+  console.log(
+    `  per file under seedfork run (medians): waiting for a sandbox ${waited.toFixed(0)} ms, runner start and exit ${runner.toFixed(0)} ms, tests ${tests.toFixed(0)} ms`,
+  );
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) {
+    console.error('bench/runners.ts needs root (sandboxes need it).');
+    process.exit(2);
+  }
+  console.log(
+    `seedfork runner benchmark: ${availableParallelism()} CPUs, ${W} workers, node ${process.version}`,
+  );
+  const suites = [jestSuite(), vitestSuite()];
+  const pg = hostPostgres();
+  try {
+    for (const suite of suites) await measure(suite, pg.url);
+  } finally {
+    pg.stop();
+  }
+}
+
+await main();

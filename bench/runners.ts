@@ -5,11 +5,11 @@
  *   - jest 30 + ts-jest (type-checking TypeScript), plain `jest -w W` against a host PostgreSQL;
  *   - vitest 4 (the newest major that runs on Node 20), plain `vitest run --maxWorkers W`;
  * each next to `seedfork run --workers W` (fork per file, PostgreSQL per sandbox, warm pool and
- * warm caches). Every command runs once untimed first, so all of them start with warm caches,
+ * warm caches) and, for jest, `jest -w W --runner seedfork/jest` (the runner integration). Every command runs once untimed first, so all of them start with warm caches,
  * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
  * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
  * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`.
- * Goals (issue 10): `seedfork run` at most 1.3x the plain runner.
+ * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,6 +79,8 @@ interface Suite {
   name: string;
   dir: string;
   plain: string[];
+  /** The runner integration: the plain command with seedfork's runner or pool. */
+  integration?: string[];
 }
 
 function writeSuite(name: string, files: Record<string, string>): string {
@@ -111,8 +113,8 @@ function jestSuite(): Suite {
         'ts-jest': '29.4.15',
         typescript: '5.9.3',
         '@types/jest': '30.0.0',
-        '@types/pg': '8.15.6',
-        '@types/node': '20.19.25',
+        '@types/pg': '8.23.1',
+        '@types/node': '^20',
         pg: '8.23.1',
       },
     }),
@@ -130,7 +132,13 @@ function jestSuite(): Suite {
   };
   for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, '');
   const dir = writeSuite('jest', files);
-  return { name: 'jest + ts-jest', dir, plain: ['node_modules/.bin/jest', '-w', String(W)] };
+  const plain = ['node_modules/.bin/jest', '-w', String(W)];
+  return {
+    name: 'jest + ts-jest',
+    dir,
+    plain,
+    integration: [...plain, `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`],
+  };
 }
 
 function vitestSuite(): Suite {
@@ -139,7 +147,7 @@ function vitestSuite(): Suite {
       name: 'bench-vitest',
       private: true,
       type: 'module',
-      devDependencies: { vitest: '4.1.12', pg: '8.23.1', '@types/pg': '8.15.6' },
+      devDependencies: { vitest: '4.1.12', pg: '8.23.1', '@types/pg': '8.23.1' },
     }),
     'vitest.config.ts':
       "import { defineConfig } from 'vitest/config';\nexport default defineConfig({ test: { include: ['test/*.test.ts'] } });\n",
@@ -225,11 +233,14 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   // untimed warm-up: transform caches, the snapshot, Vite's pre-bundling
   await timed(suite.plain, suite.dir, plainEnv);
   await timed(seedfork, suite.dir, {});
+  if (suite.integration) await timed(suite.integration, suite.dir, {});
   const plain: number[] = [];
   const sandboxed: number[] = [];
+  const integrated: number[] = [];
   for (let i = 0; i < REPEAT; i++) {
     plain.push(await timed(suite.plain, suite.dir, plainEnv));
     sandboxed.push(await timed(seedfork, suite.dir, {}));
+    if (suite.integration) integrated.push(await timed(suite.integration, suite.dir, {}));
   }
   const result = JSON.parse(readFileSync(join(suite.dir, '.seedfork/results.json'), 'utf8')) as RunResult;
   const files = result.files;
@@ -246,7 +257,14 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   console.log(
     `  seedfork run                ${seconds(median(sandboxed)).padStart(9)}   (${sandboxed.map(seconds).join(', ')})   ${ratio.toFixed(2)}x plain, goal ≤ 1.3x: ${ratio <= 1.3 ? 'met' : 'MISSED'}`,
   );
-  console.log('  runner integration          not built yet (seedfork/vitest, seedfork/jest)');
+  if (integrated.length > 0) {
+    const r = median(integrated) / median(plain);
+    console.log(
+      `  runner integration          ${seconds(median(integrated)).padStart(9)}   (${integrated.map(seconds).join(', ')})   ${r.toFixed(2)}x plain, goal ≤ 1.1x: ${r <= 1.1 ? 'met' : 'MISSED'}`,
+    );
+  } else {
+    console.log('  runner integration          not built yet');
+  }
   console.log(
     `  per file under seedfork run (medians): waiting for a sandbox ${waited.toFixed(0)} ms, runner start and exit ${runner.toFixed(0)} ms, tests ${tests.toFixed(0)} ms`,
   );

@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { RunResult } from '../src/report/types.js';
+import { runCli } from './support/cli.js';
+import { expectHostClean, hostState, isRoot } from './support/host.js';
+import { REPO } from './support/project.js';
+
+if (!isRoot) console.warn('skipping the Jest runner integration test: sandboxes need root');
+
+/** Jest's --json output, reduced to `describe > test` name → status. */
+function jestStatuses(path: string): Record<string, string> {
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
+  };
+  const status = (s: string) => (s === 'pending' || s === 'todo' ? 'skipped' : s);
+  return Object.fromEntries(
+    doc.testResults.flatMap((f) =>
+      f.assertionResults.map((a) => [[...a.ancestorTitles, a.title].join(' > '), status(a.status)]),
+    ),
+  );
+}
+
+describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
+  test('jest --runner seedfork/jest gives the per-test results of seedfork run, each file in its own sandbox', async () => {
+    const before = hostState();
+    const dir = join(REPO, 'test-output', 'projects', `jest-runner-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+
+    const sandboxed = await runCli(dir, ['run']);
+    const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+    const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
+    expect(Object.keys(expected).length, sandboxed.out).toBeGreaterThan(3);
+
+    const jest = spawnSync(
+      process.execPath,
+      [
+        join(REPO, 'node_modules/jest/bin/jest.js'),
+        '--ci',
+        '-w',
+        '2',
+        `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
+        '--json',
+        '--outputFile=jest.json',
+      ],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
+    );
+    expect(jest.status, jest.stderr).toBe(1); // the fixture has a failing test
+    expect(jestStatuses(join(dir, 'jest.json'))).toEqual(expected);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+});

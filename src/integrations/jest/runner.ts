@@ -69,14 +69,17 @@ export default class SeedforkJestRunner {
    * Run `tests`, each in a fresh sandbox.
    * @throws SeedforkError when seedfork's config is missing or invalid, or seeding fails
    */
-  async runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void> {
+  async runTests(tests: JestTest[], watcher: JestWatcher, _options: { serial: boolean }): Promise<void> {
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
     const loaded = await loadConfig(rootDir);
     const environment = await openEnvironment('namespace', resolve(loaded.root, loaded.config.stateDir), {
       loaded,
       baseEnv: baseEnvironment(loaded.config),
     });
-    const workers = options.serial ? 1 : Math.max(1, this.globalConfig.maxWorkers);
+    // Jest runs small suites in band when it guesses that starting workers costs more than the
+    // tests (options.serial); sandboxes are prepared ahead by the warm pool, so seedfork keeps
+    // every worker busy. `-i` sets maxWorkers to 1 and still runs one at a time.
+    const workers = Math.max(1, this.globalConfig.maxWorkers);
     environment.expect?.(tests.length, workers);
     // Jest's cache defaults to /tmp, fresh in every sandbox: one kept warm instead (see caches.ts)
     const caches = new CacheHarvest(

@@ -5,7 +5,8 @@
  *   - jest 30 + ts-jest (type-checking TypeScript), plain `jest -w W` against a host PostgreSQL;
  *   - vitest 4 (the newest major that runs on Node 20), plain `vitest run --maxWorkers W`;
  * each next to `seedfork run --workers W` (fork per file, PostgreSQL per sandbox, warm pool and
- * warm caches) and, for jest, `jest -w W --runner seedfork/jest` (the runner integration). Every command runs once untimed first, so all of them start with warm caches,
+ * warm caches) and the runner integrations with the same W: `jest --runner seedfork/jest` and
+ * `vitest run` with `pool: seedforkPool()` from seedfork/vitest. Every command runs once untimed first, so all of them start with warm caches,
  * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
  * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
  * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`.
@@ -151,12 +152,17 @@ function vitestSuite(): Suite {
     }),
     'vitest.config.ts':
       "import { defineConfig } from 'vitest/config';\nexport default defineConfig({ test: { include: ['test/*.test.ts'] } });\n",
+    'vitest.seedfork.config.ts': `import { defineConfig } from 'vitest/config';
+import { seedforkPool } from '${join(REPO, 'dist/integrations/vitest/pool.js')}';
+export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedforkPool() } });
+`,
     'seedfork.config.mjs': seedforkConfig.replace('RUNNER', "'vitest'"),
   };
   const imports = "import { afterAll, beforeAll, describe, expect, test } from 'vitest';";
   for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, imports);
   const dir = writeSuite('vitest', files);
-  return { name: 'vitest', dir, plain: ['node_modules/.bin/vitest', 'run', '--maxWorkers', String(W)] };
+  const plain = ['node_modules/.bin/vitest', 'run', '--maxWorkers', String(W)];
+  return { name: 'vitest', dir, plain, integration: [...plain, '--config', 'vitest.seedfork.config.ts'] };
 }
 
 /** A PostgreSQL cluster on the host for the plain runs; returns its URL and a stop function. */

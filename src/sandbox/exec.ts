@@ -105,11 +105,20 @@ export function runToCompletion(
   });
 }
 
-/** Start a long-running command with its output appended to `logFile`. */
+/** Start a long-running command with its output appended to `logFile`, or with stdin, stdout
+ * and stderr as pipes when there is none. */
 export function spawnService(
   argv: string[],
-  options: { env?: Record<string, string>; cwd?: string; logFile: string; detached?: boolean },
+  options: { env?: Record<string, string>; cwd?: string; logFile?: string; detached?: boolean },
 ): ChildProcess {
+  if (options.logFile === undefined) {
+    return spawn(argv[0]!, argv.slice(1), {
+      env: options.env ?? {},
+      cwd: options.cwd,
+      stdio: 'pipe',
+      detached: options.detached ?? false,
+    });
+  }
   const fd = openSync(options.logFile, 'a');
   try {
     return spawn(argv[0]!, argv.slice(1), {

@@ -86,11 +86,13 @@ export interface Sandbox {
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
   /**
    * Start a long-running command (a service) in its own process group; signals sent to the
-   * returned process reach that whole group. It dies with the sandbox at the latest.
+   * returned process reach that whole group. It dies with the sandbox at the latest. Its output
+   * is appended to `logFile`; without one, stdin, stdout and stderr are pipes (a worker that
+   * seedfork talks to over them).
    */
   spawn(
     argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
   ): ChildProcess;
   // Inspection, in terms any backend can answer (a microVM through its guest agent); paths are
   // absolute paths inside the sandbox.

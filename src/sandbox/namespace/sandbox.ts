@@ -456,17 +456,13 @@ export class NamespaceSandbox implements Sandbox {
 
   spawn(
     argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
   ): ChildProcess {
     this.assertUsable();
+    // output to a log is capped (limits.output); pipes carry a protocol, which a cap would cut
+    const capOutput = options.logFile !== undefined;
     return spawnService(
-      [
-        helperPath(),
-        'exec',
-        ...this.helperArgs({ ...options, pgroup: true, capOutput: true }),
-        '--',
-        ...argv,
-      ],
+      [helperPath(), 'exec', ...this.helperArgs({ ...options, pgroup: true, capOutput }), '--', ...argv],
       {
         env: options.env,
         logFile: options.logFile,

@@ -42,7 +42,7 @@ export class NoneSandbox implements Sandbox {
 
   spawn(
     argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile: string },
+    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
   ): ChildProcess {
     const child = spawnService(asUser(argv, options.user), {
       env: options.env,

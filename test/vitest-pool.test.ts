@@ -1,0 +1,90 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { RunResult } from '../src/report/types.js';
+import { runCli } from './support/cli.js';
+import { expectHostClean, hostState, isRoot } from './support/host.js';
+import { makeProject, REPO } from './support/project.js';
+
+if (!isRoot) console.warn('skipping the Vitest pool integration test: sandboxes need root');
+
+/** A test file that fails if any other file's sandbox (or the host's /tmp) is visible to it. */
+const file = (name: string) => `import { existsSync, writeFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+describe('${name}', () => {
+  test('has /tmp to itself', () => {
+    expect(existsSync('/tmp/claimed')).toBe(false);
+    writeFileSync('/tmp/claimed', '${name}');
+  });
+  test('sees the snapshot', () => expect(process.env.SEEDFORK_SANDBOX_ID).toMatch(/^[0-9a-f]{8}$/));
+  test('fails', () => expect(1).toBe(2));
+  test.skip('is skipped', () => {});
+});
+`;
+
+/** Vitest's --reporter=json output, reduced to `describe > test` name → status. */
+function statuses(path: string): Record<string, string> {
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
+  };
+  const status = (s: string) => (s === 'pending' || s === 'todo' ? 'skipped' : s);
+  return Object.fromEntries(
+    doc.testResults.flatMap((f) =>
+      f.assertionResults.map((a) => [[...a.ancestorTitles, a.title].join(' > '), status(a.status)]),
+    ),
+  );
+}
+
+describe.skipIf(!isRoot)('seedfork/vitest, the Vitest pool', () => {
+  test('vitest with pool seedforkPool() gives the per-test results of seedfork run, each file in its own sandbox', async () => {
+    const before = hostState();
+    const dir = makeProject('vitest-pool', {
+      'package.json': JSON.stringify({
+        name: 'vitest-pool',
+        private: true,
+        type: 'module',
+        devDependencies: { vitest: '4.1.12' },
+      }),
+      'seedfork.config.mjs': "export default { test: { include: ['test/*.test.ts'], runner: 'vitest' } };\n",
+      'vitest.config.ts': `import { defineConfig } from 'vitest/config';
+import { seedforkPool } from '${join(REPO, 'dist/integrations/vitest/pool.js')}';
+export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process.env.PLAIN ? 'forks' : seedforkPool() } });
+`,
+      'test/a.test.ts': file('a'),
+      'test/b.test.ts': file('b'),
+      'test/c.test.ts': file('c'),
+    });
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: dir,
+      stdio: 'inherit',
+    });
+
+    await runCli(dir, ['run']);
+    const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+    const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
+    expect(expected['a > has /tmp to itself']).toBe('passed');
+
+    const vitest = spawnSync(
+      join(dir, 'node_modules/.bin/vitest'),
+      ['run', '--maxWorkers', '2', '--reporter=json', '--outputFile=vitest.json'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(vitest.status, vitest.stderr).toBe(1); // each file has a failing test
+    expect(vitest.stdout + vitest.stderr).not.toContain('Error');
+    expect(statuses(join(dir, 'vitest.json'))).toEqual(expected);
+
+    // the same files with Vitest's own forks pool share the host's /tmp: a file finds another's claim
+    rmSync('/tmp/claimed', { force: true });
+    spawnSync(join(dir, 'node_modules/.bin/vitest'), ['run', '--reporter=json', '--outputFile=plain.json'], {
+      cwd: dir,
+      env: { ...process.env, PLAIN: '1' },
+    });
+    rmSync('/tmp/claimed', { force: true });
+    expect(
+      Object.values(statuses(join(dir, 'plain.json'))).filter((s) => s === 'failed').length,
+    ).toBeGreaterThan(3);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+});

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
@@ -23,11 +23,17 @@ function jestStatuses(path: string): Record<string, string> {
 }
 
 describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
-  test('jest --runner seedfork/jest gives the per-test results of seedfork run, each file in its own sandbox', async () => {
+  test("jest with runner seedfork/jest gives the per-test results of seedfork run, which falls back to Jest's own runner", async () => {
     const before = hostState();
     const dir = join(REPO, 'test-output', 'projects', `jest-runner-${process.pid}`);
     rmSync(dir, { recursive: true, force: true });
     cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    // the runner in the project's own Jest config: `seedfork run` (inside a sandbox already)
+    // must fall back to Jest's own runner, and plain `jest` gets sandboxes
+    writeFileSync(
+      join(dir, 'jest.config.mjs'),
+      `export default { testEnvironment: 'node', transform: {}, testMatch: ['**/test/**/*.test.js'], runner: ${JSON.stringify(join(REPO, 'dist/integrations/jest/runner.js'))} };\n`,
+    );
 
     const sandboxed = await runCli(dir, ['run']);
     const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
@@ -36,19 +42,13 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
 
     const jest = spawnSync(
       process.execPath,
-      [
-        join(REPO, 'node_modules/jest/bin/jest.js'),
-        '--ci',
-        '-w',
-        '2',
-        `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
-        '--json',
-        '--outputFile=jest.json',
-      ],
+      [join(REPO, 'node_modules/jest/bin/jest.js'), '--ci', '-w', '2', '--json', '--outputFile=jest.json'],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
     );
     expect(jest.status, jest.stderr).toBe(1); // the fixture has a failing test
     expect(jestStatuses(join(dir, 'jest.json'))).toEqual(expected);
+    // that jest process took a seedfork run lock: it made the sandboxes itself
+    expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${jest.pid}-`))).toBe(true);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });

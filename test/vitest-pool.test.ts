@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
@@ -73,6 +73,8 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
     expect(vitest.status, vitest.stderr).toBe(1); // each file has a failing test
     expect(vitest.stdout + vitest.stderr).not.toContain('Error');
     expect(statuses(join(dir, 'vitest.json'))).toEqual(expected);
+    // that vitest process took a seedfork run lock: it made the sandboxes itself
+    expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${vitest.pid}-`))).toBe(true);
 
     // the same files with Vitest's own forks pool share the host's /tmp: a file finds another's claim
     rmSync('/tmp/claimed', { force: true });

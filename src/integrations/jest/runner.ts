@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jestAdapter, jestCacheDir } from '../../adapters/jest.js';
 import { loadConfig } from '../../config/load.js';
@@ -34,6 +35,8 @@ const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
  * An emitting runner, as jest-runner's own (the interface of `EmittingTestRunner` in
  * jest-runner's types): emits `test-file-start`, the worker's `test-case-start` and
  * `test-case-result` events, then `test-file-success` or `test-file-failure`.
+ * Inside a seedfork sandbox already (the same Jest config under `seedfork run`), Jest's own
+ * runner runs the files.
  * Docs: https://jestjs.io/docs/configuration#runner-string
  */
 export default class SeedforkJestRunner {
@@ -61,6 +64,36 @@ export default class SeedforkJestRunner {
     return () => set.delete(listener);
   }
 
+  /**
+   * Already inside a seedfork sandbox (`seedfork run` with runner 'jest' on this config): Jest's
+   * own runner does the work, its events passed on, rather than sandboxes within the sandbox.
+   */
+  private async runWithJest(
+    rootDir: string,
+    tests: JestTest[],
+    watcher: JestWatcher,
+    options: { serial: boolean },
+  ): Promise<void> {
+    const require = createRequire(join(rootDir, 'package.json'));
+    const { default: TestRunner } = require('jest-runner') as {
+      default: new (globalConfig: unknown, context: unknown) => JestRunner;
+    };
+    const runner = new TestRunner(this.globalConfig, this.context);
+    const events = [
+      'test-file-start',
+      'test-file-success',
+      'test-file-failure',
+      'test-case-start',
+      'test-case-result',
+    ];
+    const unsubscribe = events.map((event) => runner.on(event, (args) => this.emit(event, args)));
+    try {
+      await runner.runTests(tests, watcher, options);
+    } finally {
+      for (const off of unsubscribe) off();
+    }
+  }
+
   private async emit(event: string, args: unknown): Promise<void> {
     for (const listener of this.listeners.get(event) ?? []) await listener(args);
   }
@@ -69,8 +102,9 @@ export default class SeedforkJestRunner {
    * Run `tests`, each in a fresh sandbox.
    * @throws SeedforkError when seedfork's config is missing or invalid, or seeding fails
    */
-  async runTests(tests: JestTest[], watcher: JestWatcher, _options: { serial: boolean }): Promise<void> {
+  async runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void> {
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
+    if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
     const loaded = await loadConfig(rootDir);
     const environment = await openEnvironment('namespace', resolve(loaded.root, loaded.config.stateDir), {
       loaded,
@@ -131,6 +165,12 @@ export default class SeedforkJestRunner {
       await environment.close();
     }
   }
+}
+
+/** Jest's own runner (jest-runner's default export), as the project has it. */
+interface JestRunner {
+  on(event: string, listener: Listener): () => void;
+  runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void>;
 }
 
 interface Outcome {

@@ -8,15 +8,15 @@
  * Needs root. Run with `npm run bench`.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { namespaceEnvironment, type TestEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { DEFAULT_LIMITS } from '../src/sandbox/types.js';
-import { findPostgresBin } from '../src/seed/services/postgres.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
+import { hostPostgres, INITDB_FLAGS } from './host-postgres.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -153,16 +153,7 @@ async function main() {
     await namespaceEnvironment(unhardened, { loaded: loadedOff, baseEnv: env }),
   );
 
-  const bin = findPostgresBin(
-    parseConfig({ seed: { services: { postgres: pgConfig } }, test: { include: ['x'] } }).seed.services
-      .postgres as never,
-  );
-  const [uid, gid] = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'))!
-    .split(':')
-    .slice(2, 4)
-    .map(Number) as [number, number];
+  const { bin, uid, gid } = hostPostgres();
   const freshCluster = await time(
     5,
     async () => {
@@ -171,21 +162,7 @@ async function main() {
       const data = join(dir, 'data');
       try {
         const t = performance.now();
-        await run(
-          [
-            join(bin, 'initdb'),
-            '-D',
-            data,
-            '-U',
-            'postgres',
-            '--auth=trust',
-            '--no-sync',
-            '-E',
-            'UTF8',
-            '--locale=C',
-          ],
-          { uid, gid },
-        );
+        await run([join(bin, 'initdb'), '-D', data, ...INITDB_FLAGS], { uid, gid });
         await run(
           [
             join(bin, 'pg_ctl'),

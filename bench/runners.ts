@@ -16,9 +16,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseConfig } from '../src/config/load.js';
 import type { RunResult } from '../src/report/types.js';
-import { findPostgresBin } from '../src/seed/services/postgres.js';
+import { hostPostgres as postgresAccount } from './host-postgres.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CLI = join(REPO, 'dist/cli/main.js');
@@ -167,16 +166,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedfor
 
 /** A PostgreSQL cluster on the host for the plain runs; returns its URL and a stop function. */
 function hostPostgres(): { url: string; stop(): void } {
-  const bin = findPostgresBin(
-    parseConfig({ seed: { services: { postgres: {} } }, test: { include: ['x'] } }).seed.services
-      .postgres as never,
-  );
-  const [uid, gid] = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'))!
-    .split(':')
-    .slice(2, 4)
-    .map(Number) as [number, number];
+  const { bin, uid, gid } = postgresAccount();
   const dir = mkdtempSync('/tmp/seedfork-bench-runners-pg-');
   chownSync(dir, uid, gid);
   const data = join(dir, 'data');

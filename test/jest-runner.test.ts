@@ -6,21 +6,9 @@ import type { RunResult } from '../src/report/types.js';
 import { runCli } from './support/cli.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
+import { runnerJsonStatuses } from './support/runner-json.js';
 
 if (!isRoot) console.warn('skipping the Jest runner integration test: sandboxes need root');
-
-/** Jest's --json output, reduced to `describe > test` name → status. */
-function jestStatuses(path: string): Record<string, string> {
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
-    testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
-  };
-  const status = (s: string) => (s === 'pending' || s === 'todo' ? 'skipped' : s);
-  return Object.fromEntries(
-    doc.testResults.flatMap((f) =>
-      f.assertionResults.map((a) => [[...a.ancestorTitles, a.title].join(' > '), status(a.status)]),
-    ),
-  );
-}
 
 describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
   test("jest with runner seedfork/jest gives the per-test results of seedfork run, which falls back to Jest's own runner", async () => {
@@ -46,7 +34,7 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
     );
     expect(jest.status, jest.stderr).toBe(1); // the fixture has a failing test
-    expect(jestStatuses(join(dir, 'jest.json'))).toEqual(expected);
+    expect(runnerJsonStatuses(join(dir, 'jest.json'))).toEqual(expected);
     // that jest process took a seedfork run lock: it made the sandboxes itself
     expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${jest.pid}-`))).toBe(true);
     rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import type { RunResult } from '../src/report/types.js';
 import { runCli } from './support/cli.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { makeProject, REPO } from './support/project.js';
+import { runnerJsonStatuses } from './support/runner-json.js';
 
 if (!isRoot) console.warn('skipping the Vitest pool integration test: sandboxes need root');
 
@@ -22,19 +23,6 @@ describe('${name}', () => {
   test.skip('is skipped', () => {});
 });
 `;
-
-/** Vitest's --reporter=json output, reduced to `describe > test` name → status. */
-function statuses(path: string): Record<string, string> {
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
-    testResults: { assertionResults: { ancestorTitles: string[]; title: string; status: string }[] }[];
-  };
-  const status = (s: string) => (s === 'pending' || s === 'todo' ? 'skipped' : s);
-  return Object.fromEntries(
-    doc.testResults.flatMap((f) =>
-      f.assertionResults.map((a) => [[...a.ancestorTitles, a.title].join(' > '), status(a.status)]),
-    ),
-  );
-}
 
 describe.skipIf(!isRoot)('seedfork/vitest, the Vitest pool', () => {
   test('vitest with pool seedforkPool() gives the per-test results of seedfork run, each file in its own sandbox', async () => {
@@ -72,7 +60,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
     );
     expect(vitest.status, vitest.stderr).toBe(1); // each file has a failing test
     expect(vitest.stdout + vitest.stderr).not.toContain('Error');
-    expect(statuses(join(dir, 'vitest.json'))).toEqual(expected);
+    expect(runnerJsonStatuses(join(dir, 'vitest.json'))).toEqual(expected);
     // that vitest process took a seedfork run lock: it made the sandboxes itself
     expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${vitest.pid}-`))).toBe(true);
 
@@ -84,7 +72,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
     });
     rmSync('/tmp/claimed', { force: true });
     expect(
-      Object.values(statuses(join(dir, 'plain.json'))).filter((s) => s === 'failed').length,
+      Object.values(runnerJsonStatuses(join(dir, 'plain.json'))).filter((s) => s === 'failed').length,
     ).toBeGreaterThan(3);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);

@@ -82,7 +82,8 @@ export class AuditExecutor {
     workers: number,
     withLeftovers = false,
   ): Promise<{ results: FileResult[]; leftovers: Leftovers[] }> {
-    await this.environment();
+    // one sandbox per file: the warm pool may prepare them ahead of the workers
+    (await this.environment()).expect?.(order.length, workers);
     const leftovers: Leftovers[] = [];
     const results = await runPool(
       order,

@@ -327,7 +327,12 @@ program
   // options go before the id; every argument after it is the command's, `-c` included
   .passThroughOptions()
   .action(async (id: string, command: string[], opts) => {
-    const backend = backendFor('namespace', await stateDirOf(opts));
+    // the shell is confined like the tests were, with the config's sandbox.allowSyscalls
+    const loaded = opts.stateDir ? undefined : await loadConfig(process.cwd(), opts.config).catch(fail);
+    const stateDir = loaded ? resolve(loaded.root, loaded.config.stateDir) : resolve(opts.stateDir);
+    const backend = backendFor('namespace', stateDir, {
+      confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] },
+    });
     let attach: Awaited<ReturnType<typeof backend.attach>>;
     try {
       attach = await backend.attach(id, command);

@@ -81,6 +81,8 @@ interface Suite {
   plain: string[];
   /** The runner integration: the plain command with seedfork's runner or pool. */
   integration?: string[];
+  /** Arguments that make the runner write its JSON results (Jest's format) to `path`. */
+  json: (path: string) => string[];
 }
 
 function writeSuite(name: string, files: Record<string, string>): string {
@@ -138,6 +140,7 @@ function jestSuite(): Suite {
     dir,
     plain,
     integration: [...plain, `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`],
+    json: (path) => ['--json', `--outputFile=${path}`],
   };
 }
 
@@ -161,7 +164,13 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedfor
   for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, imports);
   const dir = writeSuite('vitest', files);
   const plain = ['node_modules/.bin/vitest', 'run', '--maxWorkers', String(W)];
-  return { name: 'vitest', dir, plain, integration: [...plain, '--config', 'vitest.seedfork.config.ts'] };
+  return {
+    name: 'vitest',
+    dir,
+    plain,
+    integration: [...plain, '--config', 'vitest.seedfork.config.ts'],
+    json: (path) => ['--reporter=json', `--outputFile=${path}`],
+  };
 }
 
 /** A PostgreSQL cluster on the host for the plain runs; returns its URL and a stop function. */
@@ -215,6 +224,38 @@ function timed(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<num
   });
 }
 
+/** Each file's span (epoch ms) from a runner's JSON results (Jest's format; Vitest writes it too). */
+function runnerSpans(path: string): { start: number; end: number }[] {
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    testResults: { startTime: number; endTime: number }[];
+  };
+  return doc.testResults.map((r) => ({ start: r.startTime, end: r.endTime }));
+}
+
+/**
+ * The gaps on each worker's lane between one file's end and the next file's start, in ms. Lanes
+ * are rebuilt from the spans the way a queue hands out work: the first `workers` files open a
+ * lane each, and each later file (by start) goes to the lane that freed up first.
+ */
+function laneGaps(spans: { start: number; end: number }[], workers: number): number[] {
+  const lanes: number[] = [];
+  const gaps: number[] = [];
+  for (const span of [...spans].sort((a, b) => a.start - b.start)) {
+    if (lanes.length < workers) {
+      lanes.push(span.end);
+      continue;
+    }
+    const lane = lanes.indexOf(Math.min(...lanes));
+    gaps.push(span.start - lanes[lane]!);
+    lanes[lane] = span.end;
+  }
+  return gaps;
+}
+
+function p50(xs: number[]): number {
+  return xs.length > 0 ? median(xs) : Number.NaN;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -234,9 +275,10 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   const sandboxed: number[] = [];
   const integrated: number[] = [];
   for (let i = 0; i < REPEAT; i++) {
-    plain.push(await timed(suite.plain, suite.dir, plainEnv));
+    plain.push(await timed([...suite.plain, ...suite.json('plain.json')], suite.dir, plainEnv));
     sandboxed.push(await timed(seedfork, suite.dir, {}));
-    if (suite.integration) integrated.push(await timed(suite.integration, suite.dir, {}));
+    if (suite.integration)
+      integrated.push(await timed([...suite.integration, ...suite.json('integration.json')], suite.dir, {}));
   }
   const result = JSON.parse(readFileSync(join(suite.dir, '.seedfork/results.json'), 'utf8')) as RunResult;
   const files = result.files;
@@ -244,6 +286,19 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   const tests = median(files.map((f) => f.tests.reduce((n, t) => n + t.durationMs, 0)));
   const runner = median(files.map((f) => f.durationMs - f.tests.reduce((n, t) => n + t.durationMs, 0)));
   const ratio = median(sandboxed) / median(plain);
+  // critical path: a file's first test start follows the previous file's last result by this much
+  const runSpans = files.map((f) => {
+    const started = Date.parse(f.startedAt ?? '');
+    const testsMs = f.tests.reduce((n, t) => n + t.durationMs, 0);
+    return { start: started + f.durationMs - testsMs, end: started + f.durationMs };
+  });
+  const overhead = {
+    plain: p50(laneGaps(runnerSpans(join(suite.dir, 'plain.json')), W)),
+    run: p50(laneGaps(runSpans, W)),
+    integration: suite.integration
+      ? p50(laneGaps(runnerSpans(join(suite.dir, 'integration.json')), W))
+      : undefined,
+  };
   console.log(
     `\n${suite.name}: ${files.length} files, ${result.summary.tests} tests, ${W} workers, medians of ${REPEAT} warm runs`,
   );
@@ -263,6 +318,9 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   }
   console.log(
     `  per file under seedfork run (medians): waiting for a sandbox ${waited.toFixed(0)} ms, runner start and exit ${runner.toFixed(0)} ms, tests ${tests.toFixed(0)} ms`,
+  );
+  console.log(
+    `  critical-path overhead p50 (one file's last result to the next file's first test, same worker): plain ${overhead.plain.toFixed(0)} ms, seedfork run ${overhead.run.toFixed(0)} ms${overhead.integration === undefined ? '' : `, integration ${overhead.integration.toFixed(0)} ms`} (goal < 50 ms with the warm pool)`,
   );
 }
 

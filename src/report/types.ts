@@ -34,9 +34,12 @@ export interface FileResult {
   /** How many times the file ran (1 + retries used). */
   attempts?: number;
   exitCode: number;
+  /** When the test command started (ISO 8601); absent in results of older versions. */
+  startedAt?: string;
   /** Wall time of the test command, in ms. */
   durationMs: number;
-  /** Time to fork the sandbox and bring its services up, in ms. */
+  /** Time the worker waited for the sandbox (its fork and services, or next to nothing when
+   * the warm pool had it ready), in ms. */
   setupMs: number;
   sandboxId?: string;
   /** True when the sandbox was kept for `seedfork shell`. */

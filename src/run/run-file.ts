@@ -226,6 +226,7 @@ export async function runFile(
   return {
     file,
     status,
+    startedAt: new Date(startedAt).toISOString(),
     exitCode: result.exitCode,
     durationMs: Math.round(result.durationMs),
     setupMs: Math.round(lease.setupMs),

@@ -392,20 +392,35 @@ static int install_filter(const struct harden_opts *o, char *err, size_t err_len
   return fd;
 }
 
-static int send_fd(int sock, int fd) {
-  char byte = 'l';
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+/* A one-byte message with room for one SCM_RIGHTS file descriptor (unix(7)). */
+struct fd_message {
+  char byte;
+  struct iovec iov;
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
-  } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  } control;
+  struct msghdr msg;
+};
+
+static struct msghdr *fd_message(struct fd_message *m) {
+  memset(m, 0, sizeof *m);
+  m->byte = 'l';
+  m->iov = (struct iovec){.iov_base = &m->byte, .iov_len = 1};
+  m->msg = (struct msghdr){.msg_iov = &m->iov, .msg_iovlen = 1, .msg_control = m->control.buf,
+                           .msg_controllen = sizeof m->control.buf};
+  return &m->msg;
+}
+
+static int send_fd(int sock, int fd) {
+  struct fd_message m;
+  struct msghdr *msg = fd_message(&m);
+  struct cmsghdr *c = CMSG_FIRSTHDR(msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+  return sendmsg(sock, msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
 int harden_restrict(int sock, const struct harden_opts *o, char *err, size_t err_len) {
@@ -425,15 +440,10 @@ int harden_restrict(int sock, const struct harden_opts *o, char *err, size_t err
 }
 
 int harden_receive_listener(int sock) {
-  char byte;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  struct fd_message m;
+  struct msghdr *msg = fd_message(&m);
+  if (recvmsg(sock, msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(msg);
   if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
   int fd;
   memcpy(&fd, CMSG_DATA(c), sizeof fd);

@@ -7,7 +7,8 @@ import pc from 'picocolors';
 import { adapterFor } from '../adapters/index.js';
 import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
 import { FLAKY } from '../audit/types.js';
-import { loadConfig } from '../config/load.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { initConfig } from '../init/write-config.js';
@@ -66,10 +67,18 @@ function fail(error: unknown): never {
   process.exit(3);
 }
 
-async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise<string> {
-  if (opts.stateDir) return resolve(opts.stateDir);
+/** The state directory `--state-dir` names, else the config's (with the config, loaded). */
+async function projectState(opts: {
+  config?: string;
+  stateDir?: string;
+}): Promise<{ loaded?: LoadedConfig; stateDir: string }> {
+  if (opts.stateDir) return { stateDir: resolve(opts.stateDir) };
   const loaded = await loadConfig(process.cwd(), opts.config);
-  return resolve(loaded.root, loaded.config.stateDir);
+  return { loaded, stateDir: resolve(loaded.root, loaded.config.stateDir) };
+}
+
+async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise<string> {
+  return (await projectState(opts)).stateDir;
 }
 
 const program = new Command('seedfork')
@@ -328,8 +337,7 @@ program
   .passThroughOptions()
   .action(async (id: string, command: string[], opts) => {
     // the shell is confined like the tests were, with the config's sandbox.allowSyscalls
-    const loaded = opts.stateDir ? undefined : await loadConfig(process.cwd(), opts.config).catch(fail);
-    const stateDir = loaded ? resolve(loaded.root, loaded.config.stateDir) : resolve(opts.stateDir);
+    const { loaded, stateDir } = await projectState(opts).catch(fail);
     const backend = backendFor('namespace', stateDir, {
       confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] },
     });
@@ -373,13 +381,12 @@ program
   )
   .action(async (opts) => {
     // With a config: its snapshot budget, and its current snapshot kept whatever its size.
-    const loaded = opts.stateDir ? undefined : await loadConfig(process.cwd(), opts.config).catch(fail);
-    const stateDir = loaded ? resolve(loaded.root, loaded.config.stateDir) : resolve(opts.stateDir);
+    const { loaded, stateDir } = await projectState(opts).catch(fail);
     const backend = backendFor('namespace', stateDir);
     const report = await backend
       .gc({
         includeKept: !opts.keepKept,
-        ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize('4GiB') }),
+        ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize(DEFAULT_SNAPSHOT_BUDGET) }),
       })
       .catch(fail);
     process.stdout.write(

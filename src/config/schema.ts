@@ -69,6 +69,9 @@ const size = z.union([
   z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i),
 ]);
 
+/** Disk the snapshots other than the current one may take before `gc` prunes them. */
+export const DEFAULT_SNAPSHOT_BUDGET = '4GiB';
+
 /** The whole seedfork.config.* file. Unknown keys are errors. */
 export const configSchema = z.strictObject({
   seed: z
@@ -151,9 +154,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Snapshots other than the current one are pruned, least recently used first, until
        * all of them together take at most this much disk; `false` keeps them all. */
-      snapshotBudget: z.union([size, z.literal(false)]).default('4GiB'),
+      snapshotBudget: z.union([size, z.literal(false)]).default(DEFAULT_SNAPSHOT_BUDGET),
     })
-    .default({ snapshotBudget: '4GiB' }),
+    .default({ snapshotBudget: DEFAULT_SNAPSHOT_BUDGET }),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
   stateDir: z.string().default('.seedfork'),
   report: z

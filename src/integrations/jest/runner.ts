@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jestAdapter, jestCacheDir } from '../../adapters/jest.js';
-import { loadConfig } from '../../config/load.js';
 import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
-import { baseEnvironment, openEnvironment, type TestEnvironment } from '../../run/environment.js';
+import type { TestEnvironment } from '../../run/environment.js';
 import { runPool } from '../../run/pool.js';
+import { openProjectEnvironment } from '../project-environment.js';
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
 export interface JestTest {
@@ -105,21 +105,14 @@ export default class SeedforkJestRunner {
   async runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void> {
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
     if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
-    const loaded = await loadConfig(rootDir);
-    const environment = await openEnvironment('namespace', resolve(loaded.root, loaded.config.stateDir), {
-      loaded,
-      baseEnv: baseEnvironment(loaded.config),
-    });
+    const { loaded, stateDir, environment } = await openProjectEnvironment(rootDir);
     // Jest runs small suites in band when it guesses that starting workers costs more than the
     // tests (options.serial); sandboxes are prepared ahead by the warm pool, so seedfork keeps
     // every worker busy. `-i` sets maxWorkers to 1 and still runs one at a time.
     const workers = Math.max(1, this.globalConfig.maxWorkers);
     environment.expect?.(tests.length, workers);
     // Jest's cache defaults to /tmp, fresh in every sandbox: one kept warm instead (see caches.ts)
-    const caches = new CacheHarvest(
-      cacheDirsOf(loaded, jestAdapter),
-      resolve(loaded.root, loaded.config.stateDir),
-    );
+    const caches = new CacheHarvest(cacheDirsOf(loaded, jestAdapter), stateDir);
     const moduleMaps = new Map<string, unknown>();
     const context = {
       changedFiles: this.context.changedFiles && [...this.context.changedFiles],

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
-import { loadConfig } from '../../config/load.js';
-import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from '../../run/environment.js';
+import type { Lease, TestEnvironment } from '../../run/environment.js';
+import { openProjectEnvironment } from '../project-environment.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */
 export interface VitestPoolOptions {
@@ -33,13 +33,7 @@ const environments = new Map<string, Promise<TestEnvironment>>();
 function environmentFor(root: string): Promise<TestEnvironment> {
   let env = environments.get(root);
   if (!env) {
-    env = (async () => {
-      const loaded = await loadConfig(root);
-      return openEnvironment('namespace', resolve(loaded.root, loaded.config.stateDir), {
-        loaded,
-        baseEnv: baseEnvironment(loaded.config),
-      });
-    })();
+    env = openProjectEnvironment(root).then((project) => project.environment);
     environments.set(root, env);
   }
   return env;

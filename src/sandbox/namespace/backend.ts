@@ -36,7 +36,14 @@ import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
 import { removeTree } from './remove.js';
 import { RunLock } from './run-lock.js';
-import { alive, NamespaceSandbox, newSandboxId, releaseQuotaMount, type SandboxMeta } from './sandbox.js';
+import {
+  alive,
+  confinementArgs,
+  NamespaceSandbox,
+  newSandboxId,
+  releaseQuotaMount,
+  type SandboxMeta,
+} from './sandbox.js';
 import { pruneSnapshots, recordSize, registerUse } from './snapshot-retention.js';
 
 /** Read a sandbox's meta.json, or undefined when it is missing or unreadable. */
@@ -283,9 +290,7 @@ export class NamespaceBackend implements Backend {
     }
     const args = ['exec', '--pid', String(meta.initPid), '--cwd', saved.cwd];
     for (const c of meta.cgroups) args.push('--cgroup', c);
-    const confinement = { harden: true, ...this.options.confinement };
-    if (confinement.harden) args.push('--harden');
-    for (const name of confinement.allowSyscalls ?? []) args.push('--allow-syscall', name);
+    args.push(...confinementArgs(this.options.confinement));
     const command = argv.length > 0 ? argv : [process.env.SHELL ?? '/bin/sh'];
     return { argv: [helperPath(), ...args, '--', ...command], env: saved.env };
   }
@@ -301,9 +306,10 @@ export class NamespaceBackend implements Backend {
   /**
    * Remove what ended runs left: sandboxes of runs whose lock is released (and kept ones when
    * `includeKept`), their cgroups and disk quota mounts, the runs' cgroup directories,
-   * half-built snapshots, and (with `snapshotBudgetBytes`) snapshots beyond the budget. Only this project's state and cgroups are looked at; a sandbox, a
-   * cgroup or a snapshot build of a run that still holds its lock is never touched, so `gc` is
-   * safe beside any number of running seedfork processes.
+   * half-built snapshots, and (with `snapshotBudgetBytes`) snapshots beyond the budget. Only
+   * this project's state and cgroups are looked at; a sandbox, a cgroup or a snapshot build of
+   * a run that still holds its lock is never touched, so `gc` is safe beside any number of
+   * running seedfork processes.
    */
   async gc(options: GcOptions = {}): Promise<GcReport> {
     await this.preflight();

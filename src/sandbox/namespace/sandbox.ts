@@ -284,7 +284,7 @@ export class NamespaceSandbox implements Sandbox {
         limits: options.limits,
         cgroups: options.cgroups,
         scope: options.scope,
-        confinement: { harden: true, allowSyscalls: [], ...options.confinement },
+        confinement: options.confinement ?? {},
         quotaDir,
       });
       sandbox.gone = gone;
@@ -309,10 +309,7 @@ export class NamespaceSandbox implements Sandbox {
     for (const c of cgroupDirs) args.push('--cgroup', c);
     if (options.user) args.push('--user', options.user);
     if (options.pgroup) args.push('--pgroup');
-    if (confinement.harden) {
-      args.push('--harden');
-      for (const name of confinement.allowSyscalls ?? []) args.push('--allow-syscall', name);
-    }
+    args.push(...confinementArgs(confinement));
     if (options.capOutput && limits.outputBytes) args.push('--max-output', String(limits.outputBytes));
     return args;
   }
@@ -591,6 +588,12 @@ export function releaseQuotaMount(dir: string): void {
         dir,
     );
   if (mounted) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
+}
+
+/** The helper's `exec` arguments that confine a command (hardened unless `harden: false`). */
+export function confinementArgs(confinement: Confinement = {}): string[] {
+  if (confinement.harden === false) return [];
+  return ['--harden', ...(confinement.allowSyscalls ?? []).flatMap((name) => ['--allow-syscall', name])];
 }
 
 /** Whether process `pid` exists (EPERM: it does, as someone else's). */

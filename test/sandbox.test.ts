@@ -11,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
+import { RunLock } from '../src/sandbox/namespace/run-lock.js';
 import { Zygote } from '../src/sandbox/namespace/zygote.js';
 import type { Snapshot } from '../src/sandbox/types.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
@@ -278,8 +279,13 @@ describe.skipIf(!isRoot)('namespace backend', () => {
       crashed.stdout.once('data', (d) => resolve(String(d).trim())),
     );
     expect(existsSync(join(stateDir, 'sandboxes', id))).toBe(true);
+    const run = readFileSync(join(stateDir, 'sandboxes', id, 'run'), 'utf8');
     crashed.kill('SIGKILL');
     await new Promise((resolve) => crashed.once('exit', resolve));
+    // its lock goes when its helper notices and exits too, a moment after
+    const locks = new RunLock(stateDir);
+    for (let i = 0; i < 100 && (await locks.isLive(run)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await locks.isLive(run)).toBe(false);
     const report = await backend.gc();
     expect(report.sandboxes).toContain(id);
     expect(report.sandboxes).not.toContain(live.id);

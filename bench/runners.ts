@@ -9,7 +9,8 @@
  * `vitest run` with `pool: seedforkPool()` from seedfork/vitest. Every command runs once untimed first, so all of them start with warm caches,
  * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
  * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
- * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`.
+ * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`
+ * (env: WORKERS, FILES, REPEAT, SUITES=jest or vitest).
  * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -332,7 +333,12 @@ async function main() {
   console.log(
     `seedfork runner benchmark: ${availableParallelism()} CPUs, ${W} workers, node ${process.version}`,
   );
-  const suites = [jestSuite(), vitestSuite()];
+  // SUITES=jest or SUITES=vitest measures one suite only
+  const only = process.env.SUITES?.split(',');
+  const suites = [
+    ...(only && !only.includes('jest') ? [] : [jestSuite()]),
+    ...(only && !only.includes('vitest') ? [] : [vitestSuite()]),
+  ];
   const pg = hostPostgres();
   try {
     for (const suite of suites) await measure(suite, pg.url);

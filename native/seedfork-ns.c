@@ -17,14 +17,16 @@
  *
  *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] [--pgroup]
  *                    [--harden [--allow-syscall NAME]...] [--max-output BYTES [--limit-file F]]
- *                    -- CMD...
+ *                    [--channel] -- CMD...
  *       Runs CMD inside the sandbox whose init has host PID `PID`, with the
  *       environment it was given. --harden confines it (harden.c: own user
  *       namespace, capabilities dropped, no_new_privs, seccomp filter);
  *       --max-output copies its output through a pipe and stops it past BYTES. Exit status is CMD's (128+N for signal N,
  *       127 when CMD is not found). SIGINT/SIGTERM/SIGHUP are forwarded, to
  *       CMD's whole process group with --pgroup (services: `sh -c` and its
- *       children stop together).
+ *       children stop together). --channel passes fd 3 on to CMD (a pipe or socket to
+ *       seedfork, for a protocol that must not share stdout with CMD's output);
+ *       every other fd above 2 is closed before CMD starts.
  *
  *   seedfork-ns serve
  *       The zygote: reads start/exec requests on stdin and runs each in a child
@@ -730,6 +732,8 @@ static int cmd_start(int argc, char **argv) {
 
 static pid_t exec_child = -1;
 static int exec_pgroup = 0;
+/* exec --channel: fd 3 stays open for CMD */
+static int exec_channel = 0;
 static void forward(int sig) {
   if (exec_child > 0) kill(exec_pgroup ? -exec_child : exec_child, sig);
 }
@@ -783,6 +787,12 @@ static int cmd_exec(int argc, char **argv) {
     else if (!strcmp(a, "--user")) TAKE(user);
     else if (!strcmp(a, "--cgroup")) PUSH(cgroups, n_cgroups);
     else if (!strcmp(a, "--pgroup")) exec_pgroup = 1;
+    else if (!strcmp(a, "--channel")) {
+      /* in the zygote fd 3 is seedfork's lifeline, never to be handed to a command */
+      if (lifeline_fd >= 0) die("usage", "--channel: not for the zygote's exec requests");
+      if (fcntl(3, F_GETFD) < 0) die("usage", "--channel: fd 3 is not open");
+      exec_channel = 1;
+    }
     else if (!strcmp(a, "--harden")) harden = 1;
     else if (!strcmp(a, "--allow-syscall")) {
       if (!v) die("usage", "%s needs a value", a);
@@ -877,12 +887,16 @@ static int cmd_exec(int argc, char **argv) {
       fprintf(stderr, "seedfork-ns: cannot restrict the command: %s\n", err);
       _exit(126);
     }
-    if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
-      for (int fd = 3; fd < 1024; fd++) close(fd);
+    int first = exec_channel ? 4 : 3;
+    if (syscall(SYS_close_range, first, ~0U, 0) < 0)
+      for (int fd = first; fd < 1024; fd++) close(fd);
     execvp(cmd[0], cmd);
     fprintf(stderr, "seedfork-ns: cannot run '%s': %s\n", cmd[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
+  /* the command holds the channel now: its end must be the only one, so that seedfork sees
+     EOF when the command closes it */
+  if (exec_channel) close(3);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;

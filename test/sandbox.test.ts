@@ -136,6 +136,31 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     }
   });
 
+  test('spawn with a channel gives the command fd 3 to seedfork and no other fd of ours', async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      // the command answers on fd 3 what it read there, then lists the fds it holds (stat only:
+      // listing /proc/self/fd would open one more)
+      const script =
+        'read line <&3; echo "got $line" >&3; n=0; while [ $n -lt 64 ]; do [ -e /proc/$$/fd/$n ] && echo $n; n=$((n+1)); done';
+      const child = sb.spawn(['sh', '-c', script], { env, channel: true });
+      const channel = child.stdio[3] as import('node:net').Socket;
+      let answer = '';
+      let fds = '';
+      channel.setEncoding('utf8');
+      channel.on('data', (chunk: string) => (answer += chunk));
+      child.stdout?.on('data', (chunk: Buffer) => (fds += chunk));
+      channel.write('ping\n');
+      const code = await new Promise((done) => child.on('exit', done));
+      await new Promise((done) => (channel.readableEnded ? done(null) : channel.on('end', done)));
+      expect(code).toBe(0);
+      expect(answer).toBe('got ping\n');
+      expect(fds.trim().split('\n').map(Number)).toEqual([0, 1, 2, 3]);
+    } finally {
+      await sb.kill();
+    }
+  });
+
   test('kill ends background processes the test left running', async () => {
     const sb = await backend.fork(snapshot);
     await sb.exec(['sh', '-c', 'setsid sleep 1000 > /dev/null 2>&1 < /dev/null &'], { env });

@@ -36,7 +36,11 @@ export class WarmPool<T extends Releasable> {
     private readonly options: PoolOptions,
   ) {}
 
-  /** Expect `count` more acquires: the pool may prepare up to that many ahead of them. */
+  /**
+   * Expect `count` more acquires: the pool may prepare up to that many ahead of them.
+   * `Infinity` when the number is not known (Vitest hands files to its pool one at a time): the
+   * pool then keeps `ahead` items ready until it is closed, which kills those nobody took.
+   */
   expect(count: number): void {
     this.expected += count;
     this.fill();

@@ -109,13 +109,19 @@ export function runToCompletion(
  * and stderr as pipes when there is none. */
 export function spawnService(
   argv: string[],
-  options: { env?: Record<string, string>; cwd?: string; logFile?: string; detached?: boolean },
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    logFile?: string;
+    detached?: boolean;
+    channel?: boolean;
+  },
 ): ChildProcess {
   if (options.logFile === undefined) {
     return spawn(argv[0]!, argv.slice(1), {
       env: options.env ?? {},
       cwd: options.cwd,
-      stdio: 'pipe',
+      stdio: options.channel ? ['pipe', 'pipe', 'pipe', 'pipe'] : 'pipe',
       detached: options.detached ?? false,
     });
   }

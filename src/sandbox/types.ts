@@ -25,6 +25,14 @@ export interface ExecOptions {
   onOutput?: (chunk: string) => void;
 }
 
+/** Options of {@link Sandbox.spawn}. */
+export interface SpawnOptions extends Omit<ExecOptions, 'timeoutMs' | 'signal'> {
+  /** Append stdout and stderr to this host file (capped at `limits.output`). */
+  logFile?: string;
+  /** Give the command fd 3, a socket to seedfork; ignored with `logFile`. */
+  channel?: boolean;
+}
+
 /** What a finished command left: exit code (128+N when killed by signal N) and its output. */
 export interface ExecResult {
   exitCode: number;
@@ -88,12 +96,11 @@ export interface Sandbox {
    * Start a long-running command (a service) in its own process group; signals sent to the
    * returned process reach that whole group. It dies with the sandbox at the latest. Its output
    * is appended to `logFile`; without one, stdin, stdout and stderr are pipes (a worker that
-   * seedfork talks to over them).
+   * seedfork talks to over them). With `channel` (and no `logFile`) the command also gets fd 3,
+   * a socket to seedfork (`stdio[3]` of the returned process), for a protocol that its own
+   * output must not mix with.
    */
-  spawn(
-    argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
-  ): ChildProcess;
+  spawn(argv: string[], options: SpawnOptions): ChildProcess;
   // Inspection, in terms any backend can answer (a microVM through its guest agent); paths are
   // absolute paths inside the sandbox.
   /** Contents of a regular file, or undefined when there is none (or it cannot be read). */

@@ -1,18 +1,24 @@
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import type { Lease, TestEnvironment } from '../../run/environment.js';
+import type { WarmPool } from '../../run/warm-pool.js';
 import { openProjectEnvironment } from '../project-environment.js';
+import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */
 export interface VitestPoolOptions {
   /** Vitest's dist directory: its forks worker is `workers/forks.js` there. */
   distPath: string;
   project: {
-    config: { root: string };
-    vitest: { logger: { outputStream: NodeJS.WritableStream; errorStream: NodeJS.WritableStream } };
+    config: { root: string; maxWorkers?: number };
+    vitest: {
+      logger: { outputStream: NodeJS.WritableStream; errorStream: NodeJS.WritableStream };
+      /** Run `fn` when Vitest closes (the end of `vitest run`, or quitting watch mode). */
+      onClose(fn: () => unknown): void;
+    };
   };
   env: Partial<NodeJS.ProcessEnv>;
   execArgv: string[];
@@ -24,19 +30,74 @@ export interface VitestPoolRunner {
   createPoolWorker(options: VitestPoolOptions): SandboxPoolWorker;
 }
 
-/** The relay started in each sandbox (relay.cts, compiled beside this file). */
-const RELAY = fileURLToPath(new URL('./relay.cjs', import.meta.url));
+/** Preloaded into the worker in each sandbox: its IPC channel over fd 3 (channel.cts, compiled
+ * beside this file). */
+const CHANNEL = fileURLToPath(new URL('./channel.cjs', import.meta.url));
 
-/** One environment (seeded snapshot) per project root and Vitest process, opened on first use. */
+/** One environment (seeded snapshot) per project root and Vitest process, opened on first
+ * use and closed (every sandbox killed) when Vitest closes. */
 const environments = new Map<string, Promise<TestEnvironment>>();
 
-function environmentFor(root: string): Promise<TestEnvironment> {
+/** Warm pools of sandboxes with Vitest's worker started, per project root, env and execArgv. */
+const pools = new Map<string, Promise<WarmPool<StartedWorker>>>();
+
+function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
+  const root = options.project.config.root;
   let env = environments.get(root);
   if (!env) {
     env = openProjectEnvironment(root).then((project) => project.environment);
     environments.set(root, env);
+    const opened = env;
+    options.project.vitest.onClose(async () => {
+      environments.delete(root);
+      const closing = [...pools.entries()].filter(([key]) => JSON.parse(key)[0] === root);
+      for (const [key] of closing) pools.delete(key);
+      await Promise.all(closing.map(async ([, pool]) => (await pool.catch(() => undefined))?.close()));
+      await (await opened.catch(() => undefined))?.close();
+    });
   }
   return env;
+}
+
+/**
+ * The warm pool for `options`: Vitest's forks worker started ahead of need
+ * in sandboxes forked and made ready beforehand, up to half as many as Vitest's maxWorkers.
+ * Vitest hands files over one at a time, so the pool expects an open-ended stream; the few
+ * left over are killed when Vitest closes.
+ */
+function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
+  const key = JSON.stringify([options.project.config.root, options.env, options.execArgv]);
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = environmentFor(options).then((environment) => {
+      const started = startedWorkerPool(environment, options.project.config.maxWorkers ?? 1, (lease) =>
+        startWorker(lease, options),
+      );
+      started.expect(Number.POSITIVE_INFINITY);
+      return started;
+    });
+    pools.set(key, pool);
+  }
+  return pool;
+}
+
+/** Start Vitest's forks worker in a sandbox, its IPC channel on fd 3 (channel.cts): it boots
+ * and waits for Vitest's `start` message. Its stdout and stderr go to Vitest's, as the forks
+ * pool's do. */
+function startWorker(lease: Lease, options: VitestPoolOptions): StartedWorker {
+  const entrypoint = join(options.distPath, 'workers/forks.js');
+  const child = lease.sandbox.spawn(
+    [process.execPath, ...options.execArgv, '--require', CHANNEL, entrypoint],
+    {
+      cwd: options.project.config.root,
+      env: { ...lease.env, ...(options.env as Record<string, string>), SEEDFORK_ATTEMPT: '1' },
+      channel: true,
+    },
+  );
+  const { logger } = options.project.vitest;
+  child.stdout?.pipe(logger.outputStream, { end: false });
+  child.stderr?.pipe(logger.errorStream, { end: false });
+  return new StartedWorker(lease, child, false);
 }
 
 /**
@@ -44,7 +105,9 @@ function environmentFor(root: string): Promise<TestEnvironment> {
  * every test file in a seedfork sandbox of its own, forked from the snapshot of the project's
  * seedfork.config with its services running. Vitest stays as it is: its CLI, watch mode,
  * reporters and config. In each sandbox only Vitest's own forks worker starts (through
- * relay.cts, which carries its IPC channel over stdin and stdout). Inside a seedfork sandbox
+ * channel.cts, which carries its IPC channel over fd 3), and it starts before the
+ * file is handed over: a warm pool keeps sandboxes forked, their services up and their worker
+ * booted while the other files run. Inside a seedfork sandbox
  * already (the same config under `seedfork run`) it is Vitest's own `forks` pool.
  *
  * ```ts
@@ -61,8 +124,9 @@ export function seedforkPool(): VitestPoolRunner | 'forks' {
 }
 
 /**
- * Vitest's `PoolWorker` over a sandbox: `start` takes a fresh sandbox and starts the worker in
- * it, `stop` kills the sandbox. Never reused: one sandbox per task (file), as `isolate` asks.
+ * Vitest's `PoolWorker` over a sandbox: `start` takes a fresh sandbox whose worker the warm pool
+ * started ahead of need, `stop` kills the sandbox. Never reused: one sandbox per task (file), as
+ * `isolate` asks.
  */
 export class SandboxPoolWorker {
   readonly name = 'seedfork';
@@ -70,8 +134,7 @@ export class SandboxPoolWorker {
    * sandbox's private /tmp does not show: they come over the channel instead. */
   readonly cacheFs = false;
   private readonly events = new EventEmitter();
-  private lease: Lease | undefined;
-  private child: ChildProcess | undefined;
+  private worker: StartedWorker | undefined;
   private pending = Buffer.alloc(0);
 
   constructor(private readonly options: VitestPoolOptions) {}
@@ -84,12 +147,12 @@ export class SandboxPoolWorker {
     this.events.off(event, callback);
   }
 
-  /** Send a message to the worker: framed v8 serialization over its stdin. */
+  /** Send a message to the worker: framed v8 serialization over its channel (fd 3). */
   send(message: unknown): void {
     const payload = serialize(message);
     const head = Buffer.alloc(4);
     head.writeUInt32BE(payload.length);
-    this.child?.stdin?.write(Buffer.concat([head, payload]));
+    (this.worker?.child.stdio[3] as Writable | undefined)?.write(Buffer.concat([head, payload]));
   }
 
   deserialize(data: unknown): unknown {
@@ -97,24 +160,23 @@ export class SandboxPoolWorker {
   }
 
   /**
-   * Fork a sandbox and start Vitest's forks worker in it.
+   * Take a sandbox with Vitest's forks worker started in it from the warm pool (or fork one and
+   * start the worker now, when none is ready).
    * @throws SeedforkError when seedfork's config is missing or invalid, or seeding fails
+   * @throws Error when the worker died before its test file started (its stderr went to Vitest's)
    */
   async start(): Promise<void> {
-    const environment = await environmentFor(this.options.project.config.root);
-    const lease = await environment.acquire();
-    this.lease = lease;
-    const entrypoint = join(this.options.distPath, 'workers/forks.js');
-    const child = lease.sandbox.spawn(
-      [process.execPath, RELAY, entrypoint, JSON.stringify(this.options.execArgv)],
-      {
-        cwd: this.options.project.config.root,
-        env: { ...lease.env, ...(this.options.env as Record<string, string>), SEEDFORK_ATTEMPT: '1' },
-      },
-    );
-    this.child = child;
-    child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
-    child.stderr?.pipe(this.options.project.vitest.logger.errorStream, { end: false });
+    const worker = await (await poolFor(this.options)).acquire();
+    const ended = worker.ended;
+    if (ended) {
+      await worker.release(false);
+      throw new Error(
+        `seedfork: Vitest's worker in sandbox ${worker.lease.sandbox.id} ${ended} before its test file started (its output is above)`,
+      );
+    }
+    this.worker = worker;
+    const { child } = worker;
+    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => this.receive(chunk));
     child.on('error', (error) => this.events.emit('error', error));
     child.on('exit', (code) => this.events.emit('exit', code));
   }
@@ -131,15 +193,18 @@ export class SandboxPoolWorker {
 
   /** Stop the worker and kill its sandbox. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null) {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (!worker) return;
+    const { child } = worker;
+    if (child.exitCode === null) {
       const exited = new Promise((done) => child.once('exit', done));
-      child.stdin?.end();
-      await Promise.race([exited, new Promise((done) => setTimeout(done, 1000))]);
+      (child.stdio[3] as Writable).end();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((done) => (timer = setTimeout(done, 1000)))]);
+      clearTimeout(timer); // a pending timer would hold Vitest's exit for a second
     }
-    this.child = undefined;
-    await this.lease?.release(false);
-    this.lease = undefined;
+    await worker.release(false);
   }
 
   /** A sandbox is never reused: each task gets a fresh one. */

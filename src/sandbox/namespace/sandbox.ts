@@ -30,6 +30,7 @@ import type {
   ResourceLimits,
   Sandbox,
   SandboxProcess,
+  SpawnOptions,
 } from '../types.js';
 import {
   type CgroupLayout,
@@ -451,20 +452,18 @@ export class NamespaceSandbox implements Sandbox {
     return undefined;
   }
 
-  spawn(
-    argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
-  ): ChildProcess {
+  spawn(argv: string[], options: SpawnOptions): ChildProcess {
     this.assertUsable();
     // output to a log is capped (limits.output); pipes carry a protocol, which a cap would cut
     const capOutput = options.logFile !== undefined;
-    return spawnService(
-      [helperPath(), 'exec', ...this.helperArgs({ ...options, pgroup: true, capOutput }), '--', ...argv],
-      {
-        env: options.env,
-        logFile: options.logFile,
-      },
-    );
+    const channel = options.channel === true && !capOutput;
+    const args = this.helperArgs({ ...options, pgroup: true, capOutput });
+    if (channel) args.push('--channel');
+    return spawnService([helperPath(), 'exec', ...args, '--', ...argv], {
+      env: options.env,
+      logFile: options.logFile,
+      channel,
+    });
   }
 
   // File methods resolve symbolic links inside the sandbox's root (resolveInRoot), so a link a

@@ -5,7 +5,15 @@ import { runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
 import { hostFiles } from '../host-files.js';
 import { commandLine, type ListeningSocket, readListeningSockets } from '../proc-net.js';
-import type { ExecOptions, ExecResult, FileChanges, FoundFile, Sandbox, SandboxProcess } from '../types.js';
+import type {
+  ExecOptions,
+  ExecResult,
+  FileChanges,
+  FoundFile,
+  Sandbox,
+  SandboxProcess,
+  SpawnOptions,
+} from '../types.js';
 
 /** Wrap argv to run as `user` (root only), with util-linux setpriv. */
 function asUser(argv: string[], user: string | undefined): string[] {
@@ -40,14 +48,12 @@ export class NoneSandbox implements Sandbox {
     return runToCompletion(asUser(argv, options.user), options, { cwd: options.cwd, groupKill: true });
   }
 
-  spawn(
-    argv: string[],
-    options: Omit<ExecOptions, 'timeoutMs' | 'signal'> & { logFile?: string },
-  ): ChildProcess {
+  spawn(argv: string[], options: SpawnOptions): ChildProcess {
     const child = spawnService(asUser(argv, options.user), {
       env: options.env,
       cwd: options.cwd,
       logFile: options.logFile,
+      channel: options.channel,
       detached: true,
     });
     // Like the namespace helper's --pgroup: a signal reaches the service's whole group.

@@ -40,4 +40,56 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });
+
+  test("a file whose worker is killed, hangs or fills the sandbox's memory fails with the reason; the others pass and the host is clean", async () => {
+    const before = hostState();
+    const dir = join(REPO, 'test-output', 'projects', `jest-runner-hostile-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    rmSync(join(dir, 'test/ledger.test.js'));
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 4000 }, limits: { memory: '256MiB' } };\n",
+    );
+    writeFileSync(
+      join(dir, 'test/killed.test.js'),
+      "test('kills its worker', () => { process.kill(process.pid, 'SIGKILL'); });\n",
+    );
+    writeFileSync(
+      join(dir, 'test/hangs.test.js'),
+      "test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }), 60_000);\n",
+    );
+    writeFileSync(
+      join(dir, 'test/hog.test.js'),
+      "test('allocates past the limit', () => { const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
+    );
+    const jest = spawnSync(
+      process.execPath,
+      [
+        join(REPO, 'node_modules/jest/bin/jest.js'),
+        '--ci',
+        '-w',
+        '2',
+        `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
+        '--json',
+        '--outputFile=jest.json',
+      ],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
+    );
+    expect(jest.status, jest.stderr).toBe(1);
+    const doc = JSON.parse(readFileSync(join(dir, 'jest.json'), 'utf8')) as {
+      testResults: { name: string; status: string; message: string }[];
+    };
+    const byFile = Object.fromEntries(doc.testResults.map((r) => [r.name.split('/').pop(), r]));
+    expect(byFile['audit-log.test.js']?.status).toBe('passed');
+    expect(byFile['killed.test.js']?.message).toMatch(
+      /worker in sandbox \w+ stopped with no result: was killed by SIGKILL/,
+    );
+    expect(byFile['hangs.test.js']?.message).toMatch(/stopped with no result: timed out after 4000 ms/);
+    expect(byFile['hog.test.js']?.message).toMatch(
+      /the memory limit \(limits.memory = 256 MiB\) was reached/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
 });

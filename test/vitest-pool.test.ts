@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
@@ -74,6 +74,26 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
     expect(
       Object.values(runnerJsonStatuses(join(dir, 'plain.json'))).filter((s) => s === 'failed').length,
     ).toBeGreaterThan(3);
+
+    // a file that fills its sandbox's memory: Vitest reports its worker's exit, seedfork says why,
+    // and the other files run as before
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/*.test.ts'], runner: 'vitest' }, limits: { memory: '256MiB' } };\n",
+    );
+    writeFileSync(
+      join(dir, 'test/hog.test.ts'),
+      "import { test } from 'vitest';\ntest('allocates past the limit', () => { const keep: Buffer[] = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
+    );
+    const hog = spawnSync(
+      join(dir, 'node_modules/.bin/vitest'),
+      ['run', '--maxWorkers', '2', '--reporter=json', '--outputFile=hog.json'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(hog.status).toBe(1);
+    expect(hog.stderr).toMatch(/seedfork: the memory limit \(limits.memory = 256 MiB\) was reached/);
+    const statuses = runnerJsonStatuses(join(dir, 'hog.json'));
+    for (const [name, status] of Object.entries(expected)) expect(statuses[name], name).toBe(status);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });

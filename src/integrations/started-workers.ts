@@ -1,6 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { type Lease, type TestEnvironment, warmPoolSize } from '../run/environment.js';
 import { WarmPool } from '../run/warm-pool.js';
+
+/** SIGKILL for 9, and so on; undefined for a number that names no signal. */
+function signalName(n: number): string | undefined {
+  return Object.entries(constants.signals).find(([, value]) => value === n)?.[0];
+}
 
 /** Started workers waiting at most, whatever the number of workers. */
 export const MAX_STARTED_AHEAD = 8;
@@ -21,8 +27,8 @@ export class StartedWorker {
   /**
    * @param lease the sandbox the worker runs in
    * @param child the worker, started with `lease.sandbox.spawn` (stdin, stdout and stderr pipes)
-   * @param keepOutput whether to keep the tail of the worker's stderr for {@link output}; a
-   *   caller that reads stderr itself passes false
+   * @param keepOutput whether to keep the tail of the worker's stdout and stderr for
+   *   {@link output}; a caller that reads them itself passes false
    */
   constructor(
     readonly lease: Lease,
@@ -30,20 +36,25 @@ export class StartedWorker {
     keepOutput: boolean,
   ) {
     if (keepOutput) {
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (chunk: string) => {
-        this.tail = (this.tail + chunk).slice(-OUTPUT_TAIL_CHARS);
-      });
+      for (const stream of [child.stdout, child.stderr]) {
+        stream?.setEncoding('utf8');
+        stream?.on('data', (chunk: string) => {
+          this.tail = (this.tail + chunk).slice(-OUTPUT_TAIL_CHARS);
+        });
+      }
     }
     child.on('error', (error) => {
       this.failure = error;
     });
+    // a worker that dies mid-write resets its pipes and channel: its exit says why, and an
+    // unhandled stream error would end the runner's own process
+    for (const stream of child.stdio) stream?.on('error', () => {});
     child.on('exit', (code, signal) => {
       this.exit = { code, signal };
     });
   }
 
-  /** The last few thousand characters the worker wrote to stderr (when kept). */
+  /** The last few thousand characters the worker wrote to stdout and stderr (when kept). */
   get output(): string {
     return this.tail;
   }
@@ -55,7 +66,11 @@ export class StartedWorker {
   get ended(): string | undefined {
     if (this.failure) return `could not be started: ${this.failure.message}`;
     if (!this.exit) return undefined;
-    return this.exit.signal ? `was killed by ${this.exit.signal}` : `exited ${this.exit.code}`;
+    const { code, signal } = this.exit;
+    if (signal) return `was killed by ${signal}`;
+    // the sandbox's helper exits 128+N when the worker was killed by signal N
+    const name = code !== null && code > 128 ? signalName(code - 128) : undefined;
+    return name ? `was killed by ${name} (exit code ${code})` : `exited with code ${code}`;
   }
 
   /** Stop the worker and kill its sandbox (or keep the sandbox for `seedfork shell`). */

@@ -101,6 +101,13 @@ export interface Sandbox {
    * output must not mix with.
    */
   spawn(argv: string[], options: SpawnOptions): ChildProcess;
+  /**
+   * What stopped commands in this sandbox since it was forked, for a command started with
+   * {@link spawn}, whose exit says nothing of it: a limit reached (`memory`, `pids`, `disk`; the
+   * output limit applies to exec and logs only), and why the sandbox died when it was killed
+   * from outside (as {@link ExecResult.sandboxDied}). Ask before `kill`. Never throws.
+   */
+  incidents(): Promise<{ limit?: LimitHit; died?: string }>;
   // Inspection, in terms any backend can answer (a microVM through its guest agent); paths are
   // absolute paths inside the sandbox.
   /** Contents of a regular file, or undefined when there is none (or it cannot be read). */

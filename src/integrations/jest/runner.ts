@@ -1,11 +1,14 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { jestAdapter, jestCacheDir } from '../../adapters/jest.js';
 import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
-import type { TestEnvironment } from '../../run/environment.js';
+import type { Lease } from '../../run/environment.js';
 import { runPool } from '../../run/pool.js';
+import type { WarmPool } from '../../run/warm-pool.js';
 import { openProjectEnvironment } from '../project-environment.js';
+import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
 export interface JestTest {
@@ -28,13 +31,14 @@ const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
  * file in a sandbox of its own, forked from the snapshot seedfork's config seeds (its services
  * running: DATABASE_URL and friends in the environment). Jest itself stays as it is: its CLI,
  * watch mode, reporters and config; it starts once, and only a small worker (worker.cts, which
- * calls jest-runner's own testWorker) starts in each sandbox. Sandboxes come from the warm pool,
- * at most `maxWorkers` at once. Jest's transform cache (ts-jest's, babel-jest's) is kept warm in
+ * calls jest-runner's own testWorker) runs in each sandbox. A warm pool keeps one sandbox per
+ * worker forked, its services up and its worker started with Jest's modules loaded, so a file
+ * starts as soon as a worker is free; at most `maxWorkers` files run at once. Jest's transform cache (ts-jest's, babel-jest's) is kept warm in
  * node_modules/.cache/seedfork-jest: new entries of passing files are merged after the run.
  *
  * An emitting runner, as jest-runner's own (the interface of `EmittingTestRunner` in
  * jest-runner's types): emits `test-file-start`, the worker's `test-case-start` and
- * `test-case-result` events, then `test-file-success` or `test-file-failure`.
+ * `test-case-result` events as they happen, then `test-file-success` or `test-file-failure`.
  * Inside a seedfork sandbox already (the same Jest config under `seedfork run`), Jest's own
  * runner runs the files.
  * Docs: https://jestjs.io/docs/configuration#runner-string
@@ -107,42 +111,46 @@ export default class SeedforkJestRunner {
     if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
     const { loaded, stateDir, environment } = await openProjectEnvironment(rootDir);
     // Jest runs small suites in band when it guesses that starting workers costs more than the
-    // tests (options.serial); sandboxes are prepared ahead by the warm pool, so seedfork keeps
-    // every worker busy. `-i` sets maxWorkers to 1 and still runs one at a time.
+    // tests (options.serial); sandboxes are prepared and their workers started ahead by the
+    // warm pool, so seedfork keeps every worker busy. `-i` sets maxWorkers to 1 and still runs
+    // one at a time.
     const workers = Math.max(1, this.globalConfig.maxWorkers);
-    environment.expect?.(tests.length, workers);
     // Jest's cache defaults to /tmp, fresh in every sandbox: one kept warm instead (see caches.ts)
     const caches = new CacheHarvest(cacheDirsOf(loaded, jestAdapter), stateDir);
-    const moduleMaps = new Map<string, unknown>();
     const context = {
       changedFiles: this.context.changedFiles && [...this.context.changedFiles],
       sourcesRelatedToTestsInChangedFiles: this.context.sourcesRelatedToTestsInChangedFiles && [
         ...this.context.sourcesRelatedToTestsInChangedFiles,
       ],
     };
+    // one warm pool of started workers per Jest project (config), each told how many files come
+    const pools = new Map<string, WarmPool<StartedWorker>>();
+    for (const test of tests) {
+      const { id } = test.context.config;
+      if (pools.has(id)) continue;
+      const setup = {
+        rootDir,
+        config: { ...test.context.config, cacheDirectory: jestCacheDir(rootDir) },
+        globalConfig: this.globalConfig,
+        context,
+        moduleMap: test.context.moduleMap.toJSON(),
+      };
+      const pool = startedWorkerPool(environment, workers, (lease) => startJestWorker(lease, setup));
+      pool.expect(tests.filter((t) => t.context.config.id === id).length);
+      pools.set(id, pool);
+    }
     try {
       await runPool(tests, workers, async (test, index) => {
         if (watcher.isInterrupted()) return;
         await this.emit('test-file-start', [test]);
-        const config = { ...test.context.config, cacheDirectory: jestCacheDir(rootDir) };
-        if (!moduleMaps.has(config.id)) moduleMaps.set(config.id, test.context.moduleMap.toJSON());
-        const request = {
-          rootDir,
-          path: test.path,
-          config,
-          globalConfig: this.globalConfig,
-          context,
-          moduleMap: moduleMaps.get(config.id),
-        };
         try {
           const outcome = await runInSandbox(
-            environment,
-            request,
-            (index % workers) + 1,
+            pools.get(test.context.config.id)!,
+            { path: test.path, workerId: (index % workers) + 1 },
             loaded.config.test.timeoutMs,
             caches,
+            (event, args) => this.emit(event, args),
           );
-          for (const [event, args] of outcome.events ?? []) await this.emit(event, args);
           if (outcome.error) await this.emit('test-file-failure', [test, outcome.error]);
           else await this.emit('test-file-success', [test, outcome.result]);
         } catch (error) {
@@ -154,6 +162,7 @@ export default class SeedforkJestRunner {
       });
       if (!watcher.isInterrupted()) caches.merge();
     } finally {
+      await Promise.all([...pools.values()].map((pool) => pool.close()));
       caches.discard();
       await environment.close();
     }
@@ -166,9 +175,9 @@ interface JestRunner {
   runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void>;
 }
 
+/** What the worker ends with: Jest's TestResult, or why the file could not run. */
 interface Outcome {
   result?: unknown;
-  events?: [string, unknown][];
   error?: { message: string; stack?: string };
 }
 
@@ -178,41 +187,93 @@ function passed(outcome: Outcome): boolean {
   return !outcome.error && result !== undefined && !result.numFailingTests && !result.testExecError;
 }
 
-/** Run one file's worker in a fresh sandbox and read what it wrote; the sandbox is killed after. */
+/** A message over the worker's channel larger than this is refused (the worker runs test code). */
+const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
+
+/** Start worker.cjs in a fresh sandbox and send it its setup: it loads Jest and waits for a file. */
+function startJestWorker(lease: Lease, setup: unknown): StartedWorker {
+  const child = lease.sandbox.spawn([process.execPath, WORKER], {
+    cwd: (setup as { rootDir: string }).rootDir,
+    env: { ...lease.env, SEEDFORK_ATTEMPT: '1' },
+    channel: true,
+  });
+  const worker = new StartedWorker(lease, child, true);
+  const channel = child.stdio[3] as Duplex;
+  channel.write(`${JSON.stringify({ setup })}\n`);
+  return worker;
+}
+
+/**
+ * Run one file in a sandbox whose worker the warm pool started, passing Jest's per-test events
+ * on as they come; the sandbox is killed after.
+ */
 async function runInSandbox(
-  environment: TestEnvironment,
-  request: { rootDir: string; path: string },
-  workerId: number,
+  pool: WarmPool<StartedWorker>,
+  request: { path: string; workerId: number },
   timeoutMs: number,
   caches: CacheHarvest,
+  onEvent: (event: string, args: unknown) => Promise<void>,
 ): Promise<Outcome> {
-  const lease = await environment.acquire();
+  const worker = await pool.acquire();
+  const { sandbox } = worker.lease;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    worker.child.kill('SIGKILL');
+  }, timeoutMs);
   try {
-    const { sandbox } = lease;
-    const dir = '/tmp/.seedfork-jest';
-    await sandbox.makeDir(dir);
-    await sandbox.writeFile(`${dir}/request.json`, JSON.stringify(request));
-    const run = await sandbox.exec([process.execPath, WORKER, `${dir}/request.json`, `${dir}/result.json`], {
-      cwd: request.rootDir,
-      env: { ...lease.env, JEST_WORKER_ID: String(workerId), SEEDFORK_ATTEMPT: '1' },
-      timeoutMs,
+    const channel = worker.child.stdio[3] as Duplex;
+    let outcome: Outcome | undefined;
+    let events = Promise.resolve();
+    let broken: string | undefined;
+    let pending = '';
+    channel.setEncoding('utf8');
+    channel.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let end = pending.indexOf('\n'); end >= 0 && !broken; end = pending.indexOf('\n')) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 1);
+        try {
+          const message = JSON.parse(line) as Outcome & { event?: [string, unknown] };
+          if (message.event) {
+            const [event, args] = message.event;
+            events = events.then(() => onEvent(event, args));
+          } else outcome = message;
+        } catch {
+          broken = `sent a line that is not seedfork's protocol: ${line.slice(0, 200)}`;
+        }
+      }
+      if (pending.length > MAX_MESSAGE_CHARS) broken = `sent a message over ${MAX_MESSAGE_CHARS} characters`;
+      if (broken) worker.child.kill('SIGKILL');
     });
-    const text = (await sandbox.readFile(`${dir}/result.json`))?.toString('utf8');
-    if (!text) {
-      const why =
-        run.sandboxDied ??
-        run.limit?.message ??
-        (run.timedOut ? `timed out after ${timeoutMs} ms` : `exited ${run.exitCode}`);
-      return {
-        error: {
-          message: `the test file's worker in sandbox ${sandbox.id} ${why}, with no result:\n${run.output.slice(-4000)}`,
-        },
-      };
+    const closed = new Promise((done) => channel.once('close', done));
+    if (!worker.ended) channel.write(`${JSON.stringify({ run: request })}\n`);
+    const exited = new Promise((done) =>
+      worker.child.exitCode !== null || worker.child.signalCode !== null
+        ? done(null)
+        : worker.child.once('exit', done),
+    );
+    await Promise.race([closed, exited]);
+    // its exit tells why the channel closed: give it a moment to come
+    await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
+    await events;
+    if (outcome && !broken) {
+      if (passed(outcome)) await caches.collect(sandbox);
+      return outcome;
     }
-    const outcome = JSON.parse(text) as Outcome;
-    if (passed(outcome)) await caches.collect(sandbox);
-    return outcome;
+    const { limit, died } = await sandbox.incidents();
+    const why =
+      broken ??
+      died ??
+      limit?.message ??
+      (timedOut ? `timed out after ${timeoutMs} ms` : (worker.ended ?? 'closed its channel'));
+    return {
+      error: {
+        message: `the test file's worker in sandbox ${sandbox.id} stopped with no result: ${why}\n${worker.output.slice(-4000)}`,
+      },
+    };
   } finally {
-    await lease.release(false);
+    clearTimeout(timer);
+    await worker.release(false);
   }
 }

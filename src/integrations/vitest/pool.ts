@@ -178,7 +178,15 @@ export class SandboxPoolWorker {
     const { child } = worker;
     (child.stdio[3] as Readable).on('data', (chunk: Buffer) => this.receive(chunk));
     child.on('error', (error) => this.events.emit('error', error));
-    child.on('exit', (code) => this.events.emit('exit', code));
+    child.on('exit', async (code) => {
+      // a sandbox limit or a kill from outside: say so before Vitest reports the worker's exit
+      if (code !== 0 && this.worker === worker) {
+        const { limit, died } = await worker.lease.sandbox.incidents();
+        const why = died ?? limit?.message;
+        if (why) this.options.project.vitest.logger.errorStream.write(`seedfork: ${why}\n`);
+      }
+      this.events.emit('exit', code);
+    });
   }
 
   private receive(chunk: Buffer): void {

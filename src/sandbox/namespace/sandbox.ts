@@ -160,7 +160,10 @@ export class NamespaceSandbox implements Sandbox {
   private state: SandboxState = { name: 'running' };
   private execs = 0;
   private gone: Promise<void> = Promise.resolve();
+  /** The cgroup's limit counters when the sandbox was made (see {@link incidents}). */
+  private readonly forkCounters: LimitCounters;
   private constructor(private readonly parts: SandboxParts) {
+    this.forkCounters = limitCounters(parts.cgroupDirs);
     this.id = parts.id;
     this.dir = parts.dir;
     this.initPid = parts.initPid;
@@ -401,15 +404,17 @@ export class NamespaceSandbox implements Sandbox {
 
   /** The limit a command that just ended ran into: output (the helper says so in the limit
    * file), memory and pids (the cgroup's counters moved), disk (the quota is full). */
-  private limitReached(before: LimitCounters, limitFile: string): LimitHit | undefined {
+  private limitReached(before: LimitCounters, limitFile?: string): LimitHit | undefined {
     const { limits, cgroupDirs, quotaDir } = this.parts;
     let recorded = '';
-    try {
-      recorded = readFileSync(limitFile, 'utf8').trim();
-    } catch {
-      // the command never started
+    if (limitFile) {
+      try {
+        recorded = readFileSync(limitFile, 'utf8').trim();
+      } catch {
+        // the command never started
+      }
+      rmSync(limitFile, { force: true });
     }
-    rmSync(limitFile, { force: true });
     const [name, value] = recorded.split(' ');
     if (name === 'output') {
       const bytes = Number(value);
@@ -450,6 +455,14 @@ export class NamespaceSandbox implements Sandbox {
       }
     }
     return undefined;
+  }
+
+  async incidents(): Promise<{ limit?: LimitHit; died?: string }> {
+    const limit = this.limitReached(this.forkCounters);
+    // the init's death reaches us on another line of the helper: give it a moment to arrive
+    await this.settled(200);
+    const state = this.state;
+    return { ...(limit ? { limit } : {}), ...(state.name === 'dead' ? { died: state.cause } : {}) };
   }
 
   spawn(argv: string[], options: SpawnOptions): ChildProcess {

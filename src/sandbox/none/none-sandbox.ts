@@ -10,6 +10,7 @@ import type {
   ExecResult,
   FileChanges,
   FoundFile,
+  LimitHit,
   Sandbox,
   SandboxProcess,
   SpawnOptions,
@@ -46,6 +47,11 @@ export class NoneSandbox implements Sandbox {
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     return runToCompletion(asUser(argv, options.user), options, { cwd: options.cwd, groupKill: true });
+  }
+
+  /** No cgroup and no init of its own: nothing to tell. */
+  async incidents(): Promise<{ limit?: LimitHit; died?: string }> {
+    return {};
   }
 
   spawn(argv: string[], options: SpawnOptions): ChildProcess {

@@ -209,17 +209,36 @@ function hostPostgres(): { url: string; stop(): void } {
   };
 }
 
-/** Wall time of a command, in ms; throws when it fails. */
-function timed(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<number> {
+/** What one run of a command cost: wall time and the machine's busy CPU time, in ms. */
+interface Cost {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** CPU time the whole machine has spent busy (not idle, not waiting for I/O) since boot, in ms
+ * (/proc/stat's first line, in USER_HZ = 100 ticks a second). */
+function busyCpuMs(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) * 10;
+}
+
+/**
+ * Run a command and measure it; throws when it fails. The CPU time is the whole machine's, so
+ * everything a run costs counts (sandboxes, their PostgreSQL, and the plain runs' host
+ * PostgreSQL); keep the machine otherwise idle while the benchmark runs.
+ */
+function timed(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Cost> {
   return new Promise((ok, fail) => {
     const started = performance.now();
+    const cpuBefore = busyCpuMs();
     let out = '';
     const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, CI: 'true', ...env } });
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('exit', (code) =>
       code === 0
-        ? ok(performance.now() - started)
+        ? ok({ wallMs: performance.now() - started, cpuMs: busyCpuMs() - cpuBefore })
         : fail(new Error(`${argv.join(' ')} exited ${code}:\n${out.slice(-3000)}`)),
     );
   });
@@ -275,11 +294,20 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   const plain: number[] = [];
   const sandboxed: number[] = [];
   const integrated: number[] = [];
+  const cpu = { plain: [] as number[], run: [] as number[], integration: [] as number[] };
+  const record = (walls: number[], cpus: number[], cost: Cost) => {
+    walls.push(cost.wallMs);
+    cpus.push(cost.cpuMs);
+  };
   for (let i = 0; i < REPEAT; i++) {
-    plain.push(await timed([...suite.plain, ...suite.json('plain.json')], suite.dir, plainEnv));
-    sandboxed.push(await timed(seedfork, suite.dir, {}));
+    record(plain, cpu.plain, await timed([...suite.plain, ...suite.json('plain.json')], suite.dir, plainEnv));
+    record(sandboxed, cpu.run, await timed(seedfork, suite.dir, {}));
     if (suite.integration)
-      integrated.push(await timed([...suite.integration, ...suite.json('integration.json')], suite.dir, {}));
+      record(
+        integrated,
+        cpu.integration,
+        await timed([...suite.integration, ...suite.json('integration.json')], suite.dir, {}),
+      );
   }
   const result = JSON.parse(readFileSync(join(suite.dir, '.seedfork/results.json'), 'utf8')) as RunResult;
   const files = result.files;
@@ -317,6 +345,10 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   } else {
     console.log('  runner integration          not built yet');
   }
+  const cpuPerFile = (ms: number[]) => `${(median(ms) / files.length).toFixed(0)} ms`;
+  console.log(
+    `  CPU time (user + system) per file, medians: plain ${cpuPerFile(cpu.plain)}, seedfork run ${cpuPerFile(cpu.run)}${integrated.length > 0 ? `, integration ${cpuPerFile(cpu.integration)}` : ''}; with ${availableParallelism()} CPUs for ${W} workers, work beyond the plain runner's costs wall time once the CPUs are busy`,
+  );
   console.log(
     `  per file under seedfork run (medians): waiting for a sandbox ${waited.toFixed(0)} ms, runner start and exit ${runner.toFixed(0)} ms, tests ${tests.toFixed(0)} ms`,
   );

@@ -14,6 +14,7 @@ const LAYERS = [
   'init',
   'run',
   'audit',
+  'history',
   'integrations',
   'cli',
 ];

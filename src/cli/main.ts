@@ -26,6 +26,7 @@ import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
+import { addHistoryCommands } from './history-commands.js';
 import { formatMerge } from './merge-text.js';
 import { formatPlan } from './plan-text.js';
 
@@ -403,6 +404,8 @@ program
       }
     }
   });
+
+addHistoryCommands(program, fail);
 
 // An exception thrown outside the promise chain (in an event listener or timer) is a bug: say
 // so and exit 3, rather than Node's default exit 1, which reads as "a test failed".

@@ -158,6 +158,35 @@ export const configSchema = z.strictObject({
     })
     .default({ snapshotBudget: DEFAULT_SNAPSHOT_BUDGET }),
   /** Where snapshots, sandboxes and reports live, relative to the config file. */
+  /** The flakiness history (`seedfork ingest`, `flaky`): where it lives and how it judges. */
+  history: z
+    .strictObject({
+      /** A PostgreSQL URL, or a directory for the embedded store (PGlite), relative to the
+       * project. Default: `<stateDir>/history`. The environment's SEEDFORK_DB wins. */
+      db: z.string().min(1).optional(),
+      /** The services that report here, with what each depends on (for correlation). */
+      services: z
+        .record(z.string().min(1), z.strictObject({ dependsOn: z.array(z.string().min(1)).default([]) }))
+        .default({}),
+      /** A failure streak this many runs long or longer is a regression (broken, then maybe
+       * fixed), not a flake; shorter streaks between passes on a branch are flips. */
+      regressionRuns: z.number().int().min(1).default(2),
+      quarantine: z
+        .strictObject({
+          /** Quarantine a test automatically above this flake rate (0-1)... */
+          threshold: z.number().min(0).max(1).default(0.1),
+          /** ...over at least this many runs... */
+          minRuns: z.number().int().min(1).default(10),
+          /** ...and release it after this many clean runs in a row. */
+          releaseAfter: z.number().int().min(1).default(10),
+        })
+        .default({ threshold: 0.1, minRuns: 10, releaseAfter: 10 }),
+    })
+    .default({
+      services: {},
+      regressionRuns: 2,
+      quarantine: { threshold: 0.1, minRuns: 10, releaseAfter: 10 },
+    }),
   stateDir: z.string().default('.seedfork'),
   report: z
     .strictObject({

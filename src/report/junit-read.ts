@@ -9,7 +9,17 @@ const parser = new XMLParser({
   attributeNamePrefix: '',
   textNodeName: '#text',
   isArray: (name) =>
-    ['testsuite', 'testcase', 'failure', 'error', 'skipped', 'flakyFailure', 'flakyError'].includes(name),
+    [
+      'testsuite',
+      'testcase',
+      'failure',
+      'error',
+      'skipped',
+      'flakyFailure',
+      'flakyError',
+      'rerunFailure',
+      'rerunError',
+    ].includes(name),
   parseAttributeValue: false,
   processEntities: true,
   // Numeric character references (&#10; in pytest's failure messages) too.
@@ -37,6 +47,46 @@ function firstProblem(tc: Node): { message: string; details: string } | undefine
         key;
       return { message, details: body };
     }
+  }
+  return undefined;
+}
+
+/** Surefire's reruns of a test case: `<flakyFailure>` (before the pass) or `<rerunFailure>`
+ * (after the first failure) children, each with a message and a stack trace. */
+function attempts(tc: Node, keys: string[]): { message: string; details?: string }[] {
+  return keys.flatMap((key) =>
+    ((tc[key] as unknown[] | undefined) ?? []).map((f) => {
+      const attrs = (typeof f === 'object' && f ? f : {}) as Node;
+      const body = text((attrs.stackTrace as unknown) ?? f).trim();
+      const message =
+        String(attrs.message ?? '')
+          .trim()
+          .split('\n')[0] ||
+        body.split('\n')[0] ||
+        key;
+      return body ? { message, details: body } : { message };
+    }),
+  );
+}
+
+/**
+ * When the run of a JUnit XML report started, as its first `<testsuite>` (or `<testsuites>`)
+ * says in its `timestamp` attribute (ISO 8601; Surefire, Jest and pytest write it): ms since
+ * the epoch, or undefined when absent or not a date. A timestamp without a zone is read as UTC.
+ * @throws SeedforkError when the XML cannot be parsed.
+ */
+export function readJUnitTimestamp(xml: string): number | undefined {
+  const doc = parse(xml);
+  const root = ((doc.testsuites as Node | undefined) ?? doc) as Node;
+  const candidates = [
+    root.timestamp,
+    ...((root.testsuite as Node[] | undefined) ?? []).map((s) => s.timestamp),
+  ];
+  for (const value of candidates) {
+    if (typeof value !== 'string' || !value) continue;
+    const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`;
+    const ms = Date.parse(zoned);
+    if (Number.isFinite(ms)) return ms;
   }
   return undefined;
 }
@@ -85,12 +135,16 @@ export function readJUnit(xml: string): TestCaseResult[] {
     const flaky = ['flakyFailure', 'flakyError'].some(
       (k) => Array.isArray(tc[k]) && (tc[k] as unknown[]).length > 0,
     );
+    const flakyFailures = attempts(tc, ['flakyFailure', 'flakyError']);
+    const rerunFailures = attempts(tc, ['rerunFailure', 'rerunError']);
     results.push({
       name: [...names, String(tc.name ?? '(unnamed)')].join(' > '),
       classname: String(tc.classname ?? ''),
       status: problem ? 'failed' : skipped ? 'skipped' : flaky ? 'flaky' : 'passed',
       durationMs: seconds(tc),
       ...(problem ? { message: problem.message, details: problem.details } : {}),
+      ...(flakyFailures.length > 0 ? { flakyFailures } : {}),
+      ...(rerunFailures.length > 0 ? { rerunFailures } : {}),
     });
   });
   return results;

@@ -1,0 +1,49 @@
+/**
+ * The history's schema, in order. Applied once each by `openHistory` and recorded in
+ * `history_migrations`; never edit one that has shipped, add the next.
+ *
+ * - `runs`: one CI job's report (service, build, attempt), with when it ran (`at`), the commit
+ *   and branch, and the sha256 of what was ingested, which makes ingesting idempotent.
+ * - `tests`: one test of one service, by file (or suite/classname) and full name.
+ * - `results`: a test's outcome in a run; `retry_failures` counts the attempts that failed inside
+ *   the run before its final status (Surefire's flakyFailure/rerunFailure, seedfork's retries).
+ */
+export const MIGRATIONS: { version: number; sql: string[] }[] = [
+  {
+    version: 1,
+    sql: [
+      `create table runs (
+        id bigserial primary key,
+        service text not null,
+        build text not null,
+        attempt int not null,
+        commit_sha text,
+        branch text,
+        at timestamptz not null,
+        depends_on text[] not null default '{}',
+        content_hash text not null,
+        sources text[] not null,
+        ingested_at timestamptz not null default now(),
+        unique (service, build, attempt)
+      )`,
+      'create index runs_at on runs (at)',
+      `create table tests (
+        id bigserial primary key,
+        service text not null,
+        file text not null,
+        name text not null,
+        unique (service, file, name)
+      )`,
+      `create table results (
+        run_id bigint not null references runs (id) on delete cascade,
+        test_id bigint not null references tests (id) on delete cascade,
+        status text not null check (status in ('passed', 'failed', 'skipped', 'flaky')),
+        duration_ms double precision not null,
+        message text,
+        retry_failures int not null default 0,
+        primary key (run_id, test_id)
+      )`,
+      'create index results_test on results (test_id)',
+    ],
+  },
+];

@@ -1,0 +1,284 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chownSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { hostPostgres, INITDB_FLAGS } from '../bench/host-postgres.js';
+import { runCli, runCliSync } from './support/cli.js';
+import { isRoot } from './support/host.js';
+import { makeProject, REPO } from './support/project.js';
+
+const SAMPLES = join(REPO, 'test/fixtures/junit');
+
+interface FlakyJson {
+  service: string;
+  file: string;
+  name: string;
+  runs: number;
+  failures: number;
+  flakyRuns: number;
+  status: string;
+}
+
+function flaky(dir: string, args: string[] = []): FlakyJson[] {
+  const r = runCliSync(dir, ['flaky', '--since', '3650d', '--json', ...args]);
+  expect(r.code, r.out).toBe(0);
+  return JSON.parse(r.out) as FlakyJson[];
+}
+
+/** The verdict on the samples' failing test. */
+const subtracts = (dir: string) => flaky(dir).find((v) => /subtracts/.test(v.name));
+
+describe('seedfork ingest and flaky, embedded store', () => {
+  test('JUnit XML from every runner is read: a pass and a failure each, Surefire reruns as flaky', () => {
+    const dir = makeProject('history-samples', { '.keep': '' });
+    for (const sample of readdirSync(SAMPLES).filter((f) => f.endsWith('.xml'))) {
+      const r = runCliSync(dir, [
+        'ingest',
+        join(SAMPLES, sample),
+        '--service',
+        sample.replace('.xml', ''),
+        '--build',
+        '1',
+      ]);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/stored \d+ test result\(s\), 1 failed/);
+    }
+    const verdicts = flaky(dir, ['--all']);
+    const services = new Set(verdicts.map((v) => v.service));
+    expect([...services].sort()).toEqual([
+      'go-junit-report',
+      'jest-junit',
+      'mocha-junit-reporter',
+      'node-test',
+      'playwright',
+      'pytest',
+      'surefire',
+      'vitest',
+    ]);
+    for (const service of services) {
+      const names = verdicts.filter((v) => v.service === service).map((v) => v.name);
+      expect(
+        names.some((n) => /adds|TestAdds/.test(n)),
+        `${service}: ${names}`,
+      ).toBe(true);
+      expect(
+        names.some((n) => /subtracts|TestSubtracts/.test(n)),
+        `${service}: ${names}`,
+      ).toBe(true);
+    }
+    // Surefire: `settles` passed on a rerun inside the job: flaky from one run
+    const settles = verdicts.find((v) => v.service === 'surefire' && v.name.endsWith('settles'));
+    expect(settles).toMatchObject({ status: 'flaky', runs: 1, flakyRuns: 1 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('ingest is idempotent, refuses other reports for the same job unless --replace, and --gate fails on failures', () => {
+    const dir = makeProject('history-idempotent', { '.keep': '' });
+    const sample = join(SAMPLES, 'pytest.xml');
+    const passing = join(dir, 'passing.xml');
+    writeFileSync(passing, readFileSync(sample, 'utf8').replace(/<failure[\s\S]*?<\/failure>/, ''));
+    const job = ['--service', 'api', '--build', '7', '--commit', 'abc', '--branch', 'main'];
+    expect(runCliSync(dir, ['ingest', sample, ...job]).out).toMatch(/stored 2 test result\(s\), 1 failed/);
+    expect(runCliSync(dir, ['ingest', sample, ...job]).out).toMatch(/already in the history/);
+    const other = runCliSync(dir, ['ingest', passing, ...job]);
+    expect(other.code).toBe(2);
+    expect(other.out).toMatch(/ingested before with other reports; pass --replace/);
+    expect(subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
+    // the job's rerun on the same commit passed: flaky
+    const gate = runCliSync(dir, ['ingest', passing, ...job, '--attempt', '2', '--gate']);
+    expect(gate.code, gate.out).toBe(0);
+    expect(subtracts(dir)).toMatchObject({ status: 'flaky', runs: 2, failures: 1, flakyRuns: 1 });
+    const failing = runCliSync(dir, ['ingest', sample, ...job, '--attempt', '3', '--gate']);
+    expect(failing.code).toBe(1);
+    expect(failing.out).toMatch(/failed: .*subtracts/);
+    // --replace swaps attempt 3 for the passing report
+    expect(runCliSync(dir, ['ingest', passing, ...job, '--attempt', '3', '--replace']).out).toMatch(
+      /replaced 2/,
+    );
+    expect(subtracts(dir)).toMatchObject({ runs: 3, failures: 1 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a run takes its time from --at, else the report, and --since windows on it', () => {
+    const dir = makeProject('history-time', { '.keep': '' });
+    const sample = join(SAMPLES, 'surefire.xml'); // timestamp 2026-11-24T02:14:09
+    runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', '1']);
+    runCliSync(dir, ['ingest', sample, '--service', 'b', '--build', '1', '--at', '2020-01-01T00:00:00Z']);
+    const recent = runCliSync(dir, [
+      'flaky',
+      '--since',
+      `${Math.ceil((Date.now() - Date.UTC(2026, 10, 20)) / 86_400_000)}d`,
+      '--json',
+    ]);
+    const services = new Set((JSON.parse(recent.out) as FlakyJson[]).map((v) => v.service));
+    expect([...services]).toEqual(['a']);
+    const bad = runCliSync(dir, ['ingest', sample, '--service', 'c', '--build', '1', '--at', 'yesterday']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/ISO-8601/);
+    expect(runCliSync(dir, ['flaky', '--since', 'a month']).out).toMatch(/not a duration/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('hostile and malformed reports are refused with the reason, and nothing of them is stored', () => {
+    const dir = makeProject('history-bad', { '.keep': '' });
+    const bomb = `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]><testsuite name="s"><testcase name="&g;"/></testsuite>`;
+    const files: Record<string, string | Buffer> = {
+      'external.xml': `<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]><testsuite name="s"><testcase name="&x;"/></testsuite>`,
+      'deep.xml': `${'<testsuite name="s">'.repeat(50_000)}<testcase name="t"/>${'</testsuite>'.repeat(50_000)}`,
+      'latin1.xml': Buffer.from([
+        ...Buffer.from('<testsuite name="caf'),
+        0xe9,
+        ...Buffer.from('"><testcase name="t"/></testsuite>'),
+      ]),
+      'notxml.txt': 'hello',
+      'truncated.xml': '<testsuite name="s"><testcase name="t">',
+      'other.json': '{"tests": []}',
+    };
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+    // each bad file comes with a good one: the whole ingest is refused, nothing half stored
+    writeFileSync(join(dir, 'pytest-ok.xml'), readFileSync(join(SAMPLES, 'pytest.xml')));
+    // 200 MB, sparse: refused by size before a byte is read
+    const big = openSync(join(dir, 'big.xml'), 'w');
+    closeSync(big);
+    execFileSync('truncate', ['-s', '200M', join(dir, 'big.xml')]);
+    const expected: Record<string, RegExp> = {
+      'external.xml': /External entities are not supported/,
+      'deep.xml': /nested tags/i,
+      'latin1.xml': /not UTF-8/,
+      'notxml.txt': /neither JUnit XML nor seedfork/,
+      'truncated.xml': /malformed JUnit XML/,
+      'other.json': /not seedfork's results/,
+      'big.xml': /200 MiB: reports over 64 MiB are refused/,
+    };
+    for (const [name, why] of Object.entries(expected)) {
+      const r = runCliSync(dir, [
+        'ingest',
+        join(dir, 'pytest-ok.xml'),
+        join(dir, name),
+        '--service',
+        's',
+        '--build',
+        name,
+      ]);
+      expect(r.code, `${name}: ${r.out}`).toBe(2);
+      expect(r.out, name).toMatch(why);
+    }
+    // an entity bomb is not expanded: the name stays short
+    writeFileSync(join(dir, 'bomb.xml'), bomb);
+    const r = runCliSync(dir, ['ingest', join(dir, 'bomb.xml'), '--service', 'bomb', '--build', '1']);
+    expect(r.code, r.out).toBe(0);
+    const verdicts = flaky(dir, ['--all']);
+    expect(verdicts.map((v) => v.service)).toEqual(['bomb']);
+    expect(verdicts[0]!.name.length).toBeLessThan(100);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('concurrent ingests into one embedded store all land; a lock left by a dead process is taken over; a corrupt store is named', async () => {
+    const dir = makeProject('history-concurrent', { '.keep': '' });
+    const sample = join(SAMPLES, 'vitest.xml');
+    const jobs = await Promise.all(
+      [1, 2, 3, 4].map((n) => runCli(dir, ['ingest', sample, '--service', 'api', '--build', String(n)])),
+    );
+    for (const job of jobs) expect(job.code, job.out).toBe(0);
+    expect(flaky(dir)[0]).toMatchObject({ runs: 4 });
+    // a lock file naming a process that is gone
+    writeFileSync(join(dir, '.seedfork/history.lock'), '999999999');
+    expect(runCliSync(dir, ['ingest', sample, '--service', 'api', '--build', '5']).code).toBe(0);
+    // a store that is not one
+    const corrupt = join(dir, 'corrupt');
+    execFileSync('mkdir', ['-p', corrupt]);
+    writeFileSync(join(corrupt, 'PG_VERSION'), 'garbage\n');
+    writeFileSync(join(corrupt, 'postgresql.conf'), '\0\0\0');
+    const r = runCliSync(dir, ['flaky', '--db', corrupt]);
+    expect(r.code, r.out).toBe(2);
+    expect(r.out).toMatch(/cannot be opened .*may be corrupt|cannot be brought up to date/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+if (!isRoot)
+  console.warn('skipping the PostgreSQL history test: starting a cluster as the postgres user needs root');
+
+describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
+  let pgDir = '';
+  let url = '';
+  let stop = () => {};
+
+  beforeAll(() => {
+    const { bin, uid, gid } = hostPostgres();
+    pgDir = mkdtempSync('/tmp/seedfork-history-pg-');
+    chownSync(pgDir, uid, gid);
+    const as = { uid, gid, stdio: 'ignore' as const };
+    execFileSync(join(bin, 'initdb'), ['-D', join(pgDir, 'data'), ...INITDB_FLAGS], as);
+    const port = 20000 + (process.pid % 20000);
+    execFileSync(
+      join(bin, 'pg_ctl'),
+      [
+        '-D',
+        join(pgDir, 'data'),
+        '-w',
+        '-o',
+        `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgDir}`,
+        'start',
+      ],
+      as,
+    );
+    url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    stop = () => spawnSync(join(bin, 'pg_ctl'), ['-D', join(pgDir, 'data'), '-m', 'immediate', 'stop'], as);
+  });
+
+  afterAll(() => {
+    stop();
+    rmSync(pgDir, { recursive: true, force: true });
+  });
+
+  test('the same ingest and verdicts against a real PostgreSQL (--db and SEEDFORK_DB)', async () => {
+    const dir = makeProject('history-postgres', { '.keep': '' });
+    const sample = join(SAMPLES, 'jest-junit.xml');
+    const passing = join(dir, 'passing.xml');
+    writeFileSync(passing, readFileSync(sample, 'utf8').replace(/<failure[\s\S]*?<\/failure>/, ''));
+    const jobs = await Promise.all(
+      [1, 2, 3].map((n) =>
+        runCli(dir, [
+          'ingest',
+          n === 2 ? passing : sample,
+          '--service',
+          'api',
+          '--build',
+          String(n),
+          '--commit',
+          'c1',
+          '--db',
+          url,
+        ]),
+      ),
+    );
+    for (const job of jobs) expect(job.code, job.out).toBe(0);
+    expect(
+      runCliSync(dir, ['ingest', sample, '--service', 'api', '--build', '1', '--commit', 'c1', '--db', url])
+        .out,
+    ).toMatch(/already in the history/);
+    const r = runCliSync(dir, ['flaky', '--since', '3650d', '--json'], { SEEDFORK_DB: url });
+    const verdicts = JSON.parse(r.out) as FlakyJson[];
+    expect(verdicts.find((v) => /subtracts/.test(v.name))).toMatchObject({
+      status: 'flaky',
+      runs: 3,
+      failures: 2,
+    });
+    // nothing embedded was made: it all went to PostgreSQL
+    expect(readdirSync(dir)).not.toContain('.seedfork');
+    const down = runCliSync(dir, ['flaky', '--db', 'postgres://postgres@127.0.0.1:1/none']);
+    expect(down.code).toBe(2);
+    expect(down.out).toMatch(/cannot reach the history database postgres:\/\/postgres@127.0.0.1:1\/none/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -205,6 +205,33 @@ describe('seedfork ingest and flaky, embedded store', () => {
   });
 });
 
+describe('the history demo (npm run demo:history)', () => {
+  test('six weeks of five services: flaky finds the broken, fixed and flaky tests, correlate the nightly ledger-db cluster', () => {
+    const demo = spawnSync(process.execPath, [join(REPO, 'examples/history-demo/demo.mjs')], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(demo.status, demo.stderr).toBe(0);
+    const out = demo.stdout;
+    expect(out).toMatch(/broken .*billing > applies refunds {2}broken since build \d+ \(\w+\), 2026-11-10/);
+    expect(out).toMatch(/fixed .*orders > computes totals {2}fixed in build/);
+    for (const t of [
+      'mail > sends the digest',
+      'search > indexes',
+      'search > reindexes',
+      'invoices > reads the ledger',
+    ]) {
+      expect(out).toMatch(new RegExp(`flaky .*${t}`));
+    }
+    expect(out).toMatch(/5 healthy/);
+    expect(out).toMatch(
+      /cluster 1: 3 tests in billing, invoices, orders, shared dependency ledger-db \(3 of 3 services\), failing mostly 02:00-03:00 UTC/,
+    );
+    expect(out).toMatch(/cluster 2: 2 tests in search/);
+    expect(out).not.toMatch(/cluster 3/);
+  });
+});
+
 if (!isRoot)
   console.warn('skipping the PostgreSQL history test: starting a cluster as the postgres user needs root');
 

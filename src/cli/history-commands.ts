@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { correlateHistory } from '../history/correlate-history.js';
 import { parseDuration } from '../history/duration.js';
 import { flakyTests, type TestVerdict } from '../history/flaky.js';
 import { ingest } from '../history/ingest.js';
@@ -207,5 +208,78 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
           ),
         );
       }
+    });
+
+  program
+    .command('correlate')
+    .description(
+      'clusters of tests that fail together across services, with their shared dependency and time of day',
+    )
+    .option('--since <duration>', 'only runs in this window (30d, 12h, 2w)', '30d')
+    .option('--window <duration>', 'failures this close count as together', '1h')
+    .option(
+      '--threshold <similarity>',
+      'cut clusters at this Jaccard similarity (0-1; default: the best silhouette)',
+    )
+    .option('--min-failures <n>', 'leave out tests with fewer failures', positiveInt, 3)
+    .option('--json', 'the clusters as JSON, on stdout')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (opts) => {
+      let since: number;
+      let windowMs: number;
+      let threshold: number | undefined;
+      try {
+        since = Date.now() - parseDuration(opts.since);
+        windowMs = parseDuration(opts.window);
+        if (opts.threshold !== undefined) {
+          threshold = Number(opts.threshold);
+          if (!(threshold >= 0 && threshold <= 1))
+            throw new SeedforkError(`--threshold must be between 0 and 1, not ${opts.threshold}`);
+        }
+      } catch (error) {
+        return fail(error);
+      }
+      const { store, loaded } = await openProjectHistory(opts).catch(fail);
+      let result: Awaited<ReturnType<typeof correlateHistory>>;
+      try {
+        const services = loaded?.config.history.services ?? {};
+        result = await correlateHistory(store, {
+          since,
+          windowMs,
+          minFailures: opts.minFailures,
+          ...(threshold === undefined ? {} : { threshold }),
+          regressionRuns: loaded?.config.history.regressionRuns ?? 2,
+          dependsOn: Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dependsOn])),
+        });
+      } catch (error) {
+        await store.close();
+        return fail(error);
+      }
+      await store.close();
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ threshold: result.threshold, clusters: result.clusters }, null, 2)}\n`,
+        );
+        return;
+      }
+      process.stdout.write(
+        `${result.clusters.length} cluster(s) among ${result.tests} failing test(s) in the last ${opts.since} (cut at Jaccard similarity ${result.threshold.toFixed(2)})\n`,
+      );
+      result.clusters.forEach((c, i) => {
+        const dep = c.sharedDependency
+          ? `, shared dependency ${c.sharedDependency.name} (${c.sharedDependency.services} of ${c.services.length} services)`
+          : '';
+        const when = c.window.timeOfDay ? `, failing mostly ${c.window.timeOfDay}` : '';
+        process.stdout.write(
+          forTerminal(
+            `\n${pc.bold(`cluster ${i + 1}`)}: ${c.tests.length} tests in ${c.services.join(', ')}${dep}${when}; together in ${c.support} window(s), cohesion ${c.cohesion.toFixed(2)}\n`,
+          ),
+        );
+        for (const t of c.tests)
+          process.stdout.write(
+            forTerminal(`  ${t.service} ${pc.dim(t.file ? `${t.file} > ` : '')}${t.name}\n`),
+          );
+      });
     });
 }

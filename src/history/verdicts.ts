@@ -51,8 +51,9 @@ const passedRun = (r: TestRun) => r.status === 'passed' || r.status === 'flaky';
  *   reruns), or a run that failed and then passed on a retry inside it;
  * - its result flips pass -> fail -> pass on one branch with the failure streak shorter than
  *   `regressionRuns` (Memon et al., "Taming Google-Scale Continuous Testing", ICSE-SEIP 2017,
- *   count such transitions); a longer streak ended by a pass on a new commit is a regression
- *   that was fixed, not a flake.
+ *   count such transitions), or longer but no longer than the test's failure rate elsewhere
+ *   explains (p^n >= 0.1%); a streak beyond both, ended by a pass on a new commit, is a
+ *   regression that was fixed, not a flake.
  * `broken`: the latest runs on a branch all fail, at least `regressionRuns` of them and more
  * than the test's own failure rate before them explains (p^n < 0.1%), with no same-commit pass
  * among them;
@@ -89,28 +90,29 @@ export function judge(runs: TestRun[], options: VerdictOptions): Verdict {
     }
     if (streak.length > 0) trailing.push(streak);
   }
-  const regressions: TestRun[][] = [];
-  for (const streak of streaks) {
-    if (streak.length < options.regressionRuns) for (const r of streak) flaky.add(r);
-    else regressions.push(streak);
-  }
-  // 3. broken: a trailing streak longer than the test's own flakiness explains
-  // the test's failure rate before the streak: what chance alone would repeat
+  // the test's failure rate outside a streak: what chance alone would repeat
   const rateOutside = (streak: TestRun[]) => {
     const outside = ran.length - streak.length;
     const failed = ran.filter((r) => r.status === 'failed' && !streak.includes(r)).length;
     return outside > 0 ? failed / outside : 0;
   };
+  /** Whether a streak is longer than `regressionRuns` and than the test's failure rate explains. */
+  const beyondChance = (streak: TestRun[]) => {
+    const rate = rateOutside(streak);
+    return streak.length >= options.regressionRuns && (rate === 0 || rate ** streak.length < CHANCE);
+  };
+  const regressions: TestRun[][] = [];
+  for (const streak of streaks) {
+    if (beyondChance(streak)) regressions.push(streak);
+    else for (const r of streak) flaky.add(r);
+  }
+  // 3. broken: a trailing streak longer than the test's own flakiness explains
   let broken: TestRun[] | undefined;
   for (const streak of trailing) {
     if (streak.some((r) => flaky.has(r))) continue; // its commit also passed: a flake
-    const rate = rateOutside(streak);
-    const needed =
-      rate > 0
-        ? Math.max(options.regressionRuns, Math.ceil(Math.log(CHANCE) / Math.log(rate)))
-        : options.regressionRuns;
-    if (streak.length >= needed && (!broken || streak[0]!.at < broken[0]!.at)) broken = streak;
-    else if (streak.length < needed && rate > 0) for (const r of streak) flaky.add(r);
+    if (beyondChance(streak)) {
+      if (!broken || streak[0]!.at < broken[0]!.at) broken = streak;
+    } else if (rateOutside(streak) > 0) for (const r of streak) flaky.add(r);
   }
   const failures = ran.filter((r) => r.status === 'failed');
   const flakyRuns = [...flaky].filter((r) => !broken?.includes(r));

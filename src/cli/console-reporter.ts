@@ -1,5 +1,6 @@
 import logUpdate from 'log-update';
 import pc from 'picocolors';
+import { failsTheBuild } from '../report/types.js';
 import type { RunEvent } from '../run/run.js';
 import { forTerminal } from './terminal-text.js';
 
@@ -93,6 +94,14 @@ export function consoleReporter(
             print(
               `    ${pc.yellow('⚠')} ${forTerminal(t.name)}${pc.dim(` — failed first: ${forTerminal((t.flakyFailures?.[0]?.message ?? '').split('\n')[0] ?? '')}`)}`,
             );
+        } else if (!failsTheBuild(r)) {
+          print(
+            `${pc.yellow('⊘')} ${file} (${tests}) ${pc.yellow('failed in quarantined tests only: the build does not fail')} ${timing}`,
+          );
+          for (const t of r.tests.filter((x) => x.status === 'failed'))
+            print(
+              `    ${pc.yellow('⊘')} ${forTerminal(t.name)}${pc.dim(` — quarantined: ${forTerminal(t.quarantined ?? '')}`)}`,
+            );
         } else {
           failed++;
           const [errorLine, ...errorRest] = forTerminal(r.error ?? '').split('\n');
@@ -108,8 +117,9 @@ export function consoleReporter(
               ),
             );
           for (const t of r.tests.filter((x) => x.status === 'failed')) {
+            const note = t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : '';
             print(
-              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}`,
+              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(note))}`,
             );
           }
           if (r.tests.length === 0 && r.output.trim()) {
@@ -130,12 +140,18 @@ export function consoleReporter(
       case 'done': {
         const s = event.result.summary;
         const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''} in ${(event.result.durationMs / 1000).toFixed(1)}s`;
+        const blocking = event.result.files.filter(failsTheBuild).length;
+        const quarantined = event.result.files.flatMap((f) =>
+          f.tests.filter((t) => t.status === 'failed' && t.quarantined !== undefined),
+        ).length;
         print(
-          s.filesFailed > 0
-            ? pc.red(`${line} (${s.filesFailed} file${s.filesFailed === 1 ? '' : 's'} failed)`)
-            : s.flaky > 0
-              ? pc.yellow(`${line}: the flaky tests passed only on a retry; they are not fixed`)
-              : pc.green(line),
+          blocking > 0
+            ? pc.red(`${line} (${blocking} file${blocking === 1 ? '' : 's'} failed)`)
+            : quarantined > 0
+              ? pc.yellow(`${line}: the ${quarantined} failed test(s) are quarantined, so the build passes`)
+              : s.flaky > 0
+                ? pc.yellow(`${line}: the flaky tests passed only on a retry; they are not fixed`)
+                : pc.green(line),
         );
         const kept = event.result.files.filter((f) => f.kept);
         for (const f of kept)

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
@@ -7,6 +8,13 @@ import { correlateHistory } from '../history/correlate-history.js';
 import { parseDuration } from '../history/duration.js';
 import { flakyTests, type TestVerdict } from '../history/flaky.js';
 import { ingest } from '../history/ingest.js';
+import {
+  activeQuarantine,
+  addQuarantine,
+  applyAutoQuarantine,
+  quarantineMatcher,
+  removeQuarantine,
+} from '../history/quarantine.js';
 import { readReport } from '../history/read-report.js';
 import { type HistoryStore, openHistory } from '../history/store.js';
 import { forTerminal } from './terminal-text.js';
@@ -42,6 +50,23 @@ export async function openProjectHistory(opts: { db?: string; config?: string })
         : resolve(root, configured)
       : resolve(root, loaded?.config.stateDir ?? '.seedfork', 'history'));
   return { store: await openHistory(target), ...(loaded ? { loaded } : {}) };
+}
+
+/**
+ * For `seedfork run`: why a test of this project is quarantined, from the history's quarantine
+ * list, when there is a history (configured, SEEDFORK_DB, or the embedded one exists); else
+ * undefined. The project's service is `history.service`, else its directory's name.
+ */
+export async function runQuarantine(
+  loaded: LoadedConfig,
+): Promise<((file: string, test: string) => string | undefined) | undefined> {
+  const embedded = resolve(loaded.root, loaded.config.stateDir, 'history');
+  if (!process.env.SEEDFORK_DB && !loaded.config.history.db && !existsSync(embedded)) return undefined;
+  const { store } = await openProjectHistory({ config: loaded.file });
+  const entries = await activeQuarantine(store).finally(() => store.close());
+  const match = quarantineMatcher(entries);
+  const service = loaded.config.history.service ?? basename(loaded.root);
+  return (file, test) => match(service, file, test)?.reason;
 }
 
 function positiveInt(value: string): number {
@@ -96,7 +121,7 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
       '--replace',
       'replace a run of this service, build and attempt ingested before with other reports',
     )
-    .option('--gate', 'exit 1 when a test failed in these reports (quarantine not counted yet)')
+    .option('--gate', 'exit 1 when a test failed in these reports and is not quarantined')
     .option('-c, --config <file>', 'config file')
     .action(async (files: string[], opts) => {
       const reports = files.map((file) => {
@@ -135,10 +160,32 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
             `${opts.service} build ${opts.build} attempt ${opts.attempt}: ${what} (${store.location})\n`,
           ),
         );
+        if (outcome.stored !== 'duplicate') {
+          const auto = loaded?.config.history.quarantine ?? { threshold: 0.1, minRuns: 10, releaseAfter: 10 };
+          const verdicts = await flakyTests(store, {
+            service: opts.service,
+            since: Date.now() - parseDuration('30d'),
+            regressionRuns: loaded?.config.history.regressionRuns ?? 2,
+          });
+          const changed = await applyAutoQuarantine(store, verdicts, auto);
+          for (const t of changed.added)
+            process.stdout.write(forTerminal(`quarantined automatically: ${t}\n`));
+          for (const t of changed.released)
+            process.stdout.write(forTerminal(`released from quarantine: ${t}\n`));
+        }
         if (opts.gate && outcome.failed.length > 0) {
-          for (const f of outcome.failed.slice(0, 20))
-            process.stdout.write(forTerminal(`  failed: ${f.file} > ${f.name}\n`));
-          process.exitCode = 1;
+          const quarantined = quarantineMatcher(await activeQuarantine(store));
+          const blocking = outcome.failed.filter((f) => !quarantined(opts.service, f.file, f.name));
+          for (const f of outcome.failed) {
+            const entry = quarantined(opts.service, f.file, f.name);
+            process.stdout.write(
+              forTerminal(
+                `  ${entry ? `quarantined (${entry.reason})` : 'failed'}: ${f.file ? `${f.file} > ` : ''}${f.name}\n`,
+              ),
+            );
+          }
+          if (blocking.length > 0) process.exitCode = 1;
+          else process.stdout.write('every failure is quarantined: the gate passes\n');
         }
       } catch (error) {
         await store.close();
@@ -281,5 +328,82 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
             forTerminal(`  ${t.service} ${pc.dim(t.file ? `${t.file} > ` : '')}${t.name}\n`),
           );
       });
+    });
+
+  const quarantine = program
+    .command('quarantine')
+    .description('tests whose failures do not fail the build: they still run, and say so');
+  quarantine
+    .command('add')
+    .description('quarantine the tests a name or glob matches (over "file > name", or the name alone)')
+    .argument('<test>', 'a test name or glob')
+    .requiredOption('--reason <text>', 'why: the flaky behaviour, a ticket')
+    .option('--owner <name>', 'who fixes it')
+    .option('--expires <duration>', 'lift it after this long (14d, 2w)')
+    .option('--service <name>', "only this service's tests (default: every service)")
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (pattern: string, opts) => {
+      let expiresAt: number | undefined;
+      try {
+        if (opts.expires) expiresAt = Date.now() + parseDuration(opts.expires);
+      } catch (error) {
+        return fail(error);
+      }
+      const { store } = await openProjectHistory(opts).catch(fail);
+      try {
+        const entry = await addQuarantine(store, {
+          pattern,
+          reason: opts.reason,
+          ...(opts.service ? { service: opts.service } : {}),
+          ...(opts.owner ? { owner: opts.owner } : {}),
+          ...(expiresAt === undefined ? {} : { expiresAt }),
+        });
+        process.stdout.write(
+          forTerminal(
+            `quarantined #${entry.id}: ${entry.pattern}${entry.expiresAt ? ` until ${new Date(entry.expiresAt).toISOString()}` : ''}\n`,
+          ),
+        );
+      } catch (error) {
+        await store.close();
+        return fail(error);
+      }
+      await store.close();
+    });
+  quarantine
+    .command('list')
+    .description('the quarantine entries in force')
+    .option('--json', 'as JSON, on stdout')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (opts) => {
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const entries = await activeQuarantine(store).finally(() => store.close());
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${entries.length} quarantined\n`);
+      for (const e of entries) {
+        const expiry = e.expiresAt ? `, until ${new Date(e.expiresAt).toISOString().slice(0, 10)}` : '';
+        process.stdout.write(
+          forTerminal(
+            `  #${e.id} ${e.service ?? '(every service)'}: ${e.pattern}  ${pc.dim(`${e.reason}${e.owner ? `, owner ${e.owner}` : ''}${expiry}, ${e.source}`)}\n`,
+          ),
+        );
+      }
+    });
+  quarantine
+    .command('remove')
+    .description('release a quarantine entry: by its #id, or every one with this pattern')
+    .argument('<id|test>', 'the entry number from `list`, or its pattern')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (target: string, opts) => {
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const n = await removeQuarantine(store, target.replace(/^#/, '')).finally(() => store.close());
+      if (n === 0)
+        fail(new SeedforkError(`no quarantine entry in force is ${target}; see seedfork quarantine list`));
+      process.stdout.write(`released ${n} quarantine entr${n === 1 ? 'y' : 'ies'}\n`);
     });
 }

@@ -19,6 +19,7 @@ import { loadSuite } from '../plan/suite.js';
 import { assertSameSuite, readTimings, recordTimings } from '../plan/timings.js';
 import { writeJUnit } from '../report/junit-write.js';
 import { readResultFile } from '../report/result-file.js';
+import { failsTheBuild } from '../report/types.js';
 import { writeFilesAtomic } from '../report/write.js';
 import { cacheDirsOf } from '../run/caches.js';
 import { gcOptions } from '../run/environment.js';
@@ -26,7 +27,7 @@ import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
-import { addHistoryCommands } from './history-commands.js';
+import { addHistoryCommands, runQuarantine } from './history-commands.js';
 import { formatMerge } from './merge-text.js';
 import { formatPlan } from './plan-text.js';
 
@@ -137,8 +138,10 @@ program
     const controller = new AbortController();
     onInterrupt(controller);
     const reporter = consoleReporter(process.stdout, { verbose: opts.verbose === true });
+    const quarantine = await runQuarantine(loaded).catch(fail);
     try {
       const result = await run(loaded, {
+        ...(quarantine ? { quarantine } : {}),
         isolation: opts.isolation,
         workers: opts.workers,
         per: opts.per,
@@ -158,7 +161,7 @@ program
         onEvent: reporter.onEvent,
       });
       reporter.stop();
-      process.exit(result.summary.filesFailed > 0 ? 1 : 0);
+      process.exit(result.files.some(failsTheBuild) ? 1 : 0);
     } catch (error) {
       reporter.stop();
       fail(error);
@@ -324,7 +327,7 @@ program
     process.stdout.write(
       pc.dim(`JUnit XML: ${resolve(opts.junit)}\nJSON: ${resolve(opts.json)}\ntimings: ${timingsPath}\n`),
     );
-    process.exit(merged.summary.filesFailed > 0 ? 1 : 0);
+    process.exit(merged.files.some(failsTheBuild) ? 1 : 0);
   });
 
 program

@@ -164,6 +164,9 @@ export const configSchema = z.strictObject({
       /** A PostgreSQL URL, or a directory for the embedded store (PGlite), relative to the
        * project. Default: `<stateDir>/history`. The environment's SEEDFORK_DB wins. */
       db: z.string().min(1).optional(),
+      /** This project's service name in the history (its quarantine entries apply to `seedfork
+       * run`). Default: the project directory's name. */
+      service: z.string().min(1).optional(),
       /** The services that report here, with what each depends on (for correlation). */
       services: z
         .record(z.string().min(1), z.strictObject({ dependsOn: z.array(z.string().min(1)).default([]) }))

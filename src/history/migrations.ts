@@ -7,6 +7,9 @@
  * - `tests`: one test of one service, by file (or suite/classname) and full name.
  * - `results`: a test's outcome in a run; `retry_failures` counts the attempts that failed inside
  *   the run before its final status (Surefire's flakyFailure/rerunFailure, seedfork's retries).
+ * - `quarantine`: tests whose failures do not fail a build: a glob over `file > name` (or the
+ *   name alone), for one service or all (`service` null), added by hand or automatically above
+ *   the flake-rate threshold, until it expires or is released.
  */
 export const MIGRATIONS: { version: number; sql: string[] }[] = [
   {
@@ -44,6 +47,23 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
         primary key (run_id, test_id)
       )`,
       'create index results_test on results (test_id)',
+    ],
+  },
+  {
+    version: 2,
+    sql: [
+      `create table quarantine (
+        id bigserial primary key,
+        service text,
+        pattern text not null,
+        reason text not null,
+        owner text,
+        source text not null check (source in ('manual', 'auto')),
+        created_at timestamptz not null default now(),
+        expires_at timestamptz,
+        released_at timestamptz
+      )`,
+      'create index quarantine_active on quarantine (released_at)',
     ],
   },
 ];

@@ -57,6 +57,10 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
     }
     if (t.status === 'flaky') tc.flakyFailure = (t.flakyFailures ?? []).map(attemptElement);
     if (t.status === 'skipped') tc.skipped = '';
+    // a property per test case, as Surefire writes them; CI systems show them beside the test
+    if (t.quarantined !== undefined) {
+      tc.properties = { property: { '@name': 'seedfork.quarantined', '@value': clean(t.quarantined) } };
+    }
     return tc;
   });
   if (isFailure(file.status) && !file.tests.some((t) => t.status === 'failed')) {

@@ -22,6 +22,9 @@ export interface TestCaseResult {
   /** Failures of the retries after the first failure (status `failed`); Surefire's
    * `<rerunFailure>`. */
   rerunFailures?: AttemptFailure[];
+  /** Why the test is quarantined (`seedfork quarantine`), when it is and it failed or flaked:
+   * it still ran and its failure is reported, but it does not fail the build. */
+  quarantined?: string;
 }
 
 /** Outcome of one test file, run in its own sandbox (or a shard's sandbox). */
@@ -120,6 +123,16 @@ export interface RunSummary {
 }
 
 /** Whether a file's (last) attempt failed: a failing test, or the file could not run. */
+/**
+ * Whether a file's result fails the build: it failed or errored, and not only through tests
+ * that are quarantined (a file that errored outside its tests always fails it).
+ */
+export function failsTheBuild(file: FileResult): boolean {
+  if (!isFailure(file.status)) return false;
+  const failed = file.tests.filter((t) => t.status === 'failed');
+  return file.status === 'error' || failed.length === 0 || failed.some((t) => t.quarantined === undefined);
+}
+
 export function isFailure(status: FileResult['status']): boolean {
   return status === 'failed' || status === 'error';
 }

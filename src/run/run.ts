@@ -49,6 +49,12 @@ export interface RunOptions extends TimingsOptions {
   /** Update the timings file with this run's durations (default: true, but false with `shard`:
    * every shard of a run must plan from the same timings, and `merge` records them all). */
   recordTimings?: boolean;
+  /**
+   * Why a test is quarantined, or undefined: its failures are still reported (marked
+   * `quarantined`) but do not fail the build (see `failsTheBuild`). The CLI reads the history's
+   * quarantine list for it.
+   */
+  quarantine?: (file: string, test: string) => string | undefined;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
 }
@@ -288,8 +294,9 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
           signal: options.signal,
           onRetry: (attempt) => emit({ type: 'file-retry', file, attempt }),
         });
-        record.results.push(done.result);
-        emit({ type: 'file-done', result: done.result });
+        const result = markQuarantined(done.result, options.quarantine);
+        record.results.push(result);
+        emit({ type: 'file-done', result });
         return done;
       },
       {
@@ -352,4 +359,15 @@ function workQueue(costs: FileCost[], per: 'file' | 'worker', workers: number): 
     .filter((bin) => bin.length > 0)
     .sort((a, b) => totalMs(b) - totalMs(a))
     .map((bin) => bin.map((c) => c.file));
+}
+
+/** The file's failed and flaky tests that are quarantined, marked with the reason. */
+function markQuarantined(result: FileResult, quarantine: RunOptions['quarantine']): FileResult {
+  if (!quarantine) return result;
+  const tests = result.tests.map((t) => {
+    if (t.status !== 'failed' && t.status !== 'flaky') return t;
+    const reason = quarantine(result.file, t.name);
+    return reason === undefined ? t : { ...t, quarantined: reason };
+  });
+  return { ...result, tests };
 }

@@ -89,7 +89,7 @@ describe('quarantine', () => {
 if (!isRoot) console.warn('skipping the quarantine test of seedfork run: sandboxes need root');
 
 describe.skipIf(!isRoot)('quarantine in seedfork run', () => {
-  test("a quarantined test's failure is reported as quarantined in console, JSON and JUnit, and does not fail the run", () => {
+  test("a quarantined test's failure is reported as quarantined in console, JSON and JUnit, and does not fail the run; runs are recorded in the history", () => {
     const before = hostState();
     const dir = makeProject('quarantine-run', suite);
     expect(runCliSync(dir, ['run']).code).toBe(1);
@@ -111,6 +111,19 @@ describe.skipIf(!isRoot)('quarantine in seedfork run', () => {
       "import test from 'node:test';\ntest('breaks', () => { throw new Error('no'); });\n",
     );
     expect(runCliSync(dir, ['run']).code).toBe(1);
+    // with history.service configured, every run was recorded in the project's history
+    const verdicts = JSON.parse(runCliSync(dir, ['flaky', '--json', '--since', '1d']).out) as {
+      service: string;
+      name: string;
+      runs: number;
+      status: string;
+    }[];
+    expect(verdicts.find((v) => v.name === 'flips')).toMatchObject({
+      service: 'api',
+      runs: 3,
+      status: 'broken',
+    });
+    expect(verdicts.find((v) => v.name === 'adds')).toMatchObject({ runs: 3, status: 'healthy' });
     return expectHostClean(before);
   });
 });

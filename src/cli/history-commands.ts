@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -15,8 +16,9 @@ import {
   quarantineMatcher,
   removeQuarantine,
 } from '../history/quarantine.js';
-import { readReport } from '../history/read-report.js';
+import { readReport, reportFromRunResult } from '../history/read-report.js';
 import { type HistoryStore, openHistory } from '../history/store.js';
+import type { RunResult } from '../report/types.js';
 import { forTerminal } from './terminal-text.js';
 
 /** The project's config when there is one: `ingest` also serves suites seedfork does not run. */
@@ -67,6 +69,61 @@ export async function runQuarantine(
   const match = quarantineMatcher(entries);
   const service = loaded.config.history.service ?? basename(loaded.root);
   return (file, test) => match(service, file, test)?.reason;
+}
+
+/**
+ * After `seedfork run` (not one shard: merge records the whole) or `merge`: store the result in
+ * the history when the project configures one (`history.service` or `history.db`, or
+ * SEEDFORK_DB). The job is the CI run (`runId`, else a local id), its attempt
+ * GITHUB_RUN_ATTEMPT or CI_JOB_ATTEMPT's, its commit and branch the CI's or git's. Never
+ * throws: a history that cannot be reached is a warning, not a failed run.
+ */
+export async function recordInHistory(loaded: LoadedConfig, result: RunResult): Promise<void> {
+  const { history } = loaded.config;
+  if (!process.env.SEEDFORK_DB && !history.db && !history.service) return;
+  try {
+    const { store } = await openProjectHistory({ config: loaded.file });
+    try {
+      const service = history.service ?? basename(loaded.root);
+      const env = process.env;
+      const commit =
+        env.GITHUB_SHA ??
+        env.CI_COMMIT_SHA ??
+        env.BUILDKITE_COMMIT ??
+        git(loaded.root, ['rev-parse', 'HEAD']);
+      const branch =
+        env.GITHUB_REF_NAME ??
+        env.CI_COMMIT_BRANCH ??
+        env.BUILDKITE_BRANCH ??
+        git(loaded.root, ['rev-parse', '--abbrev-ref', 'HEAD']);
+      const outcome = await ingest(store, {
+        service,
+        build: result.runId ?? `local-${result.startedAt}`,
+        attempt: Number(env.GITHUB_RUN_ATTEMPT ?? env.CI_JOB_ATTEMPT ?? 1) || 1,
+        ...(commit ? { commit } : {}),
+        ...(branch && branch !== 'HEAD' ? { branch } : {}),
+        dependsOn: history.services[service]?.dependsOn ?? [],
+        reports: [reportFromRunResult(result)],
+        replace: true,
+      });
+      process.stderr.write(
+        pc.dim(
+          `recorded in the history (${store.location}): ${outcome.tests} test result(s) of ${service}\n`,
+        ),
+      );
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    process.stderr.write(
+      pc.yellow(`seedfork: warning: the run was not recorded in the history: ${(error as Error).message}\n`),
+    );
+  }
+}
+
+function git(cwd: string, args: string[]): string | undefined {
+  const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
 function positiveInt(value: string): number {

@@ -27,7 +27,7 @@ import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
-import { addHistoryCommands, runQuarantine } from './history-commands.js';
+import { addHistoryCommands, recordInHistory, runQuarantine } from './history-commands.js';
 import { formatMerge } from './merge-text.js';
 import { formatPlan } from './plan-text.js';
 
@@ -161,6 +161,7 @@ program
         onEvent: reporter.onEvent,
       });
       reporter.stop();
+      if (!shard) await recordInHistory(loaded, result);
       process.exit(result.files.some(failsTheBuild) ? 1 : 0);
     } catch (error) {
       reporter.stop();
@@ -303,7 +304,8 @@ program
   .option('--json <path>', 'merged JSON result', '.seedfork/merged.json')
   .option('--timings <path>', "timings file to update with every shard's durations", '.seedfork/timings.json')
   .option('--slowest <n>', 'how many of the slowest files to list', positiveInt, 10)
-  .action((paths: string[], opts) => {
+  .option('-c, --config <file>', 'config file, for recording in the history (optional)')
+  .action(async (paths: string[], opts) => {
     const inputs = paths.map((path) => ({ path, result: readResultFile(path) }));
     const merged = mergeResults(inputs);
     const timingsPath = resolve(opts.timings);
@@ -327,6 +329,9 @@ program
     process.stdout.write(
       pc.dim(`JUnit XML: ${resolve(opts.junit)}\nJSON: ${resolve(opts.json)}\ntimings: ${timingsPath}\n`),
     );
+    // the project's history, when there is a config that configures one
+    const loaded = await loadConfig(process.cwd(), opts.config).catch(() => undefined);
+    if (loaded) await recordInHistory(loaded, merged);
     process.exit(merged.files.some(failsTheBuild) ? 1 : 0);
   });
 

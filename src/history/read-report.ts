@@ -84,6 +84,18 @@ function fromSeedforkJson(path: string, text: string): Omit<Report, 'content'> {
   if (doc?.version !== 1 || !Array.isArray(doc.files)) {
     throw new SeedforkError(`${path} is JSON but not seedfork's results (version 1 with files[])`);
   }
+  return fromRunResult(doc);
+}
+
+/**
+ * What a seedfork run's result holds, as a report to ingest (`seedfork run` and `merge` record
+ * their results this way when the history is configured).
+ */
+export function reportFromRunResult(result: RunResult): Report {
+  return { ...fromRunResult(result), content: Buffer.from(JSON.stringify(result)) };
+}
+
+function fromRunResult(doc: RunResult): Omit<Report, 'content'> {
   const cases = doc.files.flatMap((f) =>
     (Array.isArray(f.tests) ? f.tests : []).map((t) => fromCase(t, f.file)),
   );

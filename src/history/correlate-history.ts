@@ -27,10 +27,14 @@ export async function correlateHistory(
       .filter((v) => v.status === 'broken')
       .map((v) => JSON.stringify([v.service, v.file, v.name])),
   );
+  // only tests the rollup says failed in the window have failures to read
   const rows = await store.query<{ service: string; file: string; name: string; at: Date | string }>(
     `select t.service, t.file, t.name, u.at
      from results r join runs u on u.id = r.run_id join tests t on t.id = r.test_id
-     where u.at >= $1 and r.status = 'failed'`,
+     where r.test_id in (
+             select test_id from test_days
+             where day >= ($1::timestamptz at time zone 'UTC')::date and troubled > 0)
+       and u.at >= $1 and r.status = 'failed'`,
     [since],
   );
   const events: FailureEvent[] = rows

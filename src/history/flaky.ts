@@ -22,9 +22,29 @@ const ORDER: Record<Verdict['status'], number> = { broken: 0, flaky: 1, fixed: 2
 
 /**
  * Every test's verdict over the window (see `judge` for the definitions), broken and flaky
- * first, then by flake rate.
+ * first, then by flake rate. Only tests with trouble in the window (a failure, a flake, a failed
+ * retry: the `test_days` rollup says which) have their runs read and judged; the others are
+ * healthy, their runs counted by whole UTC days.
  */
 export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promise<TestVerdict[]> {
+  const since = new Date(query.since ?? 0).toISOString();
+  const service = query.service ?? null;
+  // the rollup first: tests without trouble in the window are healthy, counted by whole UTC days
+  const days = await store.query<{
+    id: string;
+    service: string;
+    file: string;
+    name: string;
+    runs: string;
+    troubled: string;
+  }>(
+    `select t.id, t.service, t.file, t.name, sum(d.runs) as runs, sum(d.troubled) as troubled
+     from test_days d join tests t on t.id = d.test_id
+     where d.day >= ($1::timestamptz at time zone 'UTC')::date and ($2::text is null or t.service = $2)
+     group by t.id`,
+    [since, service],
+  );
+  const troubled = days.filter((d) => Number(d.troubled) > 0).map((d) => d.id);
   const rows = await store.query<{
     test_id: string;
     service: string;
@@ -43,10 +63,11 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
      from results r
      join runs u on u.id = r.run_id
      join tests t on t.id = r.test_id
-     where u.at >= $1 and ($2::text is null or t.service = $2)
+     where r.test_id = any($2::bigint[]) and u.at >= $1
      order by t.id`,
-    [new Date(query.since ?? 0).toISOString(), query.service ?? null],
+    [since, troubled],
   );
+  const judged = new Set(rows.map((r) => r.test_id));
   const verdicts: TestVerdict[] = [];
   let runs: TestRun[] = [];
   for (let i = 0; i < rows.length; i++) {
@@ -64,6 +85,16 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
       verdicts.push({ service: row.service, file: row.file, name: row.name, ...judge(runs, query) });
       runs = [];
     }
+  }
+  for (const d of days) {
+    if (judged.has(d.id)) continue;
+    verdicts.push({
+      service: d.service,
+      file: d.file,
+      name: d.name,
+      ...judge([], query),
+      runs: Number(d.runs),
+    });
   }
   return verdicts.sort(
     (a, b) =>

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { IngestCase, Report } from './read-report.js';
-import type { HistoryStore } from './store.js';
+import type { HistoryStore, Queryable } from './store.js';
 
 /** One CI job's reports, with where and when they come from. */
 export interface IngestRequest {
@@ -69,6 +69,7 @@ export async function ingest(store: HistoryStore, request: IngestRequest): Promi
           `service ${service} build ${build} attempt ${attempt} was ingested before with other reports; pass --replace to replace it, or --attempt N for a rerun of the job`,
         );
       }
+      await adjustDays(tx, existing[0].id, -1);
       await tx.query('delete from runs where id = $1', [existing[0].id]);
       stored = 'replaced';
     }
@@ -115,8 +116,24 @@ export async function ingest(store: HistoryStore, request: IngestRequest): Promi
         ],
       );
     }
+    await adjustDays(tx, runId, 1);
     return { runId, stored, tests: cases.length, at, failed };
   });
+}
+
+/** Add (`sign` 1) or take away (-1) a run's results in the per-day rollup (`test_days`). */
+async function adjustDays(tx: Queryable, runId: number | string, sign: 1 | -1): Promise<void> {
+  await tx.query(
+    `insert into test_days (test_id, day, runs, troubled)
+     select r.test_id, (u.at at time zone 'UTC')::date, $2::int * count(*),
+            $2::int * count(*) filter (where r.status in ('failed', 'flaky') or r.retry_failures > 0)
+     from results r join runs u on u.id = r.run_id
+     where r.run_id = $1 and r.status <> 'skipped'
+     group by 1, 2
+     on conflict (test_id, day) do update
+       set runs = test_days.runs + excluded.runs, troubled = test_days.troubled + excluded.troubled`,
+    [runId, sign],
+  );
 }
 
 /** sha256 over the reports' own hashes, sorted: the same files in any order hash the same. */

@@ -7,6 +7,8 @@
  * - `tests`: one test of one service, by file (or suite/classname) and full name.
  * - `results`: a test's outcome in a run; `retry_failures` counts the attempts that failed inside
  *   the run before its final status (Surefire's flakyFailure/rerunFailure, seedfork's retries).
+ * - `test_days`: per test and UTC day, the runs and the "troubled" ones (failed, flaky, or with
+ *   a failed retry), kept by ingest: only tests with trouble need their runs read.
  * - `quarantine`: tests whose failures do not fail a build: a glob over `file > name` (or the
  *   name alone), for one service or all (`service` null), added by hand or automatically above
  *   the flake-rate threshold, until it expires or is released.
@@ -64,6 +66,25 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
         released_at timestamptz
       )`,
       'create index quarantine_active on quarantine (released_at)',
+    ],
+  },
+  {
+    version: 3,
+    sql: [
+      // a rollup per test and day, kept by ingest, so that listing a window's tests reads
+      // tests x days rather than every result
+      `create table test_days (
+        test_id bigint not null references tests (id) on delete cascade,
+        day date not null,
+        runs int not null,
+        troubled int not null,
+        primary key (test_id, day)
+      )`,
+      `insert into test_days (test_id, day, runs, troubled)
+       select r.test_id, (u.at at time zone 'UTC')::date, count(*),
+              count(*) filter (where r.status in ('failed', 'flaky') or r.retry_failures > 0)
+       from results r join runs u on u.id = r.run_id where r.status <> 'skipped'
+       group by 1, 2`,
     ],
   },
 ];

@@ -1,0 +1,134 @@
+/**
+ * History benchmark (issue 11): load RESULTS test results (default 1,000,000) into the embedded
+ * store (PGlite) and into PostgreSQL (the host's, started here; needs root), through `ingest`
+ * (one transaction per CI job, as `seedfork ingest` does), then time `flaky` and `correlate`
+ * over the whole history. Prints results per second and each query's time next to the goals
+ * (1M results in under 60 s; each query under 1 s). Run: `npm run bench:history`
+ * (env: RESULTS, TESTS per job, BACKENDS=embedded,postgres).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { correlateHistory } from '../src/history/correlate-history.js';
+import { flakyTests } from '../src/history/flaky.js';
+import { random } from '../src/history/generated-history.js';
+import { ingest } from '../src/history/ingest.js';
+import type { IngestCase } from '../src/history/read-report.js';
+import { type HistoryStore, openHistory } from '../src/history/store.js';
+import { hostPostgres, INITDB_FLAGS } from './host-postgres.js';
+
+const RESULTS = Number(process.env.RESULTS ?? 1_000_000);
+const TESTS = Number(process.env.TESTS ?? 200);
+const SERVICES = ['billing', 'orders', 'invoices', 'search', 'mail', 'auth', 'ledger', 'web'];
+const HOUR = 3_600_000;
+
+/** One CI job's cases: TESTS tests, a few flaky at 5-30%, one service-wide nightly cluster. */
+function jobCases(rand: () => number, service: number, at: number): IngestCase[] {
+  const nightly = new Date(at).getUTCHours() === 2 && service < 3;
+  return Array.from({ length: TESTS }, (_, i) => {
+    const rate = i < 4 ? 0.05 * (i + 1) : 0;
+    const failed = rand() < rate || (i === 5 && nightly && rand() < 0.9);
+    return {
+      file: `test/f${i % 20}.test.ts`,
+      name: `case ${i}`,
+      status: failed ? 'failed' : 'passed',
+      durationMs: 5 + Math.floor(rand() * 50),
+      ...(failed ? { message: 'AssertionError: expected 1 to be 2' } : {}),
+      retryFailures: 0,
+    };
+  });
+}
+
+async function load(store: HistoryStore): Promise<{ seconds: number; results: number }> {
+  const rand = random(42);
+  const jobs = Math.ceil(RESULTS / TESTS);
+  const start = Date.now() - 60 * 24 * HOUR;
+  const started = performance.now();
+  let results = 0;
+  for (let j = 0; j < jobs; j++) {
+    const service = j % SERVICES.length;
+    const at = start + Math.floor((j / jobs) * 59 * 24 * HOUR) + Math.floor(rand() * HOUR);
+    const cases = jobCases(rand, service, at);
+    await ingest(store, {
+      service: SERVICES[service]!,
+      build: String(j),
+      attempt: 1,
+      commit: `c${j}`,
+      branch: 'main',
+      at,
+      dependsOn: service < 3 ? ['ledger-db'] : [],
+      reports: [{ cases, content: Buffer.from(`job ${j}`) }],
+    });
+    results += cases.length;
+  }
+  return { seconds: (performance.now() - started) / 1000, results };
+}
+
+async function timedMs<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - started, value };
+}
+
+async function measure(name: string, target: string): Promise<void> {
+  const store = await openHistory(target);
+  try {
+    const { seconds, results } = await load(store);
+    const rate = results / seconds;
+    console.log(
+      `\n${name}: ingested ${results.toLocaleString()} results in ${seconds.toFixed(1)} s (${Math.round(rate).toLocaleString()}/s); goal 1M in < 60 s: ${(1_000_000 / rate).toFixed(1)} s, ${1_000_000 / rate < 60 ? 'met' : 'MISSED'}`,
+    );
+    const flaky = await timedMs(() => flakyTests(store, { since: 0, regressionRuns: 2 }));
+    console.log(
+      `  flaky:     ${flaky.ms.toFixed(0)} ms for ${flaky.value.length} tests (${flaky.value.filter((v) => v.status === 'flaky').length} flaky); goal < 1000 ms: ${flaky.ms < 1000 ? 'met' : 'MISSED'}`,
+    );
+    const cor = await timedMs(() =>
+      correlateHistory(store, { since: 0, windowMs: HOUR, minFailures: 3, regressionRuns: 2, dependsOn: {} }),
+    );
+    console.log(
+      `  correlate: ${cor.ms.toFixed(0)} ms, ${cor.value.clusters.length} cluster(s) among ${cor.value.tests} failing tests; goal < 1000 ms: ${cor.ms < 1000 ? 'met' : 'MISSED'}`,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+async function main() {
+  const backends = (process.env.BACKENDS ?? 'embedded,postgres').split(',');
+  console.log(`history benchmark: ${RESULTS.toLocaleString()} results, ${TESTS} tests per job`);
+  if (backends.includes('embedded')) {
+    const dir = mkdtempSync('/tmp/seedfork-bench-history-');
+    try {
+      await measure('embedded (PGlite)', join(dir, 'history'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  if (backends.includes('postgres')) {
+    const { bin, uid, gid } = hostPostgres();
+    const dir = mkdtempSync('/tmp/seedfork-bench-history-pg-');
+    chownSync(dir, uid, gid);
+    const as = { uid, gid, stdio: 'ignore' as const };
+    execFileSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), ...INITDB_FLAGS], as);
+    execFileSync(
+      join(bin, 'pg_ctl'),
+      [
+        '-D',
+        join(dir, 'data'),
+        '-w',
+        '-o',
+        `-p 55440 -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir}`,
+        'start',
+      ],
+      as,
+    );
+    try {
+      await measure('PostgreSQL 15 (host)', 'postgres://postgres@127.0.0.1:55440/postgres');
+    } finally {
+      spawnSync(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-m', 'immediate', 'stop'], as);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+await main();

@@ -15,6 +15,7 @@ const LAYERS = [
   'run',
   'audit',
   'history',
+  'server',
   'integrations',
   'cli',
 ];

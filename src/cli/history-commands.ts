@@ -16,9 +16,12 @@ import {
   quarantineMatcher,
   removeQuarantine,
 } from '../history/quarantine.js';
-import { readReport, reportFromRunResult } from '../history/read-report.js';
+import { type Report, readReport, reportFromRunResult } from '../history/read-report.js';
 import { type HistoryStore, openHistory } from '../history/store.js';
+import { createToken, revokeToken } from '../history/tokens.js';
+import { uploadRun } from '../history/upload.js';
 import type { RunResult } from '../report/types.js';
+import { serveHistory } from '../server/serve.js';
 import { forTerminal } from './terminal-text.js';
 
 /** The project's config when there is one: `ingest` also serves suites seedfork does not run. */
@@ -126,6 +129,58 @@ function git(cwd: string, args: string[]): string | undefined {
   return r.status === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
+/** `seedfork ingest --server`: upload one job's reports, then gate on the answer. */
+async function ingestToServer(
+  files: string[],
+  reports: Report[],
+  opts: Record<string, unknown>,
+  fail: (error: unknown) => never,
+): Promise<void> {
+  const token = process.env.SEEDFORK_TOKEN ?? (opts.token as string | undefined);
+  if (!token)
+    fail(
+      new SeedforkError(
+        '--server needs a token: set SEEDFORK_TOKEN (from seedfork token create --service S)',
+      ),
+    );
+  const dependsOn =
+    opts.dependsOn === undefined
+      ? []
+      : String(opts.dependsOn)
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+  const outcome = await uploadRun(String(opts.server), token, {
+    service: String(opts.service),
+    build: String(opts.build),
+    attempt: Number(opts.attempt),
+    ...(opts.commit ? { commit: String(opts.commit) } : {}),
+    ...(opts.branch ? { branch: String(opts.branch) } : {}),
+    ...(opts.at !== undefined ? { at: Number(opts.at) } : {}),
+    dependsOn,
+    replace: Boolean(opts.replace),
+    reports: files.map((path, i) => ({ path, content: reports[i]!.content })),
+  }).catch(fail);
+  const what =
+    outcome.stored === 'duplicate'
+      ? 'already in the history (the same reports): nothing stored again'
+      : `${outcome.stored === 'replaced' ? 'replaced' : 'stored'} ${outcome.tests} test result(s), ${outcome.failed.length} failed`;
+  process.stdout.write(
+    forTerminal(`${opts.service} build ${opts.build} attempt ${opts.attempt}: ${what} (${opts.server})\n`),
+  );
+  if (opts.gate && outcome.failed.length > 0) {
+    for (const f of outcome.failed) {
+      process.stdout.write(
+        forTerminal(
+          `  ${f.quarantined ? `quarantined (${f.quarantined})` : 'failed'}: ${f.file ? `${f.file} > ` : ''}${f.name}\n`,
+        ),
+      );
+    }
+    if (outcome.failed.some((f) => !f.quarantined)) process.exitCode = 1;
+    else process.stdout.write('every failure is quarantined: the gate passes\n');
+  }
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
@@ -179,6 +234,11 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
       'replace a run of this service, build and attempt ingested before with other reports',
     )
     .option('--gate', 'exit 1 when a test failed in these reports and is not quarantined')
+    .option('--server <url>', 'send the reports to a history server (seedfork serve) instead of a database')
+    .option(
+      '--token <token>',
+      'the server token (better: the SEEDFORK_TOKEN environment variable, which ps does not show)',
+    )
     .option('-c, --config <file>', 'config file')
     .action(async (files: string[], opts) => {
       const reports = files.map((file) => {
@@ -188,6 +248,7 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
           return fail(error);
         }
       });
+      if (opts.server) return ingestToServer(files, reports, opts, fail);
       const { store, loaded } = await openProjectHistory(opts).catch(fail);
       try {
         const dependsOn: string[] =
@@ -462,5 +523,64 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
       if (n === 0)
         fail(new SeedforkError(`no quarantine entry in force is ${target}; see seedfork quarantine list`));
       process.stdout.write(`released ${n} quarantine entr${n === 1 ? 'y' : 'ies'}\n`);
+    });
+
+  program
+    .command('serve')
+    .description('the history server: an ingest API for CI jobs (bearer tokens per service) and the verdicts')
+    .option('--port <n>', 'port', (v) => Number(v), 7357)
+    .option('--host <address>', 'address to listen on (0.0.0.0 for other machines)', '127.0.0.1')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (opts) => {
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const server = await serveHistory(store, { port: opts.port, host: opts.host }).catch(async (error) => {
+        await store.close();
+        return fail(error);
+      });
+      process.stdout.write(`serving the history (${store.location}) on ${server.url}; Ctrl-C stops\n`);
+      const stop = async () => {
+        await server.close();
+        await store.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  const token = program.command('token').description("the history server's bearer tokens (stored hashed)");
+  token
+    .command('create')
+    .description('make a token; it is printed once')
+    .option('--service <name>', 'an ingest token for this one service')
+    .option('--admin', 'an admin token: every service, and the quarantine list')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (opts) => {
+      if (!opts.admin && !opts.service)
+        fail(new SeedforkError('token create needs --service S (or --admin)'));
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const made = await createToken(
+        store,
+        opts.admin ? { scope: 'admin' } : { scope: 'ingest', service: opts.service },
+      )
+        .catch(fail)
+        .finally(() => store.close());
+      process.stdout.write(`${made.token}\n`);
+      process.stderr.write(
+        `token #${made.id} (${opts.admin ? 'admin' : `ingest for ${opts.service}`}); it is not shown again: put it in a CI secret, as SEEDFORK_TOKEN\n`,
+      );
+    });
+  token
+    .command('revoke')
+    .description('revoke a token by its #id')
+    .argument('<id>', 'the number token create printed')
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (id: string, opts) => {
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const done = await revokeToken(store, Number(id.replace(/^#/, ''))).finally(() => store.close());
+      if (!done) fail(new SeedforkError(`no token #${id} in force`));
+      process.stdout.write(`revoked token #${id}\n`);
     });
 }

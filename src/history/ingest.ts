@@ -33,6 +33,14 @@ export interface IngestOutcome {
   failed: { file: string; name: string }[];
 }
 
+/** The same job was ingested before with other reports (and no `replace`). */
+export class IngestConflict extends SeedforkError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IngestConflict';
+  }
+}
+
 const RANK: Record<IngestCase['status'], number> = { skipped: 0, passed: 1, flaky: 2, failed: 3 };
 
 /**
@@ -65,7 +73,7 @@ export async function ingest(store: HistoryStore, request: IngestRequest): Promi
         return { runId: Number(existing[0].id), stored: 'duplicate', tests: cases.length, at, failed };
       }
       if (!request.replace) {
-        throw new SeedforkError(
+        throw new IngestConflict(
           `service ${service} build ${build} attempt ${attempt} was ingested before with other reports; pass --replace to replace it, or --attempt N for a rerun of the job`,
         );
       }

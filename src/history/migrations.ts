@@ -9,6 +9,8 @@
  *   the run before its final status (Surefire's flakyFailure/rerunFailure, seedfork's retries).
  * - `test_days`: per test and UTC day, the runs and the "troubled" ones (failed, flaky, or with
  *   a failed retry), kept by ingest: only tests with trouble need their runs read.
+ * - `tokens`: the server's bearer tokens, as sha256 hashes: `ingest` for one service, `admin` for
+ *   every service and the quarantine list.
  * - `quarantine`: tests whose failures do not fail a build: a glob over `file > name` (or the
  *   name alone), for one service or all (`service` null), added by hand or automatically above
  *   the flake-rate threshold, until it expires or is released.
@@ -85,6 +87,19 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
               count(*) filter (where r.status in ('failed', 'flaky') or r.retry_failures > 0)
        from results r join runs u on u.id = r.run_id where r.status <> 'skipped'
        group by 1, 2`,
+    ],
+  },
+  {
+    version: 4,
+    sql: [
+      `create table tokens (
+        id bigserial primary key,
+        hash text not null unique,
+        service text,
+        scope text not null check (scope in ('ingest', 'admin')),
+        created_at timestamptz not null default now(),
+        revoked_at timestamptz
+      )`,
     ],
   },
 ];

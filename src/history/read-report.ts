@@ -39,7 +39,21 @@ export interface Report {
  * @throws SeedforkError on a file that is missing, too large, not UTF-8, or neither format
  */
 export function readReport(path: string): Report {
-  const content = readBounded(path);
+  return parseReport(path, readBounded(path));
+}
+
+/**
+ * A report's bytes, as `readReport` reads them (for reports that come over the network);
+ * `name` is only for messages.
+ * @throws SeedforkError on content over MAX_REPORT_BYTES, not UTF-8, or neither format
+ */
+export function parseReport(name: string, content: Buffer): Report {
+  const path = name;
+  if (content.length > MAX_REPORT_BYTES) {
+    throw new SeedforkError(
+      `${name} is over ${MAX_REPORT_BYTES / 1024 / 1024} MiB: reports that large are refused`,
+    );
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(content);

@@ -128,6 +128,20 @@ describe('seedfork ingest and flaky, embedded store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test('prune drops runs older than N days, with their results and rollup, and keeps the rest', () => {
+    const dir = makeProject('history-prune', { '.keep': '' });
+    const sample = join(SAMPLES, 'pytest.xml');
+    const old = new Date(Date.now() - 100 * 86_400_000).toISOString();
+    expect(runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', 'old', '--at', old]).code).toBe(0);
+    expect(runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', 'new']).code).toBe(0);
+    expect(subtracts(dir)).toMatchObject({ runs: 2, failures: 2 });
+    const pruned = runCliSync(dir, ['prune', '--older-than', '30']);
+    expect(pruned.out).toMatch(/dropped 1 run\(s\), 2 result\(s\) older than 30 days/);
+    expect(subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
+    expect(flaky(dir).find((v) => /adds/.test(v.name))).toMatchObject({ runs: 1 });
+    expect(runCliSync(dir, ['prune', '--older-than', 'soon']).code).not.toBe(0);
+  });
+
   test('hostile and malformed reports are refused with the reason, and nothing of them is stored', () => {
     const dir = makeProject('history-bad', { '.keep': '' });
     const bomb = `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]><testsuite name="s"><testcase name="&g;"/></testsuite>`;

@@ -17,6 +17,7 @@ import {
   removeQuarantine,
 } from '../history/quarantine.js';
 import { type Report, readReport, reportFromRunResult } from '../history/read-report.js';
+import { pruneHistory } from '../history/retention.js';
 import { type HistoryStore, openHistory } from '../history/store.js';
 import { createToken, revokeToken } from '../history/tokens.js';
 import { uploadRun } from '../history/upload.js';
@@ -582,5 +583,25 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
       const done = await revokeToken(store, Number(id.replace(/^#/, ''))).finally(() => store.close());
       if (!done) fail(new SeedforkError(`no token #${id} in force`));
       process.stdout.write(`revoked token #${id}\n`);
+    });
+
+  program
+    .command('prune')
+    .description('retention: drop history runs older than a number of days (whole UTC days)')
+    .requiredOption(
+      '--older-than <days>',
+      'drop runs before the start of the day this many days ago',
+      positiveInt,
+    )
+    .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
+    .option('-c, --config <file>', 'config file')
+    .action(async (opts) => {
+      const { store } = await openProjectHistory(opts).catch(fail);
+      const dropped = await pruneHistory(store, opts.olderThan)
+        .catch(fail)
+        .finally(() => store.close());
+      process.stdout.write(
+        `dropped ${dropped.runs} run(s), ${dropped.results} result(s) older than ${opts.olderThan} days\n`,
+      );
     });
 }

@@ -3,10 +3,17 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { startCli } from './support/cli.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
 type Job = Record<string, unknown> & {
-  steps?: { name?: string; run?: string; uses?: string; with?: Record<string, unknown> }[];
+  steps?: {
+    name?: string;
+    run?: string;
+    uses?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, string>;
+  }[];
 };
 
 const load = (name: string) => parse(readFileSync(join(REPO, 'examples/ci', name), 'utf8'));
@@ -70,7 +77,8 @@ describe('examples/ci/github-actions.yml', () => {
       const r = sh(dir, run, env);
       expect(r.code, r.out).toBe(0);
     }
-    const r = sh(dir, step(merge, /seedfork merge/).run!, env);
+    // without a history server (the repository variable unset)
+    const r = sh(dir, step(merge, /seedfork merge/).run!.replaceAll('${{ vars.SEEDFORK_SERVER }}', ''), env);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/merged 4 shards: 6 files, 6 tests: 6 passed/);
     expect(JSON.parse(readFileSync(join(dir, 'reports/merged.json'), 'utf8')).runId).toBe('gha-1-1');
@@ -78,6 +86,45 @@ describe('examples/ci/github-actions.yml', () => {
     expect(
       Object.keys(JSON.parse(readFileSync(join(dir, '.seedfork/timings.json'), 'utf8')).files),
     ).toHaveLength(6);
+  });
+
+  test('its history step records the merged run on a history server and gates on it', async () => {
+    const dir = project('gha-history');
+    const env = { SEEDFORK_RUN_ID: 'gha-2-1' };
+    for (const shard of [1, 2]) {
+      const run = step(test_, /Run shard/)
+        .run!.replace(/\$\{\{ matrix\.shard \}\}/g, String(shard))
+        .replace(/\$\{\{ env\.SHARDS \}\}/g, '2');
+      expect(sh(dir, run, env).code).toBe(0);
+    }
+    const serverDir = join(dir, 'history-server');
+    mkdirSync(serverDir);
+    const token = sh(serverDir, 'npx seedfork token create --service repo', {}).out.split('\n')[0]!.trim();
+    const server = startCli(serverDir, ['serve', '--port', '0']);
+    try {
+      let url = '';
+      for (let i = 0; i < 100 && !url; i++) {
+        url = /on (http:\/\/\S+);/.exec(server.output())?.[1] ?? '';
+        await new Promise((done) => setTimeout(done, 100));
+      }
+      const github = (script: string) =>
+        script
+          .replaceAll('${{ vars.SEEDFORK_SERVER }}', url)
+          .replaceAll('${{ github.event.repository.name }}', 'repo')
+          .replaceAll('${{ github.run_id }}', '2')
+          .replaceAll('${{ github.run_attempt }}', '1')
+          .replaceAll('${{ github.sha }}', 'abc123')
+          .replaceAll('${{ github.ref_name }}', 'main');
+      expect(sh(dir, github(step(merge, /seedfork merge/).run!), env).code).toBe(0);
+      const record = step(merge, /flakiness history/);
+      expect(record.env?.SEEDFORK_TOKEN).toBe('${{ secrets.SEEDFORK_TOKEN }}');
+      const r = sh(dir, github(record.run!), { SEEDFORK_TOKEN: token });
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/repo build 2 attempt 1: stored 6 test result\(s\), 0 failed/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });
 

@@ -32,21 +32,25 @@ function text(node: unknown): string {
   return '';
 }
 
+/** A `<failure>`-like element's first message line (its `message` attribute, else its text's
+ * first line, else the element's name) and its text; Surefire's rerun elements keep the text in
+ * a `<stackTrace>` child. */
+function problemOf(element: unknown, key: string): { message: string; details: string } {
+  const attrs = (typeof element === 'object' && element ? element : {}) as Node;
+  const body = text((attrs.stackTrace as unknown) ?? element).trim();
+  const message =
+    String(attrs.message ?? '')
+      .trim()
+      .split('\n')[0] ||
+    body.split('\n')[0] ||
+    key;
+  return { message, details: body };
+}
+
 function firstProblem(tc: Node): { message: string; details: string } | undefined {
   for (const key of ['failure', 'error']) {
     const list = tc[key] as unknown[] | undefined;
-    if (list && list.length > 0) {
-      const f = list[0];
-      const attrs = (typeof f === 'object' && f ? f : {}) as Node;
-      const body = text(f).trim();
-      const message =
-        String(attrs.message ?? '')
-          .trim()
-          .split('\n')[0] ||
-        body.split('\n')[0] ||
-        key;
-      return { message, details: body };
-    }
+    if (list && list.length > 0) return problemOf(list[0], key);
   }
   return undefined;
 }
@@ -56,15 +60,8 @@ function firstProblem(tc: Node): { message: string; details: string } | undefine
 function attempts(tc: Node, keys: string[]): { message: string; details?: string }[] {
   return keys.flatMap((key) =>
     ((tc[key] as unknown[] | undefined) ?? []).map((f) => {
-      const attrs = (typeof f === 'object' && f ? f : {}) as Node;
-      const body = text((attrs.stackTrace as unknown) ?? f).trim();
-      const message =
-        String(attrs.message ?? '')
-          .trim()
-          .split('\n')[0] ||
-        body.split('\n')[0] ||
-        key;
-      return body ? { message, details: body } : { message };
+      const { message, details } = problemOf(f, key);
+      return details ? { message, details } : { message };
     }),
   );
 }

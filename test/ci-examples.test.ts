@@ -157,4 +157,42 @@ describe('examples/ci/gitlab-ci.yml', () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`merged ${total} shards: 6 files, 6 tests: 6 passed`));
   });
+
+  test('its merge job records the pipeline on a history server when SEEDFORK_SERVER is set', async () => {
+    const dir = project('gitlab-history');
+    const env = { SEEDFORK_RUN_ID: 'gitlab-10' };
+    const total = Number(pipeline.test.parallel);
+    for (let i = 1; i <= total; i++) {
+      for (const line of pipeline.test.script as string[]) {
+        expect(sh(dir, line, { ...env, CI_NODE_INDEX: String(i), CI_NODE_TOTAL: String(total) }).code).toBe(
+          0,
+        );
+      }
+    }
+    const serverDir = join(dir, 'history-server');
+    mkdirSync(serverDir);
+    const token = sh(serverDir, 'npx seedfork token create --service shop', {}).out.split('\n')[0]!.trim();
+    const server = startCli(serverDir, ['serve', '--port', '0']);
+    try {
+      let url = '';
+      for (let i = 0; i < 100 && !url; i++) {
+        url = /on (http:\/\/\S+);/.exec(server.output())?.[1] ?? '';
+        await new Promise((done) => setTimeout(done, 100));
+      }
+      const r = sh(dir, (pipeline.merge.script as string[]).join('\n'), {
+        ...env,
+        SEEDFORK_SERVER: url,
+        SEEDFORK_TOKEN: token,
+        CI_PROJECT_NAME: 'shop',
+        CI_PIPELINE_ID: '10',
+        CI_COMMIT_SHA: 'abc123',
+        CI_COMMIT_REF_NAME: 'main',
+      });
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/shop build 10 attempt 1: stored 6 test result\(s\), 0 failed/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
 });

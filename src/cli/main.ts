@@ -138,7 +138,11 @@ program
     const controller = new AbortController();
     onInterrupt(controller);
     const reporter = consoleReporter(process.stdout, { verbose: opts.verbose === true });
-    const quarantine = await runQuarantine(loaded).catch(fail);
+    // a history that cannot be read costs the quarantine list, not the run
+    const quarantine = await runQuarantine(loaded).catch((error: Error) => {
+      process.stderr.write(pc.yellow(`seedfork: warning: no quarantine list: ${error.message}\n`));
+      return undefined;
+    });
     try {
       const result = await run(loaded, {
         ...(quarantine ? { quarantine } : {}),

@@ -3,8 +3,10 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
+import type { AuditReport } from '../audit/types.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { recordAudit } from '../history/audit-verdicts.js';
 import { correlateHistory } from '../history/correlate-history.js';
 import { parseDuration } from '../history/duration.js';
 import { flakyTests, type TestVerdict } from '../history/flaky.js';
@@ -121,6 +123,33 @@ export async function recordInHistory(loaded: LoadedConfig, result: RunResult): 
   } catch (error) {
     process.stderr.write(
       pc.yellow(`seedfork: warning: the run was not recorded in the history: ${(error as Error).message}\n`),
+    );
+  }
+}
+
+/**
+ * After `seedfork audit`: store each test's class with the test in the history, under the same
+ * rule as `recordInHistory` (a configured history). Never throws: a warning instead.
+ */
+export async function recordAuditInHistory(loaded: LoadedConfig, report: AuditReport): Promise<void> {
+  const { history } = loaded.config;
+  if (!process.env.SEEDFORK_DB && !history.db && !history.service) return;
+  try {
+    const { store } = await openProjectHistory({ config: loaded.file });
+    try {
+      const service = history.service ?? basename(loaded.root);
+      const n = await recordAudit(store, service, report);
+      process.stderr.write(
+        pc.dim(`recorded ${n} audit verdict(s) of ${service} in the history (${store.location})\n`),
+      );
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    process.stderr.write(
+      pc.yellow(
+        `seedfork: warning: the audit was not recorded in the history: ${(error as Error).message}\n`,
+      ),
     );
   }
 }
@@ -357,6 +386,7 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
           lastFailureAt: iso(v.lastFailureAt),
           ...(v.brokenSince ? { brokenSince: { ...v.brokenSince, at: iso(v.brokenSince.at) } } : {}),
           ...(v.fixedAt ? { fixedAt: { ...v.fixedAt, at: iso(v.fixedAt.at) } } : {}),
+          ...(v.audit ? { audit: v.audit } : {}),
         }));
         process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
         return;

@@ -27,7 +27,12 @@ import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
-import { addHistoryCommands, recordInHistory, runQuarantine } from './history-commands.js';
+import {
+  addHistoryCommands,
+  recordAuditInHistory,
+  recordInHistory,
+  runQuarantine,
+} from './history-commands.js';
 import { formatMerge } from './merge-text.js';
 import { formatPlan } from './plan-text.js';
 
@@ -244,6 +249,7 @@ program
         if (event.type === 'done') process.stdout.write(formatAudit(event.report, event.paths));
       },
     });
+    await recordAuditInHistory(loaded, report);
     process.exit(report.tests.some((t) => FLAKY.includes(t.category)) ? 1 : 0);
   });
 

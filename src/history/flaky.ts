@@ -1,9 +1,12 @@
+import { type AuditVerdict, latestAuditVerdicts } from './audit-verdicts.js';
 import type { HistoryStore } from './store.js';
 import { judge, type TestRun, type Verdict, type VerdictOptions } from './verdicts.js';
 
 /** A test's verdict, with which test it is. */
 export interface TestVerdict extends Verdict {
   service: string;
+  /** The test's class in its latest audit, when one was recorded. */
+  audit?: AuditVerdict;
   /** Test file, or the suite/classname that stands for it. */
   file: string;
   name: string;
@@ -68,6 +71,7 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
     [since, troubled],
   );
   const judged = new Set(rows.map((r) => r.test_id));
+  const audits = await latestAuditVerdicts(store);
   const verdicts: TestVerdict[] = [];
   let runs: TestRun[] = [];
   for (let i = 0; i < rows.length; i++) {
@@ -82,18 +86,27 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
       ...(row.branch ? { branch: row.branch } : {}),
     });
     if (rows[i + 1]?.test_id !== row.test_id) {
-      verdicts.push({ service: row.service, file: row.file, name: row.name, ...judge(runs, query) });
+      const audit = audits.get(String(row.test_id));
+      verdicts.push({
+        service: row.service,
+        file: row.file,
+        name: row.name,
+        ...judge(runs, query),
+        ...(audit ? { audit } : {}),
+      });
       runs = [];
     }
   }
   for (const d of days) {
     if (judged.has(d.id)) continue;
+    const audit = audits.get(String(d.id));
     verdicts.push({
       service: d.service,
       file: d.file,
       name: d.name,
       ...judge([], query),
       runs: Number(d.runs),
+      ...(audit ? { audit } : {}),
     });
   }
   return verdicts.sort(

@@ -9,6 +9,9 @@
  *   the run before its final status (Surefire's flakyFailure/rerunFailure, seedfork's retries).
  * - `test_days`: per test and UTC day, the runs and the "troubled" ones (failed, flaky, or with
  *   a failed retry), kept by ingest: only tests with trouble need their runs read.
+ * - `audit_verdicts`: each audit's class for a test (`seedfork audit`: order-dependent,
+ *   non-deterministic, brittle, shared-state, …), its reason and culprits (polluters or
+ *   state-setters), by audit time.
  * - `tokens`: the server's bearer tokens, as sha256 hashes: `ingest` for one service, `admin` for
  *   every service and the quarantine list.
  * - `quarantine`: tests whose failures do not fail a build: a glob over `file > name` (or the
@@ -99,6 +102,19 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
         scope text not null check (scope in ('ingest', 'admin')),
         created_at timestamptz not null default now(),
         revoked_at timestamptz
+      )`,
+    ],
+  },
+  {
+    version: 5,
+    sql: [
+      `create table audit_verdicts (
+        test_id bigint not null references tests (id) on delete cascade,
+        at timestamptz not null,
+        category text not null,
+        reason text not null,
+        culprits text[] not null default '{}',
+        primary key (test_id, at)
       )`,
     ],
   },

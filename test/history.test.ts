@@ -200,10 +200,12 @@ describe('seedfork ingest and flaky, embedded store', () => {
     const dir = makeProject('history-concurrent', { '.keep': '' });
     const sample = join(SAMPLES, 'vitest.xml');
     const jobs = await Promise.all(
-      [1, 2, 3, 4].map((n) => runCli(dir, ['ingest', sample, '--service', 'api', '--build', String(n)])),
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) =>
+        runCli(dir, ['ingest', sample, '--service', 'api', '--build', String(n)]),
+      ),
     );
     for (const job of jobs) expect(job.code, job.out).toBe(0);
-    expect(flaky(dir)[0]).toMatchObject({ runs: 4 });
+    expect(flaky(dir)[0]).toMatchObject({ runs: 8 });
     // a lock file naming a process that is gone
     writeFileSync(join(dir, '.seedfork/history.lock'), '999999999');
     expect(runCliSync(dir, ['ingest', sample, '--service', 'api', '--build', '5']).code).toBe(0);

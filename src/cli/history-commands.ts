@@ -564,8 +564,12 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
     .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
     .option('-c, --config <file>', 'config file')
     .action(async (opts) => {
-      const { store } = await openProjectHistory(opts).catch(fail);
-      const server = await serveHistory(store, { port: opts.port, host: opts.host }).catch(async (error) => {
+      const { store, loaded } = await openProjectHistory(opts).catch(fail);
+      const server = await serveHistory(store, {
+        port: opts.port,
+        host: opts.host,
+        regressionRuns: loaded?.config.history.regressionRuns ?? 2,
+      }).catch(async (error) => {
         await store.close();
         return fail(error);
       });

@@ -40,7 +40,10 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
  * - `GET /api/v1/health`.
  * Served by @hono/node-server (the peer address comes from its socket).
  */
-export function historyApp(store: HistoryStore): Hono {
+export function historyApp(
+  store: HistoryStore,
+  options: { regressionRuns: number } = { regressionRuns: 2 },
+): Hono {
   const app = new Hono();
 
   async function grant(header: string | undefined): Promise<TokenGrant | undefined> {
@@ -111,7 +114,11 @@ export function historyApp(store: HistoryStore): Hono {
       return c.json({ error: (error as Error).message }, 400);
     }
     const service = c.req.query('service');
-    const verdicts = await flakyTests(store, { since, regressionRuns: 2, ...(service ? { service } : {}) });
+    const verdicts = await flakyTests(store, {
+      since,
+      regressionRuns: options.regressionRuns,
+      ...(service ? { service } : {}),
+    });
     return c.json(verdicts);
   });
 

@@ -12,14 +12,15 @@ export interface HistoryServer {
 }
 
 /**
- * Serve the history's API (see `historyApp`) on `host:port` (port 0: any free one).
+ * Serve the history's API (see `historyApp`) on `host:port` (port 0: any free one), judging with
+ * `regressionRuns` (config `history.regressionRuns`, default 2).
  * @throws SeedforkError when the port is taken or the address cannot be bound
  */
 export function serveHistory(
   store: HistoryStore,
-  options: { port: number; host: string },
+  options: { port: number; host: string; regressionRuns?: number },
 ): Promise<HistoryServer> {
-  const app = historyApp(store);
+  const app = historyApp(store, { regressionRuns: options.regressionRuns ?? 2 });
   return new Promise((resolve, reject) => {
     const server = serve(
       { fetch: app.fetch, port: options.port, hostname: options.host },

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
-import { readJUnit, readJUnitTimestamp } from '../report/junit-read.js';
+import { readJUnitReport } from '../report/junit-read.js';
 import type { RunResult, TestCaseResult } from '../report/types.js';
 
 /** A report larger than this is refused before it is parsed, in bytes (64 MiB). */
@@ -66,9 +66,12 @@ export function parseReport(name: string, content: Buffer): Report {
     throw new SeedforkError(`${path} is neither JUnit XML nor seedfork's JSON results`);
   }
   try {
-    const cases = readJUnit(text).map((c) => fromCase(c, c.classname));
-    const timestamp = readJUnitTimestamp(text);
-    return { cases, content, ...(timestamp === undefined ? {} : { timestamp }) };
+    const { cases, timestamp } = readJUnitReport(text);
+    return {
+      cases: cases.map((c) => fromCase(c, c.classname)),
+      content,
+      ...(timestamp === undefined ? {} : { timestamp }),
+    };
   } catch (error) {
     throw new SeedforkError(`${path}: ${(error as Error).message}`, { cause: error });
   }

@@ -67,13 +67,12 @@ function attempts(tc: Node, keys: string[]): { message: string; details?: string
 }
 
 /**
- * When the run of a JUnit XML report started, as its first `<testsuite>` (or `<testsuites>`)
- * says in its `timestamp` attribute (ISO 8601; Surefire, Jest and pytest write it): ms since
- * the epoch, or undefined when absent or not a date. A timestamp without a zone is read as UTC.
- * @throws SeedforkError when the XML cannot be parsed.
+ * When the run of a parsed JUnit XML report started, as its `<testsuites>` or first timed
+ * `<testsuite>` says in its `timestamp` attribute (ISO 8601; Surefire, Jest and pytest write
+ * it): ms since the epoch, or undefined when absent or not a date. A timestamp without a zone
+ * is read as UTC.
  */
-export function readJUnitTimestamp(xml: string): number | undefined {
-  const doc = parse(xml);
+function timestampOf(doc: Node): number | undefined {
   const root = ((doc.testsuites as Node | undefined) ?? doc) as Node;
   const candidates = [
     root.timestamp,
@@ -123,28 +122,36 @@ const seconds = (node: Node) => Math.round(Number(node.time ?? 0) * 1000 * 1000)
  * @throws SeedforkError when the XML cannot be parsed.
  */
 export function readJUnit(xml: string): TestCaseResult[] {
-  const results: TestCaseResult[] = [];
-  eachTestCase(parse(xml), (tc, suites) => {
+  return readJUnitReport(xml).cases;
+}
+
+/**
+ * `readJUnit`'s test cases and, from the same parse, when the run started (see `timestampOf`:
+ * epoch ms, or undefined when the report does not say).
+ * @throws SeedforkError when the XML cannot be parsed.
+ */
+export function readJUnitReport(xml: string): { cases: TestCaseResult[]; timestamp?: number } {
+  const doc = parse(xml);
+  const cases: TestCaseResult[] = [];
+  eachTestCase(doc, (tc, suites) => {
     const names = suites.map((s) => String(s.name ?? '')).filter((n) => n && !ANONYMOUS_SUITE.test(n));
     const problem = firstProblem(tc);
     const skipped = Array.isArray(tc.skipped) && tc.skipped.length > 0;
     // Surefire marks a test that passed on a rerun with <flakyFailure>/<flakyError> children.
-    const flaky = ['flakyFailure', 'flakyError'].some(
-      (k) => Array.isArray(tc[k]) && (tc[k] as unknown[]).length > 0,
-    );
     const flakyFailures = attempts(tc, ['flakyFailure', 'flakyError']);
     const rerunFailures = attempts(tc, ['rerunFailure', 'rerunError']);
-    results.push({
+    cases.push({
       name: [...names, String(tc.name ?? '(unnamed)')].join(' > '),
       classname: String(tc.classname ?? ''),
-      status: problem ? 'failed' : skipped ? 'skipped' : flaky ? 'flaky' : 'passed',
+      status: problem ? 'failed' : skipped ? 'skipped' : flakyFailures.length > 0 ? 'flaky' : 'passed',
       durationMs: seconds(tc),
       ...(problem ? { message: problem.message, details: problem.details } : {}),
       ...(flakyFailures.length > 0 ? { flakyFailures } : {}),
       ...(rerunFailures.length > 0 ? { rerunFailures } : {}),
     });
   });
-  return results;
+  const timestamp = timestampOf(doc);
+  return timestamp === undefined ? { cases } : { cases, timestamp };
 }
 
 /** A test case's duration and the strings that may name its test file. */

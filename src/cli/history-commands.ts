@@ -60,10 +60,15 @@ export async function openProjectHistory(opts: { db?: string; config?: string })
   return { store: await openHistory(target), ...(loaded ? { loaded } : {}) };
 }
 
+/** This project's service name in the history: `history.service`, else its directory's name. */
+function projectService(loaded: LoadedConfig): string {
+  return loaded.config.history.service ?? basename(loaded.root);
+}
+
 /**
  * For `seedfork run`: why a test of this project is quarantined, from the history's quarantine
  * list, when there is a history (configured, SEEDFORK_DB, or the embedded one exists); else
- * undefined. The project's service is `history.service`, else its directory's name.
+ * undefined.
  */
 export async function runQuarantine(
   loaded: LoadedConfig,
@@ -73,85 +78,76 @@ export async function runQuarantine(
   const { store } = await openProjectHistory({ config: loaded.file });
   const entries = await activeQuarantine(store).finally(() => store.close());
   const match = quarantineMatcher(entries);
-  const service = loaded.config.history.service ?? basename(loaded.root);
+  const service = projectService(loaded);
   return (file, test) => match(service, file, test)?.reason;
 }
 
 /**
- * After `seedfork run` (not one shard: merge records the whole) or `merge`: store the result in
- * the history when the project configures one (`history.service` or `history.db`, or
- * SEEDFORK_DB). The job is the CI run (`runId`, else a local id), its attempt
- * GITHUB_RUN_ATTEMPT or CI_JOB_ATTEMPT's, its commit and branch the CI's or git's. Never
- * throws: a history that cannot be reached is a warning, not a failed run.
+ * Store something of this project's in its history when the project configures one
+ * (`history.service` or `history.db`, or SEEDFORK_DB): `store` does it and returns the line to
+ * print. Never throws: a history that cannot be reached is a warning naming `what`, not a
+ * failed command.
  */
-export async function recordInHistory(loaded: LoadedConfig, result: RunResult): Promise<void> {
+async function recordForProject(
+  loaded: LoadedConfig,
+  what: string,
+  store: (history: HistoryStore, service: string) => Promise<string>,
+): Promise<void> {
   const { history } = loaded.config;
   if (!process.env.SEEDFORK_DB && !history.db && !history.service) return;
   try {
-    const { store } = await openProjectHistory({ config: loaded.file });
+    const opened = await openProjectHistory({ config: loaded.file });
     try {
-      const service = history.service ?? basename(loaded.root);
-      const env = process.env;
-      const commit =
-        env.GITHUB_SHA ??
-        env.CI_COMMIT_SHA ??
-        env.BUILDKITE_COMMIT ??
-        git(loaded.root, ['rev-parse', 'HEAD']);
-      const branch =
-        env.GITHUB_REF_NAME ??
-        env.CI_COMMIT_BRANCH ??
-        env.BUILDKITE_BRANCH ??
-        git(loaded.root, ['rev-parse', '--abbrev-ref', 'HEAD']);
-      const outcome = await ingest(store, {
-        service,
-        build: result.runId ?? `local-${result.startedAt}`,
-        attempt: Number(env.GITHUB_RUN_ATTEMPT ?? env.CI_JOB_ATTEMPT ?? 1) || 1,
-        ...(commit ? { commit } : {}),
-        ...(branch && branch !== 'HEAD' ? { branch } : {}),
-        dependsOn: history.services[service]?.dependsOn ?? [],
-        reports: [reportFromRunResult(result)],
-        replace: true,
-      });
-      process.stderr.write(
-        pc.dim(
-          `recorded in the history (${store.location}): ${outcome.tests} test result(s) of ${service}\n`,
-        ),
-      );
+      const line = await store(opened.store, projectService(loaded));
+      process.stderr.write(pc.dim(`${line} (${opened.store.location})\n`));
     } finally {
-      await store.close();
+      await opened.store.close();
     }
   } catch (error) {
     process.stderr.write(
-      pc.yellow(`seedfork: warning: the run was not recorded in the history: ${(error as Error).message}\n`),
+      pc.yellow(
+        `seedfork: warning: the ${what} was not recorded in the history: ${(error as Error).message}\n`,
+      ),
     );
   }
 }
 
 /**
- * After `seedfork audit`: store each test's class with the test in the history, under the same
- * rule as `recordInHistory` (a configured history). Never throws: a warning instead.
+ * After `seedfork run` (not one shard: merge records the whole) or `merge`: store the result in
+ * the project's history, when it has one (see `recordForProject`). The job is the CI run
+ * (`runId`, else a local id), its attempt GITHUB_RUN_ATTEMPT or CI_JOB_ATTEMPT's, its commit and
+ * branch the CI's or git's.
  */
+export async function recordInHistory(loaded: LoadedConfig, result: RunResult): Promise<void> {
+  await recordForProject(loaded, 'run', async (store, service) => {
+    const env = process.env;
+    const commit =
+      env.GITHUB_SHA ?? env.CI_COMMIT_SHA ?? env.BUILDKITE_COMMIT ?? git(loaded.root, ['rev-parse', 'HEAD']);
+    const branch =
+      env.GITHUB_REF_NAME ??
+      env.CI_COMMIT_BRANCH ??
+      env.BUILDKITE_BRANCH ??
+      git(loaded.root, ['rev-parse', '--abbrev-ref', 'HEAD']);
+    const outcome = await ingest(store, {
+      service,
+      build: result.runId ?? `local-${result.startedAt}`,
+      attempt: Number(env.GITHUB_RUN_ATTEMPT ?? env.CI_JOB_ATTEMPT ?? 1) || 1,
+      ...(commit ? { commit } : {}),
+      ...(branch && branch !== 'HEAD' ? { branch } : {}),
+      dependsOn: loaded.config.history.services[service]?.dependsOn ?? [],
+      reports: [reportFromRunResult(result)],
+      replace: true,
+    });
+    return `recorded in the history: ${outcome.tests} test result(s) of ${service}`;
+  });
+}
+
+/** After `seedfork audit`: store each test's class with the test in the project's history. */
 export async function recordAuditInHistory(loaded: LoadedConfig, report: AuditReport): Promise<void> {
-  const { history } = loaded.config;
-  if (!process.env.SEEDFORK_DB && !history.db && !history.service) return;
-  try {
-    const { store } = await openProjectHistory({ config: loaded.file });
-    try {
-      const service = history.service ?? basename(loaded.root);
-      const n = await recordAudit(store, service, report);
-      process.stderr.write(
-        pc.dim(`recorded ${n} audit verdict(s) of ${service} in the history (${store.location})\n`),
-      );
-    } finally {
-      await store.close();
-    }
-  } catch (error) {
-    process.stderr.write(
-      pc.yellow(
-        `seedfork: warning: the audit was not recorded in the history: ${(error as Error).message}\n`,
-      ),
-    );
-  }
+  await recordForProject(loaded, 'audit', async (store, service) => {
+    const n = await recordAudit(store, service, report);
+    return `recorded ${n} audit verdict(s) of ${service} in the history`;
+  });
 }
 
 function git(cwd: string, args: string[]): string | undefined {

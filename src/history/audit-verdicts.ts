@@ -1,4 +1,5 @@
 import type { AuditReport } from '../audit/types.js';
+import { ensureTests } from './ingest.js';
 import type { HistoryStore } from './store.js';
 
 /** A test's class in its latest audit. */
@@ -26,12 +27,7 @@ export async function recordAudit(
   return store.transaction(async (tx) => {
     const files = tests.map((t) => t.file);
     const names = tests.map((t) => t.name);
-    await tx.query(
-      `insert into tests (service, file, name)
-       select $1, f, n from unnest($2::text[], $3::text[]) as t(f, n)
-       on conflict (service, file, name) do nothing`,
-      [service, files, names],
-    );
+    await ensureTests(tx, service, files, names);
     await tx.query(
       `insert into audit_verdicts (test_id, at, category, reason, culprits)
        select t.id, $4, v.category, v.reason, string_to_array(v.culprits, E'\\n')

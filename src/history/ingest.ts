@@ -100,12 +100,7 @@ export async function ingest(store: HistoryStore, request: IngestRequest): Promi
     if (cases.length > 0) {
       const files = cases.map((c) => c.file);
       const names = cases.map((c) => c.name);
-      await tx.query(
-        `insert into tests (service, file, name)
-         select $1, f, n from unnest($2::text[], $3::text[]) as t(f, n)
-         on conflict (service, file, name) do nothing`,
-        [service, files, names],
-      );
+      await ensureTests(tx, service, files, names);
       await tx.query(
         `insert into results (run_id, test_id, status, duration_ms, message, retry_failures)
          select $1, t.id, r.status, r.duration_ms, r.message, r.retry_failures
@@ -141,6 +136,24 @@ async function adjustDays(tx: Queryable, runId: number | string, sign: 1 | -1): 
      on conflict (test_id, day) do update
        set runs = test_days.runs + excluded.runs, troubled = test_days.troubled + excluded.troubled`,
     [runId, sign],
+  );
+}
+
+/**
+ * Make sure the `tests` table has `service`'s tests with these files and names (pairwise), so
+ * that rows about them (results, audit verdicts) can join on it.
+ */
+export async function ensureTests(
+  tx: Queryable,
+  service: string,
+  files: string[],
+  names: string[],
+): Promise<void> {
+  await tx.query(
+    `insert into tests (service, file, name)
+     select $1, f, n from unnest($2::text[], $3::text[]) as t(f, n)
+     on conflict (service, file, name) do nothing`,
+    [service, files, names],
   );
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { startCli } from './support/cli.js';
+import { startHistoryServer } from './support/history-server.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
 type Job = Record<string, unknown> & {
@@ -105,13 +105,8 @@ describe('examples/ci/github-actions.yml', () => {
     const serverDir = join(dir, 'history-server');
     mkdirSync(serverDir);
     const token = sh(serverDir, 'npx seedfork token create --service repo', {}).out.split('\n')[0]!.trim();
-    const server = startCli(serverDir, ['serve', '--port', '0']);
+    const { server, url } = await startHistoryServer(serverDir);
     try {
-      let url = '';
-      for (let i = 0; i < 100 && !url; i++) {
-        url = /on (http:\/\/\S+);/.exec(server.output())?.[1] ?? '';
-        await new Promise((done) => setTimeout(done, 100));
-      }
       const github = (script: string) =>
         expressions(script, {
           'vars.SEEDFORK_SERVER': url,
@@ -172,13 +167,8 @@ describe('examples/ci/gitlab-ci.yml', () => {
     const serverDir = join(dir, 'history-server');
     mkdirSync(serverDir);
     const token = sh(serverDir, 'npx seedfork token create --service shop', {}).out.split('\n')[0]!.trim();
-    const server = startCli(serverDir, ['serve', '--port', '0']);
+    const { server, url } = await startHistoryServer(serverDir);
     try {
-      let url = '';
-      for (let i = 0; i < 100 && !url; i++) {
-        url = /on (http:\/\/\S+);/.exec(server.output())?.[1] ?? '';
-        await new Promise((done) => setTimeout(done, 100));
-      }
       const r = sh(dir, (pipeline.merge.script as string[]).join('\n'), {
         ...env,
         SEEDFORK_SERVER: url,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { runCli, runCliSync, startCli } from './support/cli.js';
+import { runCli, runCliSync } from './support/cli.js';
+import { startHistoryServer } from './support/history-server.js';
 import { makeProject, REPO } from './support/project.js';
 
 const SAMPLE = join(REPO, 'test/fixtures/junit/jest-junit.xml');
@@ -18,12 +19,7 @@ describe('seedfork serve: the ingest API and its tokens', () => {
     expect(api).toMatch(/^sft_[\w-]{40,}$/);
     expect(runCliSync(dir, ['token', 'create']).out).toMatch(/needs --service/);
 
-    const server = startCli(dir, ['serve', '--port', '0']);
-    let url = '';
-    for (let i = 0; i < 100 && !url; i++) {
-      url = /on (http:\/\/\S+);/.exec(server.output())?.[1] ?? '';
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const { server, url } = await startHistoryServer(dir);
     expect(url, server.output()).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     try {
       const job = ['ingest', SAMPLE, '--service', 'api', '--build', '1', '--server', url, '--gate'];

@@ -38,8 +38,9 @@ const CHANNEL = fileURLToPath(new URL('./channel.cjs', import.meta.url));
  * use and closed (every sandbox killed) when Vitest closes. */
 const environments = new Map<string, Promise<TestEnvironment>>();
 
-/** Warm pools of sandboxes with Vitest's worker started, per project root, env and execArgv. */
-const pools = new Map<string, Promise<WarmPool<StartedWorker>>>();
+/** Warm pools of sandboxes with Vitest's worker started: per project root, then per env and
+ * execArgv. */
+const pools = new Map<string, Map<string, Promise<WarmPool<StartedWorker>>>>();
 
 function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
   const root = options.project.config.root;
@@ -50,9 +51,9 @@ function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
     const opened = env;
     options.project.vitest.onClose(async () => {
       environments.delete(root);
-      const closing = [...pools.entries()].filter(([key]) => JSON.parse(key)[0] === root);
-      for (const [key] of closing) pools.delete(key);
-      await Promise.all(closing.map(async ([, pool]) => (await pool.catch(() => undefined))?.close()));
+      const closing = [...(pools.get(root)?.values() ?? [])];
+      pools.delete(root);
+      await Promise.all(closing.map(async (pool) => (await pool.catch(() => undefined))?.close()));
       await (await opened.catch(() => undefined))?.close();
     });
   }
@@ -60,14 +61,17 @@ function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
 }
 
 /**
- * The warm pool for `options`: Vitest's forks worker started ahead of need
- * in sandboxes forked and made ready beforehand, up to half as many as Vitest's maxWorkers.
- * Vitest hands files over one at a time, so the pool expects an open-ended stream; the few
- * left over are killed when Vitest closes.
+ * The warm pool for `options`: Vitest's forks worker started ahead of need in sandboxes forked
+ * and made ready beforehand, one per Vitest worker (see `startedWorkerPool`). Vitest hands
+ * files over one at a time, so the pool expects an open-ended stream; the few left over are
+ * killed when Vitest closes.
  */
 function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
-  const key = JSON.stringify([options.project.config.root, options.env, options.execArgv]);
-  let pool = pools.get(key);
+  const root = options.project.config.root;
+  const byArgs = pools.get(root) ?? new Map<string, Promise<WarmPool<StartedWorker>>>();
+  pools.set(root, byArgs);
+  const key = JSON.stringify([options.env, options.execArgv]);
+  let pool = byArgs.get(key);
   if (!pool) {
     pool = environmentFor(options).then((environment) => {
       const started = startedWorkerPool(environment, options.project.config.maxWorkers ?? 1, (lease) =>
@@ -76,7 +80,7 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
       started.expect(Number.POSITIVE_INFINITY);
       return started;
     });
-    pools.set(key, pool);
+    byArgs.set(key, pool);
   }
   return pool;
 }

@@ -734,6 +734,11 @@ static pid_t exec_child = -1;
 static int exec_pgroup = 0;
 /* exec --channel: fd 3 stays open for CMD */
 static int exec_channel = 0;
+/* The process zygote (zygote.c): there is no CMD to run; the process that would exec it returns
+ * EXEC_IN_PROCESS from cmd_exec instead and goes on as the command, its fds left for the zygote to
+ * sort out (an event loop's fds must survive until the loop is moved to new ones). */
+static int exec_in_process = 0;
+#define EXEC_IN_PROCESS (-1000)
 static void forward(int sig) {
   if (exec_child > 0) kill(exec_pgroup ? -exec_child : exec_child, sig);
 }
@@ -811,7 +816,7 @@ static int cmd_exec(int argc, char **argv) {
     }
     else die("usage", "unknown option %s", a);
   }
-  if (!pid || i >= argc) die("usage", "exec --pid PID [--cwd DIR] [--user NAME] -- CMD...");
+  if (!pid || (i >= argc && !exec_in_process)) die("usage", "exec --pid PID [--cwd DIR] [--user NAME] -- CMD...");
   char **cmd = argv + i;
 
   join_cgroups(cgroups, n_cgroups);
@@ -886,6 +891,11 @@ static int cmd_exec(int argc, char **argv) {
     if (harden && harden_restrict(sock[1], &hopts, err, sizeof err) < 0) {
       fprintf(stderr, "seedfork-ns: cannot restrict the command: %s\n", err);
       _exit(126);
+    }
+    if (exec_in_process) {
+      if (out[1] >= 0) close(out[1]);
+      if (cap.limit_fd >= 0) close(cap.limit_fd);
+      return EXEC_IN_PROCESS;
     }
     int first = exec_channel ? 4 : 3;
     if (syscall(SYS_close_range, first, ~0U, 0) < 0)
@@ -1150,6 +1160,7 @@ static int cmd_serve(void) {
   return 0;
 }
 
+#ifndef SEEDFORK_ADDON
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs("usage: seedfork-ns start|exec [options] (see the comment at the top of seedfork-ns.c)\n",
@@ -1174,3 +1185,4 @@ int main(int argc, char **argv) {
   fprintf(stderr, "seedfork-ns: unknown command %s\n", argv[1]);
   return 2;
 }
+#endif

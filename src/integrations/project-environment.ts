@@ -5,17 +5,18 @@ import { baseEnvironment, openEnvironment, type TestEnvironment } from '../run/e
 /**
  * What an integration runs test files in: the seedfork.config found from `root`, its state
  * directory, and the environment (snapshot seeded or reused, sandboxes forked from it) that
- * `seedfork run` would use.
+ * `seedfork run` would use, and the base environment of its commands (before services add theirs).
  * @throws SeedforkError when the config is missing or invalid, or seeding fails
  */
-export async function openProjectEnvironment(
-  root: string,
-): Promise<{ loaded: LoadedConfig; stateDir: string; environment: TestEnvironment }> {
+export async function openProjectEnvironment(root: string): Promise<{
+  loaded: LoadedConfig;
+  stateDir: string;
+  environment: TestEnvironment;
+  baseEnv: Record<string, string>;
+}> {
   const loaded = await loadConfig(root);
   const stateDir = resolve(loaded.root, loaded.config.stateDir);
-  const environment = await openEnvironment('namespace', stateDir, {
-    loaded,
-    baseEnv: baseEnvironment(loaded.config),
-  });
-  return { loaded, stateDir, environment };
+  const baseEnv = baseEnvironment(loaded.config);
+  const environment = await openEnvironment('namespace', stateDir, { loaded, baseEnv });
+  return { loaded, stateDir, environment, baseEnv };
 }

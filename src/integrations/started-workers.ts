@@ -1,7 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { type Lease, type TestEnvironment, warmPoolSize } from '../run/environment.js';
 import { WarmPool } from '../run/warm-pool.js';
+import type { SpawnedProcess } from '../sandbox/index.js';
 
 /** SIGKILL for 9, and so on; undefined for a number that names no signal. */
 function signalName(n: number): string | undefined {
@@ -26,13 +26,13 @@ export class StartedWorker {
 
   /**
    * @param lease the sandbox the worker runs in
-   * @param child the worker, started with `lease.sandbox.spawn` (stdin, stdout and stderr pipes)
+   * @param child the worker, started with `lease.sandbox.spawn` or forked with `spawnFrom`
    * @param keepOutput whether to keep the tail of the worker's stdout and stderr for
    *   {@link output}; a caller that reads them itself passes false
    */
   constructor(
     readonly lease: Lease,
-    readonly child: ChildProcess,
+    readonly child: SpawnedProcess,
     keepOutput: boolean,
   ) {
     if (keepOutput) {

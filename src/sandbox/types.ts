@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { totalmem } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import type { ListeningSocket } from './proc-net.js';
 
 export type { ListeningSocket } from './proc-net.js';
@@ -23,6 +24,41 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Called with the command's output (stdout and stderr, as text) as it comes, when stdio is `pipe`. */
   onOutput?: (chunk: string) => void;
+}
+
+/**
+ * A process started in a sandbox: what seedfork reads of Node's ChildProcess, which is one, and
+ * which a process forked from a {@link ProcessTemplate} imitates.
+ */
+export interface SpawnedProcess {
+  /** Host pid of the process seedfork signals (the sandbox helper's, which passes signals on). */
+  readonly pid?: number | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** stdin, stdout, stderr and, with a channel, fd 3 (a duplex stream). */
+  readonly stdio: readonly (Readable | Writable | null | undefined)[];
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals | number): boolean;
+  on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/**
+ * A program started once, outside any sandbox, that waits to be forked into sandboxes (a
+ * process zygote: its start-up, a runner's modules loaded, is paid once).
+ */
+export interface ProcessTemplate {
+  /**
+   * Fork the waiting program into a sandbox of the namespace backend. `execOptions` are those of
+   * `seedfork-ns exec` (native/seedfork-ns.c) without a command: the fork enters the sandbox as
+   * that command would. The process gets stdout, stderr and fd 3 (`stdio[3]`) as with
+   * {@link SpawnOptions.channel}.
+   * @throws Error when the template's program is no longer running
+   */
+  fork(execOptions: string[]): SpawnedProcess;
 }
 
 /** Options of {@link Sandbox.spawn}. */
@@ -101,6 +137,13 @@ export interface Sandbox {
    * output must not mix with.
    */
   spawn(argv: string[], options: SpawnOptions): ChildProcess;
+  /**
+   * Fork `template`'s waiting program into the sandbox, with a channel (as `spawn` with
+   * `channel: true`; `logFile` is ignored). Only backends that can fork into a sandbox have it
+   * (namespace); elsewhere, start the program afresh with `spawn`.
+   * @throws Error when the template's program is no longer running
+   */
+  spawnFrom?(template: ProcessTemplate, options: SpawnOptions): SpawnedProcess;
   /**
    * What stopped commands in this sandbox since it was forked, for a command started with
    * {@link spawn}, whose exit says nothing of it: a limit reached (`memory`, `pids`, `disk`; the

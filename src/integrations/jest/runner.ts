@@ -7,6 +7,7 @@ import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
 import type { Lease } from '../../run/environment.js';
 import { runPool } from '../../run/pool.js';
 import type { WarmPool } from '../../run/warm-pool.js';
+import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 
@@ -25,6 +26,8 @@ type Listener = (args: unknown) => unknown;
 
 /** The worker that runs one file inside a sandbox (worker.cts, compiled beside this file). */
 const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
+/** The worker zygote (zygote.cts): Jest loaded once on the host, forked into each sandbox. */
+const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
 
 /**
  * A Jest test runner (Jest's `runner` option: `runner: 'seedfork/jest'`) that runs every test
@@ -109,7 +112,7 @@ export default class SeedforkJestRunner {
   async runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void> {
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
     if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
-    const { loaded, stateDir, environment } = await openProjectEnvironment(rootDir);
+    const { loaded, stateDir, environment, baseEnv } = await openProjectEnvironment(rootDir);
     // Jest runs small suites in band when it guesses that starting workers costs more than the
     // tests (options.serial); sandboxes are prepared and their workers started ahead by the
     // warm pool, so seedfork keeps every worker busy. `-i` sets maxWorkers to 1 and still runs
@@ -125,6 +128,7 @@ export default class SeedforkJestRunner {
     };
     // one warm pool of started workers per Jest project (config), each told how many files come
     const pools = new Map<string, WarmPool<StartedWorker>>();
+    const zygotes: RunningTemplate[] = [];
     for (const test of tests) {
       const { id } = test.context.config;
       if (pools.has(id)) continue;
@@ -135,7 +139,13 @@ export default class SeedforkJestRunner {
         context,
         moduleMap: test.context.moduleMap.toJSON(),
       };
-      const pool = startedWorkerPool(environment, workers, (lease) => startJestWorker(lease, setup));
+      const zygote = await startZygote(setup, baseEnv);
+      if (zygote) zygotes.push(zygote);
+      const pool = startedWorkerPool(environment, workers, (lease) =>
+        zygote && lease.sandbox.spawnFrom
+          ? forkJestWorker(lease, zygote, rootDir)
+          : startJestWorker(lease, setup),
+      );
       pool.expect(tests.filter((t) => t.context.config.id === id).length);
       pools.set(id, pool);
     }
@@ -163,6 +173,7 @@ export default class SeedforkJestRunner {
       if (!watcher.isInterrupted()) caches.merge();
     } finally {
       await Promise.all([...pools.values()].map((pool) => pool.close()));
+      await Promise.all(zygotes.map((zygote) => zygote.close()));
       caches.discard();
       await environment.close();
     }
@@ -189,6 +200,44 @@ function passed(outcome: Outcome): boolean {
 
 /** A message over the worker's channel larger than this is refused (the worker runs test code). */
 const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
+
+/** Whether the zygote's absence was said already (once per process). */
+let saidNoZygote = false;
+
+/**
+ * Start the worker zygote of one Jest project: Jest's modules loaded once on the host, forked
+ * into each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh,
+ * slower) or when SEEDFORK_ZYGOTE=0 asks for fresh workers.
+ */
+async function startZygote(
+  setup: { rootDir: string },
+  env: Record<string, string>,
+): Promise<RunningTemplate | undefined> {
+  if (process.env.SEEDFORK_ZYGOTE === '0') return undefined;
+  const started = await startProcessTemplate([process.execPath, ZYGOTE], {
+    cwd: setup.rootDir,
+    env,
+    input: JSON.stringify(setup),
+  });
+  if ('unavailable' in started) {
+    if (!saidNoZygote)
+      process.stderr.write(
+        `seedfork: Jest workers start afresh in each sandbox (slower): ${started.unavailable}\n`,
+      );
+    saidNoZygote = true;
+    return undefined;
+  }
+  return started;
+}
+
+/** Fork the zygote's worker into a fresh sandbox: Jest is loaded there already; it waits for a file. */
+function forkJestWorker(lease: Lease, zygote: RunningTemplate, rootDir: string): StartedWorker {
+  const child = lease.sandbox.spawnFrom!(zygote, {
+    cwd: rootDir,
+    env: { ...lease.env, SEEDFORK_ATTEMPT: '1' },
+  });
+  return new StartedWorker(lease, child, true);
+}
 
 /** Start worker.cjs in a fresh sandbox and send it its setup: it loads Jest and waits for a file. */
 function startJestWorker(lease: Lease, setup: unknown): StartedWorker {

@@ -27,9 +27,11 @@ import type {
   FileChanges,
   FoundFile,
   LimitHit,
+  ProcessTemplate,
   ResourceLimits,
   Sandbox,
   SandboxProcess,
+  SpawnedProcess,
   SpawnOptions,
 } from '../types.js';
 import {
@@ -477,6 +479,15 @@ export class NamespaceSandbox implements Sandbox {
       logFile: options.logFile,
       channel,
     });
+  }
+
+  spawnFrom(template: ProcessTemplate, options: SpawnOptions): SpawnedProcess {
+    this.assertUsable();
+    const args = this.helperArgs({ ...options, pgroup: true });
+    // the environment travels as options: the template's helper is forked, not spawned with one
+    args.push('--clear-env');
+    for (const [key, value] of Object.entries(options.env ?? {})) args.push('--env', `${key}=${value}`);
+    return template.fork(args);
   }
 
   // File methods resolve symbolic links inside the sandbox's root (resolveInRoot), so a link a

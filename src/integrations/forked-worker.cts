@@ -1,0 +1,57 @@
+// The program side of a process zygote (native/zygote.c; the host side is
+// src/sandbox/namespace/process-zygote.ts). A runner's worker program does its slow start-up
+// (the runner's modules), reads its setup with readSetup(), then calls forkIntoSandboxes(): that
+// call returns once in every process forked into a sandbox, and in the zygote itself only when
+// the runner closes it.
+import { randomInt } from 'node:crypto';
+import { closeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+
+interface Addon {
+  serve(controlFd: number, address: string): { id: string; cwd: string; pid: number } | null;
+  exit(code: number): never;
+}
+
+/** The setup the runner wrote to fd 4 (ProcessZygote.start's `input`), read to its end. */
+export function readSetup(): string {
+  const text = readFileSync(4, 'utf8');
+  closeSync(4);
+  return text;
+}
+
+/**
+ * Serve forks until the runner closes the zygote. Returns null in the zygote then (exit), or,
+ * in a process forked into a sandbox, where it is: its id and working directory. From there on
+ * the process leaves through process.exit (or the end of its work), never through Node's own
+ * teardown, which would wait for threads a fork does not have; an uncaught exception is
+ * printed and exits with code 1, as Node does.
+ * @throws Error when the process was not started by a ProcessZygote (no SEEDFORK_ZYGOTE_ADDRESS)
+ */
+export function forkIntoSandboxes(): { id: string; cwd: string } | null {
+  const address = process.env.SEEDFORK_ZYGOTE_ADDRESS;
+  if (!address)
+    throw new Error('seedfork: not started as a worker zygote (SEEDFORK_ZYGOTE_ADDRESS is unset)');
+  // dist/integrations/ and src/integrations/ are both two levels below the package's root
+  const addon = require(join(__dirname, '..', '..', 'native', 'seedfork-zygote.node')) as Addon;
+  const forked = addon.serve(3, address);
+  if (!forked) return null;
+  // process.exit() ends with process.reallyExit(code), after the 'exit' listeners ran
+  (process as unknown as { reallyExit(code?: number): never }).reallyExit = (code?: number) =>
+    addon.exit(code ?? 0);
+  process.on('beforeExit', (code) => process.exit(code));
+  process.on('uncaughtException', (error) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+  // what Node took at start-up: the pid (a value, not a getter) and the working directory the
+  // helper entered (Node may hold the zygote's in a cache)
+  Object.defineProperty(process, 'pid', { value: forked.pid, enumerable: true, configurable: true });
+  // Every fork starts with the zygote's random state (Brooker et al. 2021, "Restoring Uniqueness
+  // in MicroVM Snapshots"). V8 seeds each new context's Math.random from the isolate's generator,
+  // the same in every fork, unless --random-seed is set: set it from OpenSSL's generator, which
+  // reseeds itself in a child process (it checks the pid). The test files' contexts are new.
+  setFlagsFromString(`--random-seed=${randomInt(1, 2 ** 31 - 1)}`);
+  process.chdir(forked.cwd);
+  return { id: forked.id, cwd: forked.cwd };
+}

@@ -1,0 +1,115 @@
+// What a Jest worker inside a sandbox does, whether started afresh there (worker.cts) or forked
+// from a worker zygote (zygote.cts): jest-runner's own testWorker (`setup` with the module map,
+// then `worker`), found from the project's root so that the project's Jest version runs it, and
+// the JSON-lines protocol with the runner (runner.ts) over fd 3:
+//   runner -> worker: {"setup": {rootDir, config, globalConfig, context, moduleMap}} (a fresh
+//                     worker; a zygote gets it on fd 4 instead), then, when a file is handed
+//                     over, {"run": {path, workerId}}
+//   worker -> runner: {"event": [name, args]} for each of Jest's per-test events as it happens,
+//                     then {"result": TestResult} or {"error": {message, stack}}; then it exits.
+import { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+
+/** The runner's setup of a worker: everything a Jest worker gets from Jest's main process. */
+export interface Setup {
+  rootDir: string;
+  config: { id: string; testEnvironment?: string; testRunner?: string };
+  globalConfig: unknown;
+  context: unknown;
+  moduleMap: unknown;
+}
+
+interface Run {
+  path: string;
+  workerId: number;
+}
+
+type TestWorker = {
+  setup(data: unknown): Promise<void>;
+  worker(data: unknown): Promise<unknown>;
+};
+
+/** A worker ready for its file: jest-runner's testWorker set up, Jest's modules loaded. */
+export interface Prepared {
+  testWorker: TestWorker;
+  setup: Setup;
+}
+
+/**
+ * Set up jest-runner's testWorker and load what a first test file would (the transformers, the
+ * test environment and runner, jest-runtime), as a Jest worker that already ran a file has.
+ */
+export async function prepare(setup: Setup): Promise<Prepared> {
+  const runner = dirname(require.resolve('jest-runner', { paths: [setup.rootDir] }));
+  const testWorker = require(join(runner, 'testWorker.js')) as TestWorker;
+  await testWorker.setup({
+    serializableResolvers: [{ config: setup.config, serializableModuleMap: setup.moduleMap }],
+  });
+  await preload(runner, setup.config);
+  return { testWorker, setup };
+}
+
+/** Load the modules a first test file would: a head start only, so any failure is left to the
+ * file's own run to report. */
+async function preload(runner: string, config: Setup['config']): Promise<void> {
+  try {
+    const from = (name: string) => require(require.resolve(name, { paths: [runner] }));
+    await from('@jest/transform').createScriptTransformer(config);
+    from('jest-runtime');
+    if (config.testEnvironment) require(config.testEnvironment);
+    if (config.testRunner) require(config.testRunner);
+  } catch {
+    // an ESM-only environment or transformer: loaded when the file runs
+  }
+}
+
+/**
+ * Talk to the runner over fd 3 until the file is done, then exit: `ready` when the worker was
+ * prepared already (a fork of the zygote), else it waits for the setup message.
+ */
+export function serveChannel(ready?: Promise<Prepared>): void {
+  const channel = new Socket({ fd: 3, readable: true, writable: true });
+  const send = (message: unknown) => channel.write(`${JSON.stringify(message)}\n`);
+  // Send the last message, then exit once it is written: handles a test left open must not
+  // keep the sandbox's worker alive.
+  const finish = (message: unknown, code: number) =>
+    channel.end(`${JSON.stringify(message)}\n`, () => process.exit(code));
+  // jest-worker's messageParent sends [PARENT_MESSAGE_CUSTOM, [event, args]] with process.send
+  process.send = ((message: [number, unknown]) => {
+    send({ event: message[1] });
+    return true;
+  }) as typeof process.send;
+
+  const run = async (request: Run): Promise<unknown> => {
+    if (!ready) throw new Error('seedfork: the Jest worker was asked to run a file before its setup');
+    const { testWorker, setup } = await ready;
+    process.env.JEST_WORKER_ID = String(request.workerId);
+    return testWorker.worker({
+      config: setup.config,
+      globalConfig: setup.globalConfig,
+      path: request.path,
+      context: setup.context,
+    });
+  };
+
+  let pending = '';
+  channel.setEncoding('utf8');
+  channel.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      const message = JSON.parse(pending.slice(0, end)) as { setup?: Setup; run?: Run };
+      pending = pending.slice(end + 1);
+      if (message.setup) {
+        ready = prepare(message.setup);
+        ready.catch(() => {}); // reported to the run that waits for it
+      }
+      if (message.run) {
+        run(message.run).then(
+          (result) => finish({ result }, 0),
+          (error: Error) => finish({ error: { message: error.message, stack: error.stack } }, 1),
+        );
+      }
+    }
+  });
+  channel.on('end', () => process.exit(0)); // the runner went away, or gave the sandbox back unused
+}

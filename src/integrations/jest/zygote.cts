@@ -1,0 +1,24 @@
+// The Jest worker zygote: started once on the host by the runner (runner.ts) with the setup of
+// a Jest project on fd 4, it sets up jest-runner's testWorker and loads Jest's modules (the
+// part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
+// (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No test
+// code runs here: the first code of the project's tests runs in the forks.
+import { forkIntoSandboxes, readSetup } from '../forked-worker.cjs';
+import { type Prepared, prepare, type Setup, serveChannel } from './serve-file.cjs';
+
+async function main(): Promise<void> {
+  let prepared: Prepared;
+  try {
+    prepared = await prepare(JSON.parse(readSetup()) as Setup);
+  } catch (error) {
+    process.stderr.write(
+      `seedfork: the Jest worker zygote could not set up Jest: ${(error as Error).stack}\n`,
+    );
+    process.exit(1);
+  }
+  const forked = forkIntoSandboxes();
+  if (!forked) process.exit(0);
+  serveChannel(Promise.resolve(prepared));
+}
+
+void main();

@@ -138,6 +138,7 @@ export default class SeedforkJestRunner {
         globalConfig: this.globalConfig,
         context,
         moduleMap: test.context.moduleMap.toJSON(),
+        warmUpDir: join(stateDir, 'jest-warm-up'),
       };
       const zygote = await startZygote(setup, baseEnv);
       if (zygote) zygotes.push(zygote);

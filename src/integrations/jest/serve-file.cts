@@ -17,6 +17,8 @@ export interface Setup {
   globalConfig: unknown;
   context: unknown;
   moduleMap: unknown;
+  /** Where the zygote keeps its warm-up file (warm-up.cts): in seedfork's state directory. */
+  warmUpDir?: string;
 }
 
 interface Run {

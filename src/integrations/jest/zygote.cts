@@ -1,10 +1,11 @@
 // The Jest worker zygote: started once on the host by the runner (runner.ts) with the setup of
 // a Jest project on fd 4, it sets up jest-runner's testWorker and loads Jest's modules (the
 // part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
-// (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No test
-// code runs here: the first code of the project's tests runs in the forks.
-import { forkIntoSandboxes, readSetup } from '../forked-worker.cjs';
+// (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No code of
+// the project's tests runs here (see warm-up.cts): it first runs in the forks.
+import { forkIntoSandboxes, readSetup, settleHeap } from '../forked-worker.cjs';
 import { type Prepared, prepare, type Setup, serveChannel } from './serve-file.cjs';
+import { warmUp } from './warm-up.cjs';
 
 async function main(): Promise<void> {
   let prepared: Prepared;
@@ -16,6 +17,9 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  const warm = prepared.setup.warmUpDir ? await warmUp(prepared, prepared.setup.warmUpDir) : 'no warm-up';
+  if (process.env.SEEDFORK_DEBUG) process.stderr.write(`seedfork: Jest worker zygote: ${warm}\n`);
+  settleHeap();
   const forked = forkIntoSandboxes();
   if (!forked) process.exit(0);
   serveChannel(Promise.resolve(prepared));

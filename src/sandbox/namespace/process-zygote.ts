@@ -225,7 +225,8 @@ class ForkedProcess extends EventEmitter {
   /** The zygote died: this process died with it (its helper watches the zygote). */
   lost(why: Error): void {
     if (this.exitCode !== null) return;
-    this.emit('error', why);
+    // as a ChildProcess's, but never thrown for want of a listener: its exit says enough
+    if (this.listenerCount('error') > 0) this.emit('error', why);
     this.exited(125);
   }
 }

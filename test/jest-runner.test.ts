@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
@@ -89,6 +89,67 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     expect(byFile['hog.test.js']?.message).toMatch(
       /the memory limit \(limits.memory = 256 MiB\) was reached/,
     );
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
+  test('the worker zygote runs no file of the project on the host, gives each fork its own random state and the results of fresh workers', async () => {
+    const before = hostState();
+    const dir = join(REPO, 'test-output', 'projects', `jest-runner-zygote-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const marker = `/tmp/seedfork-jest-setup-${process.pid}`;
+    rmSync(marker, { force: true });
+    // a setup file runs with every test file: in a sandbox, where /tmp is the sandbox's own
+    writeFileSync(
+      join(dir, 'setup.js'),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\n`,
+    );
+    writeFileSync(
+      join(dir, 'jest.config.mjs'),
+      "export default { testEnvironment: 'node', transform: {}, testMatch: ['**/test/**/*.test.js'], setupFiles: ['<rootDir>/setup.js'] };\n",
+    );
+    for (const n of [1, 2]) {
+      writeFileSync(
+        join(dir, `test/random${n}.test.js`),
+        "test('draws', () => { expect(`random ${Math.random()}`).toBe('none'); });\n",
+      );
+    }
+    const jest = (zygote: boolean) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(REPO, 'node_modules/jest/bin/jest.js'),
+          '--ci',
+          '-w',
+          '2',
+          `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
+          '--json',
+          `--outputFile=${zygote ? 'zygote' : 'fresh'}.json`,
+        ],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            NODE_OPTIONS: '--experimental-vm-modules',
+            SEEDFORK_ZYGOTE: zygote ? '1' : '0',
+          },
+        },
+      );
+      expect(r.status, r.stderr).toBe(1);
+      return join(dir, `${zygote ? 'zygote' : 'fresh'}.json`);
+    };
+    const forked = jest(true);
+    expect(existsSync(marker)).toBe(false);
+    expect(runnerJsonStatuses(forked)).toEqual(runnerJsonStatuses(jest(false)));
+    const drawn = (
+      JSON.parse(readFileSync(forked, 'utf8')) as { testResults: { message: string }[] }
+    ).testResults
+      .map((r) => /random (0\.\d+)/.exec(r.message)?.[1])
+      .filter(Boolean);
+    expect(drawn).toHaveLength(2);
+    expect(drawn[0]).not.toBe(drawn[1]);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import type { Lease, TestEnvironment } from '../../run/environment.js';
 import type { WarmPool } from '../../run/warm-pool.js';
+import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 
@@ -30,23 +31,38 @@ export interface VitestPoolRunner {
   createPoolWorker(options: VitestPoolOptions): SandboxPoolWorker;
 }
 
-/** Preloaded into the worker in each sandbox: its IPC channel over fd 3 (channel.cts, compiled
- * beside this file). */
-const CHANNEL = fileURLToPath(new URL('./channel.cjs', import.meta.url));
+/** Preloaded into a worker started afresh in a sandbox: its IPC channel over fd 3
+ * (channel-preload.cts, compiled beside this file). */
+const CHANNEL = fileURLToPath(new URL('./channel-preload.cjs', import.meta.url));
+/** The worker zygote (zygote.cts): Vitest's worker loaded once on the host, forked into each
+ * sandbox. */
+const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
+
+/** A project's environment and the base environment of its commands. */
+interface Project {
+  environment: TestEnvironment;
+  baseEnv: Record<string, string>;
+}
 
 /** One environment (seeded snapshot) per project root and Vitest process, opened on first
  * use and closed (every sandbox killed) when Vitest closes. */
-const environments = new Map<string, Promise<TestEnvironment>>();
+const environments = new Map<string, Promise<Project>>();
+
+/** The worker zygotes of each project root's pools, closed after the pools. */
+const zygotes = new Map<string, RunningTemplate[]>();
+
+/** Whether the zygote's absence was said already (once per process). */
+let saidNoZygote = false;
 
 /** Warm pools of sandboxes with Vitest's worker started: per project root, then per env and
  * execArgv. */
 const pools = new Map<string, Map<string, Promise<WarmPool<StartedWorker>>>>();
 
-function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
+function environmentFor(options: VitestPoolOptions): Promise<Project> {
   const root = options.project.config.root;
   let env = environments.get(root);
   if (!env) {
-    env = openProjectEnvironment(root).then((project) => project.environment);
+    env = openProjectEnvironment(root);
     environments.set(root, env);
     const opened = env;
     options.project.vitest.onClose(async () => {
@@ -54,7 +70,10 @@ function environmentFor(options: VitestPoolOptions): Promise<TestEnvironment> {
       const closing = [...(pools.get(root)?.values() ?? [])];
       pools.delete(root);
       await Promise.all(closing.map(async (pool) => (await pool.catch(() => undefined))?.close()));
-      await (await opened.catch(() => undefined))?.close();
+      const templates = zygotes.get(root) ?? [];
+      zygotes.delete(root);
+      await Promise.all(templates.map((zygote) => zygote.close()));
+      await (await opened.catch(() => undefined))?.environment.close();
     });
   }
   return env;
@@ -73,11 +92,13 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
   const key = JSON.stringify([options.env, options.execArgv]);
   let pool = byArgs.get(key);
   if (!pool) {
-    pool = environmentFor(options).then((environment) => {
+    pool = environmentFor(options).then(async ({ environment, baseEnv }) => {
+      const zygote = await startZygote(options, baseEnv);
       const started = startedWorkerPool(environment, options.project.config.maxWorkers ?? 1, (lease) =>
-        startWorker(lease, options),
+        startWorker(lease, options, zygote),
       );
       started.expect(Number.POSITIVE_INFINITY);
+      if (zygote) zygotes.set(root, [...(zygotes.get(root) ?? []), zygote]);
       return started;
     });
     byArgs.set(key, pool);
@@ -85,19 +106,54 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
   return pool;
 }
 
-/** Start Vitest's forks worker in a sandbox, its IPC channel on fd 3 (channel.cts): it boots
- * and waits for Vitest's `start` message. Its stdout and stderr go to Vitest's, as the forks
- * pool's do. */
-function startWorker(lease: Lease, options: VitestPoolOptions): StartedWorker {
+/**
+ * Start the worker zygote of one pool: Vitest's forks worker loaded once on the host, forked into
+ * each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh) or
+ * when SEEDFORK_ZYGOTE=0 asks for fresh workers.
+ */
+async function startZygote(
+  options: VitestPoolOptions,
+  baseEnv: Record<string, string>,
+): Promise<RunningTemplate | undefined> {
+  if (process.env.SEEDFORK_ZYGOTE === '0') return undefined;
+  const started = await startProcessTemplate([process.execPath, ...options.execArgv, ZYGOTE], {
+    cwd: options.project.config.root,
+    env: { ...baseEnv, ...(options.env as Record<string, string>) },
+    input: JSON.stringify({ entrypoint: join(options.distPath, 'workers/forks.js') }),
+  });
+  if ('unavailable' in started) {
+    if (!saidNoZygote) {
+      options.project.vitest.logger.errorStream.write(
+        `seedfork: Vitest workers start afresh in each sandbox (slower): ${started.unavailable}\n`,
+      );
+    }
+    saidNoZygote = true;
+    return undefined;
+  }
+  return started;
+}
+
+/** Start Vitest's forks worker in a sandbox, its IPC channel on fd 3 (channel.cts): forked from
+ * the zygote where there is one, else started afresh; it waits for Vitest's `start` message.
+ * Its stdout and stderr go to Vitest's, as the forks pool's do. */
+function startWorker(
+  lease: Lease,
+  options: VitestPoolOptions,
+  zygote: RunningTemplate | undefined,
+): StartedWorker {
   const entrypoint = join(options.distPath, 'workers/forks.js');
-  const child = lease.sandbox.spawn(
-    [process.execPath, ...options.execArgv, '--require', CHANNEL, entrypoint],
-    {
-      cwd: options.project.config.root,
-      env: { ...lease.env, ...(options.env as Record<string, string>), SEEDFORK_ATTEMPT: '1' },
-      channel: true,
-    },
-  );
+  const spawnOptions = {
+    cwd: options.project.config.root,
+    env: { ...lease.env, ...(options.env as Record<string, string>), SEEDFORK_ATTEMPT: '1' },
+    channel: true,
+  };
+  const child =
+    zygote && lease.sandbox.spawnFrom
+      ? lease.sandbox.spawnFrom(zygote, spawnOptions)
+      : lease.sandbox.spawn(
+          [process.execPath, ...options.execArgv, '--require', CHANNEL, entrypoint],
+          spawnOptions,
+        );
   const { logger } = options.project.vitest;
   child.stdout?.pipe(logger.outputStream, { end: false });
   child.stderr?.pipe(logger.errorStream, { end: false });

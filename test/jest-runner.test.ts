@@ -112,7 +112,7 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     for (const n of [1, 2]) {
       writeFileSync(
         join(dir, `test/random${n}.test.js`),
-        "test('draws', () => { expect(`random ${Math.random()}`).toBe('none'); });\n",
+        "test('draws', () => { expect('random ' + Math.random()).toBe('none'); });\n",
       );
     }
     const jest = (zygote: boolean) => {

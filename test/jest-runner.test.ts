@@ -3,7 +3,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli } from './support/cli.js';
+import { runCli, runCliSync } from './support/cli.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 import { runnerJsonStatuses } from './support/runner-json.js';
@@ -150,6 +150,57 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       .filter(Boolean);
     expect(drawn).toHaveLength(2);
     expect(drawn[0]).not.toBe(drawn[1]);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
+  test("seedfork run runs Jest's files through forks of the worker zygote, with the results, retries and limits of Jest's CLI", async () => {
+    const before = hostState();
+    const dir = join(REPO, 'test-output', 'projects', `jest-run-zygote-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 3000 }, limits: { memory: '256MiB' } };\n",
+    );
+    writeFileSync(
+      join(dir, 'test/hangs.test.js'),
+      "test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }), 60_000);\n",
+    );
+    writeFileSync(
+      join(dir, 'test/hog.test.js'),
+      "test('allocates past the limit', () => { const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
+    );
+    const outcome = (zygote: boolean) => {
+      const r = runCliSync(dir, ['run', '--retries', '1', '--json', `${zygote ? 'zygote' : 'cli'}.json`], {
+        SEEDFORK_ZYGOTE: zygote ? '1' : '0',
+      });
+      expect(r.code, r.out).toBe(1);
+      const result = JSON.parse(
+        readFileSync(join(dir, `${zygote ? 'zygote' : 'cli'}.json`), 'utf8'),
+      ) as RunResult;
+      return result.files.map((f) => ({
+        file: f.file,
+        status: f.status,
+        attempts: f.attempts,
+        tests: f.tests.map((t) => `${t.name}: ${t.status}`),
+        // Jest's CLI prints its summary; a forked worker has none to print
+        cli: /Test Suites:/.test(f.output),
+        error: f.error?.replace(/sandbox \w+/, 'sandbox X').split('\n')[0],
+      }));
+    };
+    const forked = outcome(true);
+    const cli = outcome(false);
+    expect(forked.map((f) => f.cli)).toEqual(forked.map(() => false));
+    expect(cli.filter((f) => f.status !== 'error').map((f) => f.cli)).toEqual(
+      cli.filter((f) => f.status !== 'error').map(() => true),
+    );
+    const same = (files: typeof forked) => files.map(({ cli: _, ...rest }) => rest);
+    expect(same(forked)).toEqual(same(cli));
+    const byFile = Object.fromEntries(forked.map((f) => [f.file, f]));
+    expect(byFile['test/ledger.test.js']?.tests).toContain('ledger > settles on a retry: flaky'); // passed on its retry
+    expect(byFile['test/hangs.test.js']?.error).toMatch(/timed out after 3000 ms/);
+    expect(byFile['test/hog.test.js']?.error).toMatch(/memory limit/);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });

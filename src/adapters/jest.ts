@@ -9,7 +9,7 @@ import { jsonComplete, parseJsonReport } from './report-formats.js';
 import type { Adapter, ParsedReport } from './types.js';
 
 /** One test of Jest's `--json` output (`AssertionResult` in @jest/test-result). */
-interface JestAssertion {
+export interface JestAssertion {
   ancestorTitles?: string[];
   title?: string;
   status?: string;
@@ -18,7 +18,7 @@ interface JestAssertion {
 }
 
 /** One file of Jest's `--json` output (`FormattedTestResult`). */
-interface JestFileResult {
+export interface JestFileResult {
   name?: string;
   message?: string;
   assertionResults?: JestAssertion[];
@@ -44,9 +44,19 @@ export function parseJestJson(text: string): ParsedReport {
   const doc = parseJsonReport<{ testResults?: JestFileResult[] }>(text, 'Jest');
   if (!doc || !Array.isArray(doc.testResults))
     throw new SeedforkError('malformed Jest JSON results: no testResults array');
+  return jestReport(doc.testResults);
+}
+
+/**
+ * The test cases of Jest's per-file results, in the shape of its `--json` output
+ * (`FormattedTestResult`: `assertionResults`, and `message` for what failed outside any test).
+ * A Jest worker's TestResult maps onto it: `testResults` are the assertion results,
+ * `failureMessage` the message.
+ */
+export function jestReport(files: JestFileResult[]): ParsedReport {
   const tests: TestCaseResult[] = [];
   const errors: string[] = [];
-  for (const file of doc.testResults) {
+  for (const file of files) {
     const assertions = file.assertionResults ?? [];
     for (const a of assertions) {
       const status = statusOf(a.status);

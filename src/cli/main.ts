@@ -12,6 +12,7 @@ import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { initConfig } from '../init/write-config.js';
+import { jestFileWorkers } from '../integrations/jest/file-workers.js';
 import { mergeResults } from '../plan/merge.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard } from '../plan/shard-spec.js';
@@ -166,6 +167,9 @@ program
         timingsFrom: opts.timingsFrom,
         recordTimings: opts.recordTimings,
         runId: opts.runId,
+        // Jest's files through Jest's own worker forked into each sandbox (the runner
+        // integration's worker zygote), not a `jest` CLI per file
+        fileWorkers: jestFileWorkers,
         signal: controller.signal,
         onEvent: reporter.onEvent,
       });

@@ -2,7 +2,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
-import type { FileResult } from '../report/types.js';
+import type { FileResult, TestCaseResult } from '../report/types.js';
 import { copyOut, SNAPSHOT_GLOBS, writtenFiles } from './artifacts.js';
 import type { Lease } from './environment.js';
 import { processTreeCommand } from './process-tree.js';
@@ -30,6 +30,41 @@ export interface RunFileOptions {
   /** Which attempt at this file this is (1 = first run, 2 = first retry, ...); exported to the
    * test command as SEEDFORK_ATTEMPT. Default 1. */
   attempt?: number;
+  /** The runner's own workers, forked into the sandbox, to run the file instead of its CLI
+   * (see {@link FileWorkers}); the CLI runs the files they decline. */
+  workers?: FileWorkers;
+}
+
+/**
+ * Runs test files through the runner's own worker forked into each sandbox (a worker zygote:
+ * src/integrations/), instead of starting the runner's CLI per file. What the runner reported,
+ * for {@link runFile} to judge as it judges the CLI's.
+ */
+export interface FileWorkers {
+  /**
+   * Run `file` in the lease's sandbox; undefined when this run cannot go through a worker (the
+   * CLI runs it then). Never throws for a test failure, a timeout or a killed worker: those are
+   * in the outcome.
+   */
+  run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined>;
+  /** Stop the workers' zygote. Never throws. */
+  close(): Promise<void>;
+}
+
+/** What one file's worker reported. */
+export interface WorkerOutcome {
+  report: ParsedReport;
+  /** 0 when the runner would have exited 0 (no failing test, no file-level error), else 1;
+   * 128+N when the worker was killed by signal N. */
+  exitCode: number;
+  /** The worker's stdout and stderr, then what the runner printed for the file (failures,
+   * console output). */
+  output: string;
+  /** Why the file could not finish (timeout, a limit, a killed worker), as runFile words it. */
+  unfinished?: string;
+  /** When the worker got the file (epoch ms), and how long it took, in ms. */
+  startedAt: number;
+  durationMs: number;
 }
 
 /**
@@ -72,6 +107,16 @@ export async function runFile(
   options: RunFileOptions,
 ): Promise<FileResult> {
   const { sandbox } = lease;
+  const viaWorker = options.workers && (await options.workers.run(lease, file, options));
+  if (viaWorker) {
+    const { report, unfinished } = viaWorker;
+    return judge(lease, file, options, {
+      ...viaWorker,
+      tests: report.tests,
+      reportError: report.error,
+      unfinished,
+    });
+  }
   const reportDir = `${lease.junitDir}/${options.index}`;
   await sandbox.makeDir(reportDir);
   const ctx: AdapterContext = {
@@ -213,26 +258,56 @@ export async function runFile(
           : result.limit
             ? `${result.limit.message}. Raise it with limits.${result.limit.name} in the config if the suite needs more.`
             : parseError;
-  const error = unfinished ?? report.error;
-  // A failing test case makes the file `failed`; a file that could not finish with no failing
-  // case is an `error` (a limit counts even when the runner said it passed: a refused fork or a
-  // full disk can pass unnoticed); a file-level problem the runner reported fails the file.
+  return judge(lease, file, options, {
+    tests,
+    reportError: report.error,
+    unfinished,
+    exitCode: result.exitCode,
+    output: result.output,
+    startedAt,
+    durationMs: result.durationMs,
+  });
+}
+
+/**
+ * The file's result from what its runner reported, the CLI's or a worker's: a failing test case
+ * makes the file `failed`; a file that could not finish with no failing case is an `error` (a
+ * limit counts even when the runner said it passed: a refused fork or a full disk can pass
+ * unnoticed); a file-level problem the runner reported fails the file. Copies its artifacts out.
+ */
+async function judge(
+  lease: Lease,
+  file: string,
+  options: RunFileOptions,
+  ran: {
+    tests: TestCaseResult[];
+    reportError?: string;
+    unfinished?: string;
+    exitCode: number;
+    output: string;
+    startedAt: number;
+    durationMs: number;
+  },
+): Promise<FileResult> {
+  const { tests, reportError, unfinished } = ran;
+  const error = unfinished ?? reportError;
   let status: FileResult['status'];
   if (tests.some((t) => t.status === 'failed')) status = 'failed';
   else if (unfinished) status = 'error';
-  else if (report.error) status = 'failed';
-  else status = result.exitCode === 0 ? 'passed' : 'failed';
-  const artifacts = await collect(lease, file, options, startedAt, status);
+  else if (reportError) status = 'failed';
+  else status = ran.exitCode === 0 ? 'passed' : 'failed';
+  const artifacts = await collect(lease, file, options, ran.startedAt, status);
+  const { sandbox } = lease;
   return {
     file,
     status,
-    startedAt: new Date(startedAt).toISOString(),
-    exitCode: result.exitCode,
-    durationMs: Math.round(result.durationMs),
+    startedAt: new Date(ran.startedAt).toISOString(),
+    exitCode: ran.exitCode,
+    durationMs: Math.round(ran.durationMs),
     setupMs: Math.round(lease.setupMs),
     sandboxId: sandbox.backend === 'none' ? undefined : sandbox.id,
     tests,
-    output: result.output,
+    output: ran.output,
     ...(error ? { error } : {}),
     ...(artifacts.length > 0 ? { artifacts } : {}),
   };

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { adapterFor } from '../adapters/index.js';
+import { type Adapter, adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { CancelledError } from '../errors/seedfork-error.js';
 import type { FileCost } from '../plan/cost.js';
@@ -17,7 +17,7 @@ import { runWithRetries } from './attempts.js';
 import { CacheHarvest, cacheDirsOf } from './caches.js';
 import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
 import { runPool } from './pool.js';
-import { fileOptionsFor, type RunFileOptions } from './run-file.js';
+import { type FileWorkers, fileOptionsFor, type RunFileOptions } from './run-file.js';
 import { ciRunId } from './run-id.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
@@ -55,8 +55,26 @@ export interface RunOptions extends TimingsOptions {
    * quarantine list for it.
    */
   quarantine?: (file: string, test: string) => string | undefined;
+  /**
+   * Start the runner's own workers for this run, to run each file through one forked into its
+   * sandbox instead of the runner's CLI (see {@link FileWorkers}); undefined where the runner
+   * has none. The CLI passes the integrations' (src/integrations/); only sandboxed runs use it.
+   */
+  fileWorkers?: (context: FileWorkersContext) => Promise<FileWorkers | undefined>;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
+}
+
+/** What a runner's workers are started with (see {@link RunOptions.fileWorkers}). */
+export interface FileWorkersContext {
+  loaded: LoadedConfig;
+  adapter: Adapter;
+  /** seedfork's state directory (absolute). */
+  stateDir: string;
+  /** The environment of commands before services add theirs (see baseEnvironment). */
+  baseEnv: Record<string, string>;
+  workers: number;
+  updateSnapshots: boolean;
 }
 
 /** Progress of a run, for reporters. */
@@ -263,6 +281,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
 
   let environment: TestEnvironment | undefined;
   let caches: CacheHarvest | undefined;
+  let workers: FileWorkers | undefined;
   try {
     const seedStarted = performance.now();
     environment = await openEnvironment(settings.isolation, settings.stateDir, {
@@ -280,6 +299,16 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (settings.isolation === 'namespace')
       caches = new CacheHarvest(cacheDirsOf(loaded, adapter), settings.stateDir);
     const harvest = caches;
+    if (settings.isolation === 'namespace' && options.fileWorkers) {
+      workers = await options.fileWorkers({
+        loaded,
+        adapter,
+        stateDir: settings.stateDir,
+        baseEnv: baseEnvironment(config),
+        workers: settings.workers,
+        updateSnapshots: options.updateSnapshots === true,
+      });
+    }
     const fileOptions = unitOptions(loaded, adapter.artifacts ?? [], options);
     await runQueue(
       queue,
@@ -290,7 +319,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
         const done = await runWithRetries(env, lease, adapter, file, {
           retries: settings.retries,
           keepFailed: options.keepFailed === true,
-          fileOptions: () => ({ ...fileOptions(), onOutput }),
+          fileOptions: () => ({ ...fileOptions(), onOutput, ...(workers ? { workers } : {}) }),
           signal: options.signal,
           onRetry: (attempt) => emit({ type: 'file-retry', file, attempt }),
         });
@@ -319,6 +348,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     throw error;
   } finally {
     caches?.discard(); // merged already unless the run broke off
+    await workers?.close();
     await environment?.close();
   }
   const result = record.result();

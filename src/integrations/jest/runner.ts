@@ -10,6 +10,7 @@ import type { WarmPool } from '../../run/warm-pool.js';
 import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
+import { type Outcome, talkToWorker } from './worker-client.js';
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
 export interface JestTest {
@@ -187,20 +188,11 @@ interface JestRunner {
   runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void>;
 }
 
-/** What the worker ends with: Jest's TestResult, or why the file could not run. */
-interface Outcome {
-  result?: unknown;
-  error?: { message: string; stack?: string };
-}
-
 /** Whether a file's outcome is a pass (Jest's TestResult: no failing test, no exec error). */
 function passed(outcome: Outcome): boolean {
   const result = outcome.result as { numFailingTests?: number; testExecError?: unknown } | undefined;
   return !outcome.error && result !== undefined && !result.numFailingTests && !result.testExecError;
 }
-
-/** A message over the worker's channel larger than this is refused (the worker runs test code). */
-const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
 
 /** Whether the zygote's absence was said already (once per process). */
 let saidNoZygote = false;
@@ -266,48 +258,9 @@ async function runInSandbox(
 ): Promise<Outcome> {
   const worker = await pool.acquire();
   const { sandbox } = worker.lease;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    worker.child.kill('SIGKILL');
-  }, timeoutMs);
   try {
-    const channel = worker.child.stdio[3] as Duplex;
-    let outcome: Outcome | undefined;
-    let events = Promise.resolve();
-    let broken: string | undefined;
-    let pending = '';
-    channel.setEncoding('utf8');
-    channel.on('data', (chunk: string) => {
-      pending += chunk;
-      for (let end = pending.indexOf('\n'); end >= 0 && !broken; end = pending.indexOf('\n')) {
-        const line = pending.slice(0, end);
-        pending = pending.slice(end + 1);
-        try {
-          const message = JSON.parse(line) as Outcome & { event?: [string, unknown] };
-          if (message.event) {
-            const [event, args] = message.event;
-            events = events.then(() => onEvent(event, args));
-          } else outcome = message;
-        } catch {
-          broken = `sent a line that is not seedfork's protocol: ${line.slice(0, 200)}`;
-        }
-      }
-      if (pending.length > MAX_MESSAGE_CHARS) broken = `sent a message over ${MAX_MESSAGE_CHARS} characters`;
-      if (broken) worker.child.kill('SIGKILL');
-    });
-    const closed = new Promise((done) => channel.once('close', done));
-    if (!worker.ended) channel.write(`${JSON.stringify({ run: request })}\n`);
-    const exited = new Promise((done) =>
-      worker.child.exitCode !== null || worker.child.signalCode !== null
-        ? done(null)
-        : worker.child.once('exit', done),
-    );
-    await Promise.race([closed, exited]);
-    // its exit tells why the channel closed: give it a moment to come
-    await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
-    await events;
-    if (outcome && !broken) {
+    const { outcome, broken, timedOut } = await talkToWorker(worker.child, request, { timeoutMs, onEvent });
+    if (outcome) {
       if (passed(outcome)) await caches.collect(sandbox);
       return outcome;
     }
@@ -323,7 +276,6 @@ async function runInSandbox(
       },
     };
   } finally {
-    clearTimeout(timer);
     await worker.release(false);
   }
 }

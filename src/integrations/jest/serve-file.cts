@@ -7,6 +7,7 @@
 //                     over, {"run": {path, workerId}}
 //   worker -> runner: {"event": [name, args]} for each of Jest's per-test events as it happens,
 //                     then {"result": TestResult} or {"error": {message, stack}}; then it exits.
+import { mkdirSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 
@@ -35,6 +36,73 @@ type TestWorker = {
 export interface Prepared {
   testWorker: TestWorker;
   setup: Setup;
+}
+
+/** What `seedfork run` asks a zygote to read itself: Jest's config and module map, as Jest's
+ * main process would for `argv` (Jest's CLI options). */
+export interface ReadSetup {
+  rootDir: string;
+  argv: Record<string, unknown>;
+  warmUpDir?: string;
+}
+
+/** A package of the project's Jest: from the root, else through jest, jest-cli, @jest/core. */
+function jestPackage(rootDir: string, name: string): string {
+  let from = rootDir;
+  for (const next of ['jest', 'jest-cli', '@jest/core', undefined]) {
+    try {
+      return require.resolve(name, { paths: [from] });
+    } catch (error) {
+      if (!next) throw error;
+      from = dirname(require.resolve(`${next}/package.json`, { paths: [from] }));
+    }
+  }
+  throw new Error(`cannot find ${name}`);
+}
+
+/**
+ * Read the project's Jest config and build its module map, as Jest's main process does before
+ * it hands files to workers (jest-config's readConfigs, jest-runtime's createHasteMap).
+ * @throws Error when the config cannot be read, or it has several projects (Jest's `projects`)
+ */
+export async function setupFromConfig(request: ReadSetup): Promise<Setup> {
+  const { readConfigs } = require(jestPackage(request.rootDir, 'jest-config')) as {
+    readConfigs(
+      argv: unknown,
+      paths: string[],
+    ): Promise<{ globalConfig: unknown; configs: Setup['config'][] }>;
+  };
+  const { globalConfig, configs } = await readConfigs({ $0: 'seedfork', _: [], ...request.argv }, [
+    request.rootDir,
+  ]);
+  if (configs.length !== 1) throw new Error(`the Jest config has ${configs.length} projects`);
+  const config = configs[0]!;
+  // Jest's CLI makes its cache directory before the module map is saved in it
+  const cacheDirectory = (config as { cacheDirectory?: string }).cacheDirectory;
+  if (cacheDirectory) mkdirSync(cacheDirectory, { recursive: true });
+  const runtime = require(jestPackage(request.rootDir, 'jest-runtime')) as {
+    default: {
+      createHasteMap(
+        config: unknown,
+        options: { maxWorkers: number; resetCache: boolean; watch: boolean; watchman: boolean },
+      ): Promise<{ build(): Promise<{ moduleMap: { toJSON(): unknown } }> }>;
+    };
+  };
+  const hasteMap = await runtime.default.createHasteMap(config, {
+    maxWorkers: 1,
+    resetCache: false,
+    watch: false,
+    watchman: false,
+  });
+  const { moduleMap } = await hasteMap.build();
+  return {
+    rootDir: request.rootDir,
+    config,
+    globalConfig,
+    context: {},
+    moduleMap: moduleMap.toJSON(),
+    ...(request.warmUpDir ? { warmUpDir: request.warmUpDir } : {}),
+  };
 }
 
 /**

@@ -1,16 +1,25 @@
 // The Jest worker zygote: started once on the host by the runner (runner.ts) with the setup of
-// a Jest project on fd 4, it sets up jest-runner's testWorker and loads Jest's modules (the
+// a Jest project on fd 4 (or by `seedfork run`, file-workers.ts, with the config to read), it sets up jest-runner's testWorker and loads Jest's modules (the
 // part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
 // (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No code of
 // the project's tests runs here (see warm-up.cts): it first runs in the forks.
 import { forkIntoSandboxes, readSetup, settleHeap } from '../forked-worker.cjs';
-import { type Prepared, prepare, type Setup, serveChannel } from './serve-file.cjs';
+import {
+  type Prepared,
+  prepare,
+  type ReadSetup,
+  type Setup,
+  serveChannel,
+  setupFromConfig,
+} from './serve-file.cjs';
 import { warmUp } from './warm-up.cjs';
 
 async function main(): Promise<void> {
   let prepared: Prepared;
   try {
-    prepared = await prepare(JSON.parse(readSetup()) as Setup);
+    // the Jest runner sends the setup Jest made; `seedfork run` asks for it to be read here
+    const input = JSON.parse(readSetup()) as Setup | { read: ReadSetup };
+    prepared = await prepare('read' in input ? await setupFromConfig(input.read) : input);
   } catch (error) {
     process.stderr.write(
       `seedfork: the Jest worker zygote could not set up Jest: ${(error as Error).stack}\n`,

@@ -59,6 +59,7 @@ export class ProcessZygote implements ProcessTemplate {
     for (const stream of child.stdio) stream?.on('error', () => {});
     const lines = createInterface({ input: child.stdio[3] as Duplex });
     lines.on('line', (line) => this.reply(line));
+    lines.on('error', () => {}); // a reset when the zygote dies: its exit says why
     this.exited = new Promise((done) => {
       child.on('exit', (code, signal) => {
         this.ended = `the worker zygote ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`;
@@ -103,13 +104,13 @@ export class ProcessZygote implements ProcessTemplate {
     return zygote;
   }
 
-  /** Why the zygote can fork no more, or undefined while it can. */
+  /** Why the zygote can fork no more (with the end of its output), or undefined while it can. */
   get unusable(): string | undefined {
-    return this.ended;
+    return this.ended && `${this.ended}${this.tail.trim() ? `:\n${this.tail.trim()}` : ''}`;
   }
 
   fork(execOptions: string[]): SpawnedProcess {
-    if (this.ended) throw new Error(`${this.ended}${this.tail ? `:\n${this.tail}` : ''}`);
+    if (this.ended) throw new Error(this.unusable);
     if (execOptions.some((option) => option.includes('\0')))
       throw new Error('an exec option holds a NUL byte');
     const id = String(++this.nextId);

@@ -1,0 +1,167 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
+import { type JestAssertion, jestAdapter, jestCacheDir, jestReport } from '../../adapters/jest.js';
+import type { FileWorkersContext } from '../../run/run.js';
+import type { FileWorkers, WorkerOutcome } from '../../run/run-file.js';
+import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
+import { talkToWorker } from './worker-client.js';
+
+/** The worker zygote (zygote.cts, compiled beside this file). */
+const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
+
+/** Output kept per file from a worker, in characters (its tail when longer). */
+const MAX_OUTPUT_CHARS = 1024 * 1024;
+
+/** What `seedfork run` reads of a Jest worker's TestResult (@jest/test-result). */
+interface JestTestResult {
+  testResults?: JestAssertion[];
+  failureMessage?: string | null;
+  testExecError?: { message?: string; stack?: string } | null;
+  numFailingTests?: number;
+  console?: { type?: string; message?: string }[] | null;
+}
+
+/**
+ * The Jest runner's workers for `seedfork run` with runner `jest`: a worker zygote (zygote.cts)
+ * reads the project's Jest config and module map once on the host, loads Jest, warms up and is
+ * forked into each file's sandbox, instead of a whole `jest` CLI starting per file (about 0.7 s
+ * of CPU each). The CLI still runs what a worker cannot: runs filtered to some test cases
+ * (`testNames`), and every file once the zygote has died (a config Jest cannot read as one
+ * project, say: the CLI then reports the problem per file). Undefined when the zygote cannot
+ * run here, or with SEEDFORK_ZYGOTE=0.
+ */
+export async function jestFileWorkers(context: FileWorkersContext): Promise<FileWorkers | undefined> {
+  if (context.adapter.name !== 'jest' || process.env.SEEDFORK_ZYGOTE === '0') return undefined;
+  const { root } = context.loaded;
+  const probe = { root, reportDir: '/' };
+  const started = await startProcessTemplate([process.execPath, ZYGOTE], {
+    cwd: root,
+    // native ES modules need the flag in the zygote: forks keep the flags they were started with
+    env: { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) },
+    input: JSON.stringify({
+      read: {
+        rootDir: root,
+        // as the adapter's CLI command: --ci, the warm transform cache, -u when asked
+        argv: {
+          ci: true,
+          cacheDirectory: jestCacheDir(root),
+          maxWorkers: context.workers,
+          ...(context.updateSnapshots ? { updateSnapshot: true } : {}),
+        },
+        warmUpDir: join(context.stateDir, 'jest-warm-up'),
+      },
+    }),
+  });
+  if ('unavailable' in started) return undefined;
+  return new JestFileWorkers(started, root, context.workers);
+}
+
+class JestFileWorkers implements FileWorkers {
+  private handedOut = 0;
+  private saidFallback = false;
+
+  constructor(
+    private readonly zygote: RunningTemplate,
+    private readonly root: string,
+    private readonly workers: number,
+  ) {}
+
+  async run(
+    lease: Parameters<FileWorkers['run']>[0],
+    file: string,
+    options: Parameters<FileWorkers['run']>[2],
+  ): Promise<WorkerOutcome | undefined> {
+    if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) return this.fallback(options);
+    const env = {
+      ...lease.env,
+      ...jestAdapter.env?.({ root: this.root, reportDir: '/' }, lease.env),
+      SEEDFORK_ATTEMPT: String(options.attempt ?? 1),
+    };
+    const startedAt = Date.now();
+    const child = lease.sandbox.spawnFrom(this.zygote, { cwd: this.root, env });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      output = (output + text).slice(-MAX_OUTPUT_CHARS);
+      options.onOutput?.(text);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<number>((done) =>
+      child.exitCode !== null ? done(child.exitCode) : child.once('exit', (code) => done(code ?? 1)),
+    );
+    const talk = await talkToWorker(
+      child,
+      { path: join(this.root, file), workerId: (this.handedOut++ % this.workers) + 1 },
+      { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+    // the worker exits once its result is written; one that does not is stopped
+    const code = await Promise.race([
+      exited,
+      new Promise<undefined>((done) => {
+        setTimeout(() => done(undefined), 2000).unref();
+      }),
+    ]);
+    if (code === undefined) child.kill('SIGKILL');
+    const exitCode = code ?? (await exited);
+    const durationMs = Date.now() - startedAt;
+    if (!talk.outcome && this.zygote.unusable) return this.fallback(options); // died with the zygote
+    const result = talk.outcome?.result as JestTestResult | undefined;
+    if (!result) {
+      const { limit, died } = await lease.sandbox.incidents();
+      const why = talk.timedOut
+        ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
+        : options.signal?.aborted
+          ? 'cancelled'
+          : (talk.broken ??
+            died ??
+            (limit
+              ? `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`
+              : (talk.outcome?.error?.message ??
+                `the Jest worker exited with code ${exitCode} and no result`)));
+      return {
+        report: { tests: [] },
+        exitCode: exitCode || 1,
+        output,
+        unfinished: why,
+        startedAt,
+        durationMs,
+      };
+    }
+    const report = jestReport([
+      {
+        assertionResults: result.testResults ?? [],
+        message: result.failureMessage ?? result.testExecError?.message ?? '',
+      },
+    ]);
+    const failed = (result.numFailingTests ?? 0) > 0 || !!result.testExecError;
+    const printed = [
+      ...(result.console ?? []).map((entry) => `console.${entry.type ?? 'log'}\n  ${entry.message ?? ''}`),
+      stripVTControlCharacters(result.failureMessage ?? ''),
+    ]
+      .filter((text) => text.trim() !== '')
+      .join('\n');
+    return {
+      report,
+      exitCode: failed ? 1 : 0,
+      output: (output + printed).slice(-MAX_OUTPUT_CHARS),
+      startedAt,
+      durationMs,
+    };
+  }
+
+  /** The CLI runs this file; the first time the zygote is the reason, the output says why. */
+  private fallback(options: Parameters<FileWorkers['run']>[2]): undefined {
+    const why = this.zygote.unusable;
+    if (why && !this.saidFallback) {
+      this.saidFallback = true;
+      options.onOutput?.(`seedfork: ${why}; running the files with Jest's CLI instead\n`);
+    }
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    return this.zygote.close();
+  }
+}

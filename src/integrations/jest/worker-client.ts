@@ -1,0 +1,88 @@
+import type { Duplex } from 'node:stream';
+import type { SpawnedProcess } from '../../sandbox/index.js';
+
+/** What a Jest worker ends with (serve-file.cts): Jest's TestResult, or why the file could not run. */
+export interface Outcome {
+  result?: unknown;
+  error?: { message: string; stack?: string };
+}
+
+/** How a worker's file went: its outcome, unless it broke the protocol, timed out or died. */
+export interface Talk {
+  outcome?: Outcome;
+  /** Why the worker was stopped for breaking the protocol (it runs test code). */
+  broken?: string;
+  timedOut: boolean;
+}
+
+/** A message over the worker's channel larger than this is refused (the worker runs test code). */
+const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
+
+/**
+ * Hand one file to a Jest worker that waits for it (serve-file.cts) over its channel (fd 3),
+ * pass Jest's per-test events on as they come, and wait until the worker closed its channel or
+ * exited. The worker is killed past `timeoutMs`, when `signal` aborts, or when it sends what is
+ * not the protocol.
+ * @param request the file (absolute path) and Jest's worker id for it
+ */
+export async function talkToWorker(
+  child: SpawnedProcess,
+  request: { path: string; workerId: number },
+  options: {
+    timeoutMs: number;
+    onEvent?: (event: string, args: unknown) => Promise<void>;
+    signal?: AbortSignal;
+  },
+): Promise<Talk> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, options.timeoutMs);
+  const onAbort = () => child.kill('SIGKILL');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const channel = child.stdio[3] as Duplex;
+    let outcome: Outcome | undefined;
+    let events = Promise.resolve();
+    let broken: string | undefined;
+    let pending = '';
+    channel.setEncoding('utf8');
+    channel.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let end = pending.indexOf('\n'); end >= 0 && !broken; end = pending.indexOf('\n')) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 1);
+        try {
+          const message = JSON.parse(line) as Outcome & { event?: [string, unknown] };
+          if (message.event) {
+            const [event, args] = message.event;
+            if (options.onEvent) events = events.then(() => options.onEvent!(event, args));
+          } else outcome = message;
+        } catch {
+          broken = `sent a line that is not seedfork's protocol: ${line.slice(0, 200)}`;
+        }
+      }
+      if (pending.length > MAX_MESSAGE_CHARS) broken = `sent a message over ${MAX_MESSAGE_CHARS} characters`;
+      if (broken) child.kill('SIGKILL');
+    });
+    channel.on('error', () => {});
+    const closed = new Promise((done) => channel.once('close', done));
+    const exited = new Promise((done) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? done(null)
+        : child.once('exit', () => done(null)),
+    );
+    if (child.exitCode === null && child.signalCode === null) {
+      channel.write(`${JSON.stringify({ run: request })}\n`);
+    }
+    await Promise.race([closed, exited]);
+    // its exit tells why the channel closed: give it a moment to come
+    await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
+    await events;
+    return { ...(outcome && !broken ? { outcome } : {}), ...(broken ? { broken } : {}), timedOut };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

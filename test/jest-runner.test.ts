@@ -204,4 +204,46 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });
+
+  test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", async () => {
+    const before = hostState();
+    const dir = join(REPO, 'test-output', 'projects', `jest-audit-zygote-${process.pid}`);
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const verdicts = (zygote: boolean) => {
+      const json = `${zygote ? 'zygote' : 'cli'}-audit.json`;
+      const r = runCliSync(dir, ['audit', '--repeat', '2', '--json', json], {
+        SEEDFORK_ZYGOTE: zygote ? '1' : '0',
+      });
+      expect(r.code, r.out).toBe(1); // the fixture's failing tests
+      const report = JSON.parse(readFileSync(join(dir, json), 'utf8')) as {
+        tests: {
+          file: string;
+          name: string;
+          category: string;
+          search?: { files: string[]; tests: unknown[] };
+        }[];
+        leftovers: { file: string; files: unknown }[];
+      };
+      return {
+        tests: report.tests.map((t) => ({
+          test: `${t.file} ${t.name}`,
+          category: t.category,
+          culprits: t.search && { files: t.search.files, tests: t.search.tests },
+        })),
+        leftovers: report.leftovers.map((l) => ({ file: l.file, files: l.files })),
+      };
+    };
+    const forked = verdicts(true);
+    expect(forked).toEqual(verdicts(false));
+    // the fixture's ground truth: the ledger's shared /tmp file breaks the audit log's first test
+    expect(
+      forked.tests.find((t) => t.test === 'test/audit-log.test.js audit log > starts closed'),
+    ).toMatchObject({
+      category: 'order-dependent',
+      culprits: { files: ['test/ledger.test.js'] },
+    });
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
 });

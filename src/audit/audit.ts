@@ -6,7 +6,7 @@ import { discoverTestFiles } from '../plan/discover.js';
 import { byPath } from '../plan/partition.js';
 import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
-import { resolveWorkers } from '../run/run.js';
+import { type RunOptions, resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runCulpritSearches } from './culprit-searches.js';
 import { AuditExecutor } from './executor.js';
@@ -36,6 +36,9 @@ export interface AuditOptions {
   html?: string;
   /** Extra globs of sandbox paths the leftovers report ignores. */
   ignore?: string[];
+  /** The runner's own workers for the sandboxed runs, as `seedfork run` takes them
+   * ({@link RunOptions.fileWorkers}); the shared-host runs use the runner's CLI. */
+  fileWorkers?: RunOptions['fileWorkers'];
   signal?: AbortSignal;
   onEvent?: (event: AuditEvent) => void;
 }
@@ -108,6 +111,18 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
 
   try {
     if (plan.sandboxed.length > 0) await executor.prepare();
+    if (options.fileWorkers) {
+      await executor.useWorkers((stateDir) =>
+        options.fileWorkers!({
+          loaded,
+          adapter,
+          stateDir,
+          baseEnv: baseEnvironment(config),
+          workers,
+          updateSnapshots: false,
+        }),
+      );
+    }
     await runAll(plan.sandboxed);
     assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
     await runCulpritSearches(state, (steps) => executor.sequence(steps), {

@@ -6,7 +6,7 @@ import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
 import { type Lease, openEnvironment, type TestEnvironment } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
-import { fileOptionsFor, type RunFileOptions, runFile } from '../run/run-file.js';
+import { type FileWorkers, fileOptionsFor, type RunFileOptions, runFile } from '../run/run-file.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
@@ -33,6 +33,8 @@ export class AuditExecutor {
   private sandboxes: TestEnvironment | undefined;
   /** Options for the next runFile call; each call gets its own report index. */
   private readonly nextFileOptions: () => RunFileOptions;
+  /** The runner's own workers, for runs in sandboxes (see {@link useWorkers}). */
+  private workers: FileWorkers | undefined;
   /** Number of sandboxes forked so far. */
   forks = 0;
 
@@ -60,6 +62,20 @@ export class AuditExecutor {
       });
     }
     return this.sandboxes;
+  }
+
+  /**
+   * Run files in sandboxes through the runner's own workers (forked into each sandbox) rather
+   * than its CLI, where `start` gives them; closed with the executor.
+   * @param start given seedfork's state directory
+   */
+  async useWorkers(start: (stateDir: string) => Promise<FileWorkers | undefined>): Promise<void> {
+    this.workers = await start(resolve(this.loaded.root, this.loaded.config.stateDir));
+  }
+
+  /** The options of a runFile in a sandbox: the next ones, with the workers. */
+  private sandboxedFileOptions(): RunFileOptions {
+    return { ...this.nextFileOptions(), ...(this.workers ? { workers: this.workers } : {}) };
   }
 
   /** Seed (or reuse the snapshot) now, so the first run's timing does not include it. */
@@ -94,7 +110,7 @@ export class AuditExecutor {
           const sandbox = lease.sandbox;
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
-          const result = await runFile(lease, this.adapter, file, this.nextFileOptions());
+          const result = await runFile(lease, this.adapter, file, this.sandboxedFileOptions());
           if (baseline) {
             leftovers.push(
               await collectLeftovers(file, sandbox, baseline, {
@@ -122,7 +138,7 @@ export class AuditExecutor {
         if (this.options.signal?.aborted) break;
         results.push(
           await runFile(lease, this.adapter, step.file, {
-            ...this.nextFileOptions(),
+            ...this.sandboxedFileOptions(),
             ...(step.tests ? { testNames: step.tests } : {}),
           }),
         );
@@ -171,6 +187,7 @@ export class AuditExecutor {
 
   /** Kill every sandbox still alive. Never throws. */
   async close(): Promise<void> {
+    await this.workers?.close();
     await this.sandboxes?.close();
   }
 }

@@ -247,6 +247,7 @@ program
       json: opts.json,
       html: opts.html,
       ignore: opts.ignore,
+      fileWorkers: jestFileWorkers,
       signal: controller.signal,
       onEvent: (event) => {
         progress(event);

@@ -171,17 +171,7 @@ export async function runFile(
   // for this work (`graceWork`), not for the command.
   let graceWork: Promise<void> | undefined;
   const onGraceOver = async () => {
-    const tree = await sandbox
-      .exec(processTreeCommand(pidFile), {
-        cwd: '/',
-        env: { PATH: lease.env.PATH ?? '/usr/bin:/bin' },
-        timeoutMs: 10_000,
-      })
-      .catch(() => undefined);
-    hung = {
-      graceMs: options.exitGraceMs,
-      tree: tree?.output.trim() || '(the process tree could not be read)',
-    };
+    hung = { graceMs: options.exitGraceMs, tree: await killProcessTree(lease, pidFile) };
     stop.abort();
   };
   const poller =
@@ -251,8 +241,7 @@ export async function runFile(
     : aborted
       ? 'cancelled'
       : hung
-        ? `did not exit ${hung.graceMs} ms after reporting its last result (test.exitGraceMs); ` +
-          `killed. Processes still running:\n${hung.tree}`
+        ? didNotExit(hung.graceMs, hung.tree)
         : result.sandboxDied
           ? result.sandboxDied
           : result.limit
@@ -267,6 +256,30 @@ export async function runFile(
     startedAt,
     durationMs: result.durationMs,
   });
+}
+
+/**
+ * List, then kill, the process tree of the runner whose pid (as the sandbox sees it) is in
+ * `pidFile` (inside the sandbox). Returns the listing, one `<pid> <command line>` a line,
+ * indented by depth. Never throws.
+ */
+export async function killProcessTree(lease: Lease, pidFile: string): Promise<string> {
+  const tree = await lease.sandbox
+    .exec(processTreeCommand(pidFile), {
+      cwd: '/',
+      env: { PATH: lease.env.PATH ?? '/usr/bin:/bin' },
+      timeoutMs: 10_000,
+    })
+    .catch(() => undefined);
+  return tree?.output.trim() || '(the process tree could not be read)';
+}
+
+/** Why a file whose runner reported its last result but did not exit is an error. */
+export function didNotExit(graceMs: number, tree: string): string {
+  return (
+    `did not exit ${graceMs} ms after reporting its last result (test.exitGraceMs); ` +
+    `killed. Processes still running:\n${tree}`
+  );
 }
 
 /**

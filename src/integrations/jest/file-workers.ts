@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
+import type { ParsedReport } from '../../adapters/index.js';
 import { type JestAssertion, jestAdapter, jestCacheDir, jestReport } from '../../adapters/jest.js';
 import type { FileWorkersContext } from '../../run/run.js';
-import type { FileWorkers, WorkerOutcome } from '../../run/run-file.js';
+import { didNotExit, type FileWorkers, killProcessTree, type WorkerOutcome } from '../../run/run-file.js';
 import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
 import { talkToWorker } from './worker-client.js';
 
@@ -93,35 +94,47 @@ class JestFileWorkers implements FileWorkers {
     );
     const talk = await talkToWorker(
       child,
-      { path: join(this.root, file), workerId: (this.handedOut++ % this.workers) + 1 },
+      // drain: after its result the worker exits when its file's leftovers let it, as Jest's
+      // CLI does, so that a file leaving a handle open is reported as with the CLI
+      { path: join(this.root, file), workerId: (this.handedOut++ % this.workers) + 1, drain: true },
       { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
     );
-    // the worker exits once its result is written; one that does not is stopped
+    const durationMs = Date.now() - startedAt;
     const code = await Promise.race([
       exited,
       new Promise<undefined>((done) => {
-        setTimeout(() => done(undefined), 2000).unref();
+        setTimeout(() => done(undefined), options.exitGraceMs).unref();
       }),
     ]);
-    if (code === undefined) child.kill('SIGKILL');
+    let hung: string | undefined;
+    if (code === undefined) {
+      const pid = talk.outcome?.pid;
+      if (pid !== undefined) {
+        const pidFile = `${lease.junitDir}/${options.index}.worker.pid`;
+        await lease.sandbox.writeFile(pidFile, String(pid)).catch(() => {});
+        hung = didNotExit(options.exitGraceMs, await killProcessTree(lease, pidFile));
+      }
+      child.kill('SIGKILL');
+    }
     const exitCode = code ?? (await exited);
-    const durationMs = Date.now() - startedAt;
     if (!talk.outcome && this.zygote.unusable) return this.fallback(options); // died with the zygote
     const result = talk.outcome?.result as JestTestResult | undefined;
-    if (!result) {
+    if (!result || hung) {
       const { limit, died } = await lease.sandbox.incidents();
-      const why = talk.timedOut
-        ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
-        : options.signal?.aborted
-          ? 'cancelled'
-          : (talk.broken ??
-            died ??
-            (limit
-              ? `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`
-              : (talk.outcome?.error?.message ??
-                `the Jest worker exited with code ${exitCode} and no result`)));
+      const why =
+        hung ??
+        (talk.timedOut
+          ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
+          : options.signal?.aborted
+            ? 'cancelled'
+            : (talk.broken ??
+              died ??
+              (limit
+                ? `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`
+                : (talk.outcome?.error?.message ??
+                  `the Jest worker exited with code ${exitCode} and no result`))));
       return {
-        report: { tests: [] },
+        report: { tests: result ? this.report(result).tests : [] },
         exitCode: exitCode || 1,
         output,
         unfinished: why,
@@ -129,12 +142,6 @@ class JestFileWorkers implements FileWorkers {
         durationMs,
       };
     }
-    const report = jestReport([
-      {
-        assertionResults: result.testResults ?? [],
-        message: result.failureMessage ?? result.testExecError?.message ?? '',
-      },
-    ]);
     const failed = (result.numFailingTests ?? 0) > 0 || !!result.testExecError;
     const printed = [
       ...(result.console ?? []).map((entry) => `console.${entry.type ?? 'log'}\n  ${entry.message ?? ''}`),
@@ -143,12 +150,22 @@ class JestFileWorkers implements FileWorkers {
       .filter((text) => text.trim() !== '')
       .join('\n');
     return {
-      report,
+      report: this.report(result),
       exitCode: failed ? 1 : 0,
       output: (output + printed).slice(-MAX_OUTPUT_CHARS),
       startedAt,
       durationMs,
     };
+  }
+
+  /** The test cases of a worker's TestResult, as the CLI's JSON would give them. */
+  private report(result: JestTestResult): ParsedReport {
+    return jestReport([
+      {
+        assertionResults: result.testResults ?? [],
+        message: result.failureMessage ?? result.testExecError?.message ?? '',
+      },
+    ]);
   }
 
   /** The CLI runs this file; the first time the zygote is the reason, the output says why. */

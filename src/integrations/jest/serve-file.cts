@@ -25,6 +25,9 @@ export interface Setup {
 interface Run {
   path: string;
   workerId: number;
+  /** After the result, exit when nothing is left to do, as Jest's CLI does (`seedfork run`
+   * reports a worker that does not, with what kept it alive), rather than at once. */
+  drain?: boolean;
 }
 
 type TestWorker = {
@@ -142,8 +145,16 @@ export function serveChannel(ready?: Promise<Prepared>): void {
   const send = (message: unknown) => channel.write(`${JSON.stringify(message)}\n`);
   // Send the last message, then exit once it is written: handles a test left open must not
   // keep the sandbox's worker alive.
-  const finish = (message: unknown, code: number) =>
-    channel.end(`${JSON.stringify(message)}\n`, () => process.exit(code));
+  let drain = false;
+  let finished = false;
+  const finish = (message: unknown, code: number) => {
+    finished = true;
+    // the pid as the sandbox sees it, for the runner to list what a worker left running
+    const line = `${JSON.stringify({ ...(message as object), pid: process.pid })}\n`;
+    if (!drain) return channel.end(line, () => process.exit(code));
+    process.exitCode = code;
+    channel.end(line);
+  };
   // jest-worker's messageParent sends [PARENT_MESSAGE_CUSTOM, [event, args]] with process.send
   process.send = ((message: [number, unknown]) => {
     send({ event: message[1] });
@@ -174,6 +185,7 @@ export function serveChannel(ready?: Promise<Prepared>): void {
         ready.catch(() => {}); // reported to the run that waits for it
       }
       if (message.run) {
+        drain = message.run.drain === true;
         run(message.run).then(
           (result) => finish({ result }, 0),
           (error: Error) => finish({ error: { message: error.message, stack: error.stack } }, 1),
@@ -181,5 +193,9 @@ export function serveChannel(ready?: Promise<Prepared>): void {
       }
     }
   });
-  channel.on('end', () => process.exit(0)); // the runner went away, or gave the sandbox back unused
+  // the runner went away, or gave the sandbox back unused; after a result sent with `drain`,
+  // the worker exits when its file's leftovers let it
+  channel.on('end', () => {
+    if (!finished || !drain) process.exit(0);
+  });
 }

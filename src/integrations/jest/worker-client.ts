@@ -5,6 +5,8 @@ import type { SpawnedProcess } from '../../sandbox/index.js';
 export interface Outcome {
   result?: unknown;
   error?: { message: string; stack?: string };
+  /** The worker's pid in the sandbox's PID namespace. */
+  pid?: number;
 }
 
 /** How a worker's file went: its outcome, unless it broke the protocol, timed out or died. */
@@ -27,7 +29,7 @@ const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
  */
 export async function talkToWorker(
   child: SpawnedProcess,
-  request: { path: string; workerId: number },
+  request: { path: string; workerId: number; drain?: boolean },
   options: {
     timeoutMs: number;
     onEvent?: (event: string, args: unknown) => Promise<void>;
@@ -77,8 +79,11 @@ export async function talkToWorker(
       channel.write(`${JSON.stringify({ run: request })}\n`);
     }
     await Promise.race([closed, exited]);
-    // its exit tells why the channel closed: give it a moment to come
-    await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
+    // its exit tells why the channel closed: give it a moment to come (not when a result came
+    // and the worker was asked to drain: it exits when its file's leftovers let it)
+    if (!(outcome && request.drain)) {
+      await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
+    }
     await events;
     return { ...(outcome && !broken ? { outcome } : {}), ...(broken ? { broken } : {}), timedOut };
   } finally {

@@ -1083,6 +1083,26 @@ static void run_request(char **fields, int n) {
   respond(id, "pid %d", pid);
 }
 
+#define MAX_FIELDS 4096
+
+/* The next whole request in buf[start, len): fields that each end with \0, the request with an
+ * empty field. Fills `fields` (at most MAX_FIELDS, then NULL: execvp needs a NULL-terminated
+ * argv) and `n`, and returns the position after the request, or 0 while it is incomplete. */
+static size_t next_request(char *buf, size_t start, size_t len, char **fields, int *n) {
+  *n = 0;
+  for (size_t pos = start; pos < len;) {
+    char *end = memchr(buf + pos, 0, len - pos);
+    if (!end) return 0;
+    if (end == buf + pos) {
+      fields[*n] = NULL;
+      return pos + 1;
+    }
+    if (*n < MAX_FIELDS) fields[(*n)++] = buf + pos;
+    pos = (end - buf) + 1;
+  }
+  return 0;
+}
+
 static void reap(void) {
   int status;
   pid_t pid;
@@ -1133,23 +1153,10 @@ static int cmd_serve(void) {
       /* run every complete request: fields end with \0, a request with an empty field */
       size_t start = 0;
       for (;;) {
-        char *fields[4097];
+        char *fields[MAX_FIELDS + 1];
         int n = 0;
-        size_t pos = start;
-        int complete = 0;
-        while (pos < len) {
-          char *end = memchr(buf + pos, 0, len - pos);
-          if (!end) break;
-          if (end == buf + pos) {
-            complete = 1;
-            pos++;
-            break;
-          }
-          if (n < 4096) fields[n++] = buf + pos;
-          pos = (end - buf) + 1;
-        }
-        if (!complete) break;
-        fields[n] = NULL; /* execvp needs a NULL-terminated argv */
+        size_t pos = next_request(buf, start, len, fields, &n);
+        if (!pos) break;
         run_request(fields, n);
         start = pos;
       }

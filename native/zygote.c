@@ -201,22 +201,10 @@ static napi_value serve(napi_env env, napi_callback_info info) {
     len += r;
     size_t start = 0;
     for (;;) {
-      char *fields[4097];
-      int n = 0, complete = 0;
-      size_t pos = start;
-      while (pos < len) {
-        char *end = memchr(buf + pos, 0, len - pos);
-        if (!end) break;
-        if (end == buf + pos) {
-          complete = 1;
-          pos++;
-          break;
-        }
-        if (n < 4096) fields[n++] = buf + pos;
-        pos = (end - buf) + 1;
-      }
-      if (!complete) break;
-      fields[n] = NULL;
+      char *fields[MAX_FIELDS + 1];
+      int n = 0;
+      size_t pos = next_request(buf, start, len, fields, &n);
+      if (!pos) break;
       start = pos;
       if (n < 2 || n_jobs == MAX_JOBS) {
         answer(control, n ? fields[0] : "?", "exit %ld", 125);

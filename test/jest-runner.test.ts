@@ -10,12 +10,56 @@ import { runnerJsonStatuses } from './support/runner-json.js';
 
 if (!isRoot) console.warn('skipping the Jest runner integration test: sandboxes need root');
 
+/** Jest's CLI in `dir` on 2 workers, writing its JSON results to `outputFile`; with the
+ * seedfork runner unless the project's config names one. */
+function jest(
+  dir: string,
+  outputFile: string,
+  options: { runner?: boolean; env?: Record<string, string> } = {},
+) {
+  return spawnSync(
+    process.execPath,
+    [
+      join(REPO, 'node_modules/jest/bin/jest.js'),
+      '--ci',
+      '-w',
+      '2',
+      ...(options.runner === false ? [] : [`--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`]),
+      '--json',
+      `--outputFile=${outputFile}`,
+    ],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules', ...options.env },
+    },
+  );
+}
+
+/** A test file that never ends and one that allocates memory until a limit stops it. */
+function writeHostileFiles(dir: string): void {
+  writeFileSync(
+    join(dir, 'test/hangs.test.js'),
+    "test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }), 60_000);\n",
+  );
+  writeFileSync(
+    join(dir, 'test/hog.test.js'),
+    "test('allocates past the limit', () => { const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
+  );
+}
+
+/** A copy of the Jest fixture project under test-output, named `name`, none left from before. */
+function jestProject(name: string): string {
+  const dir = join(REPO, 'test-output', 'projects', `${name}-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+  return dir;
+}
+
 describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
   test("jest with runner seedfork/jest gives the per-test results of seedfork run, which falls back to Jest's own runner", async () => {
     const before = hostState();
-    const dir = join(REPO, 'test-output', 'projects', `jest-runner-${process.pid}`);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const dir = jestProject('jest-runner');
     // the runner in the project's own Jest config: `seedfork run` (inside a sandbox already)
     // must fall back to Jest's own runner, and plain `jest` gets sandboxes
     writeFileSync(
@@ -28,24 +72,18 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
     expect(Object.keys(expected).length, sandboxed.out).toBeGreaterThan(3);
 
-    const jest = spawnSync(
-      process.execPath,
-      [join(REPO, 'node_modules/jest/bin/jest.js'), '--ci', '-w', '2', '--json', '--outputFile=jest.json'],
-      { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
-    );
-    expect(jest.status, jest.stderr).toBe(1); // the fixture has a failing test
+    const plain = jest(dir, 'jest.json', { runner: false });
+    expect(plain.status, plain.stderr).toBe(1); // the fixture has a failing test
     expect(runnerJsonStatuses(join(dir, 'jest.json'))).toEqual(expected);
     // that jest process took a seedfork run lock: it made the sandboxes itself
-    expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${jest.pid}-`))).toBe(true);
+    expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${plain.pid}-`))).toBe(true);
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });
 
   test("a file whose worker is killed, hangs or fills the sandbox's memory fails with the reason; the others pass and the host is clean", async () => {
     const before = hostState();
-    const dir = join(REPO, 'test-output', 'projects', `jest-runner-hostile-${process.pid}`);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const dir = jestProject('jest-runner-hostile');
     rmSync(join(dir, 'test/ledger.test.js'));
     writeFileSync(
       join(dir, 'seedfork.config.mjs'),
@@ -55,28 +93,9 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       join(dir, 'test/killed.test.js'),
       "test('kills its worker', () => { process.kill(process.pid, 'SIGKILL'); });\n",
     );
-    writeFileSync(
-      join(dir, 'test/hangs.test.js'),
-      "test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }), 60_000);\n",
-    );
-    writeFileSync(
-      join(dir, 'test/hog.test.js'),
-      "test('allocates past the limit', () => { const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
-    );
-    const jest = spawnSync(
-      process.execPath,
-      [
-        join(REPO, 'node_modules/jest/bin/jest.js'),
-        '--ci',
-        '-w',
-        '2',
-        `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
-        '--json',
-        '--outputFile=jest.json',
-      ],
-      { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules' } },
-    );
-    expect(jest.status, jest.stderr).toBe(1);
+    writeHostileFiles(dir);
+    const hostile = jest(dir, 'jest.json');
+    expect(hostile.status, hostile.stderr).toBe(1);
     const doc = JSON.parse(readFileSync(join(dir, 'jest.json'), 'utf8')) as {
       testResults: { name: string; status: string; message: string }[];
     };
@@ -95,9 +114,7 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
 
   test('the worker zygote runs no file of the project on the host, gives each fork its own random state and the results of fresh workers', async () => {
     const before = hostState();
-    const dir = join(REPO, 'test-output', 'projects', `jest-runner-zygote-${process.pid}`);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const dir = jestProject('jest-runner-zygote');
     const marker = `/tmp/seedfork-jest-setup-${process.pid}`;
     rmSync(marker, { force: true });
     // a setup file runs with every test file: in a sandbox, where /tmp is the sandbox's own
@@ -115,34 +132,15 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
         "test('draws', () => { expect('random ' + Math.random()).toBe('none'); });\n",
       );
     }
-    const jest = (zygote: boolean) => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(REPO, 'node_modules/jest/bin/jest.js'),
-          '--ci',
-          '-w',
-          '2',
-          `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`,
-          '--json',
-          `--outputFile=${zygote ? 'zygote' : 'fresh'}.json`,
-        ],
-        {
-          cwd: dir,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            NODE_OPTIONS: '--experimental-vm-modules',
-            SEEDFORK_ZYGOTE: zygote ? '1' : '0',
-          },
-        },
-      );
+    const runJest = (zygote: boolean) => {
+      const out = `${zygote ? 'zygote' : 'fresh'}.json`;
+      const r = jest(dir, out, { env: { SEEDFORK_ZYGOTE: zygote ? '1' : '0' } });
       expect(r.status, r.stderr).toBe(1);
-      return join(dir, `${zygote ? 'zygote' : 'fresh'}.json`);
+      return join(dir, out);
     };
-    const forked = jest(true);
+    const forked = runJest(true);
     expect(existsSync(marker)).toBe(false);
-    expect(runnerJsonStatuses(forked)).toEqual(runnerJsonStatuses(jest(false)));
+    expect(runnerJsonStatuses(forked)).toEqual(runnerJsonStatuses(runJest(false)));
     const drawn = (
       JSON.parse(readFileSync(forked, 'utf8')) as { testResults: { message: string }[] }
     ).testResults
@@ -156,21 +154,12 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
 
   test("seedfork run runs Jest's files through forks of the worker zygote, with the results, retries and limits of Jest's CLI", async () => {
     const before = hostState();
-    const dir = join(REPO, 'test-output', 'projects', `jest-run-zygote-${process.pid}`);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const dir = jestProject('jest-run-zygote');
     writeFileSync(
       join(dir, 'seedfork.config.mjs'),
       "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 3000 }, limits: { memory: '256MiB' } };\n",
     );
-    writeFileSync(
-      join(dir, 'test/hangs.test.js'),
-      "test('never ends', () => new Promise(() => { setInterval(() => {}, 1000); }), 60_000);\n",
-    );
-    writeFileSync(
-      join(dir, 'test/hog.test.js'),
-      "test('allocates past the limit', () => { const keep = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
-    );
+    writeHostileFiles(dir);
     const outcome = (zygote: boolean) => {
       const r = runCliSync(dir, ['run', '--retries', '1', '--json', `${zygote ? 'zygote' : 'cli'}.json`], {
         SEEDFORK_ZYGOTE: zygote ? '1' : '0',
@@ -207,9 +196,7 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
 
   test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", async () => {
     const before = hostState();
-    const dir = join(REPO, 'test-output', 'projects', `jest-audit-zygote-${process.pid}`);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(join(REPO, 'test/fixtures/runners/jest'), dir, { recursive: true });
+    const dir = jestProject('jest-audit-zygote');
     const verdicts = (zygote: boolean) => {
       const json = `${zygote ? 'zygote' : 'cli'}-audit.json`;
       const r = runCliSync(dir, ['audit', '--repeat', '2', '--json', json], {

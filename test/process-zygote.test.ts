@@ -161,5 +161,17 @@ describe.skipIf(!isRoot || unavailable !== undefined)(
       expect(() => second.fork([])).toThrow(/exited/);
       await other.kill();
     });
+
+    test('a zygote whose program cannot start says so when asked to fork, and closes at once', async () => {
+      const broken = await ProcessZygote.start(['/nonexistent/node', PROGRAM], {
+        cwd: REPO,
+        env,
+        input: '{}',
+      });
+      await new Promise((done) => setTimeout(done, 200));
+      expect(broken.unusable).toMatch(/could not be started: .*ENOENT/);
+      expect(() => broken.fork([])).toThrow(/could not be started/);
+      await broken.close();
+    });
   },
 );

@@ -70,7 +70,12 @@ export class ProcessZygote implements ProcessTemplate {
         done();
       });
       child.on('error', (error) => {
+        // no 'exit' follows a failed start: nothing to wait for, and nobody will connect
         this.ended = `the worker zygote could not be started: ${error.message}`;
+        for (const forked of this.forked.values()) forked.lost(new Error(this.ended));
+        this.forked.clear();
+        this.server.close();
+        done();
       });
     });
   }

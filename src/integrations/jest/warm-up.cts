@@ -7,7 +7,8 @@
 //
 // It runs on the host, so it runs no code of the project's tests: it is skipped when the config
 // has setup files (setupFiles, setupFilesAfterEnv: code that runs with every test file) or a
-// test environment of the project's own (outside node_modules). Jest's packages, transformers
+// test environment of the project's own (outside node_modules), and when the warm-up file's
+// transformer is not one known to start no thread or process (ts-jest, babel-jest). Jest's packages, transformers
 // and their config files run, as they do in Jest's main process for globalSetup.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
@@ -39,7 +40,27 @@ export function warmUpRuledOut(config: WarmConfig): string | undefined {
     return 'the test environment is a file of the project';
   }
   if (config.injectGlobals === false) return 'injectGlobals is off';
+  // A transformer that starts threads (a native pool: @swc/jest) or a service process
+  // (esbuild's) while it transforms the warm-up file would leave the zygote holding them, and a
+  // fork holds neither the threads nor its own end of the service: only those known to do
+  // neither transform it.
+  const name = typescriptTransformed(config) ? 'warm-up.ts' : 'warm-up.js';
+  for (const [pattern, transformer] of config.transform ?? []) {
+    if (!new RegExp(pattern).test(name)) continue;
+    if (!SAFE_TRANSFORMERS.some((safe) => transformer.includes(`${sep}node_modules${sep}${safe}${sep}`))) {
+      return `its transformer ${transformer} is not one known to start no thread or process (${SAFE_TRANSFORMERS.join(', ')})`;
+    }
+    break; // Jest uses the first pattern that matches
+  }
   return undefined;
+}
+
+/** Transformers that run in JavaScript on the calling thread, starting nothing. */
+const SAFE_TRANSFORMERS = ['ts-jest', 'babel-jest'];
+
+/** Whether a transform of the config takes .ts files (the warm-up file is TypeScript then). */
+function typescriptTransformed(config: WarmConfig): boolean {
+  return (config.transform ?? []).some(([pattern]) => new RegExp(pattern).test('warm-up.ts'));
 }
 
 /**
@@ -53,7 +74,7 @@ export async function warmUp(prepared: Prepared, dir: string): Promise<string> {
   const config = prepared.setup.config as WarmConfig;
   const ruledOut = warmUpRuledOut(config);
   if (ruledOut) return `warm-up skipped: ${ruledOut}`;
-  const typescript = (config.transform ?? []).some(([pattern]) => new RegExp(pattern).test('warm-up.ts'));
+  const typescript = typescriptTransformed(config);
   const file = join(dir, `warm-up.${typescript ? 'ts' : 'js'}`);
   const send = process.send;
   try {

@@ -1085,20 +1085,39 @@ static void run_request(char **fields, int n) {
 
 #define MAX_FIELDS 4096
 
-/* The next whole request in buf[start, len): fields that each end with \0, the request with an
- * empty field. Fills `fields` (at most MAX_FIELDS, then NULL: execvp needs a NULL-terminated
- * argv) and `n`, and returns the position after the request, or 0 while it is incomplete. */
-static size_t next_request(char *buf, size_t start, size_t len, char **fields, int *n) {
+/* Requests read from a pipe or socket: fields that each end with \0, a request with an empty
+ * field. buf[start, len) is what is not taken yet. */
+struct requests {
+  char *buf;
+  size_t cap, len, start;
+};
+
+/* Read what `fd` has, after dropping the requests taken (a request's fields stay valid until
+ * then). Returns read(2)'s result: 0 or less when the writer went away. */
+static ssize_t read_requests(int fd, struct requests *r) {
+  memmove(r->buf, r->buf + r->start, r->len - r->start);
+  r->len -= r->start;
+  r->start = 0;
+  if (r->cap - r->len < 4096) r->buf = realloc(r->buf, r->cap *= 2);
+  ssize_t got = read(fd, r->buf + r->len, r->cap - r->len);
+  if (got > 0) r->len += got;
+  return got;
+}
+
+/* Take the next whole request: fills `fields` (at most MAX_FIELDS, then NULL: execvp needs a
+ * NULL-terminated argv) and `n`, and returns 1; 0 while none is complete. */
+static int take_request(struct requests *r, char **fields, int *n) {
   *n = 0;
-  for (size_t pos = start; pos < len;) {
-    char *end = memchr(buf + pos, 0, len - pos);
+  for (size_t pos = r->start; pos < r->len;) {
+    char *end = memchr(r->buf + pos, 0, r->len - pos);
     if (!end) return 0;
-    if (end == buf + pos) {
+    if (end == r->buf + pos) {
       fields[*n] = NULL;
-      return pos + 1;
+      r->start = pos + 1;
+      return 1;
     }
-    if (*n < MAX_FIELDS) fields[(*n)++] = buf + pos;
-    pos = (end - buf) + 1;
+    if (*n < MAX_FIELDS) fields[(*n)++] = r->buf + pos;
+    pos = (end - r->buf) + 1;
   }
   return 0;
 }
@@ -1131,8 +1150,7 @@ static int cmd_serve(void) {
   sigprocmask(SIG_BLOCK, &set, NULL);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("serve", "signalfd: %s", strerror(errno));
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
+  struct requests requests = {malloc(1 << 16), 1 << 16, 0, 0};
   struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
   for (;;) {
     if (poll(fds, 2, -1) < 0) {
@@ -1146,22 +1164,11 @@ static int cmd_serve(void) {
       reap();
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      if (cap - len < 4096) buf = realloc(buf, cap *= 2);
-      ssize_t r = read(0, buf + len, cap - len);
-      if (r <= 0) return 0; /* seedfork went away; sandboxes watch the lifeline themselves */
-      len += r;
-      /* run every complete request: fields end with \0, a request with an empty field */
-      size_t start = 0;
-      for (;;) {
-        char *fields[MAX_FIELDS + 1];
-        int n = 0;
-        size_t pos = next_request(buf, start, len, fields, &n);
-        if (!pos) break;
-        run_request(fields, n);
-        start = pos;
-      }
-      memmove(buf, buf + start, len - start);
-      len -= start;
+      /* seedfork went away; sandboxes watch the lifeline themselves */
+      if (read_requests(0, &requests) <= 0) return 0;
+      char *fields[MAX_FIELDS + 1];
+      int n = 0;
+      while (take_request(&requests, fields, &n)) run_request(fields, n);
     }
   }
   return 0;

@@ -171,8 +171,7 @@ static napi_value serve(napi_env env, napi_callback_info info) {
   napi_get_uv_event_loop(env, &loop);
   static struct zjob jobs[MAX_JOBS];
   int n_jobs = 0;
-  size_t cap = 1 << 16, len = 0;
-  char *buf = malloc(cap);
+  struct requests requests = {malloc(1 << 16), 1 << 16, 0, 0};
   struct pollfd fds[MAX_JOBS + 1];
   for (;;) {
     fds[0].fd = control;
@@ -195,17 +194,10 @@ static napi_value serve(napi_env env, napi_callback_info info) {
       jobs[k] = jobs[--n_jobs];
     }
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    if (cap - len < 4096) buf = realloc(buf, cap *= 2);
-    ssize_t r = read(control, buf + len, cap - len);
-    if (r <= 0) break; /* the runner closed the zygote */
-    len += r;
-    size_t start = 0;
-    for (;;) {
-      char *fields[MAX_FIELDS + 1];
-      int n = 0;
-      size_t pos = next_request(buf, start, len, fields, &n);
-      if (!pos) break;
-      start = pos;
+    if (read_requests(control, &requests) <= 0) break; /* the runner closed the zygote */
+    char *fields[MAX_FIELDS + 1];
+    int n = 0;
+    while (take_request(&requests, fields, &n)) {
       if (n < 2 || n_jobs == MAX_JOBS) {
         answer(control, n ? fields[0] : "?", "exit %ld", 125);
         continue;
@@ -236,7 +228,7 @@ static napi_value serve(napi_env env, napi_callback_info info) {
         napi_value pid_value;
         napi_create_int32(env, getpid(), &pid_value);
         napi_set_named_property(env, result, "pid", pid_value);
-        /* buf stays: the environment (exec's --env) points into it */
+        /* the requests' buffer stays: the environment (exec's --env) points into it */
         return result;
       }
       jobs[n_jobs].pid = pid;
@@ -252,10 +244,8 @@ static napi_value serve(napi_env env, napi_callback_info info) {
       }
       n_jobs++;
     }
-    memmove(buf, buf + start, len - start);
-    len -= start;
   }
-  free(buf);
+  free(requests.buf);
   for (int k = 0; k < n_jobs; k++) kill(jobs[k].pid, SIGKILL);
   napi_value null;
   napi_get_null(env, &null);

@@ -3,6 +3,7 @@ import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { FileResult, TestCaseResult } from '../report/types.js';
+import type { LimitHit } from '../sandbox/index.js';
 import { copyOut, SNAPSHOT_GLOBS, writtenFiles } from './artifacts.js';
 import type { Lease } from './environment.js';
 import { processTreeCommand } from './process-tree.js';
@@ -237,7 +238,7 @@ export async function runFile(
   // Why the file could not finish: a timeout, cancellation, a runner that would not exit, a
   // sandbox limit it ran into, or a report that cannot be read.
   const unfinished = result.timedOut
-    ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
+    ? timedOut(options.timeoutMs)
     : aborted
       ? 'cancelled'
       : hung
@@ -245,7 +246,7 @@ export async function runFile(
         : result.sandboxDied
           ? result.sandboxDied
           : result.limit
-            ? `${result.limit.message}. Raise it with limits.${result.limit.name} in the config if the suite needs more.`
+            ? limitReached(result.limit)
             : parseError;
   return judge(lease, file, options, {
     tests,
@@ -272,6 +273,16 @@ export async function killProcessTree(lease: Lease, pidFile: string): Promise<st
     })
     .catch(() => undefined);
   return tree?.output.trim() || '(the process tree could not be read)';
+}
+
+/** Why a file that ran past test.timeoutMs (`ms`) is an error. */
+export function timedOut(ms: number): string {
+  return `timed out after ${ms} ms (test.timeoutMs)`;
+}
+
+/** Why a file that ran into a sandbox limit is an error, with where to raise it. */
+export function limitReached(limit: LimitHit): string {
+  return `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`;
 }
 
 /** Why a file whose runner reported its last result but did not exit is an error. */

@@ -3,9 +3,19 @@ import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { ParsedReport } from '../../adapters/index.js';
 import { type JestAssertion, jestAdapter, jestCacheDir, jestReport } from '../../adapters/jest.js';
+import type { Lease } from '../../run/environment.js';
 import type { FileWorkersContext } from '../../run/run.js';
-import { didNotExit, type FileWorkers, killProcessTree, type WorkerOutcome } from '../../run/run-file.js';
-import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
+import {
+  didNotExit,
+  type FileWorkers,
+  killProcessTree,
+  limitReached,
+  type RunFileOptions,
+  timedOut,
+  type WorkerOutcome,
+} from '../../run/run-file.js';
+import type { RunningTemplate } from '../../sandbox/index.js';
+import { startWorkerZygote } from '../started-workers.js';
 import { talkToWorker } from './worker-client.js';
 
 /** The worker zygote (zygote.cts, compiled beside this file). */
@@ -33,10 +43,10 @@ interface JestTestResult {
  * run here, or with SEEDFORK_ZYGOTE=0.
  */
 export async function jestFileWorkers(context: FileWorkersContext): Promise<FileWorkers | undefined> {
-  if (context.adapter.name !== 'jest' || process.env.SEEDFORK_ZYGOTE === '0') return undefined;
+  if (context.adapter.name !== 'jest') return undefined;
   const { root } = context.loaded;
   const probe = { root, reportDir: '/' };
-  const started = await startProcessTemplate([process.execPath, ZYGOTE], {
+  const zygote = await startWorkerZygote([process.execPath, ZYGOTE], {
     cwd: root,
     // native ES modules need the flag in the zygote: forks keep the flags they were started with
     env: { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) },
@@ -54,8 +64,7 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
       },
     }),
   });
-  if ('unavailable' in started) return undefined;
-  return new JestFileWorkers(started, root, context.workers);
+  return zygote && new JestFileWorkers(zygote, root, context.workers);
 }
 
 class JestFileWorkers implements FileWorkers {
@@ -68,11 +77,7 @@ class JestFileWorkers implements FileWorkers {
     private readonly workers: number,
   ) {}
 
-  async run(
-    lease: Parameters<FileWorkers['run']>[0],
-    file: string,
-    options: Parameters<FileWorkers['run']>[2],
-  ): Promise<WorkerOutcome | undefined> {
+  async run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined> {
     if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) return this.fallback(options);
     const env = {
       ...lease.env,
@@ -124,13 +129,13 @@ class JestFileWorkers implements FileWorkers {
       const why =
         hung ??
         (talk.timedOut
-          ? `timed out after ${options.timeoutMs} ms (test.timeoutMs)`
+          ? timedOut(options.timeoutMs)
           : options.signal?.aborted
             ? 'cancelled'
             : (talk.broken ??
               died ??
               (limit
-                ? `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`
+                ? limitReached(limit)
                 : (talk.outcome?.error?.message ??
                   `the Jest worker exited with code ${exitCode} and no result`))));
       return {
@@ -169,7 +174,7 @@ class JestFileWorkers implements FileWorkers {
   }
 
   /** The CLI runs this file; the first time the zygote is the reason, the output says why. */
-  private fallback(options: Parameters<FileWorkers['run']>[2]): undefined {
+  private fallback(options: RunFileOptions): undefined {
     const why = this.zygote.unusable;
     if (why && !this.saidFallback) {
       this.saidFallback = true;

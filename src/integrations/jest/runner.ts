@@ -7,9 +7,9 @@ import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
 import type { Lease } from '../../run/environment.js';
 import { runPool } from '../../run/pool.js';
 import type { WarmPool } from '../../run/warm-pool.js';
-import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
+import type { RunningTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
-import { StartedWorker, startedWorkerPool } from '../started-workers.js';
+import { StartedWorker, startedWorkerPool, startWorkerZygote } from '../started-workers.js';
 import { type Outcome, talkToWorker } from './worker-client.js';
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
@@ -202,25 +202,19 @@ let saidNoZygote = false;
  * into each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh,
  * slower) or when SEEDFORK_ZYGOTE=0 asks for fresh workers.
  */
-async function startZygote(
+function startZygote(
   setup: { rootDir: string },
   env: Record<string, string>,
 ): Promise<RunningTemplate | undefined> {
-  if (process.env.SEEDFORK_ZYGOTE === '0') return undefined;
-  const started = await startProcessTemplate([process.execPath, ZYGOTE], {
-    cwd: setup.rootDir,
-    env,
-    input: JSON.stringify(setup),
-  });
-  if ('unavailable' in started) {
-    if (!saidNoZygote)
-      process.stderr.write(
-        `seedfork: Jest workers start afresh in each sandbox (slower): ${started.unavailable}\n`,
-      );
-    saidNoZygote = true;
-    return undefined;
-  }
-  return started;
+  return startWorkerZygote(
+    [process.execPath, ZYGOTE],
+    { cwd: setup.rootDir, env, input: JSON.stringify(setup) },
+    (reason) => {
+      if (!saidNoZygote)
+        process.stderr.write(`seedfork: Jest workers start afresh in each sandbox (slower): ${reason}\n`);
+      saidNoZygote = true;
+    },
+  );
 }
 
 /** Fork the zygote's worker into a fresh sandbox: Jest is loaded there already; it waits for a file. */

@@ -4,9 +4,10 @@
 // the JSON-lines protocol with the runner (runner.ts) over fd 3:
 //   runner -> worker: {"setup": {rootDir, config, globalConfig, context, moduleMap}} (a fresh
 //                     worker; a zygote gets it on fd 4 instead), then, when a file is handed
-//                     over, {"run": {path, workerId}}
+//                     over, {"run": {path, workerId, drain?}}
 //   worker -> runner: {"event": [name, args]} for each of Jest's per-test events as it happens,
-//                     then {"result": TestResult} or {"error": {message, stack}}; then it exits.
+//                     then {"result": TestResult, "pid"} or {"error": {message, stack}, "pid"};
+//                     then it exits: at once, or with `drain` when its file's leftovers let it.
 import { mkdirSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -143,8 +144,8 @@ async function preload(runner: string, config: Setup['config']): Promise<void> {
 export function serveChannel(ready?: Promise<Prepared>): void {
   const channel = new Socket({ fd: 3, readable: true, writable: true });
   const send = (message: unknown) => channel.write(`${JSON.stringify(message)}\n`);
-  // Send the last message, then exit once it is written: handles a test left open must not
-  // keep the sandbox's worker alive.
+  // Send the last message, then exit once it is written, so that handles a test left open do
+  // not keep the sandbox's worker alive; with `drain`, exit as Jest's CLI would instead.
   let drain = false;
   let finished = false;
   const finish = (message: unknown, code: number) => {

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { deserialize, serialize } from 'node:v8';
 import type { Lease, TestEnvironment } from '../../run/environment.js';
 import type { WarmPool } from '../../run/warm-pool.js';
-import { type RunningTemplate, startProcessTemplate } from '../../sandbox/index.js';
+import type { RunningTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
-import { StartedWorker, startedWorkerPool } from '../started-workers.js';
+import { StartedWorker, startedWorkerPool, startWorkerZygote } from '../started-workers.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */
 export interface VitestPoolOptions {
@@ -111,26 +111,26 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
  * each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh) or
  * when SEEDFORK_ZYGOTE=0 asks for fresh workers.
  */
-async function startZygote(
+function startZygote(
   options: VitestPoolOptions,
   baseEnv: Record<string, string>,
 ): Promise<RunningTemplate | undefined> {
-  if (process.env.SEEDFORK_ZYGOTE === '0') return undefined;
-  const started = await startProcessTemplate([process.execPath, ...options.execArgv, ZYGOTE], {
-    cwd: options.project.config.root,
-    env: { ...baseEnv, ...(options.env as Record<string, string>) },
-    input: JSON.stringify({ entrypoint: join(options.distPath, 'workers/forks.js') }),
-  });
-  if ('unavailable' in started) {
-    if (!saidNoZygote) {
-      options.project.vitest.logger.errorStream.write(
-        `seedfork: Vitest workers start afresh in each sandbox (slower): ${started.unavailable}\n`,
-      );
-    }
-    saidNoZygote = true;
-    return undefined;
-  }
-  return started;
+  return startWorkerZygote(
+    [process.execPath, ...options.execArgv, ZYGOTE],
+    {
+      cwd: options.project.config.root,
+      env: { ...baseEnv, ...(options.env as Record<string, string>) },
+      input: JSON.stringify({ entrypoint: join(options.distPath, 'workers/forks.js') }),
+    },
+    (reason) => {
+      if (!saidNoZygote) {
+        options.project.vitest.logger.errorStream.write(
+          `seedfork: Vitest workers start afresh in each sandbox (slower): ${reason}\n`,
+        );
+      }
+      saidNoZygote = true;
+    },
+  );
 }
 
 /** Start Vitest's forks worker in a sandbox, its IPC channel on fd 3 (channel.cts): forked from

@@ -47,6 +47,8 @@ export interface AuditOptions {
 export type AuditEvent =
   | { type: 'plan'; files: number; runs: string[]; seed: number }
   | { type: 'seed'; event: SeedEvent }
+  /** Something the user should know about how the files run (see RunEvent's). */
+  | { type: 'notice'; message: string }
   | { type: 'run-start'; label: string }
   | { type: 'run-done'; run: AuditRun }
   | { type: 'search-start'; victim: string; kind: 'polluter' | 'state-setter' }
@@ -120,6 +122,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
           baseEnv: baseEnvironment(config),
           workers,
           updateSnapshots: false,
+          notify: (message) => emit({ type: 'notice', message }),
         }),
       );
     }

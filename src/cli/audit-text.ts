@@ -21,6 +21,9 @@ export function auditProgress(stream: NodeJS.WritableStream): (event: AuditEvent
           `seedfork audit: ${event.files} test files, ${event.runs.length} runs (${event.runs.join('; ')}), shuffle seed ${event.seed}\n`,
         );
         break;
+      case 'notice':
+        stream.write(`seedfork: ${event.message}\n`);
+        break;
       case 'seed':
         if (event.event.type === 'cached') stream.write(`seed: reusing cached snapshot ${event.event.key}\n`);
         else if (event.event.type === 'building')

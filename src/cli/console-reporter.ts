@@ -56,6 +56,9 @@ export function consoleReporter(
           `seedfork: ${event.files.length} test file${event.files.length === 1 ? '' : 's'}, ${event.workers} worker${event.workers === 1 ? '' : 's'}, isolation ${event.isolation}${event.isolation === 'namespace' ? `, one sandbox per ${event.per === 'file' ? 'file' : 'worker'}` : ''}`,
         );
         break;
+      case 'notice':
+        print(pc.yellow(`seedfork: ${event.message}`));
+        break;
       case 'gc':
         print(pc.dim(`seedfork: removed ${event.removed} leftover sandbox resource(s) of an earlier run`));
         break;

@@ -12,7 +12,7 @@ import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { initConfig } from '../init/write-config.js';
-import { jestFileWorkers } from '../integrations/jest/file-workers.js';
+import { runnerFileWorkers } from '../integrations/file-workers.js';
 import { mergeResults } from '../plan/merge.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard } from '../plan/shard-spec.js';
@@ -169,7 +169,7 @@ program
         runId: opts.runId,
         // Jest's files through Jest's own worker forked into each sandbox (the runner
         // integration's worker zygote), not a `jest` CLI per file
-        fileWorkers: jestFileWorkers,
+        fileWorkers: runnerFileWorkers,
         signal: controller.signal,
         onEvent: reporter.onEvent,
       });
@@ -247,7 +247,7 @@ program
       json: opts.json,
       html: opts.html,
       ignore: opts.ignore,
-      fileWorkers: jestFileWorkers,
+      fileWorkers: runnerFileWorkers,
       signal: controller.signal,
       onEvent: (event) => {
         progress(event);

@@ -75,6 +75,9 @@ export interface FileWorkersContext {
   baseEnv: Record<string, string>;
   workers: number;
   updateSnapshots: boolean;
+  /** Tell the user something about how the files will run (the workers' fallback to the
+   * runner's CLI, and why); once per cause. */
+  notify: (message: string) => void;
 }
 
 /** Progress of a run, for reporters. */
@@ -89,6 +92,9 @@ export type RunEvent =
     }
   | { type: 'seed'; event: SeedEvent }
   | { type: 'gc'; removed: number }
+  /** Something the user should know about how the files run (a runner's CLI used instead of
+   * its workers, and why). */
+  | { type: 'notice'; message: string }
   | { type: 'file-start'; file: string }
   | { type: 'file-retry'; file: string; attempt: number }
   /** Runner output as it comes (stdout and stderr, as text; not split at line ends). */
@@ -283,6 +289,18 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   let caches: CacheHarvest | undefined;
   let workers: FileWorkers | undefined;
   try {
+    // the runner's workers start (a worker zygote loads the runner) while the seed runs
+    if (settings.isolation === 'namespace' && options.fileWorkers) {
+      workers = await options.fileWorkers({
+        loaded,
+        adapter,
+        stateDir: settings.stateDir,
+        baseEnv: baseEnvironment(config),
+        workers: settings.workers,
+        updateSnapshots: options.updateSnapshots === true,
+        notify: (message) => emit({ type: 'notice', message }),
+      });
+    }
     const seedStarted = performance.now();
     environment = await openEnvironment(settings.isolation, settings.stateDir, {
       loaded,
@@ -299,16 +317,6 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (settings.isolation === 'namespace')
       caches = new CacheHarvest(cacheDirsOf(loaded, adapter), settings.stateDir);
     const harvest = caches;
-    if (settings.isolation === 'namespace' && options.fileWorkers) {
-      workers = await options.fileWorkers({
-        loaded,
-        adapter,
-        stateDir: settings.stateDir,
-        baseEnv: baseEnvironment(config),
-        workers: settings.workers,
-        updateSnapshots: options.updateSnapshots === true,
-      });
-    }
     const fileOptions = unitOptions(loaded, adapter.artifacts ?? [], options);
     await runQueue(
       queue,

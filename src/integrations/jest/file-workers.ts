@@ -64,7 +64,7 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
       },
     }),
   });
-  return zygote && new JestFileWorkers(zygote, root, context.workers);
+  return zygote && new JestFileWorkers(zygote, root, context.workers, context.notify);
 }
 
 class JestFileWorkers implements FileWorkers {
@@ -75,10 +75,11 @@ class JestFileWorkers implements FileWorkers {
     private readonly zygote: RunningTemplate,
     private readonly root: string,
     private readonly workers: number,
+    private readonly notify: (message: string) => void,
   ) {}
 
   async run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined> {
-    if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) return this.fallback(options);
+    if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) return this.fallback();
     const env = {
       ...lease.env,
       ...jestAdapter.env?.({ root: this.root, reportDir: '/' }, lease.env),
@@ -122,7 +123,7 @@ class JestFileWorkers implements FileWorkers {
       child.kill('SIGKILL');
     }
     const exitCode = code ?? (await exited);
-    if (!talk.outcome && this.zygote.unusable) return this.fallback(options); // died with the zygote
+    if (!talk.outcome && this.zygote.unusable) return this.fallback(); // died with the zygote
     const result = talk.outcome?.result as JestTestResult | undefined;
     if (!result || hung) {
       const { limit, died } = await lease.sandbox.incidents();
@@ -173,12 +174,12 @@ class JestFileWorkers implements FileWorkers {
     ]);
   }
 
-  /** The CLI runs this file; the first time the zygote is the reason, the output says why. */
-  private fallback(options: RunFileOptions): undefined {
+  /** The CLI runs this file; the first time the zygote is the reason, the user is told why. */
+  private fallback(): undefined {
     const why = this.zygote.unusable;
     if (why && !this.saidFallback) {
       this.saidFallback = true;
-      options.onOutput?.(`seedfork: ${why}; running the files with Jest's CLI instead\n`);
+      this.notify(`${why}; running the files with Jest's CLI instead`);
     }
     return undefined;
   }

@@ -1,13 +1,10 @@
-import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { deserialize, serialize } from 'node:v8';
 import type { Lease, TestEnvironment } from '../../run/environment.js';
 import type { WarmPool } from '../../run/warm-pool.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
-import { StartedWorker, startedWorkerPool, startWorkerZygote } from '../started-workers.js';
+import { StartedWorker, startedWorkerPool } from '../started-workers.js';
+import { ChannelPoolWorker } from './channel-worker.js';
+import { startVitestWorker, startVitestZygote, type VitestWorkerSpec } from './worker-process.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */
 export interface VitestPoolOptions {
@@ -30,13 +27,6 @@ export interface VitestPoolRunner {
   readonly name: string;
   createPoolWorker(options: VitestPoolOptions): SandboxPoolWorker;
 }
-
-/** Preloaded into a worker started afresh in a sandbox: its IPC channel over fd 3
- * (channel-preload.cts, compiled beside this file). */
-const CHANNEL = fileURLToPath(new URL('./channel-preload.cjs', import.meta.url));
-/** The worker zygote (zygote.cts): Vitest's worker loaded once on the host, forked into each
- * sandbox. */
-const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
 
 /** A project's environment and the base environment of its commands. */
 interface Project {
@@ -106,54 +96,38 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
   return pool;
 }
 
+/** How Vitest starts the workers of `options`. */
+function workerSpec(options: VitestPoolOptions): VitestWorkerSpec {
+  const { distPath, execArgv, env } = options;
+  return { distPath, execArgv, env, root: options.project.config.root };
+}
+
 /**
- * Start the worker zygote of one pool: Vitest's forks worker loaded once on the host, forked into
- * each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh) or
- * when SEEDFORK_ZYGOTE=0 asks for fresh workers.
+ * Start the worker zygote of one pool (see startVitestZygote); undefined where it cannot run
+ * (said once on stderr: workers start afresh) or when SEEDFORK_ZYGOTE=0 asks for fresh workers.
  */
 function startZygote(
   options: VitestPoolOptions,
   baseEnv: Record<string, string>,
 ): Promise<RunningTemplate | undefined> {
-  return startWorkerZygote(
-    [process.execPath, ...options.execArgv, ZYGOTE],
-    {
-      cwd: options.project.config.root,
-      env: { ...baseEnv, ...(options.env as Record<string, string>) },
-      input: JSON.stringify({ entrypoint: join(options.distPath, 'workers/forks.js') }),
-    },
-    (reason) => {
-      if (!saidNoZygote) {
-        options.project.vitest.logger.errorStream.write(
-          `seedfork: Vitest workers start afresh in each sandbox (slower): ${reason}\n`,
-        );
-      }
-      saidNoZygote = true;
-    },
-  );
+  return startVitestZygote(workerSpec(options), baseEnv, (reason) => {
+    if (!saidNoZygote) {
+      options.project.vitest.logger.errorStream.write(
+        `seedfork: Vitest workers start afresh in each sandbox (slower): ${reason}\n`,
+      );
+    }
+    saidNoZygote = true;
+  });
 }
 
-/** Start Vitest's forks worker in a sandbox, its IPC channel on fd 3 (channel.cts): forked from
- * the zygote where there is one, else started afresh; it waits for Vitest's `start` message.
- * Its stdout and stderr go to Vitest's, as the forks pool's do. */
+/** Start Vitest's forks worker in a sandbox (see startVitestWorker); its stdout and stderr go
+ * to Vitest's, as the forks pool's do. */
 function startWorker(
   lease: Lease,
   options: VitestPoolOptions,
   zygote: RunningTemplate | undefined,
 ): StartedWorker {
-  const entrypoint = join(options.distPath, 'workers/forks.js');
-  const spawnOptions = {
-    cwd: options.project.config.root,
-    env: { ...lease.env, ...(options.env as Record<string, string>), SEEDFORK_ATTEMPT: '1' },
-    channel: true,
-  };
-  const child =
-    zygote && lease.sandbox.spawnFrom
-      ? lease.sandbox.spawnFrom(zygote, spawnOptions)
-      : lease.sandbox.spawn(
-          [process.execPath, ...options.execArgv, '--require', CHANNEL, entrypoint],
-          spawnOptions,
-        );
+  const child = startVitestWorker(lease, workerSpec(options), zygote);
   const { logger } = options.project.vitest;
   child.stdout?.pipe(logger.outputStream, { end: false });
   child.stderr?.pipe(logger.errorStream, { end: false });
@@ -188,35 +162,11 @@ export function seedforkPool(): VitestPoolRunner | 'forks' {
  * started ahead of need, `stop` kills the sandbox. Never reused: one sandbox per task (file), as
  * `isolate` asks.
  */
-export class SandboxPoolWorker {
-  readonly name = 'seedfork';
-  /** Vitest's main process would hand transformed modules over as files in its /tmp, which a
-   * sandbox's private /tmp does not show: they come over the channel instead. */
-  readonly cacheFs = false;
-  private readonly events = new EventEmitter();
+export class SandboxPoolWorker extends ChannelPoolWorker {
   private worker: StartedWorker | undefined;
-  private pending = Buffer.alloc(0);
 
-  constructor(private readonly options: VitestPoolOptions) {}
-
-  on(event: string, callback: (arg: unknown) => void): void {
-    this.events.on(event, callback);
-  }
-
-  off(event: string, callback: (arg: unknown) => void): void {
-    this.events.off(event, callback);
-  }
-
-  /** Send a message to the worker: framed v8 serialization over its channel (fd 3). */
-  send(message: unknown): void {
-    const payload = serialize(message);
-    const head = Buffer.alloc(4);
-    head.writeUInt32BE(payload.length);
-    (this.worker?.child.stdio[3] as Writable | undefined)?.write(Buffer.concat([head, payload]));
-  }
-
-  deserialize(data: unknown): unknown {
-    return data;
+  constructor(private readonly options: VitestPoolOptions) {
+    super();
   }
 
   /**
@@ -235,48 +185,21 @@ export class SandboxPoolWorker {
       );
     }
     this.worker = worker;
-    const { child } = worker;
-    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => this.receive(chunk));
-    child.on('error', (error) => this.events.emit('error', error));
-    child.on('exit', async (code) => {
+    this.attach(worker.child, async (code) => {
       // a sandbox limit or a kill from outside: say so before Vitest reports the worker's exit
       if (code !== 0 && this.worker === worker) {
         const { limit, died } = await worker.lease.sandbox.incidents();
         const why = died ?? limit?.message;
         if (why) this.options.project.vitest.logger.errorStream.write(`seedfork: ${why}\n`);
       }
-      this.events.emit('exit', code);
     });
-  }
-
-  private receive(chunk: Buffer): void {
-    this.pending = Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 4) {
-      const length = this.pending.readUInt32BE(0);
-      if (this.pending.length < 4 + length) break;
-      this.events.emit('message', deserialize(this.pending.subarray(4, 4 + length)));
-      this.pending = this.pending.subarray(4 + length);
-    }
   }
 
   /** Stop the worker and kill its sandbox. */
   async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    if (!worker) return;
-    const { child } = worker;
-    if (child.exitCode === null) {
-      const exited = new Promise((done) => child.once('exit', done));
-      (child.stdio[3] as Writable).end();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((done) => (timer = setTimeout(done, 1000)))]);
-      clearTimeout(timer); // a pending timer would hold Vitest's exit for a second
-    }
-    await worker.release(false);
-  }
-
-  /** A sandbox is never reused: each task gets a fresh one. */
-  canReuse(): boolean {
-    return false;
+    await this.detach();
+    await worker?.release(false);
   }
 }

@@ -22,6 +22,9 @@ export abstract class ChannelPoolWorker {
   /** The worker once started, until stopped. */
   protected child: SpawnedProcess | undefined;
   private pending = Buffer.alloc(0);
+  /** Vitest's requests that expect an answer (`start`, `stop`), sent and answered. */
+  private readonly requested = new Set<string>();
+  private readonly answered = new Set<string>();
 
   abstract start(): Promise<void>;
 
@@ -33,12 +36,36 @@ export abstract class ChannelPoolWorker {
     this.events.off(event, callback);
   }
 
-  /** Send a message to the worker: framed v8 serialization over its channel (fd 3). */
+  /** Send a message to the worker: framed v8 serialization over its channel (fd 3). A worker
+   * that has exited answers `start` and `stop` through {@link answerForExited}. */
   send(message: unknown): void {
+    const type = (message as { type?: string }).type;
+    if (type === 'start' || type === 'stop') this.requested.add(type);
+    if (!this.child || this.child.exitCode !== null) {
+      this.answerForExited();
+      return;
+    }
     const payload = serialize(message);
     const head = Buffer.alloc(4);
     head.writeUInt32BE(payload.length);
-    (this.child?.stdio[3] as Writable | undefined)?.write(Buffer.concat([head, payload]));
+    (this.child.stdio[3] as Writable).write(Buffer.concat([head, payload]));
+  }
+
+  /**
+   * Answer what Vitest asked of a worker that exited before it answered (killed by a timeout, a
+   * limit or Ctrl-C): `started` with an error, `stopped`. Vitest would otherwise wait for its
+   * start or stop timeout (60 s) before it let go of the worker, and its close with it.
+   */
+  private answerForExited(): void {
+    for (const [request, response] of [
+      ['start', 'started'],
+      ['stop', 'stopped'],
+    ] as const) {
+      if (!this.requested.has(request) || this.answered.has(request)) continue;
+      this.answered.add(request);
+      const error = request === 'start' ? { error: new Error('the worker exited before it started') } : {};
+      setImmediate(() => this.received({ __vitest_worker_response__: true, type: response, ...error }));
+    }
   }
 
   deserialize(data: unknown): unknown {
@@ -52,18 +79,25 @@ export abstract class ChannelPoolWorker {
 
   /** Take `child` as this task's worker: its messages become `message` events, its end `exit`
    * (after `onExit`, which may say why first). */
-  protected attach(child: SpawnedProcess, onExit: (code: number | null) => Promise<void> | void): void {
+  protected attach(
+    child: SpawnedProcess,
+    onExit: (code: number | null) => Promise<void> | void = () => {},
+  ): void {
     this.child = child;
     (child.stdio[3] as Readable).on('data', (chunk: Buffer) => this.receive(chunk));
     child.on('error', (error) => this.events.emit('error', error));
     child.on('exit', async (code) => {
       await onExit(code);
       this.events.emit('exit', code);
+      this.answerForExited();
     });
   }
 
   /** A message from the worker, before Vitest sees it. */
   protected received(message: unknown): void {
+    const type = (message as { type?: string }).type;
+    if (type === 'started') this.answered.add('start');
+    if (type === 'stopped') this.answered.add('stop');
     this.events.emit('message', message);
   }
 

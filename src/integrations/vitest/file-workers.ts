@@ -88,9 +88,6 @@ class FileRun {
  * on their way to Vitest.
  */
 class FileRunWorker extends ChannelPoolWorker {
-  private stopSent = false;
-  private stoppedSeen = false;
-
   constructor(
     private readonly run: FileRun,
     private readonly spec: VitestWorkerSpec,
@@ -108,12 +105,7 @@ class FileRunWorker extends ChannelPoolWorker {
       stream?.on('data', (text: string) => run.keep(text));
     }
     for (const stream of child.stdio) stream?.on('error', () => {});
-    this.attach(child, () => {
-      // a worker that died during Vitest's `stop` never answers it: answer for it, so that
-      // Vitest does not wait for its stop timeout
-      if (this.stopSent && !this.stoppedSeen)
-        this.received({ __vitest_worker_response__: true, type: 'stopped' });
-    });
+    this.attach(child);
     if (run.stopped) child.kill('SIGKILL');
   }
 
@@ -127,13 +119,11 @@ class FileRunWorker extends ChannelPoolWorker {
       );
       return;
     }
-    if (request.type === 'stop') this.stopSent = true;
     super.send(message);
   }
 
   protected override received(message: unknown): void {
     const event = message as { t?: string; m?: string; a?: unknown[]; type?: string };
-    if (event.type === 'stopped') this.stoppedSeen = true;
     // birpc's requests (https://github.com/antfu-collective/birpc): { t: 'q', m: method, a: args }
     if (event.t === 'q' && event.m === 'onUserConsoleLog') this.run.logs.push(event.a?.[0] as ConsoleLog);
     if (event.t === 'q' && event.m === 'onUnhandledError') {

@@ -58,6 +58,9 @@ export interface EnvironmentOptions {
   baseEnv: Record<string, string>;
   onSeedEvent?: (e: SeedEvent) => void;
   signal?: AbortSignal;
+  /** Called with each sandbox's lease as it is made ready, before it is handed out: the
+   * runner's workers start theirs in it ahead of need (FileWorkers.prepare). Must not throw. */
+  onLeaseReady?: (lease: Lease) => void;
 }
 
 /**
@@ -152,6 +155,7 @@ export async function namespaceEnvironment(
           return false;
         },
       };
+      options.onLeaseReady?.(lease);
       return lease;
     } catch (error) {
       live.delete(sandbox);

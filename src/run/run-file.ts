@@ -48,6 +48,12 @@ export interface FileWorkers {
    * in the outcome.
    */
   run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined>;
+  /**
+   * Start a worker in a sandbox made ready ahead of need (see EnvironmentOptions.onLeaseReady),
+   * so that a `run` in it hands the file over at once instead of forking first. The worker dies
+   * with the sandbox when no file comes. Never throws.
+   */
+  prepare?(lease: Lease): void;
   /** Stop the workers' zygote. Never throws. */
   close(): Promise<void>;
 }

@@ -306,6 +306,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       loaded,
       baseEnv: baseEnvironment(config),
       onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
+      onLeaseReady: (lease) => workers?.prepare?.(lease),
       onGc: (removed) => emit({ type: 'gc', removed }),
       signal: options.signal,
     });

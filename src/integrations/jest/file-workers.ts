@@ -15,6 +15,7 @@ import {
   type WorkerOutcome,
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
+import { PreparedWorkers } from '../prepared-workers.js';
 import { startWorkerZygote } from '../started-workers.js';
 import { talkToWorker } from './worker-client.js';
 
@@ -69,6 +70,7 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
 
 class JestFileWorkers implements FileWorkers {
   private handedOut = 0;
+  private readonly prepared = new PreparedWorkers();
   private saidFallback = false;
 
   constructor(
@@ -79,20 +81,22 @@ class JestFileWorkers implements FileWorkers {
   ) {}
 
   async run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined> {
-    if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) return this.fallback();
-    const env = {
-      ...lease.env,
-      ...jestAdapter.env?.({ root: this.root, reportDir: '/' }, lease.env),
-      SEEDFORK_ATTEMPT: String(options.attempt ?? 1),
-    };
+    if (options.testNames || !lease.sandbox.spawnFrom || this.zygote.unusable) {
+      this.prepared.take(lease, 'none'); // the CLI runs the file: no worker waits in its sandbox
+      return this.fallback();
+    }
+    const attempt = String(options.attempt ?? 1);
     const startedAt = Date.now();
-    const child = lease.sandbox.spawnFrom(this.zygote, { cwd: this.root, env });
+    const taken = this.prepared.take(lease, attempt);
+    const child =
+      taken?.child ?? lease.sandbox.spawnFrom(this.zygote, { cwd: this.root, env: this.env(lease, attempt) });
     let output = '';
     const keep = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       output = (output + text).slice(-MAX_OUTPUT_CHARS);
       options.onOutput?.(text);
     };
+    if (taken?.early) keep(Buffer.from(taken.early));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     const exited = new Promise<number>((done) =>
@@ -161,6 +165,29 @@ class JestFileWorkers implements FileWorkers {
       output: (output + printed).slice(-MAX_OUTPUT_CHARS),
       startedAt,
       durationMs,
+    };
+  }
+
+  /** Fork a worker into the lease's sandbox ahead of its file (first attempts' environment). */
+  prepare(lease: Lease): void {
+    if (!lease.sandbox.spawnFrom || this.zygote.unusable) return;
+    try {
+      this.prepared.add(
+        lease,
+        '1',
+        lease.sandbox.spawnFrom(this.zygote, { cwd: this.root, env: this.env(lease, '1') }),
+      );
+    } catch {
+      // the zygote just died: `run` says why, or the CLI runs the file
+    }
+  }
+
+  /** A worker's environment: the lease's, Jest's own variables, the attempt. */
+  private env(lease: Lease, attempt: string): Record<string, string> {
+    return {
+      ...lease.env,
+      ...jestAdapter.env?.({ root: this.root, reportDir: '/' }, lease.env),
+      SEEDFORK_ATTEMPT: attempt,
     };
   }
 

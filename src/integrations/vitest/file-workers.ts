@@ -13,6 +13,7 @@ import {
   type WorkerOutcome,
 } from '../../run/run-file.js';
 import type { RunningTemplate, SpawnedProcess } from '../../sandbox/index.js';
+import { PreparedWorkers } from '../prepared-workers.js';
 import { ChannelPoolWorker } from './channel-worker.js';
 import { startVitestHost, type VitestHost, type VitestSpecification, type VitestTask } from './host.js';
 import { startVitestWorker, startVitestZygote, type VitestWorkerSpec } from './worker-process.js';
@@ -92,13 +93,18 @@ class FileRunWorker extends ChannelPoolWorker {
     private readonly run: FileRun,
     private readonly spec: VitestWorkerSpec,
     private readonly zygote: Promise<RunningTemplate | undefined>,
+    private readonly prepared: PreparedWorkers,
   ) {
     super();
   }
 
+  /** Take the worker prepared in the run's sandbox, or fork one now. */
   async start(): Promise<void> {
     const { run } = this;
-    const child = startVitestWorker(run.lease, this.spec, await this.zygote, run.options.attempt);
+    const attempt = run.options.attempt ?? 1;
+    const taken = this.prepared.take(run.lease, preparedKey(this.spec, attempt));
+    const child = taken?.child ?? startVitestWorker(run.lease, this.spec, await this.zygote, attempt);
+    if (taken?.early) run.keep(taken.early);
     run.child = child;
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8');
@@ -163,6 +169,11 @@ class VitestFileWorkers implements FileWorkers {
   private readonly host: Promise<VitestHost | { unavailable: string }>;
   private readonly specs: Promise<Map<string, VitestSpecification>>;
   private readonly zygotes = new Map<string, Promise<RunningTemplate | undefined>>();
+  /** The workers forked ahead into ready sandboxes (see {@link prepare}). */
+  private readonly prepared = new PreparedWorkers();
+  /** How Vitest started the latest worker, and its zygote once that is running: what
+   * {@link prepare} forks ahead. */
+  private latest: { spec: VitestWorkerSpec; zygote: RunningTemplate } | undefined;
   private readonly busy = new Set<string>();
   /** The runs under way, which `close` ends. */
   private readonly running = new Map<FileRun, Promise<WorkerOutcome>>();
@@ -191,12 +202,13 @@ class VitestFileWorkers implements FileWorkers {
   }
 
   async run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined> {
-    if (options.testNames || !lease.sandbox.spawnFrom) return undefined;
     const host = await this.host;
-    if ('unavailable' in host) return this.fallback(host.unavailable);
     const path = join(this.root, file);
     const spec = (await this.specs).get(path);
-    if (!spec || this.busy.has(path)) return undefined;
+    if ('unavailable' in host || options.testNames || !spec || this.busy.has(path)) {
+      this.prepared.take(lease, 'none'); // the CLI runs the file: no worker waits in its sandbox
+      return 'unavailable' in host ? this.fallback(host.unavailable) : undefined;
+    }
     this.busy.add(path);
     const run = new FileRun(lease, path, options);
     const outcome = this.runSpec(host, spec, run);
@@ -285,7 +297,29 @@ class VitestFileWorkers implements FileWorkers {
       env: options.env,
       root: this.root,
     };
-    return new FileRunWorker(run, spec, this.zygoteFor(spec));
+    const zygote = this.zygoteFor(spec);
+    void zygote.then((template) => {
+      if (template) this.latest = { spec, zygote: template };
+    });
+    return new FileRunWorker(run, spec, zygote, this.prepared);
+  }
+
+  /**
+   * Fork Vitest's worker into the lease's sandbox ahead of its file, as Vitest started the
+   * latest one (from the second file on: the first tells how Vitest starts its workers).
+   */
+  prepare(lease: Lease): void {
+    const latest = this.latest;
+    if (!latest || latest.zygote.unusable || !lease.sandbox.spawnFrom) return;
+    try {
+      this.prepared.add(
+        lease,
+        preparedKey(latest.spec, 1),
+        startVitestWorker(lease, latest.spec, latest.zygote, 1),
+      );
+    } catch {
+      // the zygote just died: the file's own start says why
+    }
   }
 
   /** The worker zygote for workers started with `spec` (one per Node options and environment). */
@@ -351,6 +385,11 @@ class VitestFileWorkers implements FileWorkers {
     await Promise.all(zygotes.map((zygote) => zygote?.close()));
     rmSync(this.reportDir, { recursive: true, force: true });
   }
+}
+
+/** What a prepared worker was started with: Vitest's options for it and the attempt. */
+function preparedKey(spec: VitestWorkerSpec, attempt: number): string {
+  return JSON.stringify([spec.execArgv, spec.env, attempt]);
 }
 
 /** Leave out the tests of `task` that were to run and never ended (the file's run was cut

@@ -216,6 +216,45 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
     60_000,
   );
 
+  test("seedfork audit runs Vitest's files in sandboxes through the hosted Vitest with the verdicts and polluter of Vitest's CLI", async () => {
+    const before = hostState();
+    // a polluter and its victim: state left in the sandbox's /tmp by one breaks the other
+    writeFileSync(
+      join(dir, 'test/od-polluter.test.ts'),
+      "import { test } from 'vitest';\nimport { writeFileSync } from 'node:fs';\ntest('leaves a lock', () => writeFileSync('/tmp/od-lock', '1'));\n",
+    );
+    writeFileSync(
+      join(dir, 'test/od-victim.test.ts'),
+      "import { expect, test } from 'vitest';\nimport { existsSync } from 'node:fs';\ntest('finds no lock', () => expect(existsSync('/tmp/od-lock')).toBe(false));\n",
+    );
+    const verdicts = (hosted: boolean) => {
+      const json = `${hosted ? 'hosted' : 'cli'}-audit.json`;
+      const r = runCliSync(
+        dir,
+        ['audit', 'od-', '--repeat', '2', '--runs', 'repeat,reverse', '--json', json],
+        {
+          SEEDFORK_ZYGOTE: hosted ? '1' : '0',
+        },
+      );
+      expect(r.code, r.out).toBe(1);
+      const report = JSON.parse(readFileSync(join(dir, json), 'utf8')) as {
+        tests: { file: string; name: string; category: string; search?: { files: string[] } }[];
+      };
+      return report.tests.map((t) => ({
+        test: `${t.file} ${t.name}`,
+        category: t.category,
+        culprits: t.search?.files,
+      }));
+    };
+    const hosted = verdicts(true);
+    expect(hosted).toEqual(verdicts(false));
+    expect(hosted.find((t) => t.test === 'test/od-victim.test.ts finds no lock')).toMatchObject({
+      category: 'order-dependent',
+      culprits: ['test/od-polluter.test.ts'],
+    });
+    await expectHostClean(before);
+  }, 180_000);
+
   test("a config Vitest must run in the sandbox (a globalSetup) runs the files with Vitest's CLI, and says why", () => {
     writeFileSync(
       join(dir, 'vitest.config.ts'),

@@ -5,10 +5,11 @@
  *   - jest 30 + ts-jest (type-checking TypeScript), plain `jest -w W` against a host PostgreSQL;
  *   - vitest 4 (the newest major that runs on Node 20), plain `vitest run --maxWorkers W`;
  * each next to `seedfork run --workers W` (fork per file, PostgreSQL per sandbox, warm pool and
- * warm caches; Jest's files through forks of the Jest worker zygote, Vitest's through a `vitest`
- * CLI per file) and the runner integrations with the same W, both with their worker zygotes:
+ * warm caches; Jest's files through forks of the Jest worker zygote, Vitest's through Vitest
+ * hosted in seedfork's process and its worker zygote) and the runner integrations with the same W,
+ * both with their worker zygotes:
  * `jest --runner seedfork/jest` and `vitest run` with `pool: seedforkPool()` from seedfork/vitest.
- * SEEDFORK_ZYGOTE=0 measures them with fresh workers (and Jest's CLI per file) instead. Every command runs once untimed first, so all of them start with warm caches,
+ * SEEDFORK_ZYGOTE=0 measures them with fresh workers (and the runners' CLI per file) instead. Every command runs once untimed first, so all of them start with warm caches,
  * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
  * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
  * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`

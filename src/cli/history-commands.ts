@@ -554,7 +554,9 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
 
   program
     .command('serve')
-    .description('the history server: an ingest API for CI jobs (bearer tokens per service) and the verdicts')
+    .description(
+      'the history server: an ingest API for CI jobs (bearer tokens per service), the verdicts and a dashboard',
+    )
     .option('--port <n>', 'port', (v) => Number(v), 7357)
     .option('--host <address>', 'address to listen on (0.0.0.0 for other machines)', '127.0.0.1')
     .option('--db <url|dir>', 'the history (default: SEEDFORK_DB, config history.db)')
@@ -565,6 +567,9 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
         port: opts.port,
         host: opts.host,
         regressionRuns: loaded?.config.history.regressionRuns ?? 2,
+        dependsOn: Object.fromEntries(
+          Object.entries(loaded?.config.history.services ?? {}).map(([name, s]) => [name, s.dependsOn]),
+        ),
       }).catch(async (error) => {
         await store.close();
         return fail(error);

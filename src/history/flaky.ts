@@ -4,6 +4,8 @@ import { judge, type TestRun, type Verdict, type VerdictOptions } from './verdic
 
 /** A test's verdict, with which test it is. */
 export interface TestVerdict extends Verdict {
+  /** The test's id in the store (the dashboard's /tests/<id>). */
+  id: number;
   service: string;
   /** The test's class in its latest audit, when one was recorded. */
   audit?: AuditVerdict;
@@ -18,6 +20,8 @@ export interface FlakyQuery extends VerdictOptions {
   service?: string;
   /** Only runs at or after this time (epoch ms). */
   since?: number;
+  /** Only runs on this branch (tests without one there are left out). */
+  branch?: string;
 }
 
 /** Status order for listing: what needs attention first. */
@@ -47,7 +51,9 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
      group by t.id`,
     [since, service],
   );
-  const troubled = days.filter((d) => Number(d.troubled) > 0).map((d) => d.id);
+  // the rollup does not know branches: with one, every test's runs are read
+  const branch = query.branch ?? null;
+  const troubled = days.filter((d) => branch !== null || Number(d.troubled) > 0).map((d) => d.id);
   const rows = await store.query<{
     test_id: string;
     service: string;
@@ -66,9 +72,9 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
      from results r
      join runs u on u.id = r.run_id
      join tests t on t.id = r.test_id
-     where r.test_id = any($2::bigint[]) and u.at >= $1
+     where r.test_id = any($2::bigint[]) and u.at >= $1 and ($3::text is null or u.branch = $3)
      order by t.id`,
-    [since, troubled],
+    [since, troubled, branch],
   );
   const judged = new Set(rows.map((r) => r.test_id));
   const audits = await latestAuditVerdicts(store);
@@ -88,6 +94,7 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
     if (rows[i + 1]?.test_id !== row.test_id) {
       const audit = audits.get(String(row.test_id));
       verdicts.push({
+        id: Number(row.test_id),
         service: row.service,
         file: row.file,
         name: row.name,
@@ -98,9 +105,10 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
     }
   }
   for (const d of days) {
-    if (judged.has(d.id)) continue;
+    if (judged.has(d.id) || branch !== null) continue;
     const audit = audits.get(String(d.id));
     verdicts.push({
+      id: Number(d.id),
       service: d.service,
       file: d.file,
       name: d.name,

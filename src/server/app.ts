@@ -9,6 +9,7 @@ import { activeQuarantine, quarantineMatcher } from '../history/quarantine.js';
 import { MAX_REPORT_BYTES, parseReport } from '../history/read-report.js';
 import type { HistoryStore } from '../history/store.js';
 import { type TokenGrant, verifyToken } from '../history/tokens.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 
 /** What `POST /api/v1/runs` takes: one CI job's reports, base64-encoded. */
 export interface RunUpload {
@@ -42,7 +43,7 @@ const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
  */
 export function historyApp(
   store: HistoryStore,
-  options: { regressionRuns: number } = { regressionRuns: 2 },
+  options: { regressionRuns: number; dependsOn?: Record<string, string[]> } = { regressionRuns: 2 },
 ): Hono {
   const app = new Hono();
 
@@ -114,13 +115,17 @@ export function historyApp(
       return c.json({ error: (error as Error).message }, 400);
     }
     const service = c.req.query('service');
+    const branch = c.req.query('branch');
     const verdicts = await flakyTests(store, {
       since,
       regressionRuns: options.regressionRuns,
       ...(service ? { service } : {}),
+      ...(branch ? { branch } : {}),
     });
     return c.json(verdicts);
   });
+
+  dashboardRoutes(app, store, { regressionRuns: options.regressionRuns, dependsOn: options.dependsOn ?? {} });
 
   app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
   return app;

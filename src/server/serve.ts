@@ -18,9 +18,12 @@ export interface HistoryServer {
  */
 export function serveHistory(
   store: HistoryStore,
-  options: { port: number; host: string; regressionRuns?: number },
+  options: { port: number; host: string; regressionRuns?: number; dependsOn?: Record<string, string[]> },
 ): Promise<HistoryServer> {
-  const app = historyApp(store, { regressionRuns: options.regressionRuns ?? 2 });
+  const app = historyApp(store, {
+    regressionRuns: options.regressionRuns ?? 2,
+    ...(options.dependsOn ? { dependsOn: options.dependsOn } : {}),
+  });
   return new Promise((resolve, reject) => {
     const server = serve(
       { fetch: app.fetch, port: options.port, hostname: options.host },

@@ -1,20 +1,25 @@
 /**
  * History benchmark (issue 11): load RESULTS test results (default 1,000,000) into the embedded
  * store (PGlite) and into PostgreSQL (the host's, started here; needs root), through `ingest`
- * (one transaction per CI job, as `seedfork ingest` does), then time `flaky` and `correlate`
- * over the whole history. Prints results per second and each query's time next to the goals
- * (1M results in under 60 s; each query under 1 s). Run: `npm run bench:history`
+ * (one transaction per CI job, as `seedfork ingest` does), then time `flaky`, `correlate` and
+ * the dashboard's overview query over the whole history, and the overview page in headless
+ * Chromium (served by `seedfork serve`'s app, from the request to the trend chart drawn).
+ * Prints results per second and each time next to the goals (1M results in under 60 s; each
+ * query under 1 s; the page painted in under 1 s). Run: `npm run bench:history`
  * (env: RESULTS, TESTS per job, BACKENDS=embedded,postgres).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { correlateHistory } from '../src/history/correlate-history.js';
 import { flakyTests } from '../src/history/flaky.js';
 import { random } from '../src/history/generated-history.js';
 import { ingest } from '../src/history/ingest.js';
 import type { IngestCase } from '../src/history/read-report.js';
 import { type HistoryStore, openHistory } from '../src/history/store.js';
+import { overview } from '../src/server/dashboard/data.js';
+import { serveHistory } from '../src/server/serve.js';
 import { hostPostgres, INITDB_FLAGS } from './host-postgres.js';
 
 const RESULTS = Number(process.env.RESULTS ?? 1_000_000);
@@ -88,8 +93,44 @@ async function measure(name: string, target: string): Promise<void> {
     console.log(
       `  correlate: ${cor.ms.toFixed(0)} ms, ${cor.value.clusters.length} cluster(s) among ${cor.value.tests} failing tests; goal < 1000 ms: ${cor.ms < 1000 ? 'met' : 'MISSED'}`,
     );
+    const view = await timedMs(() => overview(store, { since: 0, regressionRuns: 2 }));
+    console.log(
+      `  overview:  ${view.ms.toFixed(0)} ms (${view.value.services.length} services, ${view.value.trend.days.length} days); goal < 1000 ms: ${view.ms < 1000 ? 'met' : 'MISSED'}`,
+    );
+    const painted = await paintMs(store);
+    console.log(
+      painted === undefined
+        ? '  overview page: not measured (no chromium: apt-get install chromium)'
+        : `  overview page painted in Chromium: ${painted.toFixed(0)} ms; goal < 1000 ms: ${painted < 1000 ? 'met' : 'MISSED'}`,
+    );
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The overview page's time in headless Chromium, in ms: from the request to the trend chart
+ * drawn (median of 3 loads after one warm-up); undefined without a chromium.
+ */
+async function paintMs(store: HistoryStore): Promise<number | undefined> {
+  const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+  if (!executablePath) return undefined;
+  const server = await serveHistory(store, { port: 0, host: '127.0.0.1' });
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const load = async () => {
+      const started = performance.now();
+      await page.goto(`${server.url}/?since=3650d`);
+      await page.waitForFunction(() => 'seedforkCharts' in window);
+      return performance.now() - started;
+    };
+    await load();
+    const times = [await load(), await load(), await load()].sort((a, b) => a - b);
+    return times[1];
+  } finally {
+    await browser.close();
+    await server.close();
   }
 }
 

@@ -93,7 +93,7 @@ function expectedTrend(): { days: number[]; series: { service: string; rates: nu
 }
 
 describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
-  test('each page renders its data, the trend plots the history, quarantine changes need an admin token', async () => {
+  test('each page renders its data, the trend plots the history, quarantine and retention need an admin token', async () => {
     const dir = makeProject('dashboard', { '.keep': '' });
     mkdirSync(SHOTS, { recursive: true });
     const store = await openHistory(join(dir, '.seedfork', 'history'));
@@ -234,6 +234,20 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       await page.click('#quarantine tbody tr button');
       expect(await page.textContent('#message')).toMatch(/Released #\d+/);
       expect(await page.locator('#quarantine tbody tr').count()).toBe(0);
+
+      // retention: the two oldest days go
+      await page.fill('#retention input[name=days]', '3');
+      await page.fill('#retention input[name=token]', admin);
+      await page.click('#retention button');
+      expect(await page.textContent('#message')).toMatch(/Dropped 8 runs \(24 results\) older than 3 days/);
+      await page.goto(`${url}/?since=30d`);
+      expect(
+        await page.evaluate(
+          () =>
+            (window as unknown as { seedforkCharts: { trend: { data: number[][] } } }).seedforkCharts.trend
+              .data[0],
+        ),
+      ).toEqual(expectedTrend().days.slice(2));
 
       // the filters: one service, a branch nothing ran on
       await page.goto(`${url}/?since=30d&service=web`);

@@ -1,6 +1,7 @@
 // The flakiness history demo (`npm run demo:history`): six weeks of CI builds of five services
 // that report JUnit XML, with known flaky, broken and correlated tests, ingested into an embedded
-// history, then shown by `seedfork flaky` and `seedfork correlate`.
+// history, then shown by `seedfork flaky` and `seedfork correlate`, with the command that serves
+// the dashboard over it.
 //
 // What is in it (the truth the commands should find):
 // - ledger-db, a dependency of billing, orders and invoices, has maintenance from 02:00 to 03:00
@@ -156,3 +157,6 @@ console.log(
 cli(['flaky', '--since', '60d']);
 console.log('\n$ seedfork correlate --since 60d');
 cli(['correlate', '--since', '60d']);
+console.log(
+  `\nThe same in the dashboard:\n  SEEDFORK_DB=${db} node ${CLI} serve\nthen open http://127.0.0.1:7357/?since=60d (services, the daily flake rate, each test's history, the clusters, the quarantine).`,
+);

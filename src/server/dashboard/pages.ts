@@ -149,7 +149,8 @@ ${
   return layout('Clusters', '/clusters', filters, body);
 }
 
-/** The quarantine list, with the forms that add and remove entries (an admin token in each). */
+/** The quarantine list, with the forms that add and remove entries, and the retention form
+ * (an admin token in each). */
 export function quarantinePage(
   entries: QuarantineEntry[],
   filters: FilterValues,
@@ -169,7 +170,12 @@ ${entries.length === 0 ? html`<p class="note">Nothing is quarantined.</p>` : ''}
 <form method="post" action="/quarantine" id="add">
 <p><label>test or glob <input name="pattern" required size="40"></label> <label>service <input name="service" size="12"></label></p>
 <p><label>reason <input name="reason" required size="40"></label> <label>owner <input name="owner" size="12"></label> <label>expires <input name="expires" placeholder="14d" size="5"></label></p>
-<p><label>admin token <input type="password" name="token" required size="40"></label> <button>Quarantine</button></p></form>`;
+<p><label>admin token <input type="password" name="token" required size="40"></label> <button>Quarantine</button></p></form>
+<h2>Retention</h2>
+<form method="post" action="/retention" id="retention">
+<p><label>drop runs older than <input name="days" required size="4" inputmode="numeric"> days</label>
+<label>admin token <input type="password" name="token" required size="40"></label> <button>Drop</button></p></form>
+<p class="note">By whole UTC days, with their results, as <code>seedfork prune --older-than N</code> does.</p>`;
   return layout('Quarantine', '/quarantine', filters, body, false);
 }
 

@@ -8,6 +8,7 @@ import { correlateHistory } from '../../history/correlate-history.js';
 import { parseDuration } from '../../history/duration.js';
 import { flakyTests, type TestVerdict } from '../../history/flaky.js';
 import { activeQuarantine, addQuarantine, removeQuarantine } from '../../history/quarantine.js';
+import { pruneHistory } from '../../history/retention.js';
 import type { HistoryStore } from '../../history/store.js';
 import { type TokenGrant, verifyToken } from '../../history/tokens.js';
 import { type Filters, overview, testDetail } from './data.js';
@@ -109,8 +110,8 @@ export function verdictsCsv(verdicts: TestVerdict[]): string {
 /**
  * The dashboard's pages on `app`: `/` (services ranked by flaky tests, the daily flake-rate
  * trend, the flaky and broken tests), `/tests/:id` (a test's history strip, grouped failures,
- * audit verdicts), `/clusters`, `/quarantine` (with add and remove, which need an admin token in
- * the form), `/api/v1/flaky.csv`, `/login`. Every page takes `since`, `service` and `branch`.
+ * audit verdicts), `/clusters`, `/quarantine` (with add and remove, and the retention form: each
+ * needs an admin token in the form), `/api/v1/flaky.csv`, `/login`. Every page takes `since`, `service` and `branch`.
  * Reading is open to this machine; from elsewhere it needs a token (a bearer header, or the
  * cookie `/login` sets).
  */
@@ -200,7 +201,7 @@ export function dashboardRoutes(app: Hono, store: HistoryStore, options: Dashboa
     }),
   );
 
-  /** A quarantine change: the form's token must be an admin token (a form field, not the
+  /** A quarantine or retention change: the form's token must be an admin token (a form field, not the
    * cookie, so another site cannot make the browser send it). */
   const mutate =
     (change: (form: Record<string, string>, c: Context) => Promise<string>) => async (c: Context) => {
@@ -257,6 +258,17 @@ export function dashboardRoutes(app: Hono, store: HistoryStore, options: Dashboa
       const removed = await removeQuarantine(store, id);
       if (removed === 0) throw new Error(`#${id} is not in the quarantine`);
       return `Released #${id}.`;
+    }),
+  );
+
+  app.post(
+    '/retention',
+    mutate(async (form) => {
+      const days = Number(form.days);
+      if (!Number.isInteger(days) || days < 1)
+        throw new Error(`days: "${form.days}" is not a whole number of days`);
+      const dropped = await pruneHistory(store, days);
+      return `Dropped ${dropped.runs} runs (${dropped.results} results) older than ${days} days.`;
     }),
   );
 

@@ -24,6 +24,30 @@ export interface FlakyQuery extends VerdictOptions {
   branch?: string;
 }
 
+/** A run of a test as the store's `results` joined with `runs` give it. */
+export interface RunRow {
+  status: TestRun['status'];
+  retry_failures: number;
+  at: Date | string;
+  build: string;
+  attempt: number;
+  commit_sha: string | null;
+  branch: string | null;
+}
+
+/** The {@link TestRun} of a stored row. */
+export function testRunOf(row: RunRow): TestRun {
+  return {
+    at: new Date(row.at).getTime(),
+    build: row.build,
+    attempt: row.attempt,
+    status: row.status,
+    retryFailures: row.retry_failures,
+    ...(row.commit_sha ? { commit: row.commit_sha } : {}),
+    ...(row.branch ? { branch: row.branch } : {}),
+  };
+}
+
 /** Status order for listing: what needs attention first. */
 const ORDER: Record<Verdict['status'], number> = { broken: 0, flaky: 1, fixed: 2, healthy: 3 };
 
@@ -54,19 +78,7 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
   // the rollup does not know branches: with one, every test's runs are read
   const branch = query.branch ?? null;
   const troubled = days.filter((d) => branch !== null || Number(d.troubled) > 0).map((d) => d.id);
-  const rows = await store.query<{
-    test_id: string;
-    service: string;
-    file: string;
-    name: string;
-    status: TestRun['status'];
-    retry_failures: number;
-    at: Date | string;
-    build: string;
-    attempt: number;
-    commit_sha: string | null;
-    branch: string | null;
-  }>(
+  const rows = await store.query<RunRow & { test_id: string; service: string; file: string; name: string }>(
     `select t.id as test_id, t.service, t.file, t.name, r.status, r.retry_failures,
             u.at, u.build, u.attempt, u.commit_sha, u.branch
      from results r
@@ -82,15 +94,7 @@ export async function flakyTests(store: HistoryStore, query: FlakyQuery): Promis
   let runs: TestRun[] = [];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
-    runs.push({
-      at: new Date(row.at).getTime(),
-      build: row.build,
-      attempt: row.attempt,
-      status: row.status,
-      retryFailures: row.retry_failures,
-      ...(row.commit_sha ? { commit: row.commit_sha } : {}),
-      ...(row.branch ? { branch: row.branch } : {}),
-    });
+    runs.push(testRunOf(row));
     if (rows[i + 1]?.test_id !== row.test_id) {
       const audit = audits.get(String(row.test_id));
       verdicts.push({

@@ -1,5 +1,5 @@
 import type { AuditVerdict } from '../../history/audit-verdicts.js';
-import { flakyTests, type TestVerdict } from '../../history/flaky.js';
+import { flakyTests, type RunRow, type TestVerdict, testRunOf } from '../../history/flaky.js';
 import { activeQuarantine, quarantineMatcher } from '../../history/quarantine.js';
 import type { HistoryStore } from '../../history/store.js';
 import { judge, type TestRun, type Verdict } from '../../history/verdicts.js';
@@ -166,16 +166,7 @@ export async function testDetail(
     [id],
   );
   if (!test) return undefined;
-  const rows = await store.query<{
-    status: TestRun['status'];
-    retry_failures: number;
-    message: string | null;
-    at: Date | string;
-    build: string;
-    attempt: number;
-    commit_sha: string | null;
-    branch: string | null;
-  }>(
+  const rows = await store.query<RunRow & { message: string | null }>(
     `select r.status, r.retry_failures, r.message, u.at, u.build, u.attempt, u.commit_sha, u.branch
      from results r join runs u on u.id = r.run_id
      where r.test_id = $1 and u.at >= $2 and ($3::text is null or u.branch = $3)
@@ -183,13 +174,7 @@ export async function testDetail(
     [id, new Date(filters.since).toISOString(), filters.branch ?? null],
   );
   const runs: StripRun[] = rows.map((r) => ({
-    at: new Date(r.at).getTime(),
-    build: r.build,
-    attempt: r.attempt,
-    status: r.status,
-    retryFailures: r.retry_failures,
-    ...(r.commit_sha ? { commit: r.commit_sha } : {}),
-    ...(r.branch ? { branch: r.branch } : {}),
+    ...testRunOf(r),
     ...(r.message ? { message: r.message } : {}),
   }));
   const groups = new Map<string, { message: string; count: number; lastAt: number; example: string }>();

@@ -201,3 +201,12 @@ export const DASHBOARD_JS = `(function () {
   window.seedforkCharts = { trend: chart };
 })();
 `;
+
+/** The sign-in form: a token kept in a cookie for reading from another machine. */
+export function loginPage(error?: string) {
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · seedfork</title></head>
+<body style="font:14px system-ui;margin:40px"><h1>seedfork history</h1>
+${error ? html`<p style="color:#b3261e" id="message">${error}</p>` : ''}
+<form method="post" action="/login"><label>token <input type="password" name="token" size="50" required></label> <button>Sign in</button></form>
+<p>A token from <code>seedfork token create</code> (kept in a cookie on this browser).</p></body></html>`;
+}

@@ -3,20 +3,21 @@ import { createRequire } from 'node:module';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { html } from 'hono/html';
 import { correlateHistory } from '../../history/correlate-history.js';
 import { parseDuration } from '../../history/duration.js';
-import { flakyTests, type TestVerdict } from '../../history/flaky.js';
+import { flakyTests } from '../../history/flaky.js';
 import { activeQuarantine, addQuarantine, removeQuarantine } from '../../history/quarantine.js';
 import { pruneHistory } from '../../history/retention.js';
 import type { HistoryStore } from '../../history/store.js';
 import { type TokenGrant, verifyToken } from '../../history/tokens.js';
+import { verdictsCsv } from './csv.js';
 import { type Filters, overview, testDetail } from './data.js';
 import {
   clustersPage,
   DASHBOARD_JS,
   type FilterValues,
   filterQuery,
+  loginPage,
   messagePage,
   overviewPage,
   quarantinePage,
@@ -76,35 +77,6 @@ export function filtersOf(c: Context, regressionRuns: number): { filters: Filter
       ...(values.branch ? { branch: values.branch } : {}),
     },
   };
-}
-
-/** RFC 4180 field: quoted when it holds a comma, quote or line break. */
-function csvField(value: unknown): string {
-  const text = value === undefined || value === null ? '' : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** The verdicts as CSV (RFC 4180), one row per test, the columns of `seedfork flaky --json`. */
-export function verdictsCsv(verdicts: TestVerdict[]): string {
-  const columns = [
-    'service',
-    'file',
-    'name',
-    'status',
-    'runs',
-    'failures',
-    'flakyRuns',
-    'flakeRate',
-  ] as const;
-  const rows = verdicts.map((v) =>
-    [
-      ...columns.map((k) => csvField(v[k])),
-      csvField(v.firstFlakyAt === undefined ? '' : new Date(v.firstFlakyAt).toISOString()),
-      csvField(v.lastFailureAt === undefined ? '' : new Date(v.lastFailureAt).toISOString()),
-      csvField(v.audit?.category),
-    ].join(','),
-  );
-  return `${[...columns, 'firstFlakyAt', 'lastFailureAt', 'audit'].join(',')}\r\n${rows.map((r) => `${r}\r\n`).join('')}`;
 }
 
 /**
@@ -279,12 +251,4 @@ export function dashboardRoutes(app: Hono, store: HistoryStore, options: Dashboa
     setCookie(c, COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' });
     return c.redirect(`/${filterQuery({ since: '30d' })}`, 303);
   });
-}
-
-function loginPage(error?: string) {
-  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · seedfork</title></head>
-<body style="font:14px system-ui;margin:40px"><h1>seedfork history</h1>
-${error ? html`<p style="color:#b3261e" id="message">${error}</p>` : ''}
-<form method="post" action="/login"><label>token <input type="password" name="token" size="50" required></label> <button>Sign in</button></form>
-<p>A token from <code>seedfork token create</code> (kept in a cookie on this browser).</p></body></html>`;
 }

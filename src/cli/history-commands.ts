@@ -60,6 +60,12 @@ export async function openProjectHistory(opts: { db?: string; config?: string })
   return { store: await openHistory(target), ...(loaded ? { loaded } : {}) };
 }
 
+/** What each service depends on, from config `history.services` (none without a config). */
+function configDependsOn(loaded: LoadedConfig | undefined): Record<string, string[]> {
+  const services = loaded?.config.history.services ?? {};
+  return Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dependsOn]));
+}
+
 /** This project's service name in the history: `history.service`, else its directory's name. */
 function projectService(loaded: LoadedConfig): string {
   return loaded.config.history.service ?? basename(loaded.root);
@@ -435,14 +441,13 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
       const { store, loaded } = await openProjectHistory(opts).catch(fail);
       let result: Awaited<ReturnType<typeof correlateHistory>>;
       try {
-        const services = loaded?.config.history.services ?? {};
         result = await correlateHistory(store, {
           since,
           windowMs,
           minFailures: opts.minFailures,
           ...(threshold === undefined ? {} : { threshold }),
           regressionRuns: loaded?.config.history.regressionRuns ?? 2,
-          dependsOn: Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.dependsOn])),
+          dependsOn: configDependsOn(loaded),
         });
       } catch (error) {
         await store.close();
@@ -567,9 +572,7 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
         port: opts.port,
         host: opts.host,
         regressionRuns: loaded?.config.history.regressionRuns ?? 2,
-        dependsOn: Object.fromEntries(
-          Object.entries(loaded?.config.history.services ?? {}).map(([name, s]) => [name, s.dependsOn]),
-        ),
+        dependsOn: configDependsOn(loaded),
       }).catch(async (error) => {
         await store.close();
         return fail(error);

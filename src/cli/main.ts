@@ -167,8 +167,8 @@ program
         timingsFrom: opts.timingsFrom,
         recordTimings: opts.recordTimings,
         runId: opts.runId,
-        // Jest's files through Jest's own worker forked into each sandbox (the runner
-        // integration's worker zygote), not a `jest` CLI per file
+        // Jest's and Vitest's files through the runner's own worker forked into each sandbox
+        // (the integrations' worker zygotes), not the runner's CLI per file
         fileWorkers: runnerFileWorkers,
         signal: controller.signal,
         onEvent: reporter.onEvent,

@@ -58,6 +58,10 @@ export interface FileWorkers {
   close(): Promise<void>;
 }
 
+/** Output a file's worker keeps (stdout, stderr, what the runner printed), in characters: its
+ * tail when longer (see WorkerOutcome.output). */
+export const WORKER_OUTPUT_CHARS = 1024 * 1024;
+
 /** What one file's worker reported. */
 export interface WorkerOutcome {
   report: ParsedReport;

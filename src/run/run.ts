@@ -289,13 +289,14 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   let caches: CacheHarvest | undefined;
   let workers: FileWorkers | undefined;
   try {
+    const baseEnv = baseEnvironment(config);
     // the runner's workers start (a worker zygote loads the runner) while the seed runs
     if (settings.isolation === 'namespace' && options.fileWorkers) {
       workers = await options.fileWorkers({
         loaded,
         adapter,
         stateDir: settings.stateDir,
-        baseEnv: baseEnvironment(config),
+        baseEnv,
         workers: settings.workers,
         updateSnapshots: options.updateSnapshots === true,
         notify: (message) => emit({ type: 'notice', message }),
@@ -304,7 +305,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     const seedStarted = performance.now();
     environment = await openEnvironment(settings.isolation, settings.stateDir, {
       loaded,
-      baseEnv: baseEnvironment(config),
+      baseEnv,
       onSeedEvent: (event: SeedEvent) => emit({ type: 'seed', event }),
       onLeaseReady: (lease) => workers?.prepare?.(lease),
       onGc: (removed) => emit({ type: 'gc', removed }),

@@ -1,4 +1,3 @@
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { SeedforkError } from '../errors/seedfork-error.js';
@@ -9,7 +8,7 @@ import { activeQuarantine, quarantineMatcher } from '../history/quarantine.js';
 import { MAX_REPORT_BYTES, parseReport } from '../history/read-report.js';
 import type { HistoryStore } from '../history/store.js';
 import { type TokenGrant, verifyToken } from '../history/tokens.js';
-import { dashboardRoutes } from './dashboard/routes.js';
+import { dashboardRoutes, isLocal } from './dashboard/routes.js';
 
 /** What `POST /api/v1/runs` takes: one CI job's reports, base64-encoded. */
 export interface RunUpload {
@@ -27,8 +26,6 @@ export interface RunUpload {
 
 /** Largest request body: a few reports at the report limit, base64 (4/3). */
 const MAX_BODY_BYTES = 4 * MAX_REPORT_BYTES;
-
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 /**
  * The history server's HTTP API (Hono):
@@ -104,8 +101,7 @@ export function historyApp(
   });
 
   app.get('/api/v1/flaky', async (c) => {
-    const local = LOOPBACK.test(getConnInfo(c).remote.address ?? '');
-    if (!local && !(await grant(c.req.header('authorization')))) {
+    if (!isLocal(c) && !(await grant(c.req.header('authorization')))) {
       return c.json({ error: 'reading from another machine needs a token' }, 401);
     }
     let since: number;

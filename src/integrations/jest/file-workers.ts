@@ -12,6 +12,7 @@ import {
   limitReached,
   type RunFileOptions,
   timedOut,
+  WORKER_OUTPUT_CHARS,
   type WorkerOutcome,
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
@@ -21,9 +22,6 @@ import { talkToWorker } from './worker-client.js';
 
 /** The worker zygote (zygote.cts, compiled beside this file). */
 const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
-
-/** Output kept per file from a worker, in characters (its tail when longer). */
-const MAX_OUTPUT_CHARS = 1024 * 1024;
 
 /** What `seedfork run` reads of a Jest worker's TestResult (@jest/test-result). */
 interface JestTestResult {
@@ -93,7 +91,7 @@ class JestFileWorkers implements FileWorkers {
     let output = '';
     const keep = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
-      output = (output + text).slice(-MAX_OUTPUT_CHARS);
+      output = (output + text).slice(-WORKER_OUTPUT_CHARS);
       options.onOutput?.(text);
     };
     if (taken?.early) keep(Buffer.from(taken.early));
@@ -162,7 +160,7 @@ class JestFileWorkers implements FileWorkers {
     return {
       report: this.report(result),
       exitCode: failed ? 1 : 0,
-      output: (output + printed).slice(-MAX_OUTPUT_CHARS),
+      output: (output + printed).slice(-WORKER_OUTPUT_CHARS),
       startedAt,
       durationMs,
     };

@@ -1,13 +1,10 @@
 import type { Lease } from '../../run/environment.js';
-import type { RunFileOptions } from '../../run/run-file.js';
+import { type RunFileOptions, WORKER_OUTPUT_CHARS } from '../../run/run-file.js';
 import type { RunningTemplate, SpawnedProcess } from '../../sandbox/index.js';
 import type { PreparedWorkers } from '../prepared-workers.js';
 import { ChannelPoolWorker } from './channel-worker.js';
 import type { VitestTask } from './host.js';
-import { startVitestWorker, type VitestWorkerSpec } from './worker-process.js';
-
-/** Output kept per file from a worker, in characters (its tail when longer). */
-export const MAX_OUTPUT_CHARS = 1024 * 1024;
+import { startVitestWorker, type VitestWorkerSpec, workerKey } from './worker-process.js';
 
 /** A console call in a test, as Vitest's worker reports it (`UserConsoleLog` in vitest). */
 interface ConsoleLog {
@@ -53,7 +50,7 @@ export class FileRun {
   }
 
   keep(text: string): void {
-    this.output = (this.output + text).slice(-MAX_OUTPUT_CHARS);
+    this.output = (this.output + text).slice(-WORKER_OUTPUT_CHARS);
     this.options.onOutput?.(text);
   }
 
@@ -131,7 +128,7 @@ export class FileRunWorker extends ChannelPoolWorker {
 
 /** What a prepared worker was started with: Vitest's options for it and the attempt. */
 export function preparedKey(spec: VitestWorkerSpec, attempt: number): string {
-  return JSON.stringify([spec.execArgv, spec.env, attempt]);
+  return `${attempt} ${workerKey(spec)}`;
 }
 
 /** Leave out the tests of `task` that were to run and never ended (the file's run was cut

@@ -10,20 +10,14 @@ import {
   limitReached,
   type RunFileOptions,
   timedOut,
+  WORKER_OUTPUT_CHARS,
   type WorkerOutcome,
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
 import { PreparedWorkers } from '../prepared-workers.js';
-import {
-  dropUnfinished,
-  FileRun,
-  FileRunWorker,
-  MAX_OUTPUT_CHARS,
-  messageOf,
-  preparedKey,
-} from './file-run.js';
+import { dropUnfinished, FileRun, FileRunWorker, messageOf, preparedKey } from './file-run.js';
 import { startVitestHost, type VitestHost, type VitestSpecification } from './host.js';
-import { startVitestWorker, startVitestZygote, type VitestWorkerSpec } from './worker-process.js';
+import { startVitestWorker, startVitestZygote, type VitestWorkerSpec, workerKey } from './worker-process.js';
 
 /** What seedfork reads of the options Vitest 4's pool creates a worker with (`PoolOptions`). */
 interface PoolOptions {
@@ -146,7 +140,7 @@ class VitestFileWorkers implements FileWorkers {
     return {
       report,
       exitCode: unfinished ? exitCode || 1 : failed ? 1 : 0,
-      output: (run.output + this.printed(run, report)).slice(-MAX_OUTPUT_CHARS),
+      output: (run.output + this.printed(run, report)).slice(-WORKER_OUTPUT_CHARS),
       ...(unfinished ? { unfinished } : {}),
       startedAt,
       durationMs,
@@ -208,7 +202,7 @@ class VitestFileWorkers implements FileWorkers {
 
   /** The worker zygote for workers started with `spec` (one per Node options and environment). */
   private zygoteFor(spec: VitestWorkerSpec): Promise<RunningTemplate | undefined> {
-    const key = JSON.stringify([spec.execArgv, spec.env]);
+    const key = workerKey(spec);
     let zygote = this.zygotes.get(key);
     if (!zygote) {
       zygote = startVitestZygote(spec, this.context.baseEnv, (reason) =>

@@ -4,7 +4,7 @@ import type { RunningTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 import { ChannelPoolWorker } from './channel-worker.js';
-import { startVitestWorker, startVitestZygote, type VitestWorkerSpec } from './worker-process.js';
+import { startVitestWorker, startVitestZygote, type VitestWorkerSpec, workerKey } from './worker-process.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */
 export interface VitestPoolOptions {
@@ -79,7 +79,7 @@ function poolFor(options: VitestPoolOptions): Promise<WarmPool<StartedWorker>> {
   const root = options.project.config.root;
   const byArgs = pools.get(root) ?? new Map<string, Promise<WarmPool<StartedWorker>>>();
   pools.set(root, byArgs);
-  const key = JSON.stringify([options.env, options.execArgv]);
+  const key = workerKey(options);
   let pool = byArgs.get(key);
   if (!pool) {
     pool = environmentFor(options).then(async ({ environment, baseEnv }) => {

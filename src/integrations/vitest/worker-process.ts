@@ -21,6 +21,12 @@ export interface VitestWorkerSpec {
   root: string;
 }
 
+/** A key naming how a worker is started (its Node options and environment): workers with the
+ * same key come from one zygote and may take each other's place. */
+export function workerKey(spec: Pick<VitestWorkerSpec, 'execArgv' | 'env'>): string {
+  return JSON.stringify([spec.execArgv, spec.env]);
+}
+
 /**
  * The environment of a Vitest worker in a sandbox. Vitest gives its workers `vitestEnv`: the
  * environment of its own process (`hostEnv`) with its variables (VITEST, TEST, NODE_ENV) and

@@ -1,17 +1,20 @@
 import type { AuditVerdict } from '../../history/audit-verdicts.js';
-import { flakyTests, type RunRow, type TestVerdict, testRunOf } from '../../history/flaky.js';
+import {
+  type FlakyQuery,
+  flakyTests,
+  type RunRow,
+  type TestVerdict,
+  testRunOf,
+} from '../../history/flaky.js';
 import { activeQuarantine, quarantineMatcher } from '../../history/quarantine.js';
 import type { HistoryStore } from '../../history/store.js';
 import { judge, type TestRun, type Verdict } from '../../history/verdicts.js';
 
-/** What every dashboard page is filtered by (query string `since`, `service`, `branch`). */
-export interface Filters {
+/** What every dashboard page is filtered by (query string `since`, `service`, `branch`), and
+ * how it judges (config `history.regressionRuns`): the verdicts' own query, `since` given. */
+export interface Filters extends FlakyQuery {
   /** Only runs at or after this time, epoch ms. */
   since: number;
-  service?: string;
-  branch?: string;
-  /** Failure streaks this long are regressions (config `history.regressionRuns`). */
-  regressionRuns: number;
 }
 
 /** One service's line on the overview. */
@@ -46,12 +49,7 @@ const DAY_MS = 86_400_000;
  * so it costs days x tests, not results; with a branch filter it reads the branch's results.
  */
 export async function overview(store: HistoryStore, filters: Filters): Promise<Overview> {
-  const verdicts = await flakyTests(store, {
-    since: filters.since,
-    regressionRuns: filters.regressionRuns,
-    ...(filters.service ? { service: filters.service } : {}),
-    ...(filters.branch ? { branch: filters.branch } : {}),
-  });
+  const verdicts = await flakyTests(store, filters);
   const quarantined = quarantineMatcher(await activeQuarantine(store));
   const byService = new Map<string, ServiceSummary & { rateSum: number; ran: number }>();
   for (const v of verdicts) {

@@ -54,9 +54,14 @@ function tokenOf(c: Context): string | undefined {
   return /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1] ?? getCookie(c, COOKIE);
 }
 
+/** Whether a request comes from this machine (its peer address is a loopback one). */
+export function isLocal(c: Context): boolean {
+  return LOOPBACK.test(getConnInfo(c).remote.address ?? '');
+}
+
 /** Whether a request may read: from this machine, or with a valid token. */
 export async function mayRead(c: Context, store: HistoryStore): Promise<boolean> {
-  if (LOOPBACK.test(getConnInfo(c).remote.address ?? '')) return true;
+  if (isLocal(c)) return true;
   const token = tokenOf(c);
   return token !== undefined && (await verifyToken(store, token)) !== undefined;
 }
@@ -160,13 +165,7 @@ export function dashboardRoutes(app: Hono, store: HistoryStore, options: Dashboa
   app.get(
     '/api/v1/flaky.csv',
     readPage(async (c, filters) => {
-      const verdicts = await flakyTests(store, {
-        since: filters.since,
-        regressionRuns: options.regressionRuns,
-        ...(filters.service ? { service: filters.service } : {}),
-        ...(filters.branch ? { branch: filters.branch } : {}),
-      });
-      return c.body(verdictsCsv(verdicts), 200, {
+      return c.body(verdictsCsv(await flakyTests(store, filters)), 200, {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': 'attachment; filename="seedfork-flaky.csv"',
       });

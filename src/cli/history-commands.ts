@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import pc from 'picocolors';
@@ -23,7 +25,9 @@ import { pruneHistory } from '../history/retention.js';
 import { type HistoryStore, openHistory } from '../history/store.js';
 import { createToken, revokeToken } from '../history/tokens.js';
 import { uploadRun } from '../history/upload.js';
+import { LEASE_LIMITS_MS } from '../plan/queue-protocol.js';
 import type { RunResult } from '../report/types.js';
+import type { QueueOptions } from '../run/queue-client.js';
 import { serveHistory } from '../server/serve.js';
 import { forTerminal } from './terminal-text.js';
 
@@ -69,6 +73,33 @@ function configDependsOn(loaded: LoadedConfig | undefined): Record<string, strin
 /** This project's service name in the history: `history.service`, else its directory's name. */
 function projectService(loaded: LoadedConfig): string {
   return loaded.config.history.service ?? basename(loaded.root);
+}
+
+/**
+ * For `seedfork run --queue URL`: the queue options, with the service from `--service` or the
+ * config (`history.service`, else the project directory's name), the token from SEEDFORK_TOKEN
+ * (a flag would show in `ps`), and a job id unique to this process unless `--queue-job` names one.
+ * @throws SeedforkError when SEEDFORK_TOKEN is not set or the lease is not a duration
+ */
+export function queueOptionsFor(
+  loaded: LoadedConfig,
+  opts: { queue: string; service?: string; queueJob?: string; queueLease?: string },
+): QueueOptions {
+  const token = process.env.SEEDFORK_TOKEN;
+  if (!token)
+    throw new SeedforkError('--queue needs a token in SEEDFORK_TOKEN', {
+      hint: 'Make one with `seedfork token create --service <service>` on the server, and give it to every job as a secret.',
+    });
+  const leaseMs = parseDuration(opts.queueLease ?? '30s');
+  if (leaseMs < LEASE_LIMITS_MS.min || leaseMs > LEASE_LIMITS_MS.max)
+    throw new SeedforkError(`--queue-lease must be from 1s to 60m, not ${opts.queueLease}`);
+  return {
+    url: opts.queue,
+    token,
+    service: opts.service ?? projectService(loaded),
+    job: opts.queueJob ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    leaseMs,
+  };
 }
 
 /**

@@ -30,6 +30,7 @@ import { auditProgress, formatAudit } from './audit-text.js';
 import { consoleReporter } from './console-reporter.js';
 import {
   addHistoryCommands,
+  queueOptionsFor,
   recordAuditInHistory,
   recordInHistory,
   runQuarantine,
@@ -138,9 +139,24 @@ program
   .option('--record-timings', 'update the timings file (the default, except with --shard: merge does it)')
   .option('--no-record-timings', 'leave the timings file as it is')
   .option('--run-id <id>', "id shared by a CI run's shards (default: from the CI's environment)")
+  .option(
+    '--queue <url>',
+    'take files one by one from the queue of `seedfork serve` at this URL, shared by the jobs of this CI run (token: SEEDFORK_TOKEN)',
+  )
+  .option(
+    '--service <name>',
+    'the service whose queue this is (default: config history.service, else the directory name)',
+  )
+  .option('--queue-job <id>', "this job's id in the queue (default: host, pid and a random part)")
+  .option(
+    '--queue-lease <duration>',
+    "hand this job's files to other jobs when not heard from for this long",
+    '30s',
+  )
   .action(async (filters: string[], opts) => {
     const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
     const loaded = await loadConfig(process.cwd(), opts.config);
+    const queue = opts.queue ? queueOptionsFor(loaded, opts) : undefined;
     const controller = new AbortController();
     onInterrupt(controller);
     const reporter = consoleReporter(process.stdout, { verbose: opts.verbose === true });
@@ -162,6 +178,7 @@ program
         retries: opts.retries,
         filter: filters,
         shard,
+        ...(queue ? { queue } : {}),
         shardBy: opts.shardBy,
         timings: opts.timings,
         timingsFrom: opts.timingsFrom,
@@ -174,7 +191,7 @@ program
         onEvent: reporter.onEvent,
       });
       reporter.stop();
-      if (!shard) await recordInHistory(loaded, result);
+      if (!shard && !queue) await recordInHistory(loaded, result); // merge records the whole
       process.exit(result.files.some(failsTheBuild) ? 1 : 0);
     } catch (error) {
       reporter.stop();

@@ -12,7 +12,9 @@ export function formatMerge(result: RunResult, options: { slowest: number }): st
   const s = result.summary;
   const shards = result.shards ?? [];
   const lines: string[] = [];
-  const total = `merged ${shards.length} shard${shards.length === 1 ? '' : 's'}: ${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''}`;
+  const queued = shards.some((sh) => sh.job !== undefined);
+  const unit = queued ? 'queue job' : 'shard';
+  const total = `merged ${shards.length} ${unit}${shards.length === 1 ? '' : 's'}: ${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''}`;
   lines.push(
     s.filesFailed === 0
       ? pc.green(total)
@@ -29,14 +31,14 @@ export function formatMerge(result: RunResult, options: { slowest: number }): st
     for (const f of slowest) lines.push(`  ${secs(f.durationMs).padStart(9)}  ${f.file}`);
   }
   if (shards.length > 0) {
-    lines.push('shards:');
+    lines.push(`${unit}s:`);
     for (const sh of shards)
       lines.push(
-        `  ${`${sh.index}/${shards.length}`.padEnd(7)} ${secs(sh.durationMs).padStart(9)}${sh.predictedMs !== undefined ? pc.dim(` (predicted ${secs(sh.predictedMs)})`) : ''}  ${sh.files} files, ${sh.tests} tests`,
+        `  ${(sh.job ?? `${sh.index}/${shards.length}`).padEnd(7)} ${secs(sh.durationMs).padStart(9)}${sh.predictedMs !== undefined ? pc.dim(` (predicted ${secs(sh.predictedMs)})`) : ''}  ${sh.files} files, ${sh.tests} tests`,
       );
   }
   const balance = shardBalance(result);
   if (balance !== undefined)
-    lines.push(`shard balance (slowest / mean shard wall time): ${balance.toFixed(3)}`);
+    lines.push(`${unit} balance (slowest / mean ${unit} wall time): ${balance.toFixed(3)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -17,6 +17,9 @@
  * - `quarantine`: tests whose failures do not fail a build: a glob over `file > name` (or the
  *   name alone), for one service or all (`service` null), added by hand or automatically above
  *   the flake-rate threshold, until it expires or is released.
+ * - `queue_builds`, `queue_jobs`, `queue_items`: queue mode's broker (src/server/queue/): one
+ *   build's files with their predicted cost, each queued, leased to a job or done; each job with
+ *   the time its leases run out (ms since the epoch), running, complete or lost.
  */
 export const MIGRATIONS: { version: number; sql: string[] }[] = [
   {
@@ -116,6 +119,37 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
         culprits text[] not null default '{}',
         primary key (test_id, at)
       )`,
+    ],
+  },
+  {
+    version: 6,
+    sql: [
+      `create table queue_builds (
+        id bigserial primary key,
+        service text not null,
+        build text not null,
+        suite_id text not null,
+        created_at timestamptz not null default now(),
+        unique (service, build)
+      )`,
+      `create table queue_jobs (
+        build_id bigint not null references queue_builds (id) on delete cascade,
+        job text not null,
+        state text not null check (state in ('running', 'complete', 'lost')),
+        lease_ms int not null,
+        expires_at_ms bigint not null,
+        primary key (build_id, job)
+      )`,
+      `create table queue_items (
+        build_id bigint not null references queue_builds (id) on delete cascade,
+        file text not null,
+        cost_ms double precision not null,
+        state text not null check (state in ('queued', 'leased', 'done')),
+        job text,
+        handed int not null default 0,
+        primary key (build_id, file)
+      )`,
+      'create index queue_items_next on queue_items (build_id, state, cost_ms desc)',
     ],
   },
 ];

@@ -10,15 +10,17 @@ export interface MergeInput {
 }
 
 /**
- * Check that `inputs` are every shard of one split run, exactly once, then combine them into
- * one result: files sorted by path, wall time of the slowest shard, one {@link ShardSummary}
- * per shard. A single unsharded result merges into itself.
+ * Check that `inputs` are every shard of one split run, exactly once (or the queue-mode jobs of
+ * one build, see {@link mergeQueueJobs}), then combine them into one result: files sorted by
+ * path, wall time of the slowest shard, one {@link ShardSummary} per shard. A single unsharded
+ * result merges into itself.
  * @throws SeedforkError listing every problem found: results of different runs or suites,
  *   missing or duplicated shards, shards that did not finish, a file run by two shards.
  */
 export function mergeResults(inputs: MergeInput[]): RunResult {
   if (inputs.length === 0)
     throw new SeedforkError('nothing to merge', { hint: 'Pass the JSON result file of every shard.' });
+  if (inputs.some((i) => i.result.queue)) return mergeQueueJobs(inputs);
   const problems: string[] = [];
   const full = inputs.filter((i) => !i.result.shard);
   if (full.length > 0 && inputs.length > 1) {
@@ -85,13 +87,99 @@ export function mergeResults(inputs: MergeInput[]): RunResult {
     });
 
   const ordered = [...inputs].sort((a, b) => (a.result.shard?.index ?? 1) - (b.result.shard?.index ?? 1));
-  const files: FileResult[] = ordered.flatMap((i) => i.result.files).sort((a, b) => byPath(a.file, b.file));
-  const shards: ShardSummary[] = ordered.map((i) => ({
-    index: i.result.shard?.index ?? 1,
-    durationMs: i.result.durationMs,
-    files: i.result.files.length,
-    tests: i.result.files.reduce((n, f) => n + f.tests.length, 0),
-    ...(i.result.shard ? { predictedMs: i.result.shard.predictedMs } : {}),
+  return combine(
+    ordered.map((i) => ({
+      input: i,
+      files: i.result.files,
+      summary: {
+        index: i.result.shard?.index ?? 1,
+        ...(i.result.shard ? { predictedMs: i.result.shard.predictedMs } : {}),
+      },
+    })),
+  );
+}
+
+/**
+ * Merge the results of the jobs of one queue-mode build (`run --queue`): together they must
+ * cover every file of the build. A file with results from several jobs (its first job was lost,
+ * so the queue handed it out again, but that job still wrote a report) keeps the result of the
+ * job that completed; two complete jobs with one file is an error.
+ * @throws SeedforkError listing every problem: results that are not of queue mode, other builds
+ *   or file lists, a job given twice, files of the build without a result, results for files
+ *   outside it
+ */
+export function mergeQueueJobs(inputs: MergeInput[]): RunResult {
+  const problems: string[] = [];
+  for (const i of inputs.filter((i) => !i.result.queue))
+    problems.push(`${i.path} is not a queue-mode job's result (no --queue): it cannot be merged with them`);
+  const jobs = inputs.filter((i) => i.result.queue);
+  const first = jobs[0]!.result.queue!;
+  for (const i of jobs) {
+    const q = i.result.queue!;
+    if (q.build !== first.build || q.suiteId !== first.suiteId)
+      problems.push(
+        `${i.path} is job ${q.job} of build ${q.build} (files ${q.suiteId}), but ${jobs[0]!.path} is of build ${first.build} (files ${first.suiteId})`,
+      );
+  }
+  const byJob = new Map<string, string[]>();
+  for (const i of jobs) byJob.set(i.result.queue!.job, [...(byJob.get(i.result.queue!.job) ?? []), i.path]);
+  for (const [job, paths] of byJob)
+    if (paths.length > 1) problems.push(`job ${job} is given twice: ${paths.join(', ')}`);
+  const build = new Set(first.files);
+  const chosen = new Map<string, { input: MergeInput; result: FileResult }>();
+  for (const input of jobs) {
+    const stray = input.result.files.filter((f) => !build.has(f.file)).map((f) => f.file);
+    if (stray.length > 0)
+      problems.push(
+        `${input.path} has results for files outside build ${first.build}: ${stray.slice(0, 3).join(', ')}`,
+      );
+    for (const result of input.result.files) {
+      const held = chosen.get(result.file);
+      if (!held || (!held.input.result.queue!.complete && input.result.queue!.complete)) {
+        chosen.set(result.file, { input, result });
+      } else if (held.input.result.queue!.complete && input.result.queue!.complete) {
+        problems.push(`${result.file} ran in two complete jobs: ${held.input.path} and ${input.path}`);
+      }
+    }
+  }
+  const missing = first.files.filter((f) => !chosen.has(f));
+  if (missing.length > 0)
+    problems.push(
+      `${missing.length} of the build's ${first.files.length} files have no result (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}): a job that ran them stopped before writing its report, or a job's report is missing`,
+    );
+  if (problems.length > 0)
+    throw new SeedforkError(
+      `cannot merge ${inputs.length} queue-mode result file${inputs.length === 1 ? '' : 's'}`,
+      {
+        details: problems.map((p) => `  - ${p}`).join('\n'),
+        hint: 'Pass the report of every job of one build exactly once. A job that died is not needed if another job took its files; files no report has must be run again (seedfork run <files>).',
+      },
+    );
+  const ordered = [...jobs].sort((a, b) => a.result.queue!.job.localeCompare(b.result.queue!.job));
+  return combine(
+    ordered.map((input, k) => ({
+      input,
+      files: input.result.files.filter((f) => chosen.get(f.file)?.input === input),
+      summary: { index: k + 1, job: input.result.queue!.job },
+    })),
+  );
+}
+
+/** One merged result from each input's chosen files. */
+function combine(
+  parts: {
+    input: MergeInput;
+    files: FileResult[];
+    summary: Omit<ShardSummary, 'durationMs' | 'files' | 'tests'>;
+  }[],
+): RunResult {
+  const inputs = parts.map((p) => p.input);
+  const files: FileResult[] = parts.flatMap((p) => p.files).sort((a, b) => byPath(a.file, b.file));
+  const shards: ShardSummary[] = parts.map((p) => ({
+    ...p.summary,
+    durationMs: p.input.result.durationMs,
+    files: p.files.length,
+    tests: p.files.reduce((n, f) => n + f.tests.length, 0),
   }));
   const isolations = [...new Set(inputs.map((i) => i.result.isolation))];
   const seeds = inputs.map((i) => i.result.seedMs).filter((s): s is number => s !== undefined);

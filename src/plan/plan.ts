@@ -47,8 +47,11 @@ export function predictWallMs(costs: FileCost[], workers: number): number {
   return listScheduleMs([...costs].sort(longestFirst), workers);
 }
 
-/** Identity of a suite split: the same files, shard count and strategy give the same id. */
-export function suiteIdOf(files: string[], shards: number, strategy: ShardStrategy): string {
+/**
+ * Identity of a suite split: the same files, shard count and strategy give the same id
+ * (`queue`: the files of a queue-mode build, whatever their timings).
+ */
+export function suiteIdOf(files: string[], shards: number, strategy: ShardStrategy | 'queue'): string {
   const sorted = [...files].sort(byPath);
   return createHash('sha256')
     .update(JSON.stringify({ files: sorted, shards, strategy }))

@@ -72,9 +72,25 @@ export interface ShardInfo {
   predictedMs: number;
 }
 
+/** A queue-mode job's part of a build (`seedfork run --queue`): what merge checks. */
+export interface QueueInfo {
+  /** The build (the CI run's id) whose queue the job took files from. */
+  build: string;
+  /** This job's id. */
+  job: string;
+  /** Identity of the build's file list; equal across its jobs. */
+  suiteId: string;
+  /** Every file of the build, sorted: the jobs' results together must cover them. */
+  files: string[];
+  /** Whether the queue said every file of the build was done before this job stopped. */
+  complete: boolean;
+}
+
 /** One shard's part of a merged result. */
 export interface ShardSummary {
   index: number;
+  /** The queue-mode job, when the shards are a queue's jobs. */
+  job?: string;
   /** Wall time of the shard's run, in ms. */
   durationMs: number;
   files: number;
@@ -98,7 +114,9 @@ export interface RunResult {
   runId?: string;
   /** Set when the run was one shard of a split suite. */
   shard?: ShardInfo;
-  /** Set on merged results: one entry per shard. */
+  /** Set on a queue-mode job's result (`run --queue`). */
+  queue?: QueueInfo;
+  /** Set on merged results: one entry per shard (per job in queue mode). */
   shards?: ShardSummary[];
   snapshot?: { key: string; cached: boolean };
   /** Time to seed or restore the snapshot, in ms. */

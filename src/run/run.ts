@@ -3,20 +3,28 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { type Adapter, adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
-import { CancelledError } from '../errors/seedfork-error.js';
+import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import type { FileCost } from '../plan/cost.js';
 import { byPath, longestFirst, partition, type ShardStrategy, totalMs } from '../plan/partition.js';
-import { makePlan } from '../plan/plan.js';
+import { makePlan, suiteIdOf } from '../plan/plan.js';
 import type { ShardSpec } from '../plan/shard-spec.js';
 import { loadSuite, type Suite, type TimingsOptions } from '../plan/suite.js';
 import { existsUnder, recordTimings, writeTimings } from '../plan/timings.js';
-import { type FileResult, isFailure, type RunResult, type ShardInfo, summarize } from '../report/types.js';
+import {
+  type FileResult,
+  isFailure,
+  type QueueInfo,
+  type RunResult,
+  type ShardInfo,
+  summarize,
+} from '../report/types.js';
 import { writeReports } from '../report/write.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
 import { CacheHarvest, cacheDirsOf } from './caches.js';
 import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
-import { runPool } from './pool.js';
+import { listSource, runSource, type WorkSource } from './pool.js';
+import { QueueClient, type QueueOptions } from './queue-client.js';
 import { type FileWorkers, fileOptionsFor, type RunFileOptions } from './run-file.js';
 import { ciRunId } from './run-id.js';
 
@@ -42,12 +50,18 @@ export interface RunOptions extends TimingsOptions {
   retries?: number;
   /** Run only this shard of the suite (`--shard i/N`). */
   shard?: ShardSpec;
+  /**
+   * Take the files from the queue of `seedfork serve` that every job of this CI run (`runId`)
+   * shares, instead of a shard plan (`--queue URL`): the jobs finish together however fast each
+   * machine is. Not with `shard`; only `per: 'file'`.
+   */
+  queue?: QueueOptions;
   /** How the suite is split into shards (default `timing`). */
   shardBy?: ShardStrategy;
   /** Id shared by the shards of one CI run (default: from the CI's environment variables). */
   runId?: string;
-  /** Update the timings file with this run's durations (default: true, but false with `shard`:
-   * every shard of a run must plan from the same timings, and `merge` records them all). */
+  /** Update the timings file with this run's durations (default: true, but false with `shard`
+   * or `queue`: every job of a run must plan from the same timings, and `merge` records them all). */
   recordTimings?: boolean;
   /**
    * Why a test is quarantined, or undefined: its failures are still reported (marked
@@ -169,6 +183,7 @@ class RunRecord {
   readonly startedAt = new Date();
   seedMs: number | undefined;
   snapshot: RunResult['snapshot'];
+  queue: QueueInfo | undefined;
 
   constructor(
     readonly settings: RunSettings,
@@ -188,6 +203,7 @@ class RunRecord {
       workers: settings.workers,
       ...(settings.runId ? { runId: settings.runId } : {}),
       ...(this.shard ? { shard: this.shard } : {}),
+      ...(this.queue ? { queue: this.queue } : {}),
       ...(this.seedMs !== undefined ? { seedMs: this.seedMs } : {}),
       ...(this.snapshot ? { snapshot: this.snapshot } : {}),
       files: ordered,
@@ -198,7 +214,7 @@ class RunRecord {
 
 /** Update the timings file with a run's durations (not for `--shard` runs unless asked: merge does it). */
 function saveTimings(loaded: LoadedConfig, suite: Suite, record: RunRecord, options: RunOptions): void {
-  if (!(options.recordTimings ?? !options.shard) || record.results.length === 0) return;
+  if (!(options.recordTimings ?? !(options.shard || options.queue)) || record.results.length === 0) return;
   const updated = recordTimings(suite.timings, record.results, {
     sandboxed: record.settings.isolation === 'namespace',
     seedMs: record.seedMs,
@@ -208,12 +224,12 @@ function saveTimings(loaded: LoadedConfig, suite: Suite, record: RunRecord, opti
 }
 
 /**
- * Work the queue: at most `workers` groups at once, each in a sandbox of its own (one unit per
+ * Work the source: at most `workers` groups at once, each in a sandbox of its own (one unit per
  * group with `per: 'file'`), every unit with its retries. A group's sandbox is kept when one of
  * its units failed and `keepFailed` asks for it.
  */
 async function runQueue(
-  queue: string[][],
+  source: WorkSource,
   env: TestEnvironment,
   runUnit: (lease: Lease, file: string) => Promise<{ result: FileResult; retryKept: boolean }>,
   options: {
@@ -224,8 +240,8 @@ async function runQueue(
     onGroupPassed?: (lease: Lease) => Promise<void>;
   },
 ): Promise<void> {
-  await runPool(
-    queue,
+  await runSource(
+    source,
     options.workers,
     async (group) => {
       const lease = await env.acquire(options.signal);
@@ -260,6 +276,7 @@ async function runQueue(
 export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promise<RunResult> {
   const { config, root } = loaded;
   const settings = runSettings(loaded, options);
+  const queueBuild = options.queue ? checkQueueMode(options, settings) : undefined;
   const suite = loadSuite(loaded, options);
   const { costs, shard } = selectShard(suite, options, settings.workers);
   const files = costs.map((c) => c.file).sort(byPath);
@@ -277,7 +294,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   });
   const record = new RunRecord(settings, files, shard);
   const { reports } = settings;
-  if (queue.length === 0) {
+  if (queue.length === 0 && !options.queue) {
     // An empty shard (more shards than files): nothing to seed or run, but merge wants its result.
     const result = record.result();
     writeReports(result, reports);
@@ -288,7 +305,28 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   let environment: TestEnvironment | undefined;
   let caches: CacheHarvest | undefined;
   let workers: FileWorkers | undefined;
+  let client: QueueClient | undefined;
   try {
+    let source = listSource(queue);
+    let units = queue.length;
+    if (options.queue && queueBuild) {
+      // join first: a bad token or another suite is said before the seed is paid for
+      const suiteId = suiteIdOf(files, 1, 'queue');
+      const joined = await QueueClient.join(
+        options.queue,
+        queueBuild,
+        { suiteId, files: costs.map((c) => ({ file: c.file, costMs: Math.round(c.ms) })) },
+        options.signal,
+      );
+      client = joined.client;
+      source = client;
+      units = joined.joined.remaining;
+      record.queue = { build: queueBuild, job: options.queue.job, suiteId, files, complete: false };
+      emit({
+        type: 'notice',
+        message: `queue: job ${options.queue.job} joined build ${queueBuild} at ${options.queue.url} (${joined.joined.remaining} of ${joined.joined.files} files left)`,
+      });
+    }
     const baseEnv = baseEnvironment(config);
     // the runner's workers start (a worker zygote loads the runner) while the seed runs
     if (settings.isolation === 'namespace' && options.fileWorkers) {
@@ -315,13 +353,13 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     record.snapshot = environment.snapshot;
     const env = environment;
     // one sandbox per group: the warm pool may prepare them ahead of the workers
-    env.expect?.(queue.length, settings.workers);
+    env.expect?.(units, settings.workers);
     if (settings.isolation === 'namespace')
       caches = new CacheHarvest(cacheDirsOf(loaded, adapter), settings.stateDir);
     const harvest = caches;
     const fileOptions = unitOptions(loaded, adapter.artifacts ?? [], options);
     await runQueue(
-      queue,
+      source,
       env,
       async (lease, file) => {
         emit({ type: 'file-start', file });
@@ -346,6 +384,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       },
     );
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
+    if (record.queue && client) record.queue.complete = client.complete;
     caches?.merge();
   } catch (error) {
     // Keep what finished: a cancelled or broken run still leaves its partial results.
@@ -357,6 +396,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
+    client?.close();
     caches?.discard(); // merged already unless the run broke off
     await workers?.close();
     await environment?.close();
@@ -366,6 +406,27 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
   saveTimings(loaded, suite, record, options);
   emit({ type: 'done', result, reports });
   return result;
+}
+
+/**
+ * What queue mode needs: no shard, one file per sandbox, and a build id shared by the jobs.
+ * @returns the build id (the run id)
+ * @throws SeedforkError saying what to change
+ */
+function checkQueueMode(options: RunOptions, settings: RunSettings): string {
+  if (options.shard)
+    throw new SeedforkError('--queue and --shard do not go together', {
+      hint: 'With --queue every job takes its files from the shared queue: drop --shard.',
+    });
+  if (settings.per !== 'file')
+    throw new SeedforkError(`queue mode hands out one file at a time, not per: '${settings.per}'`, {
+      hint: "Use per: 'file' (the default) with --queue.",
+    });
+  if (!settings.runId)
+    throw new SeedforkError('queue mode needs an id that every job of the CI run shares', {
+      hint: 'Pass --run-id or set SEEDFORK_RUN_ID (GitHub Actions, GitLab, Buildkite and CircleCI ids are read by themselves).',
+    });
+  return settings.runId;
 }
 
 /**

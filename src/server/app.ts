@@ -9,6 +9,7 @@ import { MAX_REPORT_BYTES, parseReport } from '../history/read-report.js';
 import type { HistoryStore } from '../history/store.js';
 import { type TokenGrant, verifyToken } from '../history/tokens.js';
 import { dashboardRoutes, isLocal } from './dashboard/routes.js';
+import { queueRoutes } from './queue/routes.js';
 
 /** What `POST /api/v1/runs` takes: one CI job's reports, base64-encoded. */
 export interface RunUpload {
@@ -36,6 +37,8 @@ const MAX_BODY_BYTES = 4 * MAX_REPORT_BYTES;
  * - `GET /api/v1/flaky?service=&since=30d`: the verdicts, as `seedfork flaky --json`; open to
  *   loopback clients, a token needed from elsewhere.
  * - `GET /api/v1/health`.
+ * - queue mode's `POST /api/v1/queue/{join,next,heartbeat}` and `GET /api/v1/queue/:service/:build`
+ *   (see queue/routes.ts).
  * Served by @hono/node-server (the peer address comes from its socket).
  */
 export function historyApp(
@@ -122,6 +125,7 @@ export function historyApp(
   });
 
   dashboardRoutes(app, store, { regressionRuns: options.regressionRuns, dependsOn: options.dependsOn ?? {} });
+  queueRoutes(app, store, grant);
 
   app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
   return app;

@@ -1,0 +1,148 @@
+import { SeedforkError } from '../errors/seedfork-error.js';
+import type { QueueAnswer, QueueCall, QueueError, QueueFile, QueueJoined } from '../plan/queue-protocol.js';
+import type { WorkSource } from './pool.js';
+
+/** How a run takes its files from the queue of `seedfork serve` (`seedfork run --queue URL`). */
+export interface QueueOptions {
+  /** The server's URL (`http://host:7357`). */
+  url: string;
+  /** A token that may ingest for `service` (`seedfork token create --service S`). */
+  token: string;
+  service: string;
+  /** Unique to this job (default: host, pid and a random part). */
+  job: string;
+  /** How long the broker waits for a sign of life before handing this job's files to others, in ms. */
+  leaseMs: number;
+}
+
+/** Waits between attempts of one call when the server cannot be reached or answers 5xx, in ms. */
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
+
+/**
+ * A {@link WorkSource} over the broker of `seedfork serve` (protocol: src/plan/queue-protocol.ts):
+ * each worker reports the file it finished and takes the next, waits while the last files are
+ * leased to other jobs, and stops when every file of the build is done. A heartbeat every third
+ * of the lease keeps this job's leases while long files run.
+ */
+export class QueueClient implements WorkSource {
+  /** Whether the broker said every file of the build is done (this job's report is complete). */
+  complete = false;
+  private readonly heartbeat: NodeJS.Timeout;
+  private failure: SeedforkError | undefined;
+
+  private constructor(
+    private readonly options: QueueOptions,
+    private readonly call: QueueCall,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.heartbeat = setInterval(
+      () => {
+        this.post('heartbeat', this.call).catch((error: SeedforkError) => {
+          // a server that cannot be reached may come back; a lost job may not go on
+          if ((error as { lost?: boolean }).lost) this.failure ??= error;
+        });
+      },
+      Math.max(250, Math.floor(options.leaseMs / 3)),
+    );
+    this.heartbeat.unref();
+  }
+
+  /**
+   * Join the queue of `build` with this job's `files` (the first job of a build queues them,
+   * costliest first).
+   * @returns the client and how many files the build has and has left
+   * @throws SeedforkError when the server refuses (401/403: the token; 409: other files than the
+   *   build's first job) or cannot be reached after retries
+   */
+  static async join(
+    options: QueueOptions,
+    build: string,
+    suite: { suiteId: string; files: QueueFile[] },
+    signal?: AbortSignal,
+  ): Promise<{ client: QueueClient; joined: QueueJoined }> {
+    const call: QueueCall = { service: options.service, build, job: options.job };
+    const client = new QueueClient(options, call, signal);
+    try {
+      const joined = await client.post<QueueJoined>('join', { ...call, ...suite, leaseMs: options.leaseMs });
+      return { client, joined };
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+  }
+
+  async next(finished: string[]): Promise<string[] | undefined> {
+    let report = finished;
+    while (!this.signal?.aborted) {
+      if (this.failure) throw this.failure;
+      const answer = await this.post<QueueAnswer>('next', { ...this.call, finished: report });
+      report = [];
+      if ('file' in answer) return [answer.file];
+      if ('done' in answer) {
+        this.complete = true;
+        return undefined;
+      }
+      await sleep(answer.waitMs, this.signal);
+    }
+    return undefined;
+  }
+
+  /** Stop the heartbeat. */
+  close(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  private async post<T>(path: string, body: unknown): Promise<T> {
+    const url = `${this.options.url.replace(/\/+$/, '')}/api/v1/queue/${path}`;
+    let last = '';
+    for (let attempt = 0; attempt <= BACKOFF_MS.length; attempt++) {
+      if (attempt > 0) await sleep(BACKOFF_MS[attempt - 1]!, this.signal);
+      if (this.signal?.aborted) break;
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
+          body: JSON.stringify(body),
+          ...(this.signal ? { signal: this.signal } : {}),
+        });
+      } catch (error) {
+        if (this.signal?.aborted) break;
+        last = `cannot reach ${this.options.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`;
+        continue;
+      }
+      const answer = (await response.json().catch(() => ({}))) as T & Partial<QueueError>;
+      if (response.ok) return answer;
+      last = `the queue at ${this.options.url} answered ${response.status}: ${answer.error ?? response.statusText}`;
+      if (response.status < 500) {
+        const error = new SeedforkError(last, {
+          hint:
+            response.status === 401 || response.status === 403
+              ? `Give the job a token for ${this.options.service} in SEEDFORK_TOKEN (seedfork token create --service ${this.options.service}).`
+              : answer.lost
+                ? 'The other jobs ran (or will run) its files; rerun this job only if the build is still going.'
+                : undefined,
+        });
+        throw Object.assign(error, { lost: answer.lost === true });
+      }
+    }
+    if (this.signal?.aborted) throw new SeedforkError('cancelled while talking to the queue');
+    throw new SeedforkError(`${last} (gave up after ${BACKOFF_MS.length + 1} attempts)`, {
+      hint: 'Is `seedfork serve` running there and reachable from this machine?',
+    });
+  }
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    if (signal?.aborted) return done();
+    const timer = setTimeout(finish, ms);
+    function finish() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      done();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}

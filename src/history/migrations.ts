@@ -144,12 +144,13 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
         build_id bigint not null references queue_builds (id) on delete cascade,
         file text not null,
         cost_ms double precision not null,
+        position int not null,
         state text not null check (state in ('queued', 'leased', 'done')),
         job text,
         handed int not null default 0,
         primary key (build_id, file)
       )`,
-      'create index queue_items_next on queue_items (build_id, state, cost_ms desc)',
+      'create index queue_items_next on queue_items (build_id, state, cost_ms desc, position)',
     ],
   },
 ];

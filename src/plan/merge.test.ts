@@ -146,3 +146,73 @@ describe('mergeResults', () => {
     );
   });
 });
+
+/** A queue-mode job's report: `files` ran in it (failing where asked), `complete` as the broker said. */
+function queueJob(job: string, files: string[], complete = true, failing = new Set<string>()): MergeInput {
+  const results = files.map((f) => fileResult(f, failing.has(f)));
+  return {
+    path: `${job}.json`,
+    result: {
+      version: 1,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      durationMs: results.reduce((n, f) => n + f.durationMs, 0),
+      isolation: 'namespace',
+      per: 'file',
+      workers: 1,
+      runId: 'github-9-1',
+      queue: { build: 'github-9-1', job, suiteId: 'q1', files: suite, complete },
+      files: results,
+      summary: summarize(results),
+    },
+  };
+}
+
+describe('mergeResults of queue-mode jobs', () => {
+  test('combines the jobs that together ran every file of the build', () => {
+    const merged = mergeResults([
+      queueJob('B', ['c.test.js', 'd.test.js']),
+      queueJob('A', ['a.test.js', 'b.test.js', 'e.test.js'], true, new Set(['e.test.js'])),
+    ]);
+    expect(merged.files.map((f) => f.file)).toEqual(suite);
+    expect(merged.summary.filesFailed).toBe(1);
+    expect(merged.shards).toEqual([
+      { index: 1, job: 'A', durationMs: 1500, files: 3, tests: 6 },
+      { index: 2, job: 'B', durationMs: 700, files: 2, tests: 4 },
+    ]);
+  });
+
+  test("a lost job's files that another job ran again keep the complete job's result", () => {
+    // A ran a and b, then was lost (its report written on the way down); B and C ran everything left
+    const lost = queueJob('A', ['a.test.js', 'b.test.js'], false, new Set(['b.test.js']));
+    const merged = mergeResults([
+      lost,
+      queueJob('B', ['b.test.js', 'c.test.js']),
+      queueJob('C', ['a.test.js', 'd.test.js', 'e.test.js']),
+    ]);
+    expect(merged.files.map((f) => f.file)).toEqual(suite);
+    expect(merged.files.find((f) => f.file === 'b.test.js')?.status).toBe('passed'); // B's, not A's
+    expect(merged.shards!.map((s) => [s.job, s.files])).toEqual([
+      ['A', 0],
+      ['B', 2],
+      ['C', 3],
+    ]);
+  });
+
+  test('names the files no job has a result for, and every other problem', () => {
+    const text = problemsOf([
+      queueJob('A', ['a.test.js', 'b.test.js']),
+      queueJob('A', ['c.test.js']),
+      queueJob('B', ['b.test.js', 'x.test.js']),
+    ]);
+    expect(text).toMatch(/job A is given twice: A\.json, A\.json/);
+    expect(text).toMatch(/b\.test\.js ran in two complete jobs: A\.json and B\.json/);
+    expect(text).toMatch(/B\.json has results for files outside build github-9-1: x\.test\.js/);
+    expect(text).toMatch(/2 of the build's 5 files have no result \(d\.test\.js, e\.test\.js\)/);
+    const other = queueJob('C', suite);
+    other.result.queue = { ...other.result.queue!, build: 'github-10-1' };
+    expect(problemsOf([queueJob('A', suite), other])).toMatch(/C\.json is job C of build github-10-1/);
+    expect(problemsOf([queueJob('A', suite), shardResults(1)[0]!])).toMatch(
+      /shard-1\.json is not a queue-mode job's result/,
+    );
+  });
+});

@@ -42,6 +42,7 @@ export interface QueueFile {
 export interface QueueJoin extends QueueCall {
   /** Identity of the file list (`suiteIdOf`): equal across the jobs of one build. */
   suiteId: string;
+  /** The files, costliest first; of equal costs, the first listed goes first. */
   files: QueueFile[];
   /** How long the job's leases last without a call from it, in ms (1 s to 1 h). */
   leaseMs: number;

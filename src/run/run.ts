@@ -315,7 +315,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
       const joined = await QueueClient.join(
         options.queue,
         queueBuild,
-        { suiteId, files: costs.map((c) => ({ file: c.file, costMs: Math.round(c.ms) })) },
+        { suiteId, files: [...costs].sort(longestFirst).map((c) => ({ file: c.file, costMs: c.ms })) },
         options.signal,
       );
       client = joined.client;

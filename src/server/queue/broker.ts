@@ -126,8 +126,8 @@ export async function joinQueue(
     const buildId = await lockBuild(tx, join);
     if (created.length > 0) {
       await tx.query(
-        `insert into queue_items (build_id, file, cost_ms, state)
-         select $1, f, c, 'queued' from unnest($2::text[], $3::float8[]) as t (f, c)`,
+        `insert into queue_items (build_id, file, cost_ms, position, state)
+         select $1, f, c, p, 'queued' from unnest($2::text[], $3::float8[]) with ordinality as t (f, c, p)`,
         [buildId, join.files.map((f) => f.file), join.files.map((f) => f.costMs)],
       );
     } else {
@@ -178,7 +178,7 @@ export async function nextFile(store: HistoryStore, next: QueueNext, now = Date.
       );
     const [queued] = await tx.query<{ file: string }>(
       `select file from queue_items where build_id = $1 and state = 'queued'
-       order by cost_ms desc, file limit 1`,
+       order by cost_ms desc, position limit 1`,
       [buildId],
     );
     if (queued) {

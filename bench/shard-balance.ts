@@ -15,14 +15,29 @@
  * Then the local queue: one machine's wall time for a whole suite with W workers taking files
  * in path order (baseline) vs taking the costliest remaining file first (seedfork's queue),
  * on the same suites; the ratio is path order / longest first.
+ *
+ * Then queue mode across CI machines (`seedfork run --queue`): each of N machines is slower or
+ * faster by its own log-normal factor (σ 0.15, about ±15%) on top of the per-file noise, as
+ * shared CI runners are. Static timing shards (planned on the last run) against the queue,
+ * where every machine asks the real broker (src/server/queue/broker.ts, on an embedded store,
+ * driven by a simulated clock) for its next file and each call costs QUEUE_CALL_MS. A machine's
+ * realized time is when it finished its last file; printed: max/mean of those (the shard
+ * balance), the build's wall time static/queue, and the share of machine time the queue's
+ * machines spend waiting at the end for files leased to others (they stay until every file is
+ * done, to take over the files of a machine that dies).
  * Goal: timing-based balance < 1.05 for N = 8 (exact), and timing beats hash and count on
  * every N. Exits 1 when a goal is missed. Run with `npm run bench:shards`.
  */
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { seededRandom } from '../src/audit/shuffle.js';
+import { openHistory } from '../src/history/store.js';
 import type { FileCost } from '../src/plan/cost.js';
-import { byPath, partition, type ShardStrategy } from '../src/plan/partition.js';
+import { byPath, longestFirst, partition, type ShardStrategy } from '../src/plan/partition.js';
 import { balanceOf, listScheduleMs, predictWallMs } from '../src/plan/plan.js';
+import { joinQueue, nextFile } from '../src/server/queue/broker.js';
 
 const FILES = 200;
 const SUITES = 20;
@@ -127,6 +142,93 @@ for (const workers of [2, 8, 16, 32]) {
   );
 }
 console.log('');
+
+// queue mode across CI machines, against static timing shards, under per-machine noise
+const MACHINE_SIGMA = 0.15;
+const QUEUE_CALL_MS = 20; // one HTTP round trip to seedfork serve in the same region
+const QUEUE_SUITES = 10;
+const dir = mkdtempSync(join(tmpdir(), 'seedfork-bench-queue-'));
+const store = await openHistory(join(dir, 'history'));
+console.log(
+  `queue mode: N machines, each ${MACHINE_SIGMA * 100}% (σ) slower or faster, files vary by σ ${NOISE_SIGMA}; ${QUEUE_CALL_MS} ms per queue call; mean over ${QUEUE_SUITES} suites [worst]`,
+);
+console.log(
+  `${'N'.padEnd(4)}${'static balance'.padStart(17)}${'queue balance'.padStart(17)}${'wall static/queue'.padStart(19)}${'queue waiting'.padStart(15)}`,
+);
+const queueCells: Record<number, { staticB: Cell; queueB: Cell }> = {};
+for (const n of SHARDS) {
+  const staticB: number[] = [];
+  const queueB: number[] = [];
+  const walls: number[] = [];
+  const waiting: number[] = [];
+  for (let seed = 1; seed <= QUEUE_SUITES; seed++) {
+    const { planned, actual } = suite(seed);
+    const random = seededRandom(1000 * n + seed);
+    const speed = Array.from({ length: n }, () => Math.exp(MACHINE_SIGMA * normal(random)));
+    const took = (file: string, machine: number) => actual.get(file)! * speed[machine]!;
+    const staticTimes = partition(planned, n, 'timing').map((shard, m) =>
+      shard.reduce((sum, c) => sum + took(c.file, m), 0),
+    );
+    staticB.push(balanceOf(staticTimes));
+    const build = `bench-${n}-${seed}`;
+    const files = [...planned].sort(longestFirst).map((c) => ({ file: c.file, costMs: c.ms }));
+    for (let m = 0; m < n; m++)
+      await joinQueue(
+        store,
+        { service: 'bench', build, job: `m${m}`, suiteId: 's', files, leaseMs: 3_600_000 },
+        0,
+      );
+    const free = new Array<number>(n).fill(0); // when each machine next calls the broker
+    const lastFile = new Array<number>(n).fill(0); // when it finished its last file
+    const finished: string[][] = Array.from({ length: n }, () => []);
+    const active = new Set(Array.from({ length: n }, (_, m) => m));
+    let waited = 0;
+    while (active.size > 0) {
+      const m = [...active].reduce((a, b) => (free[b]! < free[a]! ? b : a));
+      const now = free[m]! + QUEUE_CALL_MS;
+      const answer = await nextFile(
+        store,
+        { service: 'bench', build, job: `m${m}`, finished: finished[m]! },
+        now,
+      );
+      finished[m] = [];
+      if ('file' in answer) {
+        free[m] = now + took(answer.file, m);
+        lastFile[m] = free[m]!;
+        finished[m] = [answer.file];
+      } else if ('waitMs' in answer) {
+        free[m] = now + answer.waitMs;
+        waited += answer.waitMs + QUEUE_CALL_MS;
+      } else {
+        free[m] = now;
+        active.delete(m);
+      }
+    }
+    queueB.push(balanceOf(lastFile));
+    walls.push(Math.max(...staticTimes) / Math.max(...free));
+    waited /= free.reduce((a, b) => a + b, 0);
+    waiting.push(waited);
+  }
+  const summary = (values: number[]): Cell => ({
+    mean: values.reduce((a, b) => a + b, 0) / values.length,
+    worst: Math.max(...values),
+  });
+  queueCells[n] = { staticB: summary(staticB), queueB: summary(queueB) };
+  const meanOf = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  console.log(
+    `${String(n).padEnd(4)}${cell(queueCells[n]!.staticB)}${cell(queueCells[n]!.queueB)}${`${meanOf(walls).toFixed(3)}x`.padStart(19)}${`${(100 * meanOf(waiting)).toFixed(1)}%`.padStart(15)}`,
+  );
+}
+await store.close();
+rmSync(dir, { recursive: true, force: true });
+console.log('');
+
+const queueGoal = queueCells[8]!;
+const queueMet = queueGoal.queueB.mean < queueGoal.staticB.mean;
+console.log(
+  `queue mode at N = 8 under per-machine noise: balance ${queueGoal.queueB.mean.toFixed(3)} vs static ${queueGoal.staticB.mean.toFixed(3)} -> ${queueMet ? 'the queue is better balanced' : 'the queue is NOT better balanced'}`,
+);
+if (!queueMet) process.exitCode = 1;
 
 const goal = results.exact![8]!.timing;
 const goalMet = goal.worst < 1.05;

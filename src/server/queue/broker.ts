@@ -107,7 +107,7 @@ function validJoin(join: QueueJoin): void {
  * A job joins the queue of its build (see queue-protocol.ts). The first job of a build creates
  * the queue from its files; a later one must bring the same suite. Joining again (a retried
  * call) only renews the job's lease.
- * @param now ms since the epoch (the broker's clock; a parameter so that simulations can drive it)
+ * @param at ms since the epoch (the broker's clock; a parameter so that simulations can drive it)
  * @throws SeedforkError for a malformed request; QueueConflict when the job brings another suite
  *   or was lost
  */
@@ -159,12 +159,13 @@ export async function joinQueue(
  * One worker of a job reports the files it finished and takes the costliest queued file. With
  * none queued it waits while files are leased (their jobs may yet be lost and the files come
  * back); when every file is done, the answer is done and a job holding no lease is complete.
- * @param now ms since the epoch
+ * @param at ms since the epoch
  * @throws SeedforkError for a malformed request; QueueUnknown for a build or job that never
  *   joined; QueueConflict (`lost`) for a job given up on
  */
-export async function nextFile(store: HistoryStore, next: QueueNext, now = Date.now()): Promise<QueueAnswer> {
+export async function nextFile(store: HistoryStore, next: QueueNext, at = Date.now()): Promise<QueueAnswer> {
   validCall(next);
+  const now = Math.floor(at);
   if (!Array.isArray(next.finished) || next.finished.some((f) => typeof f !== 'string'))
     throw new SeedforkError('finished must be a list of files');
   return store.transaction(async (tx) => {
@@ -212,10 +213,10 @@ export async function nextFile(store: HistoryStore, next: QueueNext, now = Date.
  * @throws QueueUnknown for a build or job that never joined; QueueConflict (`lost`) for a job
  *   given up on
  */
-export async function heartbeat(store: HistoryStore, call: QueueCall, now = Date.now()): Promise<void> {
+export async function heartbeat(store: HistoryStore, call: QueueCall, at = Date.now()): Promise<void> {
   validCall(call);
   await store.transaction(async (tx) => {
-    await touchJob(tx, await lockBuild(tx, call), call, now);
+    await touchJob(tx, await lockBuild(tx, call), call, Math.floor(at));
   });
 }
 

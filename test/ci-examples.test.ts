@@ -1,5 +1,5 @@
-import { execSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { exec, execSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
@@ -51,6 +51,23 @@ function sh(dir: string, script: string, env: Record<string, string>): { code: n
     const e = error as { status: number; stdout: string; stderr: string };
     return { code: e.status, out: `${e.stdout}${e.stderr}` };
   }
+}
+
+/** {@link sh} without blocking: for jobs that must run at the same time. */
+function shAsync(
+  dir: string,
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string }> {
+  const command = script.replace('sudo -E env "PATH=$PATH" ', '').replaceAll('npx seedfork', `node ${CLI}`);
+  return new Promise((done) => {
+    exec(
+      command,
+      { cwd: dir, env: { ...process.env, ...env, CI: 'true', NO_COLOR: '1' } },
+      (error, stdout, stderr) =>
+        done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
 }
 
 describe('examples/ci/github-actions.yml', () => {
@@ -127,6 +144,60 @@ describe('examples/ci/github-actions.yml', () => {
       await server.exited;
     }
   });
+});
+
+describe('examples/ci/github-actions-queue.yml', () => {
+  const workflow = load('github-actions-queue.yml');
+  const test_ = workflow.jobs.test as Job;
+  const merge = workflow.jobs.merge as Job;
+  const step = (job: Job, pattern: RegExp) =>
+    job.steps!.find((s) => pattern.test(`${s.name ?? ''} ${s.run ?? ''}`))!;
+
+  test('its jobs take files from the queue at the same time, and merge, record and gate as written', async () => {
+    const serverDir = join(project('gha-queue-server'), 'history-server');
+    mkdirSync(serverDir);
+    const token = sh(serverDir, 'npx seedfork token create --service repo', {}).out.split('\n')[0]!.trim();
+    const { server, url } = await startHistoryServer(serverDir);
+    const github = (script: string, job = '') =>
+      expressions(script, {
+        'vars.SEEDFORK_SERVER': url,
+        'github.event.repository.name': 'repo',
+        'github.run_id': '3',
+        'github.run_attempt': '1',
+        'github.sha': 'abc123',
+        'github.ref_name': 'main',
+        'matrix.job': job,
+      });
+    try {
+      const jobs = (test_.strategy as { matrix: { job: number[] } }).matrix.job;
+      expect(jobs.length).toBeGreaterThan(1);
+      const run = step(test_, /seedfork run/);
+      expect(run.env?.SEEDFORK_TOKEN).toBe('${{ secrets.SEEDFORK_TOKEN }}');
+      // each job on a machine of its own: a checkout each, all at once
+      const env = { SEEDFORK_RUN_ID: '3-1', SEEDFORK_TOKEN: token };
+      const checkouts = jobs.map((job) => project(`gha-queue-${job}`));
+      const results = await Promise.all(
+        jobs.map((job, k) => shAsync(checkouts[k]!, github(run.run!, String(job)), env)),
+      );
+      for (const r of results) expect(r.code, r.out).toBe(0);
+      const ran = results.map((r) => (r.out.match(/^✓ /gm) ?? []).length);
+      expect(ran.reduce((a, b) => a + b, 0)).toBe(6); // every file once, across the jobs
+      // download-artifact with merge-multiple: every job's report in one reports/ directory
+      const dir = project('gha-queue-merge');
+      jobs.forEach((job, k) =>
+        copyFileSync(join(checkouts[k]!, `reports/job-${job}.json`), join(dir, `reports/job-${job}.json`)),
+      );
+      const merged = sh(dir, github(step(merge, /seedfork merge/).run!), { SEEDFORK_RUN_ID: '3-1' });
+      expect(merged.code, merged.out).toBe(0);
+      expect(merged.out).toMatch(new RegExp(`merged ${jobs.length} queue jobs: 6 files, 6 tests: 6 passed`));
+      const gate = sh(dir, github(step(merge, /flakiness history/).run!), { SEEDFORK_TOKEN: token });
+      expect(gate.code, gate.out).toBe(0);
+      expect(gate.out).toMatch(/repo build 3 attempt 1: stored 6 test result\(s\), 0 failed/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  }, 60_000);
 });
 
 describe('examples/ci/gitlab-ci.yml', () => {

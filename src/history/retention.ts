@@ -3,7 +3,7 @@ import type { HistoryStore } from './store.js';
 /**
  * Drop runs older than `days` days, by whole UTC days: runs before the start of the day `days`
  * days ago go, with their results and their days in the rollup, in one transaction. Tests left
- * without results and released quarantine entries of that age go too.
+ * without results, released quarantine entries and queue-mode builds of that age go too.
  * @returns how many runs and results were dropped
  */
 export async function pruneHistory(
@@ -22,6 +22,7 @@ export async function pruneHistory(
     await tx.query('delete from test_days where day < $1::date', [cutoff.toISOString().slice(0, 10)]);
     await tx.query('delete from tests t where not exists (select 1 from results r where r.test_id = t.id)');
     await tx.query('delete from quarantine where released_at < $1', [cutoff.toISOString()]);
+    await tx.query('delete from queue_builds where created_at < $1', [cutoff.toISOString()]);
     return { runs: Number(counts?.runs ?? 0), results: Number(counts?.results ?? 0) };
   });
 }

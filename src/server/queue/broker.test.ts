@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { pruneHistory } from '../../history/retention.js';
 import { type HistoryStore, openHistory } from '../../history/store.js';
 import { createToken } from '../../history/tokens.js';
 import type { QueueFile, QueueJoin } from '../../plan/queue-protocol.js';
@@ -163,6 +164,18 @@ describe('the queue broker', () => {
     ).rejects.toThrow(/bad file entry/);
     await expect(joinQueue(store, { ...joinOf(build, 'A'), job: '' }, T0)).rejects.toThrow(/job must be/);
     expect(await queueStatus(store, 'billing', build)).toBeUndefined(); // nothing half created
+  });
+
+  test("retention drops the queues of builds older than the history's window", async () => {
+    const [old, fresh] = [newBuild(), newBuild()];
+    await joinQueue(store, joinOf(old, 'A'));
+    await joinQueue(store, joinOf(fresh, 'A'));
+    await store.query(`update queue_builds set created_at = now() - interval '40 days' where build = $1`, [
+      old,
+    ]);
+    await pruneHistory(store, 30);
+    expect(await queueStatus(store, 'billing', old)).toBeUndefined();
+    expect((await queueStatus(store, 'billing', fresh))?.files).toBe(4);
   });
 
   test('over HTTP: a token for the service, 401 without one, 403 for another service, 409 when lost', async () => {

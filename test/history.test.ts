@@ -12,6 +12,8 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hostPostgres, INITDB_FLAGS } from '../bench/host-postgres.js';
+import { openHistory } from '../src/history/store.js';
+import { joinQueue, nextFile, queueStatus } from '../src/server/queue/broker.js';
 import { runCli, runCliSync } from './support/cli.js';
 import { isRoot } from './support/host.js';
 import { makeProject, REPO } from './support/project.js';
@@ -323,5 +325,43 @@ describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
     expect(down.code).toBe(2);
     expect(down.out).toMatch(/cannot reach the history database postgres:\/\/postgres@127.0.0.1:1\/none/);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("queue mode's broker on PostgreSQL: 8 jobs racing for 60 files get each file exactly once", async () => {
+    const stores = await Promise.all(Array.from({ length: 8 }, () => openHistory(url)));
+    try {
+      const files = Array.from({ length: 60 }, (_, i) => ({ file: `f${i}.test.js`, costMs: 1000 - i }));
+      const call = (job: number) => ({ service: 'race', build: `b-${process.pid}`, job: `j${job}` });
+      // every job joins at once (the first creates the queue; the others wait on its row)
+      await Promise.all(
+        stores.map((store, j) => joinQueue(store, { ...call(j), suiteId: 's', files, leaseMs: 60_000 })),
+      );
+      const taken: string[][] = stores.map(() => []);
+      await Promise.all(
+        stores.map(async (store, j) => {
+          let finished: string[] = [];
+          for (;;) {
+            const answer = await nextFile(store, { ...call(j), finished });
+            if ('done' in answer) return;
+            if ('waitMs' in answer) {
+              finished = [];
+              await new Promise((done) => setTimeout(done, 20));
+              continue;
+            }
+            taken[j]!.push(answer.file);
+            finished = [answer.file];
+          }
+        }),
+      );
+      const all = taken.flat();
+      expect(all).toHaveLength(60);
+      expect(new Set(all).size).toBe(60);
+      expect(taken.filter((t) => t.length > 0).length).toBeGreaterThan(1); // they really raced
+      const status = await queueStatus(stores[0]!, 'race', `b-${process.pid}`);
+      expect(status).toMatchObject({ files: 60, done: 60, handedAgain: [] });
+      expect(status!.jobs.every((j) => j.state === 'complete')).toBe(true);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli, startCli } from './support/cli.js';
@@ -77,4 +77,28 @@ describe.skipIf(!isRoot)('concurrent seedfork processes on one machine', () => {
     }
     await expectHostClean(before);
   }, 180_000);
+});
+
+describe('two runs with isolation none in one project', () => {
+  test('the second is refused with the reason, and the first (its processes, its report) is left whole', async () => {
+    const dir = makeProject('concurrent-none', {
+      'seedfork.config.mjs': `export default { test: { include: ['test/*.test.mjs'], runner: 'node' }, isolation: 'none', workers: 1 };\n`,
+      'test/slow.test.mjs': `import { writeFileSync } from 'node:fs';\nimport { test } from 'node:test';\ntest('slow', async () => {\n  writeFileSync('started', '1');\n  await new Promise((r) => setTimeout(r, 2000));\n});\n`,
+    });
+    const first = startCli(dir, ['run']);
+    const started = join(dir, 'started');
+    for (let i = 0; i < 200 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(started), first.output()).toBe(true);
+    const second = await runCli(dir, ['run']);
+    expect(second.code).toBe(2);
+    expect(second.out).toMatch(
+      /another seedfork run with isolation none \(process \d+\) is using this project's shared host .*wait for it to finish, or use isolation namespace/,
+    );
+    expect(await first.exited, first.output()).toBe(0);
+    expect(first.output()).toMatch(/1 file, 1 test: 1 passed/);
+    // the first let go: the next run goes ahead
+    rmSync(started);
+    const third = await runCli(dir, ['run']);
+    expect(third.code, third.out).toBe(0);
+  }, 60_000);
 });

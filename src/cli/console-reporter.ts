@@ -142,7 +142,7 @@ export function consoleReporter(
       }
       case 'done': {
         const s = event.result.summary;
-        const line = `${s.files} files, ${s.tests} tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''} in ${(event.result.durationMs / 1000).toFixed(1)}s`;
+        const line = `${s.files} file${s.files === 1 ? '' : 's'}, ${s.tests} test${s.tests === 1 ? '' : 's'}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped${s.flaky ? `, ${s.flaky} flaky` : ''} in ${(event.result.durationMs / 1000).toFixed(1)}s`;
         const blocking = event.result.files.filter(failsTheBuild).length;
         const quarantined = event.result.files.flatMap((f) =>
           f.tests.filter((t) => t.status === 'failed' && t.quarantined !== undefined),

@@ -1,6 +1,7 @@
-import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { holdLockFile } from '../locks/lock-file.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Something SQL can be sent to: the store itself, or a transaction in it. Parameters are `$1`… */
@@ -108,7 +109,11 @@ async function openPostgres(url: string): Promise<HistoryStore> {
 async function openEmbedded(dir: string): Promise<HistoryStore> {
   const location = resolve(dir);
   mkdirSync(dirname(location), { recursive: true });
-  const unlock = await lockDirectory(`${location}.lock`);
+  const unlock = await holdLockFile(`${location}.lock`, {
+    waitMs: LOCK_WAIT_MS,
+    inUse: (holder) =>
+      `the embedded history ${location} is in use by process ${holder} (seedfork ingest, flaky or serve); try again when it is done, or use a PostgreSQL history (history.db: postgres://…) for concurrent writers.`,
+  });
   const { PGlite } = await import('@electric-sql/pglite');
   let db: InstanceType<typeof PGlite>;
   try {
@@ -141,81 +146,4 @@ async function openEmbedded(dir: string): Promise<HistoryStore> {
       }
     },
   };
-}
-
-/**
- * Hold `path` as a lock file naming this process: PGlite keeps its database in one process's
- * memory and writes it back, so two processes on one directory would corrupt it. The lock
- * appears with its content at once (a temporary file hard-linked into place), so no one ever
- * reads it half written. A lock whose process is gone is taken over, by one process at a time
- * (`<path>.takeover`, itself stale after 10 s), which checks again that the lock still names
- * the dead process before removing it. Waits up to 30 s for a live holder.
- * @returns the function that lets go
- * @throws SeedforkError when another live process holds it all that time
- */
-async function lockDirectory(path: string): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  const mine = `${path}.${process.pid}.${Date.now()}`;
-  writeFileSync(mine, String(process.pid));
-  try {
-    for (;;) {
-      try {
-        linkSync(mine, path);
-        return () => rmSync(path, { force: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const holder = readHolder(path);
-      if (holder !== undefined && !alive(holder)) takeOver(path, holder);
-      else if (Date.now() > deadline) {
-        throw new SeedforkError(
-          holder === undefined
-            ? `the lock file ${path} names no process: remove it if no seedfork command is using the history`
-            : `the embedded history ${path.replace(/\.lock$/, '')} is in use by process ${holder} (seedfork ingest, flaky or serve); try again when it is done, or use a PostgreSQL history (history.db: postgres://…) for concurrent writers.`,
-        );
-      } else await new Promise((done) => setTimeout(done, 50 + Math.random() * 100));
-    }
-  } finally {
-    rmSync(mine, { force: true });
-  }
-}
-
-/** The pid a lock file names, or undefined when it is gone or unreadable. */
-function readHolder(path: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Remove a lock its dead `holder` left, if it still names it, as the only process doing so. */
-function takeOver(path: string, holder: number): void {
-  const guard = `${path}.takeover`;
-  try {
-    mkdirSync(guard);
-  } catch {
-    // another process is taking over; a guard its crashed maker left goes after 10 s
-    try {
-      if (Date.now() - statSync(guard).mtimeMs > 10_000) rmSync(guard, { recursive: true, force: true });
-    } catch {
-      // gone meanwhile
-    }
-    return;
-  }
-  try {
-    if (readHolder(path) === holder) rmSync(path, { force: true });
-  } finally {
-    rmSync(guard, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

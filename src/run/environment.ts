@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { holdLockFile } from '../locks/lock-file.js';
 import { type Backend, backendFor, DEFAULT_LIMITS } from '../sandbox/index.js';
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
@@ -206,14 +207,24 @@ export async function noneEnvironment(
   options: EnvironmentOptions,
 ): Promise<TestEnvironment> {
   const shared = join(stateDir, 'shared');
-  killLeftoverGroups(shared);
-  rmSync(shared, { recursive: true, force: true });
-  rmSync(sharedServiceRoot(stateDir), { recursive: true, force: true });
-  mkdirSync(shared, { recursive: true });
-  const host = new NoneSandbox('host', join(shared, 'logs'), join(shared, 'groups'));
+  mkdirSync(stateDir, { recursive: true });
+  // one run at a time on the shared host: a second one would kill the first's process groups
+  // and services as leftovers
+  const unlock = await holdLockFile(`${shared}.lock`, {
+    waitMs: 0,
+    inUse: (holder) =>
+      `another seedfork run with isolation none (process ${holder}) is using this project's shared host (${shared}); wait for it to finish, or use isolation namespace, where every run has sandboxes of its own`,
+  });
+  let host: NoneSandbox | undefined;
   let running: RunningService[] = [];
   try {
-    const seeded = await runSeed(host, options.loaded, {
+    killLeftoverGroups(shared);
+    rmSync(shared, { recursive: true, force: true });
+    rmSync(sharedServiceRoot(stateDir), { recursive: true, force: true });
+    mkdirSync(shared, { recursive: true });
+    host = new NoneSandbox('host', join(shared, 'logs'), join(shared, 'groups'));
+    const sandbox = host;
+    const seeded = await runSeed(sandbox, options.loaded, {
       dataRoot: sharedServiceRoot(stateDir),
       env: options.baseEnv,
       onEvent: options.onSeedEvent,
@@ -226,7 +237,7 @@ export async function noneEnvironment(
     return {
       isolation: 'none',
       acquire: async () => ({
-        sandbox: host,
+        sandbox,
         env,
         serviceUrls: seeded.urls,
         junitDir,
@@ -235,13 +246,21 @@ export async function noneEnvironment(
         release: async () => false,
       }),
       async close() {
-        await stopServices(running);
-        await host.kill();
+        try {
+          await stopServices(running);
+          await sandbox.kill();
+        } finally {
+          unlock();
+        }
       },
     };
   } catch (error) {
-    await stopServices(running);
-    await host.kill();
+    try {
+      await stopServices(running);
+      await host?.kill();
+    } finally {
+      unlock();
+    }
     throw error;
   }
 }

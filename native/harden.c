@@ -39,8 +39,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -369,6 +374,10 @@ static int install_filter(const struct harden_opts *o, char *err, size_t err_len
     ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, REFUSED[i].nr, 0, 1));
     ADD(BPF_STMT(BPF_RET | BPF_K, deny));
   }
+  if (o->trace_binds) {
+    ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 0, 1));
+    ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+  }
 #ifdef __NR_clone3
   if (!allowed(o, "clone")) {
     ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1));
@@ -450,7 +459,52 @@ int harden_receive_listener(int sock) {
   return fd;
 }
 
-int harden_answer(int listener, int report_fd) {
+/* The line harden_answer records for a bind(2) to `addr` (`len` bytes read), or 0 for none. */
+static int bind_line(const struct sockaddr_storage *addr, size_t len, char *line, size_t size) {
+  char host[INET6_ADDRSTRLEN];
+  if (addr->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+    if (!in->sin_port || !inet_ntop(AF_INET, &in->sin_addr, host, sizeof host)) return 0;
+    return snprintf(line, size, "inet %s %u\n", host, ntohs(in->sin_port));
+  }
+  if (addr->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+    if (!in6->sin6_port || !inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host)) return 0;
+    return snprintf(line, size, "inet6 %s %u\n", host, ntohs(in6->sin6_port));
+  }
+  if (addr->ss_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+    if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+    if (un->sun_path[0] == '\0') { /* abstract: the name is the rest (trailing NULs trimmed) */
+      while (n > 1 && un->sun_path[n - 1] == '\0') n--;
+      if (n < 2) return 0;
+      char name[sizeof un->sun_path];
+      for (size_t k = 1; k < n; k++) name[k - 1] = un->sun_path[k] ? un->sun_path[k] : '?';
+      return snprintf(line, size, "unix @%.*s\n", (int)(n - 1), name);
+    }
+    return snprintf(line, size, "unix %.*s\n", (int)strnlen(un->sun_path, n), un->sun_path);
+  }
+  return 0;
+}
+
+/* Record the address of the bind(2) in `req` to `binds_fd`, when it can be read. */
+static void record_bind(int listener, const struct seccomp_notif *req, int binds_fd) {
+  struct sockaddr_storage addr;
+  memset(&addr, 0, sizeof addr);
+  size_t want = (size_t)req->data.args[2];
+  if (want > sizeof addr) want = sizeof addr;
+  struct iovec local = {.iov_base = &addr, .iov_len = want};
+  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = want};
+  ssize_t got = process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0);
+  /* the read is good only if the request is still pending (the pid was not reused meanwhile) */
+  if (got <= 0 || ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0) return;
+  char line[256];
+  int len = bind_line(&addr, (size_t)got, line, sizeof line);
+  if (len > 0 && write(binds_fd, line, (size_t)len) < 0) { /* nothing to record into */ }
+}
+
+int harden_answer(int listener, int report_fd, int binds_fd) {
   static struct seccomp_notif_sizes sizes;
   static unsigned char reported[1024];
   if (!sizes.seccomp_notif && syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) return -1;
@@ -463,6 +517,14 @@ int harden_answer(int listener, int report_fd) {
     goto out;
   }
   int nr = req->data.nr;
+  if (nr == __NR_bind && binds_fd >= 0) {
+    record_bind(listener, req, binds_fd);
+    resp->id = req->id;
+    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* the kernel runs the call as if unfiltered */
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT) goto out;
+    rc = 0;
+    goto out;
+  }
   if (nr >= 0 && nr < (int)sizeof reported && !reported[nr]) {
     reported[nr] = 1;
     char line[256];

@@ -13,6 +13,9 @@
 struct harden_opts {
   const char *allowed[64];
   int n_allowed;
+  /* 1: bind(2) goes to the supervisor too, which records the address (harden_answer) and lets
+   * the call go on */
+  int trace_binds;
 };
 
 /* Child side, step 1: enter a new user namespace and wait for the parent to map it
@@ -40,10 +43,13 @@ int harden_restrict(int sock, const struct harden_opts *opts, char *err, size_t 
 /* Parent side of step 2: receive the notification fd (or -1 when the child failed first). */
 int harden_receive_listener(int sock);
 
-/* Answer one pending seccomp notification on `listener` with EPERM. Writes a line naming the
- * refused call to `report_fd` the first time each call is refused. Returns 0, or -1 when the
- * listener is gone (every process holding the filter exited). */
-int harden_answer(int listener, int report_fd);
+/* Answer one pending seccomp notification on `listener`. A refused call gets EPERM, with a
+ * line naming it written to `report_fd` the first time each call is refused. A traced bind(2)
+ * (opts.trace_binds) goes on as if unfiltered, its address appended to `binds_fd` as one line:
+ * "inet ADDR PORT", "inet6 ADDR PORT" (port 0 left out: the kernel picks a free one) or
+ * "unix PATH" ("unix @NAME" for an abstract socket). Returns 0, or -1 when the listener is gone
+ * (every process holding the filter exited). */
+int harden_answer(int listener, int report_fd, int binds_fd);
 
 /* Print the calls the filter refuses (the names --allow-syscall takes), one per line. */
 void harden_list_syscalls(FILE *out);

@@ -16,7 +16,7 @@
  *       shell`). Errors go to stderr as "seedfork-ns: <step>: <reason>", exit 1.
  *
  *   seedfork-ns exec --pid PID [--cgroup DIR]... [--cwd DIR] [--user NAME] [--pgroup]
- *                    [--harden [--allow-syscall NAME]...] [--max-output BYTES [--limit-file F]]
+ *                    [--harden [--allow-syscall NAME]... [--trace-binds FILE]] [--max-output BYTES [--limit-file F]]
  *                    [--channel] -- CMD...
  *       Runs CMD inside the sandbox whose init has host PID `PID`, with the
  *       environment it was given. --harden confines it (harden.c: own user
@@ -782,7 +782,8 @@ static int cmd_exec(int argc, char **argv) {
   struct harden_opts hopts;
   memset(&hopts, 0, sizeof hopts);
   struct output_cap cap = {0, 0, 0, -1};
-  const char *limit_file = NULL;
+  const char *limit_file = NULL, *binds_file = NULL;
+  int binds_fd = -1;
   for (; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -799,6 +800,7 @@ static int cmd_exec(int argc, char **argv) {
       exec_channel = 1;
     }
     else if (!strcmp(a, "--harden")) harden = 1;
+    else if (!strcmp(a, "--trace-binds")) TAKE(binds_file);
     else if (!strcmp(a, "--allow-syscall")) {
       if (!v) die("usage", "%s needs a value", a);
       if (!harden_known_syscall(v)) die("usage", "--allow-syscall %s: not a call the sandbox refuses", v);
@@ -818,6 +820,8 @@ static int cmd_exec(int argc, char **argv) {
   }
   if (!pid || (i >= argc && !exec_in_process)) die("usage", "exec --pid PID [--cwd DIR] [--user NAME] -- CMD...");
   char **cmd = argv + i;
+  if (binds_file && !harden) die("usage", "--trace-binds needs --harden (binds are traced by its filter)");
+  hopts.trace_binds = binds_file != NULL;
 
   join_cgroups(cgroups, n_cgroups);
   if (limit_file && cap.max > 0) {
@@ -850,6 +854,11 @@ static int cmd_exec(int argc, char **argv) {
   must(chroot("."), "exec", "chroot");
   close(rootfd);
   if (chdir(cwd) < 0) die("exec", "working directory %s: %s", cwd, strerror(errno));
+  /* the sandbox's path: opened after entering its mount namespace */
+  if (binds_file) {
+    binds_fd = open(binds_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (binds_fd < 0) die("exec", "open %s: %s", binds_file, strerror(errno));
+  }
 
   struct passwd *pw = NULL;
   if (user) {
@@ -868,6 +877,7 @@ static int cmd_exec(int argc, char **argv) {
     if (sock[0] >= 0) close(sock[0]);
     if (out[0] >= 0) close(out[0]);
     if (host_proc >= 0) close(host_proc);
+    if (binds_fd >= 0) close(binds_fd);
     if (out[1] >= 0) {
       dup2(out[1], 1);
       dup2(out[1], 2);
@@ -933,7 +943,7 @@ static int cmd_exec(int argc, char **argv) {
         break;
       }
       if (fds[2].revents & POLLIN) {
-        if (harden_answer(listener, 1) < 0) fds[2].fd = -1;
+        if (harden_answer(listener, 1, binds_fd) < 0) fds[2].fd = -1;
       } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
         fds[2].fd = -1;
       }

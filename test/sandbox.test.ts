@@ -97,6 +97,46 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     }
   });
 
+  test('traceBinds records every address the command and its children bind, short-lived ones too', async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      expect(sb.tracesBinds).toBe(true);
+      // binds and closes at once: a listening-socket sample would never see these
+      const script = `
+        const net = require('node:net');
+        const { execFileSync } = require('node:child_process');
+        const bind = (opts) => new Promise((ok, no) => {
+          const s = net.createServer().once('error', no);
+          s.listen(opts, () => s.close(ok));
+        });
+        (async () => {
+          await bind({ port: 47201, host: '127.0.0.1' });
+          await bind({ port: 0, host: '127.0.0.1' });
+          await bind({ port: 47202, host: '::1' });
+          await bind({ path: '/tmp/traced.sock' });
+          await bind({ path: '\\0seedfork-abstract' });
+          // a child process's bind is traced too
+          execFileSync(process.execPath, ['-e', "require('node:net').createServer().listen(47203, '127.0.0.1', function () { this.close(); })"]);
+        })().catch((e) => { console.error(e); process.exit(1); });
+      `;
+      const r = await sb.exec(['node', '-e', script], { env, traceBinds: '/tmp/binds.log' });
+      expect(r.exitCode, r.output).toBe(0);
+      const lines = (await sb.readFile('/tmp/binds.log'))?.toString('utf8').trim().split('\n');
+      expect(lines).toEqual([
+        'inet 127.0.0.1 47201',
+        'inet6 ::1 47202',
+        'unix /tmp/traced.sock',
+        'unix @seedfork-abstract',
+        'inet 127.0.0.1 47203',
+      ]);
+      // without the option nothing is traced, and binds work as before
+      const plain = await sb.exec(['node', '-e', script.replaceAll('traced.sock', 'plain.sock')], { env });
+      expect(plain.exitCode, plain.output).toBe(0);
+    } finally {
+      await sb.kill();
+    }
+  });
+
   test('writes are copy-on-write: private to the fork, gone after kill', async () => {
     const dir = join(REPO, 'test-output', 'cow');
     mkdirSync(dir, { recursive: true });

@@ -24,6 +24,14 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Called with the command's output (stdout and stderr, as text) as it comes, when stdio is `pipe`. */
   onOutput?: (chunk: string) => void;
+  /**
+   * Record every address the command and its children bind(2) to, one per line, appended to
+   * this file of the sandbox: `inet ADDR PORT`, `inet6 ADDR PORT`, `unix PATH` or `unix @NAME`
+   * (port 0 left out). Traced by the sandbox's seccomp filter, so short-lived binds count too.
+   * Only where {@link Sandbox.tracesBinds}; elsewhere ignored. A bind made after the command
+   * itself exited (by a process it left running) fails with ENOSYS while this is on.
+   */
+  traceBinds?: string;
 }
 
 /**
@@ -137,6 +145,8 @@ export interface Sandbox {
    * output must not mix with.
    */
   spawn(argv: string[], options: SpawnOptions): ChildProcess;
+  /** Whether {@link ExecOptions.traceBinds} works here (the namespace backend's seccomp filter). */
+  readonly tracesBinds: boolean;
   /**
    * Fork `template`'s waiting program into the sandbox, with a channel (as `spawn` with
    * `channel: true`; `logFile` is ignored). Only backends that can fork into a sandbox have it

@@ -304,11 +304,16 @@ export class NamespaceSandbox implements Sandbox {
     }
   }
 
+  get tracesBinds(): boolean {
+    return this.parts.confinement.harden !== false;
+  }
+
   private helperArgs(options: {
     cwd?: string;
     user?: string;
     pgroup?: boolean;
     capOutput?: boolean;
+    traceBinds?: string;
   }): string[] {
     const { cgroupDirs, confinement, limits } = this.parts;
     const args = ['--pid', String(this.initPid), '--cwd', options.cwd ?? '/'];
@@ -316,6 +321,7 @@ export class NamespaceSandbox implements Sandbox {
     if (options.user) args.push('--user', options.user);
     if (options.pgroup) args.push('--pgroup');
     args.push(...confinementArgs(confinement));
+    if (options.traceBinds && this.tracesBinds) args.push('--trace-binds', options.traceBinds);
     if (options.capOutput && limits.outputBytes) args.push('--max-output', String(limits.outputBytes));
     return args;
   }

@@ -29,6 +29,8 @@ function asUser(argv: string[], user: string | undefined): string[] {
  */
 export class NoneSandbox implements Sandbox {
   readonly backend = 'none';
+  /** No seccomp filter on the shared host: binds are not traced. */
+  readonly tracesBinds = false;
   private readonly children = new Set<ChildProcess>();
   private readonly groups = new Set<number>();
 

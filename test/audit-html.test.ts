@@ -85,6 +85,16 @@ const report: AuditReport = {
       tables: [],
     },
   ],
+  conflicts: [
+    {
+      kind: 'port',
+      resource: '127.0.0.1:8080',
+      files: ['test/port-check.test.js', 'test/port.test.js'],
+      description: 'both bind 127.0.0.1:8080',
+      hint: 'bind port 0 <and> pass it on',
+      partners: ['test/port-check.test.js'],
+    },
+  ],
   complete: true,
   notes: ['the shared-host runs ran the suite without isolation'],
   counts: {
@@ -128,6 +138,11 @@ test.skipIf(!CHROMIUM)(
       expect(await page.locator('#leftovers').innerText()).toMatch(
         /public\.todos \+1[\s\S]*127\.0\.0\.1:8080/,
       );
+      const conflict = await page.locator('#conflicts tbody tr').innerText();
+      expect(conflict).toMatch(
+        /test\/port-check\.test\.js conflict partner: never failed\s+test\/port\.test\.js/,
+      );
+      expect(conflict).toMatch(/both bind 127\.0\.0\.1:8080[\s\S]*bind port 0 <and> pass it on/);
       // Names from test suites are text, never markup.
       expect(dialogs).toEqual([]);
       expect(await rows.nth(0).innerText()).toMatch(/<script>alert/);

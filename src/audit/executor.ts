@@ -91,7 +91,8 @@ export class AuditExecutor {
 
   /**
    * Each file alone in a fresh sandbox, `workers` at a time, in `order`. With `leftovers`,
-   * also what each file left in its sandbox.
+   * also what each file left in its sandbox and the addresses it bound (its footprint; these
+   * runs use the runner's CLI, not its workers, so that every process of the file is traced).
    */
   async isolated(
     order: string[],
@@ -110,12 +111,22 @@ export class AuditExecutor {
           const sandbox = lease.sandbox;
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
-          const result = await runFile(lease, this.adapter, file, this.sandboxedFileOptions());
+          let binds: string[] | undefined;
+          // the footprint's run goes through the runner's CLI, whose binds the sandbox traces
+          const result = await runFile(
+            lease,
+            this.adapter,
+            file,
+            withLeftovers
+              ? { ...this.nextFileOptions(), onBinds: (lines) => void (binds = lines) }
+              : this.sandboxedFileOptions(),
+          );
           if (baseline) {
             leftovers.push(
               await collectLeftovers(file, sandbox, baseline, {
                 ignore: this.options.ignore,
                 tables,
+                ...(binds ? { binds } : {}),
               }),
             );
           }

@@ -87,7 +87,7 @@ function leftoverRows(list: Leftovers[]): string {
 /**
  * The audit as one self-contained HTML page (inline CSS, no scripts, no network): the counts,
  * the classification table with each test's outcome in every run and its culprits, the runs,
- * the leftovers per file, and what was not concluded.
+ * the conflicts between files, the leftovers per file, and what was not concluded.
  */
 export function renderHtml(report: AuditReport): string {
   const flaky = report.tests.filter((t) => FLAKY.includes(t.category)).length;
@@ -144,6 +144,18 @@ ${rows}
 <table id="runs"><thead><tr><th>run</th><th>workers</th><th>time</th><th>failed tests</th></tr></thead>
 <tbody>
 ${runs}
+</tbody></table>
+<h2>Conflicts: files that use the same resource</h2>
+<table id="conflicts"><thead><tr><th>files</th><th>resource</th><th>fix</th></tr></thead>
+<tbody>
+${
+  report.conflicts
+    .map(
+      (c) =>
+        `<tr><td>${c.files.map((f) => `<code>${esc(f)}</code>${c.partners.includes(f) ? ' <span class="dim">conflict partner: never failed</span>' : ''}`).join('<br>')}</td><td>${esc(c.description)}</td><td class="dim">${esc(c.hint)}</td></tr>`,
+    )
+    .join('\n') || '<tr><td colspan="3" class="dim">none found</td></tr>'
+}
 </tbody></table>
 <h2>Leftovers: what each file left in its sandbox</h2>
 <table id="leftovers"><thead><tr><th>file</th><th>left behind</th></tr></thead>

@@ -1,9 +1,15 @@
 import picomatch from 'picomatch';
 import type { Sandbox } from '../sandbox/types.js';
 
-/** What one test file left behind in its sandbox. */
+/** What one test file left behind in its sandbox, and the addresses it bound while it ran. */
 export interface Leftovers {
   file: string;
+  /**
+   * Every address the file's processes bound while it ran, short-lived ones included (traced by
+   * the sandbox's seccomp filter; see ExecOptions.traceBinds): `inet ADDR PORT`, `inet6 ADDR
+   * PORT`, `unix PATH`, `unix @NAME`. Absent where binds could not be traced.
+   */
+  binds?: string[];
   /** Absolute paths inside the sandbox, sorted. */
   files: { created: string[]; changed: string[]; deleted: string[] };
   /** Processes started by the test that were still running when it ended (pid inside the sandbox). */
@@ -96,7 +102,7 @@ export async function collectLeftovers(
   file: string,
   sandbox: Sandbox,
   baseline: Baseline,
-  options: { ignore: string[]; tables?: TableReader },
+  options: { ignore: string[]; tables?: TableReader; binds?: string[] },
 ): Promise<Leftovers> {
   const notes: string[] = [];
   const isIgnored = picomatch([...DEFAULT_IGNORE, ...options.ignore], { dot: true });
@@ -139,5 +145,5 @@ export async function collectLeftovers(
       notes.push(`tables: ${(error as Error).message}`);
     }
   }
-  return { file, files, processes, ports, tables, notes };
+  return { file, ...(options.binds ? { binds: options.binds } : {}), files, processes, ports, tables, notes };
 }

@@ -1,6 +1,7 @@
 import { byPath } from '../plan/partition.js';
 import { writeFileAtomic } from '../report/write.js';
 import { classify, observe } from './classify.js';
+import { findConflicts } from './conflicts.js';
 import { renderHtml } from './html.js';
 import type { Leftovers } from './leftovers.js';
 import {
@@ -55,6 +56,16 @@ export class AuditState {
     );
     const counts = emptyCounts();
     for (const t of tests) counts[t.category]++;
+    const { conflicts, common } = findConflicts(this.leftovers, tests);
+    const notes = [...this.notes];
+    if (common.length > 0)
+      notes.push(
+        `${common.length} path${common.length === 1 ? '' : 's'} written by every file (the runner's or a tool's own state, not counted as conflicts): ${common.slice(0, 3).join(', ')}${common.length > 3 ? ', …' : ''}`,
+      );
+    if (this.leftovers.length > 0 && this.leftovers.every((l) => l.binds === undefined))
+      notes.push(
+        'binds were not traced (this sandbox has no seccomp filter): port conflicts come only from ports still listening when a file ended',
+      );
     return {
       version: 1,
       startedAt: new Date(this.started).toISOString(),
@@ -71,8 +82,9 @@ export class AuditState {
       })),
       tests,
       leftovers: this.leftovers,
+      conflicts,
       complete: this.complete,
-      notes: this.notes,
+      notes,
       counts,
       forks: this.forks(),
     };

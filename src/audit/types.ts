@@ -1,4 +1,5 @@
 import type { FileResult } from '../report/types.js';
+import type { Conflict } from './conflicts.js';
 import type { Leftovers } from './leftovers.js';
 
 /**
@@ -124,6 +125,11 @@ export interface AuditReport {
   }[];
   tests: ClassifiedTest[];
   leftovers: Leftovers[];
+  /**
+   * Pairs of files whose footprints in the isolated runs overlap on a port, a path or a table
+   * (see findConflicts), both sides named; a side that never failed is a conflict partner.
+   */
+  conflicts: Conflict[];
   /** False when a budget or an error stopped the audit before every step ran. */
   complete: boolean;
   /** What was and was not concluded, in sentences. */

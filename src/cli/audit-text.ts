@@ -91,6 +91,19 @@ export function formatAudit(report: AuditReport, paths: { json: string; html: st
       `${shared.length} test${shared.length === 1 ? '' : 's'} depend on state shared with other tests (shared-state or order-dependent)${allPassIsolated && report.runs.some((r) => r.kind === 'isolated') ? `; all of them pass isolated, each file alone in a fresh sandbox` : ''}.`,
     );
   }
+  if (report.conflicts.length > 0) {
+    lines.push(
+      '',
+      `${report.conflicts.length} conflict${report.conflicts.length === 1 ? '' : 's'}: files that use the same resource, which a shared host makes them fight over`,
+    );
+    for (const c of report.conflicts) {
+      const sides = c.files.map((f) =>
+        c.partners.includes(f) ? `${f} ${pc.dim('(conflict partner: never failed)')}` : f,
+      );
+      lines.push(`${pc.cyan('conflict'.padEnd(17))} ${sides.join(' and ')}: ${c.description}`);
+      lines.push(pc.dim(`${' '.repeat(18)}fix: ${c.hint}`));
+    }
+  }
   const counts = SEVERITY.filter((c) => report.counts[c] > 0)
     .map((c) => PAINT[c](`${report.counts[c]} ${c}`))
     .join(', ');

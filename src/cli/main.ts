@@ -248,6 +248,10 @@ program
   .option('--json <path>', 'JSON report (default: .seedfork/audit.json)')
   .option('--html <path>', 'HTML report (default: .seedfork/audit.html)')
   .option('--ignore <glob>', 'sandbox paths the leftovers report ignores (repeatable)', collect)
+  .option(
+    '--strict',
+    'exit 1 on conflicts too (files that use the same port, path or table), not only on flaky tests',
+  )
   .action(async (filters: string[], opts) => {
     const loaded = await loadConfig(process.cwd(), opts.config);
     const controller = new AbortController();
@@ -272,7 +276,8 @@ program
       },
     });
     await recordAuditInHistory(loaded, report);
-    process.exit(report.tests.some((t) => FLAKY.includes(t.category)) ? 1 : 0);
+    const flaky = report.tests.some((t) => FLAKY.includes(t.category));
+    process.exit(flaky || (opts.strict && report.conflicts.length > 0) ? 1 : 0);
   });
 
 program

@@ -34,6 +34,12 @@ export interface RunFileOptions {
   /** The runner's own workers, forked into the sandbox, to run the file instead of its CLI
    * (see {@link FileWorkers}); the CLI runs the files they decline. */
   workers?: FileWorkers;
+  /**
+   * Called, once the runner's CLI ended, with every address it and its children bound (the
+   * lines of ExecOptions.traceBinds), where the sandbox traces binds; not called for a run
+   * through `workers` or in a sandbox that cannot trace them.
+   */
+  onBinds?: (binds: string[]) => void;
 }
 
 /**
@@ -199,12 +205,14 @@ export async function runFile(
           }
         }, REPORT_POLL_MS);
   let result: Awaited<ReturnType<typeof sandbox.exec>>;
+  const bindsPath = options.onBinds && sandbox.tracesBinds ? `${reportDir}/binds` : undefined;
   try {
     result = await sandbox.exec(wrapped, {
       cwd: options.root,
       env,
       timeoutMs: options.timeoutMs,
       signal: stop.signal,
+      ...(bindsPath ? { traceBinds: bindsPath } : {}),
       onOutput: (chunk) => {
         watchOutput(chunk);
         options.onOutput?.(chunk);
@@ -217,6 +225,10 @@ export async function runFile(
     options.signal?.removeEventListener('abort', onAbort);
   }
   await graceWork;
+  if (bindsPath)
+    options.onBinds?.(
+      ((await sandbox.readFile(bindsPath))?.toString('utf8') ?? '').split('\n').filter((l) => l !== ''),
+    );
 
   let report: ParsedReport = { tests: [] };
   let parseError: string | undefined;

@@ -118,7 +118,12 @@ export class AuditExecutor {
             this.adapter,
             file,
             withLeftovers
-              ? { ...this.nextFileOptions(), onBinds: (lines) => void (binds = lines) }
+              ? {
+                  ...this.nextFileOptions(),
+                  onBinds: (lines) => {
+                    binds = lines;
+                  },
+                }
               : this.sandboxedFileOptions(),
           );
           if (baseline) {

@@ -11,6 +11,8 @@ const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.pa
   readFileSync(join(REPO, 'test/fixtures/audit-suite.truth.json'), 'utf8'),
 );
 const SCRATCH = '/tmp/seedfork-audit-fixture.scratch';
+/** The fixed path the fixture's session files both write (a conflict). */
+const SESSION = '/tmp/seedfork-fixture-session.json';
 
 const seedfork = runCli;
 
@@ -33,7 +35,10 @@ function cleanUpHost(dir: string): void {
     }
   }
   rmSync(SCRATCH, { force: true });
+  rmSync(SESSION, { force: true });
 }
+
+const left0 = (audit: AuditReport, file: string) => audit.leftovers.find((l) => l.file === file)!;
 
 const report = (dir: string): AuditReport =>
   JSON.parse(readFileSync(join(dir, '.seedfork/audit.json'), 'utf8'));
@@ -73,6 +78,31 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
       expect(t.search!.kind).toBe(truth.category === 'brittle' ? 'state-setter' : 'polluter');
     }
     expect(audit.complete).toBe(true);
+    // Conflicts: both sides named with the resource, the side that never failed a partner. The
+    // port check binds 47123 for a moment only, so only its traced bind shows it.
+    expect(
+      audit.conflicts.map((c) => ({ files: c.files, description: c.description, partners: c.partners })),
+    ).toEqual([
+      {
+        files: ['test/accounts-close.test.js', 'test/accounts-open.test.js'],
+        description: 'both write table public.accounts',
+        partners: ['test/accounts-close.test.js', 'test/accounts-open.test.js'],
+      },
+      {
+        files: ['test/port-check.test.js', 'test/port.test.js'],
+        description: 'both bind 127.0.0.1:47123',
+        partners: ['test/port-check.test.js'],
+      },
+      {
+        files: ['test/session-a.test.js', 'test/session-b.test.js'],
+        description: `both write ${SESSION}`,
+        partners: ['test/session-a.test.js', 'test/session-b.test.js'],
+      },
+    ]);
+    expect(r.out).toMatch(
+      /3 conflicts[\s\S]*test\/port-check\.test\.js \(conflict partner: never failed\) and test\/port\.test\.js: both bind 127\.0\.0\.1:47123\n\s+fix: bind port 0/,
+    );
+    expect(left0(audit, 'test/port-check.test.js').binds).toEqual(['inet 127.0.0.1 47123']);
     // The console names every flaky test and its culprit, most severe first.
     expect(r.out).toMatch(
       /order-dependent\s+test\/cart-empty\.test\.js > starts with an empty cart[\s\S]*polluted by: test\/cart-add\.test\.js > adds an item/,
@@ -95,6 +125,18 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
       ports: [],
     });
     expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toMatch(/<table id="tests">/);
+  });
+
+  test('conflicts alone leave the exit code at 0, and fail the audit with --strict', async () => {
+    const dir = fixtureCopy('audit-strict');
+    dirs.push(dir);
+    const args = ['audit', 'session', '--runs', 'repeat', '--repeat', '1'];
+    const lenient = await seedfork(dir, args);
+    expect(lenient.code, lenient.out).toBe(0);
+    expect(lenient.out).toMatch(/1 conflict: [\s\S]*both write \/tmp\/seedfork-fixture-session\.json/);
+    expect(lenient.out).toMatch(/nothing flaky/);
+    const strict = await seedfork(dir, [...args, '--strict']);
+    expect(strict.code, strict.out).toBe(1);
   });
 
   test('a search over budget says what it narrowed, and the partial report is kept', async () => {

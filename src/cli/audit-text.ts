@@ -1,5 +1,6 @@
 import pc from 'picocolors';
 import type { AuditEvent } from '../audit/audit.js';
+import type { Conflict } from '../audit/conflicts.js';
 import { type AuditReport, type Category, FLAKY, SEVERITY } from '../audit/types.js';
 
 const PAINT: Record<Category, (s: string) => string> = {
@@ -91,19 +92,7 @@ export function formatAudit(report: AuditReport, paths: { json: string; html: st
       `${shared.length} test${shared.length === 1 ? '' : 's'} depend on state shared with other tests (shared-state or order-dependent)${allPassIsolated && report.runs.some((r) => r.kind === 'isolated') ? `; all of them pass isolated, each file alone in a fresh sandbox` : ''}.`,
     );
   }
-  if (report.conflicts.length > 0) {
-    lines.push(
-      '',
-      `${report.conflicts.length} conflict${report.conflicts.length === 1 ? '' : 's'}: files that use the same resource, which a shared host makes them fight over`,
-    );
-    for (const c of report.conflicts) {
-      const sides = c.files.map((f) =>
-        c.partners.includes(f) ? `${f} ${pc.dim('(conflict partner: never failed)')}` : f,
-      );
-      lines.push(`${pc.cyan('conflict'.padEnd(17))} ${sides.join(' and ')}: ${c.description}`);
-      lines.push(pc.dim(`${' '.repeat(18)}fix: ${c.hint}`));
-    }
-  }
+  lines.push(...conflictLines(report));
   const counts = SEVERITY.filter((c) => report.counts[c] > 0)
     .map((c) => PAINT[c](`${report.counts[c]} ${c}`))
     .join(', ');
@@ -122,4 +111,43 @@ export function formatAudit(report: AuditReport, paths: { json: string; html: st
     pc.dim(`HTML: ${paths.html}`),
   );
   return `${lines.join('\n')}\n`;
+}
+
+const VERB: Record<Conflict['kind'], string> = { port: 'bind', file: 'write', table: 'write table' };
+
+/**
+ * The audit's conflicts, one entry per shared resource: a pair as "A and B: both bind …", more
+ * files as "N files bind …: A, B, C"; conflict partners (never failed) marked, with the fix.
+ */
+function conflictLines(report: AuditReport): string[] {
+  const { conflicts } = report;
+  if (conflicts.length === 0) return [];
+  const groups = new Map<string, Conflict[]>();
+  for (const c of conflicts)
+    groups.set(`${c.kind}\t${c.resource}`, [...(groups.get(`${c.kind}\t${c.resource}`) ?? []), c]);
+  const lines = [
+    '',
+    `${conflicts.length} conflict${conflicts.length === 1 ? '' : 's'} (pairs of files using the same resource) on ${groups.size} resource${groups.size === 1 ? '' : 's'}, which a shared host makes them fight over`,
+  ];
+  const partner = pc.dim('(conflict partner: never failed)');
+  for (const group of groups.values()) {
+    const first = group[0]!;
+    const files = [...new Set(group.flatMap((c) => c.files))].sort();
+    const partners = new Set(group.flatMap((c) => c.partners));
+    const named = files.map((f) => (partners.has(f) ? `${f} ${partner}` : f));
+    const name = first.kind === 'table' ? first.resource.split(' ')[1]! : first.resource;
+    const never =
+      partners.size === 0
+        ? ''
+        : partners.size === files.length
+          ? pc.dim('; none of them failed (conflict partners)')
+          : pc.dim(`; never failed (conflict partners): ${[...partners].sort().join(', ')}`);
+    lines.push(
+      files.length === 2
+        ? `${pc.cyan('conflict'.padEnd(17))} ${named.join(' and ')}: ${first.description}`
+        : `${pc.cyan('conflict'.padEnd(17))} ${files.length} files ${VERB[first.kind]} ${name}: ${files.join(', ')}${never}`,
+    );
+    lines.push(pc.dim(`${' '.repeat(18)}fix: ${first.hint}`));
+  }
+  return lines;
 }

@@ -128,7 +128,8 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     }
     await runAll(plan.sandboxed);
     assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
-    await runCulpritSearches(state, (steps) => executor.sequence(steps), {
+    let sequences = 0;
+    await runCulpritSearches(state, (steps) => executor.sequence(`culprit search #${++sequences}`, steps), {
       maxRuns: options.maxRuns ?? 200,
       deadline,
       workers,
@@ -189,13 +190,16 @@ async function runPlanned(
     const t = Date.now();
     let results: AuditRun['results'];
     if (p.kind === 'isolated') {
-      const out = await executor.isolated(p.order, p.workers, withLeftovers);
+      const out = await executor.isolated(p.label, p.order, p.workers, withLeftovers);
       results = out.results;
       if (withLeftovers) state.leftovers = out.leftovers;
     } else if (p.kind === 'order') {
-      results = await executor.sequence(p.order.map((file) => ({ file })));
+      results = await executor.sequence(
+        p.label,
+        p.order.map((file) => ({ file })),
+      );
     } else {
-      results = await executor.shared(p.order, p.workers);
+      results = await executor.shared(p.label, p.order, p.workers);
     }
     options.checkAbort();
     const run: AuditRun = { ...p, durationMs: Date.now() - t, results };

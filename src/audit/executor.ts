@@ -83,10 +83,11 @@ export class AuditExecutor {
     await this.environment();
   }
 
-  private async lease(): Promise<Lease> {
+  /** A fresh sandbox, its commands told which audit run they belong to (`SEEDFORK_AUDIT_RUN`). */
+  private async lease(run: string): Promise<Lease> {
     const lease = await (await this.environment()).acquire(this.options.signal);
     this.forks++;
-    return lease;
+    return { ...lease, env: { ...lease.env, SEEDFORK_AUDIT_RUN: run } };
   }
 
   /**
@@ -95,6 +96,7 @@ export class AuditExecutor {
    * runs use the runner's CLI, not its workers, so that every process of the file is traced).
    */
   async isolated(
+    run: string,
     order: string[],
     workers: number,
     withLeftovers = false,
@@ -106,7 +108,7 @@ export class AuditExecutor {
       order,
       workers,
       async (file) => {
-        const lease = await this.lease();
+        const lease = await this.lease(run);
         try {
           const sandbox = lease.sandbox;
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
@@ -146,8 +148,8 @@ export class AuditExecutor {
   }
 
   /** The steps one after another in one fresh sandbox: the same environment, this order. */
-  async sequence(steps: Step[]): Promise<FileResult[]> {
-    const lease = await this.lease();
+  async sequence(run: string, steps: Step[]): Promise<FileResult[]> {
+    const lease = await this.lease(run);
     const results: FileResult[] = [];
     try {
       for (const step of steps) {
@@ -169,7 +171,7 @@ export class AuditExecutor {
    * Every file on the shared host (`--isolation none`), `workers` at a time, taking `order`
    * in turn; services are seeded afresh on the host for the run and stopped after it.
    */
-  async shared(order: string[], workers: number): Promise<FileResult[]> {
+  async shared(run: string, order: string[], workers: number): Promise<FileResult[]> {
     const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
     const env = await openEnvironment('none', stateDir, {
       loaded: this.loaded,
@@ -180,8 +182,15 @@ export class AuditExecutor {
       return await runPool(
         order,
         workers,
-        async (file) =>
-          runFile(await env.acquire(this.options.signal), this.adapter, file, this.nextFileOptions()),
+        async (file) => {
+          const lease = await env.acquire(this.options.signal);
+          return runFile(
+            { ...lease, env: { ...lease.env, SEEDFORK_AUDIT_RUN: run } },
+            this.adapter,
+            file,
+            this.nextFileOptions(),
+          );
+        },
         this.options.signal,
       );
     } finally {

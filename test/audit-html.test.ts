@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { expect, test } from 'vitest';
+import { confidenceOf } from '../src/audit/confidence.js';
 import { renderHtml } from '../src/audit/html.js';
 import type { AuditReport, Category, ClassifiedTest } from '../src/audit/types.js';
 import { REPO } from './support/project.js';
@@ -23,7 +24,16 @@ function classified(
   statuses: string,
   extra: Partial<ClassifiedTest> = {},
 ): ClassifiedTest {
+  const observations = runs.map((run, i) => ({
+    run,
+    kind: (run.startsWith('isolated') ? 'isolated' : run.startsWith('order') ? 'order' : 'shared') as
+      | 'isolated'
+      | 'order'
+      | 'shared',
+    status: (statuses[i] === 'F' ? 'failed' : 'passed') as 'failed' | 'passed',
+  }));
   return {
+    confidence: confidenceOf(category, observations),
     file,
     name,
     category,

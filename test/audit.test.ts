@@ -26,8 +26,10 @@ function fixtureCopy(name: string): string {
 
 /** The fixture's port test leaves a server on the shared host, as the suite it imitates would. */
 function cleanUpHost(dir: string): void {
-  const pidFile = join(dir, 'data/port-daemon.pid');
-  if (existsSync(pidFile)) {
+  // the shared-host runs run in a copy of the project
+  for (const root of [dir, join(dir, '.seedfork/shared-project')]) {
+    const pidFile = join(root, 'data/port-daemon.pid');
+    if (!existsSync(pidFile)) continue;
     try {
       process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
     } catch {

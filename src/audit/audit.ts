@@ -8,6 +8,8 @@ import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
 import { type RunOptions, resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
+import { classify, observe } from './classify.js';
+import { needsReruns } from './confidence.js';
 import { runCulpritSearches } from './culprit-searches.js';
 import { AuditExecutor } from './executor.js';
 import { ALL_RUNS, type AuditRunSelection, type PlannedRun, planAuditRuns } from './plan.js';
@@ -27,6 +29,13 @@ export interface AuditOptions {
   workers?: number;
   /** Sandboxed runs the polluter/state-setter searches may use in all; default 200. */
   maxRuns?: number;
+  /**
+   * File runs the adaptive isolated reruns may use in all; default 60. A test whose class rests
+   * on isolated runs that all agreed (order-dependent, brittle, shared-state) is rerun alone
+   * until a non-deterministic test would have shown itself with 99% probability (see
+   * confidence.ts) or it does.
+   */
+  maxReruns?: number;
   /** Wall-time budget of the whole audit in ms; default 30 min. Runs and searches stop at it. */
   timeoutMs?: number;
   /** Only files whose path contains one of these. */
@@ -128,6 +137,12 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     }
     await runAll(plan.sandboxed);
     assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
+    const reruns = { left: options.maxReruns ?? 60, done: 0 };
+    const rerun = () =>
+      selected.has('repeat')
+        ? rerunThinEvidence(state, executor, { workers, deadline, budget: reruns, emit, checkAbort })
+        : Promise.resolve();
+    await rerun();
     let sequences = 0;
     await runCulpritSearches(state, (steps) => executor.sequence(`culprit search #${++sequences}`, steps), {
       maxRuns: options.maxRuns ?? 200,
@@ -140,13 +155,15 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     });
     checkAbort();
     await runAll(plan.shared);
+    // the shared runs ran in a copy of the project: sandboxes still see it as it was
+    await rerun();
     if (!selected.has('repeat'))
       state.notes.push(
         'no isolated runs (--runs without repeat): non-deterministic tests cannot be told apart, and no leftovers were collected',
       );
     if (plan.shared.length > 0)
       state.notes.push(
-        'the shared-host runs ran the suite without isolation: whatever it writes outside sandboxes (files in the project, /tmp, leftover processes) stays on this machine',
+        `the shared-host runs ran the suite without isolation, in a copy of the project (${executor.sharedProject}): what it wrote outside the project (/tmp, home directories) and processes it left running stay on this machine`,
       );
     const final = state.save(true);
     emit({ type: 'done', report: final, paths });
@@ -203,6 +220,54 @@ async function runPlanned(
     }
     options.checkAbort();
     const run: AuditRun = { ...p, durationMs: Date.now() - t, results };
+    state.runs.push(run);
+    state.save();
+    options.emit({ type: 'run-done', run });
+  }
+}
+
+/**
+ * Rerun alone, one round after another, the files of tests whose class rests on isolated runs
+ * that all agreed (see needsReruns), until none does, the budget of file runs is spent or the
+ * deadline passes (each said in a note). Each round is an isolated run of those files.
+ */
+async function rerunThinEvidence(
+  state: AuditState,
+  executor: AuditExecutor,
+  options: {
+    workers: number;
+    deadline: number;
+    budget: { left: number; done: number };
+    emit: (event: AuditEvent) => void;
+    checkAbort: () => void;
+  },
+): Promise<void> {
+  for (;;) {
+    const files = new Set<string>();
+    for (const { ref, observations } of observe(state.runs).values())
+      if (needsReruns(classify(observations).category, observations)) files.add(ref.file);
+    if (files.size === 0) return;
+    const order = [...files].sort(byPath);
+    if (Date.now() > options.deadline || options.budget.left < order.length) {
+      state.notes.push(
+        `isolated reruns stopped (${Date.now() > options.deadline ? '--timeout reached' : '--max-reruns spent'}) with ${order.length} file${order.length === 1 ? '' : 's'} short of the runs a 95% confidence needs: ${order.join(', ')}`,
+      );
+      return;
+    }
+    options.budget.left -= order.length;
+    const label = `isolated rerun #${++options.budget.done}`;
+    options.emit({ type: 'run-start', label });
+    const t = Date.now();
+    const { results } = await executor.isolated(label, order, options.workers);
+    options.checkAbort();
+    const run: AuditRun = {
+      label,
+      kind: 'isolated',
+      order,
+      workers: options.workers,
+      durationMs: Date.now() - t,
+      results,
+    };
     state.runs.push(run);
     state.save();
     options.emit({ type: 'run-done', run });

@@ -21,6 +21,7 @@ function tested(file: string, failed: boolean): ClassifiedTest {
     name: 't',
     category: failed ? 'shared-state' : 'stable-pass',
     reason: '',
+    confidence: { runs: 1, isolatedRuns: 0, value: 0, statement: '' },
     observations: [{ run: 'shared: 2 workers', kind: 'shared', status: failed ? 'failed' : 'passed' }],
   };
 }

@@ -1,3 +1,13 @@
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Adapter } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -167,14 +177,25 @@ export class AuditExecutor {
     return results;
   }
 
+  /** The copy of the project the shared-host runs run in (kept after them, to look into). */
+  get sharedProject(): string {
+    return join(resolve(this.loaded.root, this.loaded.config.stateDir), 'shared-project');
+  }
+
   /**
    * Every file on the shared host (`--isolation none`), `workers` at a time, taking `order`
-   * in turn; services are seeded afresh on the host for the run and stopped after it.
+   * in turn; services are seeded afresh on the host for the run and stopped after it. It runs
+   * in a fresh copy of the project ({@link sharedProject}; node_modules linked, not copied), so
+   * that what the files write there neither changes the user's tree nor shows through in the
+   * sandboxes of later runs.
    */
   async shared(run: string, order: string[], workers: number): Promise<FileResult[]> {
     const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
+    const loaded = { ...this.loaded, root: this.sharedProject };
+    copyProject(this.loaded.root, loaded.root, stateDir);
+    const fileOptions = fileOptionsFor(loaded, this.options.signal ? { signal: this.options.signal } : {});
     const env = await openEnvironment('none', stateDir, {
-      loaded: this.loaded,
+      loaded,
       baseEnv: this.options.baseEnv,
       signal: this.options.signal,
     });
@@ -188,7 +209,7 @@ export class AuditExecutor {
             { ...lease, env: { ...lease.env, SEEDFORK_AUDIT_RUN: run } },
             this.adapter,
             file,
-            this.nextFileOptions(),
+            fileOptions(),
           );
         },
         this.options.signal,
@@ -215,4 +236,30 @@ export class AuditExecutor {
     await this.workers?.close();
     await this.sandboxes?.close();
   }
+}
+
+/**
+ * Copy the project at `root` to `to` (emptied first), leaving out `.git` and the state directory
+ * (which holds `to`), each node_modules linked rather than copied; symbolic links are copied as
+ * links, file modes kept.
+ */
+function copyProject(root: string, to: string, stateDir: string): void {
+  rmSync(to, { recursive: true, force: true });
+  const copyDir = (from: string, into: string) => {
+    mkdirSync(into, { recursive: true, mode: statSync(from).mode });
+    for (const entry of readdirSync(from, { withFileTypes: true })) {
+      const source = join(from, entry.name);
+      const target = join(into, entry.name);
+      if (source === stateDir || (from === root && entry.name === '.git')) continue;
+      if (entry.name === 'node_modules' || entry.isSymbolicLink()) {
+        symlinkSync(entry.isSymbolicLink() ? readlinkSync(source) : source, target);
+      } else if (entry.isDirectory()) {
+        copyDir(source, target);
+      } else if (entry.isFile()) {
+        copyFileSync(source, target);
+        chmodSync(target, statSync(source).mode);
+      }
+    }
+  };
+  copyDir(root, to);
 }

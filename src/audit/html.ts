@@ -100,7 +100,7 @@ export function renderHtml(report: AuditReport): string {
   const rows = report.tests
     .map(
       (t) =>
-        `<tr class="test ${t.category}"><td><span class="badge" style="background:${COLOR[t.category]}">${LABEL[t.category]}</span></td><td><code>${esc(t.file)}</code><br>${esc(t.name)}</td><td>${esc(t.reason)}${culprits(t)}</td>${evidence(t, report.runs)}</tr>`,
+        `<tr class="test ${t.category}"><td><span class="badge" style="background:${COLOR[t.category]}">${LABEL[t.category]}</span></td><td><code>${esc(t.file)}</code><br>${esc(t.name)}</td><td>${esc(t.reason)}${culprits(t)}<div class="dim">confidence: ${esc(t.confidence.statement)}</div></td>${evidence(t, report.runs)}</tr>`,
     )
     .join('\n');
   const runs = report.runs

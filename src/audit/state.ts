@@ -1,6 +1,7 @@
 import { byPath } from '../plan/partition.js';
 import { writeFileAtomic } from '../report/write.js';
 import { classify, observe } from './classify.js';
+import { confidenceOf } from './confidence.js';
 import { findConflicts } from './conflicts.js';
 import { renderHtml } from './html.js';
 import type { Leftovers } from './leftovers.js';
@@ -46,7 +47,13 @@ export class AuditState {
           category: 'non-deterministic',
           reason: `failed once after other tests in one sandbox, but the same order passed when rerun twice: not order-dependent (${search.note})`,
         };
-      tests.push({ ...ref, ...verdict, observations, ...(search ? { search } : {}) });
+      tests.push({
+        ...ref,
+        ...verdict,
+        observations,
+        ...(search ? { search } : {}),
+        confidence: confidenceOf(verdict.category, observations),
+      });
     }
     tests.sort(
       (a, b) =>

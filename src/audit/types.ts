@@ -1,4 +1,5 @@
 import type { FileResult } from '../report/types.js';
+import type { Confidence } from './confidence.js';
 import type { Conflict } from './conflicts.js';
 import type { Leftovers } from './leftovers.js';
 
@@ -105,6 +106,8 @@ export interface ClassifiedTest extends TestRef {
   reason: string;
   observations: Observation[];
   search?: CulpritSearch;
+  /** How sure the class is, and the runs behind it. */
+  confidence: Confidence;
 }
 
 /** The whole audit, as written to `audit.json` (and rendered to the HTML report). */

@@ -79,6 +79,17 @@ export function formatAudit(report: AuditReport, paths: { json: string; html: st
     }
     const failure = t.observations.find((o) => o.status === 'failed' && o.message);
     if (failure) lines.push(pc.dim(`${' '.repeat(18)}e.g. ${failure.run}: ${failure.message}`));
+    lines.push(pc.dim(`${' '.repeat(18)}confidence: ${t.confidence.statement} (${t.confidence.runs} runs)`));
+  }
+  const steady = report.tests.filter((t) => t.category === 'stable-pass');
+  if (steady.length > 0) {
+    const weakest = steady.reduce((a, b) => (b.confidence.value < a.confidence.value ? b : a));
+    lines.push(
+      '',
+      pc.dim(
+        `${steady.length} stable-pass test${steady.length === 1 ? '' : 's'}, the least run ${weakest.file} > ${weakest.name}: ${weakest.confidence.statement}`,
+      ),
+    );
   }
   const shared = report.tests.filter(
     (t) => t.category === 'shared-state' || t.category === 'order-dependent',

@@ -240,6 +240,12 @@ program
   .option('-w, --workers <n>', 'workers of isolated runs and of the max-workers shared run', positiveInt)
   .option('--max-runs <n>', 'sandboxed runs the polluter searches may use in all', positiveInt, 200)
   .option(
+    '--max-reruns <n>',
+    'file runs the adaptive isolated reruns may use in all (tests whose class rests on isolated runs that all agreed)',
+    positiveInt,
+    60,
+  )
+  .option(
     '--timeout <seconds>',
     'stop running and searching after this long; report what was concluded',
     positiveInt,
@@ -264,6 +270,7 @@ program
       seed: opts.seed,
       workers: opts.workers,
       maxRuns: opts.maxRuns,
+      maxReruns: opts.maxReruns,
       timeoutMs: opts.timeout * 1000,
       json: opts.json,
       html: opts.html,

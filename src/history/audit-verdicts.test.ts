@@ -46,6 +46,7 @@ describe('audit verdicts in the history', () => {
         category,
         reason: `${category} because`,
         observations: [],
+        confidence: { runs: 0, isolatedRuns: 0, value: 0, statement: '' },
         ...(culprit
           ? { search: { kind: 'polluter', status: 'found', files: [culprit], tests: [], runs: 3 } }
           : {}),

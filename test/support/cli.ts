@@ -43,8 +43,12 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
  * Run the built CLI in `cwd` without blocking the test worker (an audit takes minutes, and a
  * blocked worker makes vitest's RPC time out).
  */
-export async function runCli(cwd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  const cli = startCli(cwd, args);
+export async function runCli(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
+  const cli = startCli(cwd, args, env);
   const code = await cli.exited;
   return { code, out: cli.output() };
 }

@@ -30,7 +30,8 @@ describe.skipIf(!isRoot)('the audit on a test failing 35% of its runs (default s
       expect([0, 1], r.out).toContain(r.code); // 0 when the coin never came up tails
       const report = JSON.parse(readFileSync(join(dir, '.seedfork/audit.json'), 'utf8')) as AuditReport;
       const coin = report.tests.find((t) => t.name === 'lands heads')!;
-      (verdicts[coin.category] ??= []).push(
+      verdicts[coin.category] = verdicts[coin.category] ?? [];
+      verdicts[coin.category]!.push(
         `seed ${seed}: ${coin.confidence.statement} (${coin.confidence.isolatedRuns} isolated)`,
       );
       expect(report.tests.find((t) => t.name === 'adds')?.category).toBe('stable-pass');

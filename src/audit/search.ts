@@ -95,24 +95,47 @@ export async function searchCulprits(
     // The files the order runs point at (before the victim whenever it flipped, never before it
     // when it did not).
     const likely = options.likely?.filter((f) => prefix.includes(f)) ?? [];
-    // 1. A culprit another victim had is often this one's too (one polluter, many victims): a
-    //    single file after which the victim (which passes alone) flips is a 1-minimal answer.
-    //    When the order runs point at some files, only known culprits among them get a probe.
-    let culpritFiles: string[] | undefined;
-    const knownFiles = [...new Set((options.known ?? []).map((k) => k.file))].filter(
-      (f) => prefix.includes(f) && (likely.length === 0 || likely.includes(f)),
+    // 1. A culprit another victim had is often this one's too (one polluter, many victims,
+    //    as iFixFlakies observed). The known culprits the order runs point at (all of them when
+    //    they point at none) go in one probe together, test cases where the runner can run
+    //    them, else files; when the victim flips, delta debugging narrows them down. When it
+    //    does not, no single one of them is a culprit on its own.
+    const pointedAt = (f: string) => prefix.includes(f) && (likely.length === 0 || likely.includes(f));
+    const known = (options.known ?? []).filter(
+      (k, i, all) => pointedAt(k.file) && all.findIndex((x) => x.file === k.file && x.name === k.name) === i,
     );
-    for (const file of knownFiles) {
-      if (await holdsAfterFiles([file])) {
-        culpritFiles = [file];
-        break;
+    const knownTests = options.filtersTests ? known.filter((k) => k.name) : [];
+    if (knownTests.length > 0) {
+      const stepsOf = (subset: TestRef[]) =>
+        prefix
+          .filter((f) => subset.some((k) => k.file === f))
+          .map((f) => ({ file: f, tests: subset.filter((k) => k.file === f).map((k) => k.name) }));
+      if (await holds(stepsOf(knownTests))) {
+        const narrowed =
+          knownTests.length === 1
+            ? ({ status: 'found', items: knownTests } as const)
+            : await minimize(knownTests, (subset) => holds(stepsOf(subset)));
+        if (narrowed.status === 'found')
+          return done({
+            status: 'found',
+            files: prefix.filter((f) => narrowed.items.some((k) => k.file === f)),
+            tests: narrowed.items,
+            note: 'among the culprits of other victims',
+          });
       }
+    }
+    let culpritFiles: string[] | undefined;
+    let start: string[] | undefined;
+    const knownFiles = prefix.filter((f) => known.some((k) => k.file === f));
+    if (knownFiles.length > 0 && (await holdsAfterFiles(knownFiles))) {
+      if (knownFiles.length === 1) culpritFiles = knownFiles;
+      else start = knownFiles;
     }
     // 2. When the pointed-at files alone reproduce, delta-debug them; else (3) reproduce the
     //    whole order again in a fresh sandbox (twice: one miss is not enough) and delta-debug it.
-    let start: string[] | undefined;
     if (
       !culpritFiles &&
+      !start &&
       likely.length > 0 &&
       likely.length < prefix.length &&
       (await holdsAfterFiles(likely))

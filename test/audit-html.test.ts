@@ -53,6 +53,7 @@ const report: AuditReport = {
   startedAt: '2026-11-22T10:00:00.000Z',
   durationMs: 61_500,
   seed: 1234,
+  suite: { files: ['test/a.test.js'], configHash: '0' },
   runs: runs.map((label) => ({
     label,
     kind: 'isolated',

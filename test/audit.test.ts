@@ -1,4 +1,5 @@
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
@@ -40,6 +41,14 @@ function cleanUpHost(dir: string): void {
   rmSync(SESSION, { force: true });
 }
 
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 const left0 = (audit: AuditReport, file: string) => audit.leftovers.find((l) => l.file === file)!;
 
 const report = (dir: string): AuditReport =>
@@ -57,6 +66,8 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   afterAll(async () => {
     for (const dir of dirs) cleanUpHost(dir);
     await expectHostClean(before);
+    // the port test's server, left on the shared host, was found and stopped
+    expect(await portFree(47123)).toBe(true);
   });
 
   test('classifies the fixture suite exactly as its ground truth, polluters and state-setter included', async () => {
@@ -127,6 +138,20 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
       ports: [],
     });
     expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toMatch(/<table id="tests">/);
+    // seedfork check judges from this audit (same files, same config): the conflicts are a ✗
+    const check = await seedfork(dir, ['check']);
+    expect(check.code, check.out).toBe(1);
+    expect(check.out).toMatch(/evidence: the audit at .*\.seedfork\/audit\.json/);
+    expect(check.out).toMatch(
+      /✗ ports, temp files and databases are scoped to a worker \(harmless under seedfork run[^\n]*\n\s+write table public\.accounts: test\/accounts-close\.test\.js, test\/accounts-open\.test\.js\n\s+bind 127\.0\.0\.1:47123: test\/port-check\.test\.js, test\/port\.test\.js\n\s+write \/tmp\/seedfork-fixture-session\.json: test\/session-a\.test\.js, test\/session-b\.test\.js/,
+    );
+    // the second shared run finds the port and the scratch file the first one left
+    const maxWorkers = /✗ passes with max workers[^\n]*\n((?:\s{4}.*\n)+)/.exec(check.out)?.[1] ?? '';
+    expect(maxWorkers).toMatch(/test\/port\.test\.js > serves on its port failed in shared: \d+ workers/);
+    expect(maxWorkers).toMatch(
+      /test\/tmpfile\.test\.js > writes its scratch file failed in shared: \d+ workers/,
+    );
+    expect(check.out).toMatch(/✓ artifacts of different files never land on one path/);
   });
 
   test('conflicts alone leave the exit code at 0, and fail the audit with --strict', async () => {

@@ -8,6 +8,7 @@ import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
 import { type RunOptions, resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
+import { configHash } from './check.js';
 import { classify, observe } from './classify.js';
 import { needsReruns } from './confidence.js';
 import { runCulpritSearches } from './culprit-searches.js';
@@ -114,7 +115,13 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     runs: [...plan.sandboxed, ...plan.shared].map((p) => p.label),
     seed,
   });
-  const state = new AuditState(started, seed, paths, () => executor.forks);
+  const state = new AuditState(
+    started,
+    seed,
+    { files, configHash: configHash(config) },
+    paths,
+    () => executor.forks,
+  );
   const checkAbort = () => {
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   };

@@ -47,6 +47,8 @@ export class AuditExecutor {
   private workers: FileWorkers | undefined;
   /** Number of sandboxes forked so far. */
   forks = 0;
+  /** Whether the shared runs' copy of the project was made (once per audit). */
+  private copied = false;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -185,14 +187,16 @@ export class AuditExecutor {
   /**
    * Every file on the shared host (`--isolation none`), `workers` at a time, taking `order`
    * in turn; services are seeded afresh on the host for the run and stopped after it. It runs
-   * in a fresh copy of the project ({@link sharedProject}; node_modules linked, not copied), so
-   * that what the files write there neither changes the user's tree nor shows through in the
-   * sandboxes of later runs.
+   * in a copy of the project ({@link sharedProject}; node_modules linked, not copied), made
+   * afresh by the audit's first shared run, so that what the files write there neither changes
+   * the user's tree nor shows through in the sandboxes of later runs.
    */
   async shared(run: string, order: string[], workers: number): Promise<FileResult[]> {
     const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
     const loaded = { ...this.loaded, root: this.sharedProject };
-    copyProject(this.loaded.root, loaded.root, stateDir);
+    // one copy for all the shared runs of an audit: they share the host, as the real project would
+    if (!this.copied) copyProject(this.loaded.root, loaded.root, stateDir);
+    this.copied = true;
     const fileOptions = fileOptionsFor(loaded, this.options.signal ? { signal: this.options.signal } : {});
     const env = await openEnvironment('none', stateDir, {
       loaded,

@@ -32,6 +32,7 @@ export class AuditState {
   constructor(
     private readonly started: number,
     private readonly seed: number,
+    private readonly suite: AuditReport['suite'],
     private readonly paths: { json: string; html: string },
     private readonly forks: () => number,
   ) {}
@@ -78,6 +79,7 @@ export class AuditState {
       startedAt: new Date(this.started).toISOString(),
       durationMs: Date.now() - this.started,
       seed: this.seed,
+      suite: this.suite,
       runs: this.runs.map((r) => ({
         label: r.label,
         kind: r.kind,

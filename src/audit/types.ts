@@ -117,6 +117,8 @@ export interface AuditReport {
   durationMs: number;
   /** Seed of the shuffled order (reuse with `--seed`). */
   seed: number;
+  /** What was audited: the test files (sorted) and the config's hash (see configHash). */
+  suite: { files: string[]; configHash: string };
   runs: {
     label: string;
     kind: RunKind;

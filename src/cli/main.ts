@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { adapterFor } from '../adapters/index.js';
 import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
-import { FLAKY } from '../audit/types.js';
+import { checkSuite, configHash } from '../audit/check.js';
+import { type AuditReport, FLAKY } from '../audit/types.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { parseDuration } from '../history/duration.js';
 import { initConfig } from '../init/write-config.js';
 import { runnerFileWorkers } from '../integrations/file-workers.js';
 import { mergeResults } from '../plan/merge.js';
+import { byPath } from '../plan/partition.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard } from '../plan/shard-spec.js';
 import { loadSuite } from '../plan/suite.js';
@@ -27,6 +30,7 @@ import { gcOptions } from '../run/environment.js';
 import { resolveWorkers, run } from '../run/run.js';
 import { backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
+import { formatCheck } from './check-text.js';
 import { consoleReporter } from './console-reporter.js';
 import {
   addHistoryCommands,
@@ -286,6 +290,77 @@ program
     const flaky = report.tests.some((t) => FLAKY.includes(t.category));
     process.exit(flaky || (opts.strict && report.conflicts.length > 0) ? 1 : 0);
   });
+
+program
+  .command('check')
+  .description(
+    'the pre-merge checklist of a parallel suite: 1 and max workers, shuffled, alone vs together, shared resources, shard balance, artifacts',
+  )
+  .argument('[filters...]', 'only test files whose path contains one of these')
+  .option('-c, --config <file>', 'config file')
+  .option(
+    '--audit <path>',
+    'audit JSON to judge from (default: .seedfork/audit.json, when it is of this suite and config)',
+  )
+  .option('--max-age <duration>', 'oldest audit to reuse; an older one is done again', '7d')
+  .option('--shards <n>', 'shard count to judge the balance of (default: the recommended one)', positiveInt)
+  .option(
+    '--shard-setup <seconds>',
+    'time a CI job spends before its first test (default: the seed time recorded, at least 30 s)',
+    positiveInt,
+  )
+  .option('--json', 'print the checklist as JSON')
+  .action(async (filters: string[], opts) => {
+    const loaded = await loadConfig(process.cwd(), opts.config);
+    const suite = loadSuite(loaded, { filter: filters });
+    const adapter = adapterFor(loaded.config.test.runner);
+    const path = resolve(loaded.root, opts.audit ?? '.seedfork/audit.json');
+    let report = reusableAudit(path, suite.files, configHash(loaded.config), parseDuration(opts.maxAge));
+    let source = `the audit at ${path} (${report?.startedAt})`;
+    if (!report) {
+      const controller = new AbortController();
+      onInterrupt(controller);
+      const progress = opts.json ? () => {} : auditProgress(process.stdout);
+      report = await audit(loaded, {
+        filter: filters,
+        json: path,
+        fileWorkers: runnerFileWorkers,
+        signal: controller.signal,
+        onEvent: progress,
+      });
+      source = `a new audit (${path})`;
+    }
+    const checked = checkSuite(report, suite.costs, {
+      workers: resolveWorkers(loaded.config.workers),
+      setupMs:
+        opts.shardSetup !== undefined ? opts.shardSetup * 1000 : Math.max(suite.timings.seedMs ?? 0, 30_000),
+      ...(opts.shards ? { shards: opts.shards } : {}),
+      artifacts: [...(adapter.artifacts ?? []), ...loaded.config.test.artifacts],
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(checked, null, 2)}\n` : formatCheck(checked, source));
+    process.exit(checked.ok ? 0 : 1);
+  });
+
+/** The audit at `path` when it is of these files under this config and younger than `maxAgeMs`. */
+function reusableAudit(
+  path: string,
+  files: string[],
+  hash: string,
+  maxAgeMs: number,
+): AuditReport | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const report = JSON.parse(readFileSync(path, 'utf8')) as AuditReport;
+    const same =
+      report.suite?.configHash === hash &&
+      JSON.stringify(report.suite.files) === JSON.stringify([...files].sort(byPath)) &&
+      report.complete &&
+      Date.now() - Date.parse(report.startedAt) <= maxAgeMs;
+    return same ? report : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 program
   .command('init')

@@ -113,6 +113,7 @@ const report: AuditReport = {
     'order-dependent': 1,
     brittle: 0,
     'shared-state': 1,
+    'cache-dependent': 0,
     'stable-fail': 0,
     'stable-pass': 1,
     skipped: 0,

@@ -124,7 +124,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
       /brittle\s+test\/report\.test\.js > reads the schema[\s\S]*needs: test\/db-setup\.test\.js > creates the schema/,
     );
     expect(r.out.indexOf('non-deterministic ')).toBeLessThan(r.out.indexOf('order-dependent '));
-    expect(r.out).toMatch(/7 flaky tests/);
+    expect(r.out).toMatch(/8 flaky tests/);
     // Leftovers: what each file left in its sandbox.
     const left = Object.fromEntries(audit.leftovers.map((l) => [l.file, l]));
     expect(left['test/cart-add.test.js']!.files.created).toEqual([join(dir, 'data/cart.json')]);

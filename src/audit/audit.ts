@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { adapterFor } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -97,16 +98,14 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     json: resolve(root, options.json ?? '.seedfork/audit.json'),
     html: resolve(root, options.html ?? '.seedfork/audit.html'),
   };
+  // the tool caches seedfork keeps warm: emptied in the cold run, left out of the leftovers
+  const caches = cacheDirsOf(loaded, adapter);
   const executor = new AuditExecutor(loaded, adapter, {
     baseEnv: baseEnvironment(config),
     signal: options.signal,
     onSeedEvent: (event) => emit({ type: 'seed', event }),
     // tool caches are the runner's, not what a test left
-    ignore: [
-      ...config.audit.ignore,
-      ...(options.ignore ?? []),
-      ...cacheDirsOf(loaded, adapter).map((d) => `${d}/**`),
-    ],
+    ignore: [...config.audit.ignore, ...(options.ignore ?? []), ...caches.map((d) => `${d}/**`)],
   });
   const plan = planAuditRuns(files, selected, { repeat: options.repeat ?? 3, seed, workers });
   emit({
@@ -125,7 +124,8 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   const checkAbort = () => {
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   };
-  const runAll = (runs: PlannedRun[]) => runPlanned(runs, executor, state, { deadline, emit, checkAbort });
+  const runAll = (runs: PlannedRun[]) =>
+    runPlanned(runs, executor, state, { deadline, emit, checkAbort, caches });
 
   try {
     if (plan.sandboxed.length > 0) await executor.prepare();
@@ -200,9 +200,23 @@ async function runPlanned(
   runs: PlannedRun[],
   executor: AuditExecutor,
   state: AuditState,
-  options: { deadline: number; emit: (event: AuditEvent) => void; checkAbort: () => void },
+  options: {
+    deadline: number;
+    emit: (event: AuditEvent) => void;
+    checkAbort: () => void;
+    /** The tool caches the cold run empties. */
+    caches: string[];
+  },
 ): Promise<void> {
   for (const [i, p] of runs.entries()) {
+    if (p.kind === 'cold' && !options.caches.some(hasEntries)) {
+      state.notes.push(
+        options.caches.length === 0
+          ? 'no cold-cache run: the runner keeps no tool cache seedfork knows and config `cache` names none'
+          : `no cold-cache run: the tool caches are empty on this machine, so a cold run is a warm one (${options.caches.join(', ')})`,
+      );
+      continue;
+    }
     if (Date.now() > options.deadline) {
       state.complete = false;
       const more = runs.length - i - 1;
@@ -217,6 +231,8 @@ async function runPlanned(
       const out = await executor.isolated(p.label, p.order, p.workers, withLeftovers);
       results = out.results;
       if (withLeftovers) state.leftovers = out.leftovers;
+    } else if (p.kind === 'cold') {
+      results = (await executor.isolated(p.label, p.order, p.workers, false, options.caches)).results;
     } else if (p.kind === 'order') {
       results = await executor.sequence(
         p.label,
@@ -289,4 +305,13 @@ function assertSomeTestRan(state: AuditState, reportsTests: boolean): void {
       details: state.runs[0]!.results.find((r) => r.status !== 'passed')?.output.slice(-2000),
       hint: "Check that the suite runs at all: seedfork run. An audit needs test cases in the runner's report.",
     });
+}
+
+/** Whether directory `dir` exists and holds anything. */
+function hasEntries(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
 }

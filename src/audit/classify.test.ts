@@ -3,9 +3,9 @@ import type { FileResult } from '../report/types.js';
 import { classify, FILE_CASE, observe } from './classify.js';
 import type { AuditRun, Observation, RunKind } from './types.js';
 
-/** Observations from a compact spec: kind letter (i/o/s) + outcome (P/F), e.g. 'iP iF oP'. */
+/** Observations from a compact spec: kind letter (i/o/s/c) + outcome (P/F), e.g. 'iP iF oP'. */
 function obs(spec: string): Observation[] {
-  const kinds: Record<string, RunKind> = { i: 'isolated', o: 'order', s: 'shared' };
+  const kinds: Record<string, RunKind> = { i: 'isolated', o: 'order', s: 'shared', c: 'cold' };
   return spec.split(' ').map((x, n) => ({
     run: `${kinds[x[0]!]} ${n}`,
     kind: kinds[x[0]!]!,
@@ -25,6 +25,13 @@ describe('classify', () => {
     ['iF iF oP oF sP', 'brittle'],
     ['iF iF oF oF sP', 'brittle'],
     ['iS iS oS', 'skipped'],
+    // the cold-cache run: the other outcome only there is cache-dependence, else it changes nothing
+    ['iP iP oP sP cF', 'cache-dependent'],
+    ['iF iF oF sF cP', 'cache-dependent'],
+    ['iP iP oP sP cP', 'stable-pass'],
+    ['iP iF oP sP cF', 'non-deterministic'],
+    ['iP iP oF sP cF', 'order-dependent'],
+    ['iS iS cP', 'stable-pass'],
     // without isolated runs the order runs stand in for them
     ['oF oP', 'order-dependent'],
     ['oF oF sF', 'stable-fail'],

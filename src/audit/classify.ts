@@ -89,15 +89,37 @@ const runList = (list: Observation[]) => list.map((o) => o.run).join(', ');
 
 /**
  * Classify a test case from its observations (iDFlakies' categories, refined by where the
- * failures happened):
+ * failures happened), the cold-cache run aside:
  * 1. mixed outcomes among isolated runs: non-deterministic;
  * 2. failed in every isolated run: brittle if it passed in some shared environment, else
  *    stable fail;
  * 3. passed in every isolated run: order-dependent if it failed in a sandboxed order run,
  *    shared-state if it failed only on the shared host, else stable pass.
  * Without isolated runs, the order runs stand in for them.
+ * 4. otherwise stable, but the other outcome with every tool cache empty (the `cold` run):
+ *    cache-dependent.
  */
 export function classify(observations: Observation[]): Verdict {
+  const verdict = classifyWarm(observations.filter((o) => o.kind !== 'cold'));
+  const cold = observations.filter(
+    (o) => o.kind === 'cold' && (o.status === 'passed' || o.status === 'failed'),
+  );
+  const flipped = cold.filter((o) => o.status === (verdict.category === 'stable-pass' ? 'failed' : 'passed'));
+  if ((verdict.category === 'stable-pass' || verdict.category === 'stable-fail') && flipped.length > 0)
+    return {
+      category: 'cache-dependent',
+      reason:
+        verdict.category === 'stable-pass'
+          ? `passed in every run with the tool caches warm, failed alone with every tool cache empty (${runList(flipped)})`
+          : `failed in every run with the tool caches warm, passed alone with every tool cache empty (${runList(flipped)}): a stale or poisoned cache entry?`,
+    };
+  if (verdict.category === 'skipped' && cold.length > 0)
+    return classifyWarm(observations.map((o) => (o.kind === 'cold' ? { ...o, kind: 'isolated' } : o)));
+  return verdict;
+}
+
+/** {@link classify} from the runs with warm caches. */
+function classifyWarm(observations: Observation[]): Verdict {
   const ran = observations.filter((o) => o.status === 'passed' || o.status === 'failed');
   if (ran.length === 0) return { category: 'skipped', reason: 'skipped (or not run) in every run' };
   const failed = (o: Observation) => o.status === 'failed';

@@ -89,6 +89,14 @@ export function confidenceOf(category: Category, observations: Observation[]): C
         statement: `it failed all ${isolated.length} isolated runs: a test passing ${r} of the time alone would have passed there with ${pct(value)} probability`,
       };
     }
+    case 'cache-dependent': {
+      const value = detectionProbability(rate, isolated.length);
+      return {
+        ...base,
+        value,
+        statement: `it kept its outcome in all ${isolated.length} isolated runs with warm caches: a test flipping ${r} of the time alone would have flipped there with ${pct(value)} probability`,
+      };
+    }
     case 'stable-pass':
     case 'stable-fail': {
       const value = detectionProbability(rate, ran.length);
@@ -106,12 +114,13 @@ export function confidenceOf(category: Category, observations: Observation[]): C
 
 /**
  * Whether a test's class rests on isolated runs that all agreed while it did otherwise elsewhere
- * (order-dependent, brittle, shared-state): then a non-deterministic test could look the same,
+ * (order-dependent, brittle, shared-state, cache-dependent): then a non-deterministic test could look the same,
  * and more isolated runs tell them apart. True while it has fewer isolated runs than
  * {@link runsToDetect} asks for at {@link RERUN_CONFIDENCE}.
  */
 export function needsReruns(category: Category, observations: Observation[]): boolean {
-  if (category !== 'order-dependent' && category !== 'brittle' && category !== 'shared-state') return false;
+  const resting: Category[] = ['order-dependent', 'brittle', 'shared-state', 'cache-dependent'];
+  if (!resting.includes(category)) return false;
   const isolated = observations.filter(
     (o) => o.kind === 'isolated' && (o.status === 'passed' || o.status === 'failed'),
   );

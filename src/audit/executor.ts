@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import type { Adapter } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { PostgresServiceConfig } from '../config/schema.js';
+import { SeedforkError } from '../errors/seedfork-error.js';
 import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
 import { type Lease, openEnvironment, type TestEnvironment } from '../run/environment.js';
@@ -103,7 +104,8 @@ export class AuditExecutor {
   }
 
   /**
-   * Each file alone in a fresh sandbox, `workers` at a time, in `order`. With `leftovers`,
+   * Each file alone in a fresh sandbox, `workers` at a time, in `order`; with `emptyDirs`, those
+   * directories (the tool caches) emptied in each sandbox first (the host's stay as they are). With `leftovers`,
    * also what each file left in its sandbox and the addresses it bound (its footprint; these
    * runs use the runner's CLI, not its workers, so that every process of the file is traced).
    */
@@ -112,6 +114,7 @@ export class AuditExecutor {
     order: string[],
     workers: number,
     withLeftovers = false,
+    emptyDirs: string[] = [],
   ): Promise<{ results: FileResult[]; leftovers: Leftovers[] }> {
     // one sandbox per file: the warm pool may prepare them ahead of the workers
     (await this.environment()).expect?.(order.length, workers);
@@ -123,6 +126,7 @@ export class AuditExecutor {
         const lease = await this.lease(run);
         try {
           const sandbox = lease.sandbox;
+          if (emptyDirs.length > 0) await emptyInSandbox(lease, emptyDirs);
           const tables = withLeftovers ? this.tableReader(lease) : undefined;
           const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
           let binds: string[] | undefined;
@@ -266,4 +270,19 @@ function copyProject(root: string, to: string, stateDir: string): void {
     }
   };
   copyDir(root, to);
+}
+
+/**
+ * Empty `dirs` inside the lease's sandbox (copy-on-write: the host's directories stay whole).
+ * @throws SeedforkError when they cannot be emptied
+ */
+async function emptyInSandbox(lease: Lease, dirs: string[]): Promise<void> {
+  const r = await lease.sandbox.exec(
+    ['sh', '-c', 'for d in "$@"; do rm -rf -- "$d" && mkdir -p -- "$d" || exit 1; done', 'sh', ...dirs],
+    { env: lease.env, timeoutMs: 60_000 },
+  );
+  if (r.exitCode !== 0)
+    throw new SeedforkError(`cannot empty the tool caches in a sandbox (exit ${r.exitCode})`, {
+      details: r.output,
+    });
 }

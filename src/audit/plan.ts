@@ -2,8 +2,8 @@ import { shuffle } from './shuffle.js';
 import type { AuditRun } from './types.js';
 
 /** Which audit runs to do; all by default. */
-export type AuditRunSelection = 'repeat' | 'reverse' | 'shuffle' | 'workers' | 'shared';
-export const ALL_RUNS: AuditRunSelection[] = ['repeat', 'reverse', 'shuffle', 'workers', 'shared'];
+export type AuditRunSelection = 'repeat' | 'caches' | 'reverse' | 'shuffle' | 'workers' | 'shared';
+export const ALL_RUNS: AuditRunSelection[] = ['repeat', 'caches', 'reverse', 'shuffle', 'workers', 'shared'];
 
 /** One run of an audit, before it ran: the files in order, and how many at once. */
 export interface PlannedRun {
@@ -14,7 +14,8 @@ export interface PlannedRun {
 }
 
 /**
- * The audit's runs: `repeat` isolated runs, the forward / reverse / seeded-shuffle orders in
+ * The audit's runs: `repeat` isolated runs, one isolated run with every tool cache emptied
+ * (`caches`: cold against warm), the forward / reverse / seeded-shuffle orders in
  * one sandbox (the setups of iDFlakies, Lam et al., ICST 2019), then the shared-host runs with 1
  * and with `workers` workers, kept apart because they must go last (what they leave on the host
  * would show through in later sandboxes).
@@ -29,6 +30,8 @@ export function planAuditRuns(
   if (selected.has('repeat'))
     for (let i = 1; i <= repeat; i++)
       sandboxed.push({ label: `isolated #${i}`, kind: 'isolated', order: files, workers });
+  if (selected.has('caches'))
+    sandboxed.push({ label: 'isolated: cold caches', kind: 'cold', order: files, workers });
   if (selected.has('reverse') || selected.has('shuffle'))
     sandboxed.push({ label: 'order: forward', kind: 'order', order: files, workers: 1 });
   if (selected.has('reverse'))

@@ -8,9 +8,10 @@ import type { Leftovers } from './leftovers.js';
  * - `isolated`: every file alone in a fresh sandbox (repeated `--repeat` times);
  * - `order`: every file one after another in one fresh sandbox, in a given order (forward,
  *   reverse, shuffled): the same environment, a known order;
- * - `shared`: every file on the shared host (`--isolation none`) with 1 or max workers.
+ * - `shared`: every file on the shared host (`--isolation none`) with 1 or max workers;
+ * - `cold`: every file alone in a fresh sandbox with every tool cache emptied first.
  */
-export type RunKind = 'isolated' | 'order' | 'shared';
+export type RunKind = 'isolated' | 'order' | 'shared' | 'cold';
 
 /** One audit run and what each file did in it. */
 export interface AuditRun {
@@ -37,6 +38,8 @@ export interface AuditRun {
  * - `brittle`: fails alone, passes only after certain tests ran first (its state-setters);
  * - `shared-state`: passes alone and in every order in one sandbox, fails only when sharing
  *   the host with other tests or earlier runs (a port, a /tmp file, a leftover process);
+ * - `cache-dependent`: the same outcome everywhere, except alone with every tool cache empty
+ *   (a cold cache: a transform, build or test cache the runner keeps warm);
  * - `skipped`: skipped in every run.
  */
 export type Category =
@@ -44,6 +47,7 @@ export type Category =
   | 'order-dependent'
   | 'brittle'
   | 'shared-state'
+  | 'cache-dependent'
   | 'stable-fail'
   | 'stable-pass'
   | 'skipped';
@@ -54,13 +58,20 @@ export const SEVERITY: Category[] = [
   'order-dependent',
   'brittle',
   'shared-state',
+  'cache-dependent',
   'stable-fail',
   'stable-pass',
   'skipped',
 ];
 
 /** The flaky classes: any of them makes `seedfork audit` exit 1. */
-export const FLAKY: Category[] = ['non-deterministic', 'order-dependent', 'brittle', 'shared-state'];
+export const FLAKY: Category[] = [
+  'non-deterministic',
+  'order-dependent',
+  'brittle',
+  'shared-state',
+  'cache-dependent',
+];
 
 /** A test case's outcome in one run. */
 export interface Observation {

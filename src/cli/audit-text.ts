@@ -8,6 +8,7 @@ const PAINT: Record<Category, (s: string) => string> = {
   'order-dependent': pc.red,
   brittle: pc.magenta,
   'shared-state': pc.cyan,
+  'cache-dependent': pc.yellow,
   'stable-fail': pc.red,
   'stable-pass': pc.green,
   skipped: pc.dim,

@@ -62,6 +62,15 @@ export function confidenceOf(category: Category, observations: Observation[]): C
   const base = { runs: ran.length, isolatedRuns: isolated.length };
   const { rate, confidence } = DETECTION;
   const r = pct(rate);
+  /** A class resting on isolated runs that all agreed: how likely a 30% other outcome would have shown. */
+  const agreed = (did: string, other: string, shown: string, where = ''): Confidence => {
+    const value = detectionProbability(rate, isolated.length);
+    return {
+      ...base,
+      value,
+      statement: `it ${did} ${isolated.length} isolated runs${where}: a test ${other} ${r} of the time alone would have ${shown} there with ${pct(value)} probability`,
+    };
+  };
   switch (category) {
     case 'non-deterministic':
       return {
@@ -73,30 +82,12 @@ export function confidenceOf(category: Category, observations: Observation[]): C
             : 'its failure did not replay in the same order',
       };
     case 'order-dependent':
-    case 'shared-state': {
-      const value = detectionProbability(rate, isolated.length);
-      return {
-        ...base,
-        value,
-        statement: `it passed all ${isolated.length} isolated runs: a test failing ${r} of the time alone would have failed there with ${pct(value)} probability`,
-      };
-    }
-    case 'brittle': {
-      const value = detectionProbability(rate, isolated.length);
-      return {
-        ...base,
-        value,
-        statement: `it failed all ${isolated.length} isolated runs: a test passing ${r} of the time alone would have passed there with ${pct(value)} probability`,
-      };
-    }
-    case 'cache-dependent': {
-      const value = detectionProbability(rate, isolated.length);
-      return {
-        ...base,
-        value,
-        statement: `it kept its outcome in all ${isolated.length} isolated runs with warm caches: a test flipping ${r} of the time alone would have flipped there with ${pct(value)} probability`,
-      };
-    }
+    case 'shared-state':
+      return agreed('passed all', 'failing', 'failed');
+    case 'brittle':
+      return agreed('failed all', 'passing', 'passed');
+    case 'cache-dependent':
+      return agreed('kept its outcome in all', 'flipping', 'flipped', ' with warm caches');
     case 'stable-pass':
     case 'stable-fail': {
       const value = detectionProbability(rate, ran.length);

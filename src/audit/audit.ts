@@ -33,7 +33,7 @@ export interface AuditOptions {
   maxRuns?: number;
   /**
    * File runs the adaptive isolated reruns may use in all; default 60. A test whose class rests
-   * on isolated runs that all agreed (order-dependent, brittle, shared-state) is rerun alone
+   * on isolated runs that all agreed (order-dependent, brittle, shared-state, cache-dependent) is rerun alone
    * until a non-deterministic test would have shown itself with 99% probability (see
    * confidence.ts) or it does.
    */
@@ -224,29 +224,39 @@ async function runPlanned(
       return;
     }
     const withLeftovers = p.kind === 'isolated' && !state.runs.some((r) => r.kind === 'isolated');
-    options.emit({ type: 'run-start', label: p.label });
-    const t = Date.now();
-    let results: AuditRun['results'];
-    if (p.kind === 'isolated') {
-      const out = await executor.isolated(p.label, p.order, p.workers, withLeftovers);
-      results = out.results;
-      if (withLeftovers) state.leftovers = out.leftovers;
-    } else if (p.kind === 'cold') {
-      results = (await executor.isolated(p.label, p.order, p.workers, false, options.caches)).results;
-    } else if (p.kind === 'order') {
-      results = await executor.sequence(
-        p.label,
-        p.order.map((file) => ({ file })),
-      );
-    } else {
-      results = await executor.shared(p.label, p.order, p.workers);
-    }
-    options.checkAbort();
-    const run: AuditRun = { ...p, durationMs: Date.now() - t, results };
-    state.runs.push(run);
-    state.save();
-    options.emit({ type: 'run-done', run });
+    await recordRun(state, p, options, async () => {
+      if (p.kind === 'isolated') {
+        const out = await executor.isolated(p.label, p.order, p.workers, withLeftovers);
+        if (withLeftovers) state.leftovers = out.leftovers;
+        return out.results;
+      }
+      if (p.kind === 'cold')
+        return (await executor.isolated(p.label, p.order, p.workers, false, options.caches)).results;
+      if (p.kind === 'order')
+        return executor.sequence(
+          p.label,
+          p.order.map((file) => ({ file })),
+        );
+      return executor.shared(p.label, p.order, p.workers);
+    });
   }
+}
+
+/** Do one run (`work`), timed, then save it into `state` and tell the reporters. */
+async function recordRun(
+  state: AuditState,
+  planned: PlannedRun,
+  options: { emit: (event: AuditEvent) => void; checkAbort: () => void },
+  work: () => Promise<AuditRun['results']>,
+): Promise<void> {
+  options.emit({ type: 'run-start', label: planned.label });
+  const t = Date.now();
+  const results = await work();
+  options.checkAbort();
+  const run: AuditRun = { ...planned, durationMs: Date.now() - t, results };
+  state.runs.push(run);
+  state.save();
+  options.emit({ type: 'run-done', run });
 }
 
 /**
@@ -273,27 +283,18 @@ async function rerunThinEvidence(
     const order = [...files].sort(byPath);
     if (Date.now() > options.deadline || options.budget.left < order.length) {
       state.notes.push(
-        `isolated reruns stopped (${Date.now() > options.deadline ? '--timeout reached' : '--max-reruns spent'}) with ${order.length} file${order.length === 1 ? '' : 's'} short of the runs a 95% confidence needs: ${order.join(', ')}`,
+        `isolated reruns stopped (${Date.now() > options.deadline ? '--timeout reached' : '--max-reruns spent'}) with ${order.length} file${order.length === 1 ? '' : 's'} short of the runs a 99% confidence needs: ${order.join(', ')}`,
       );
       return;
     }
     options.budget.left -= order.length;
     const label = `isolated rerun #${++options.budget.done}`;
-    options.emit({ type: 'run-start', label });
-    const t = Date.now();
-    const { results } = await executor.isolated(label, order, options.workers);
-    options.checkAbort();
-    const run: AuditRun = {
-      label,
-      kind: 'isolated',
-      order,
-      workers: options.workers,
-      durationMs: Date.now() - t,
-      results,
-    };
-    state.runs.push(run);
-    state.save();
-    options.emit({ type: 'run-done', run });
+    await recordRun(
+      state,
+      { label, kind: 'isolated', order, workers: options.workers },
+      options,
+      async () => (await executor.isolated(label, order, options.workers)).results,
+    );
   }
 }
 

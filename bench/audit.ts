@@ -1,24 +1,90 @@
 /**
- * Audit benchmark (issue #4). Prints the wall time of a full `seedfork audit` of the bundled
- * example (3 isolated runs, forward/reverse/shuffled orders in one sandbox, the shared host with
- * 1 and with max workers, polluter searches, leftovers) next to one plain `seedfork run` of the
- * same suite measured in the same process: the ratio is what the audit costs, in plain runs.
- * Both use the already-seeded snapshot (a warm-up run seeds it first). Needs root.
- * Run with `npm run bench:audit`.
+ * Audit benchmark (issues #4, #12). For the bundled example and for the audit fixture
+ * (test/fixtures/audit-suite), prints the wall time of a full default `seedfork audit` next to
+ * one plain `seedfork run` of the same suite measured in the same process: the ratio is what the
+ * audit costs, in plain runs. Both use the already-seeded snapshot (a warm-up run seeds it
+ * first). The audit's phases overlap (its sandboxed runs share the workers), so they are timed
+ * from its events: the sandboxed base runs (isolated, cold, the three orders), the culprit
+ * searches with the confidence reruns beside them, the shared-host runs, and the reruns after
+ * them. It also counts file runs, the unit of work on a CPU-bound machine: a plain run is one
+ * per file. Needs root. Run with `npm run bench:audit`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { audit } from '../src/audit/audit.js';
+import { type AuditEvent, audit } from '../src/audit/audit.js';
 import { loadConfig } from '../src/config/load.js';
 import { run } from '../src/run/run.js';
+import { auditFixtureCopy, cleanUpAuditFixture } from '../test/support/audit-fixture.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
 
 const EXAMPLE = resolve(import.meta.dirname, '../examples/todo-api');
 
-function cleanExample(): void {
-  rmSync('/tmp/todo-api-audit.log', { force: true });
-  rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
+const s = (ms: number) => `${(ms / 1000).toFixed(1).padStart(6)} s`;
+
+/** Audit the project at `root` once, after a warm-up and a timed plain run; print the numbers. */
+async function measure(name: string, root: string, clean: () => void): Promise<void> {
+  const out = mkdtempSync(join(tmpdir(), 'seedfork-bench-audit-'));
+  const loaded = await loadConfig(root);
+  clean();
+  const plain = async () => {
+    const t = performance.now();
+    const result = await run(loaded, { json: join(out, 'run.json'), recordTimings: false });
+    return { ms: performance.now() - t, result };
+  };
+  await plain(); // seeds the snapshot, so neither measurement below includes seeding
+  clean();
+  const one = await plain();
+  clean();
+  // when each phase ended, from the audit's events
+  const marks: { at: number; event: AuditEvent }[] = [];
+  const t = performance.now();
+  const report = await audit(loaded, {
+    json: join(out, 'audit.json'),
+    html: join(out, 'audit.html'),
+    seed: 7,
+    onEvent: (event) => marks.push({ at: performance.now() - t, event }),
+  });
+  const auditMs = performance.now() - t;
+  clean();
+  rmSync(out, { recursive: true, force: true });
+
+  const doneAt = (pick: (label: string) => boolean) =>
+    Math.max(
+      0,
+      ...marks.filter((m) => m.event.type === 'run-done' && pick(m.event.run.label)).map((m) => m.at),
+    );
+  const startAt = (pick: (label: string) => boolean) =>
+    Math.min(
+      auditMs,
+      ...marks.filter((m) => m.event.type === 'run-start' && pick(m.event.label)).map((m) => m.at),
+    );
+  const base = (l: string) => /^(isolated #|isolated: cold|order: )/.test(l);
+  const shared = (l: string) => l.startsWith('shared: ');
+  const baseEnd = doneAt(base);
+  const sharedStart = startAt(shared);
+  const sharedEnd = doneAt(shared) || sharedStart;
+  const searchRuns = report.tests.reduce((n, x) => n + (x.search?.runs ?? 0), 0);
+  const reruns = report.runs.filter((r) => r.label.startsWith('isolated rerun'));
+  const fileRuns = report.runs.reduce((n, r) => n + r.order.length, 0);
+  const files = one.result.summary.files;
+  console.log(
+    `\n${name}: ${files} files, ${one.result.summary.tests} tests, ${report.runs.find((r) => r.kind === 'isolated')?.workers ?? '?'} workers`,
+  );
+  console.log(`plain run (baseline)                ${s(one.ms)}`);
+  console.log(
+    `full audit                          ${s(auditMs)}   ${(auditMs / one.ms).toFixed(1)}x a plain run`,
+  );
+  console.log(`  sandboxed base runs (pooled)      ${s(baseEnd)}`);
+  console.log(
+    `  searches ∥ confidence reruns      ${s(sharedStart - baseEnd)}   (${searchRuns} search sequences; ${reruns.length} rerun rounds)`,
+  );
+  console.log(`  shared-host runs                  ${s(sharedEnd - sharedStart)}`);
+  console.log(`  reruns after them, report         ${s(auditMs - sharedEnd)}`);
+  console.log(
+    `file runs: ${fileRuns} in the audit's runs (${(fileRuns / files).toFixed(1)} plain runs' worth) + the searches' sequences; ${report.forks} sandboxes`,
+  );
+  console.log(`found: ${JSON.stringify(report.counts)}`);
 }
 
 async function main(): Promise<void> {
@@ -27,47 +93,20 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const before = hostState();
-  const out = mkdtempSync(join(tmpdir(), 'seedfork-bench-audit-'));
-  const loaded = await loadConfig(EXAMPLE);
-  cleanExample();
-  const plain = async () => {
-    const t = performance.now();
-    const result = await run(loaded, { json: join(out, 'run.json'), recordTimings: false });
-    return { ms: performance.now() - t, result };
-  };
-  await plain(); // seeds the snapshot, so neither measurement below includes seeding
-  const one = await plain();
-  const t = performance.now();
-  const report = await audit(loaded, {
-    json: join(out, 'audit.json'),
-    html: join(out, 'audit.html'),
-    seed: 7,
+  await measure('example (examples/todo-api)', EXAMPLE, () => {
+    rmSync('/tmp/todo-api-audit.log', { force: true });
+    rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
   });
-  const auditMs = performance.now() - t;
-  cleanExample();
-  const searchRuns = report.tests.reduce((n, x) => n + (x.search?.runs ?? 0), 0);
-  const workers = report.runs.find((r) => r.kind === 'isolated')?.workers ?? 0;
-  console.log(
-    `example suite: ${one.result.summary.files} files, ${one.result.summary.tests} tests, ${workers} workers`,
-  );
-  console.log(`plain run (baseline)   ${(one.ms / 1000).toFixed(1).padStart(7)} s`);
-  console.log(
-    `full audit             ${(auditMs / 1000).toFixed(1).padStart(7)} s   ${(auditMs / one.ms).toFixed(1)}x a plain run`,
-  );
-  for (const r of report.runs)
-    console.log(`  ${r.label.padEnd(32)} ${(r.durationMs / 1000).toFixed(1).padStart(6)} s`);
-  const runsMs = report.runs.reduce((n, r) => n + r.durationMs, 0);
-  console.log(
-    `  culprit searches + leftovers   ${((auditMs - runsMs) / 1000).toFixed(1).padStart(6)} s  (${searchRuns} sandboxed sequences, ${report.forks} sandboxes in all)`,
-  );
-  const flaky = report.tests.filter((x) => x.category !== 'stable-pass').length;
-  console.log(
-    `found: ${flaky} of ${report.tests.length} tests depend on shared state (${JSON.stringify(report.counts)})`,
-  );
-  rmSync(out, { recursive: true, force: true });
+  const fixture = auditFixtureCopy('bench-audit');
+  try {
+    await measure('audit fixture (test/fixtures/audit-suite)', fixture, () => cleanUpAuditFixture(fixture));
+  } finally {
+    cleanUpAuditFixture(fixture);
+    rmSync(fixture, { recursive: true, force: true });
+  }
   await expectHostClean(before);
   console.log(
-    'host clean after the bench: no sandbox processes, overlay mounts, cgroups or network namespaces left',
+    '\nhost clean after the bench: no sandbox processes, overlay mounts, cgroups or network namespaces left',
   );
 }
 

@@ -1,45 +1,20 @@
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
+import {
+  AUDIT_FIXTURE_SCRATCH,
+  AUDIT_FIXTURE_SESSION,
+  AUDIT_TRUTH,
+  auditFixtureCopy,
+  cleanUpAuditFixture,
+} from './support/audit-fixture.js';
 import { runCli, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
-import { makeProject, REPO } from './support/project.js';
-
-const FIXTURE = join(REPO, 'test/fixtures/audit-suite');
-const TRUTH: Record<string, { category: string; culprits?: string[] }> = JSON.parse(
-  readFileSync(join(REPO, 'test/fixtures/audit-suite.truth.json'), 'utf8'),
-);
-const SCRATCH = '/tmp/seedfork-audit-fixture.scratch';
-/** The fixed path the fixture's session files both write (a conflict). */
-const SESSION = '/tmp/seedfork-fixture-session.json';
+import { makeProject } from './support/project.js';
 
 const seedfork = runCli;
-
-/** A fresh copy of the fixture suite: the shared-host runs write into the project. */
-function fixtureCopy(name: string): string {
-  const dir = join(REPO, 'test-output', 'projects', `${name}-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  cpSync(FIXTURE, dir, { recursive: true });
-  return dir;
-}
-
-/** The fixture's port test leaves a server on the shared host, as the suite it imitates would. */
-function cleanUpHost(dir: string): void {
-  // the shared-host runs run in a copy of the project
-  for (const root of [dir, join(dir, '.seedfork/shared-project')]) {
-    const pidFile = join(root, 'data/port-daemon.pid');
-    if (!existsSync(pidFile)) continue;
-    try {
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  rmSync(SCRATCH, { force: true });
-  rmSync(SESSION, { force: true });
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -60,27 +35,30 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   let before: HostState;
   const dirs: string[] = [];
   beforeAll(() => {
-    rmSync(SCRATCH, { force: true });
+    rmSync(AUDIT_FIXTURE_SCRATCH, { force: true });
     before = hostState();
   });
   afterAll(async () => {
-    for (const dir of dirs) cleanUpHost(dir);
+    for (const dir of dirs) cleanUpAuditFixture(dir);
     await expectHostClean(before);
     // the port test's server, left on the shared host, was found and stopped
     expect(await portFree(47123)).toBe(true);
   });
 
-  test('classifies the fixture suite exactly as its ground truth, polluters and state-setter included', async () => {
-    const dir = fixtureCopy('audit-fixture');
+  // about 160 s on a 2-core machine (12 isolated runs of 14 files, then searches and reruns)
+  test('classifies the fixture suite exactly as its ground truth, polluters and state-setter included', {
+    timeout: 600_000,
+  }, async () => {
+    const dir = auditFixtureCopy('audit-fixture');
     dirs.push(dir);
     // 12 isolated runs: a test failing half of the time shows both outcomes with p = 1 - 2^-11.
     const r = await seedfork(dir, ['audit', '--repeat', '12']);
     expect(r.code, r.out).toBe(1);
     const audit = report(dir);
     const got = Object.fromEntries(audit.tests.map((t) => [`${t.file} > ${t.name}`, t.category]));
-    const want = Object.fromEntries(Object.entries(TRUTH).map(([k, v]) => [k, v.category]));
+    const want = Object.fromEntries(Object.entries(AUDIT_TRUTH).map(([k, v]) => [k, v.category]));
     expect(got).toEqual(want);
-    for (const [key, truth] of Object.entries(TRUTH)) {
+    for (const [key, truth] of Object.entries(AUDIT_TRUTH)) {
       if (!truth.culprits) continue;
       const t = audit.tests.find((x) => `${x.file} > ${x.name}` === key)!;
       expect(t.search?.status, key).toBe('found');
@@ -108,7 +86,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
       },
       {
         files: ['test/session-a.test.js', 'test/session-b.test.js'],
-        description: `both write ${SESSION}`,
+        description: `both write ${AUDIT_FIXTURE_SESSION}`,
         partners: ['test/session-a.test.js', 'test/session-b.test.js'],
       },
     ]);
@@ -128,7 +106,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
     // Leftovers: what each file left in its sandbox.
     const left = Object.fromEntries(audit.leftovers.map((l) => [l.file, l]));
     expect(left['test/cart-add.test.js']!.files.created).toEqual([join(dir, 'data/cart.json')]);
-    expect(left['test/tmpfile.test.js']!.files.created).toEqual([SCRATCH]);
+    expect(left['test/tmpfile.test.js']!.files.created).toEqual([AUDIT_FIXTURE_SCRATCH]);
     expect(left['test/port.test.js']!.ports).toEqual([{ address: '127.0.0.1', port: 47123 }]);
     expect(left['test/port.test.js']!.processes).toHaveLength(1);
     expect(left['test/port.test.js']!.processes[0]!.command).toMatch(/listen\(47123/);
@@ -155,7 +133,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   });
 
   test('conflicts alone leave the exit code at 0, and fail the audit with --strict', async () => {
-    const dir = fixtureCopy('audit-strict');
+    const dir = auditFixtureCopy('audit-strict');
     dirs.push(dir);
     const args = ['audit', 'session', '--runs', 'repeat', '--repeat', '1'];
     const lenient = await seedfork(dir, args);
@@ -167,7 +145,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   });
 
   test('a search over budget says what it narrowed, and the partial report is kept', async () => {
-    const dir = fixtureCopy('audit-budget');
+    const dir = auditFixtureCopy('audit-budget');
     dirs.push(dir);
     const r = await seedfork(dir, [
       'audit',
@@ -193,7 +171,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   });
 
   test('--timeout stops after the runs that fit and says which did not run', async () => {
-    const dir = fixtureCopy('audit-timeout');
+    const dir = auditFixtureCopy('audit-timeout');
     dirs.push(dir);
     const r = await seedfork(dir, ['audit', 'clean', '--repeat', '5', '--timeout', '1']);
     const audit = report(dir);
@@ -204,7 +182,7 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
   });
 
   test('Ctrl-C keeps the runs that finished in the JSON and HTML reports and removes every sandbox', async () => {
-    const dir = fixtureCopy('audit-interrupt');
+    const dir = auditFixtureCopy('audit-interrupt');
     dirs.push(dir);
     const cli = startCli(dir, ['audit', 'clean', 'cart', '--repeat', '50']);
     for (let i = 0; i < 600 && !/isolated #2:/.test(cli.output()); i++)

@@ -106,6 +106,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     onSeedEvent: (event) => emit({ type: 'seed', event }),
     // tool caches are the runner's, not what a test left
     ignore: [...config.audit.ignore, ...(options.ignore ?? []), ...caches.map((d) => `${d}/**`)],
+    workers,
   });
   const plan = planAuditRuns(files, selected, { repeat: options.repeat ?? 3, seed, workers });
   emit({
@@ -124,8 +125,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   const checkAbort = () => {
     if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
   };
-  const runAll = (runs: PlannedRun[]) =>
-    runPlanned(runs, executor, state, { deadline, emit, checkAbort, caches });
+  const runOptions = { deadline, emit, checkAbort, caches };
 
   try {
     if (plan.sandboxed.length > 0) await executor.prepare();
@@ -142,26 +142,29 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
         }),
       );
     }
-    await runAll(plan.sandboxed);
+    await runSandboxed(plan.sandboxed, executor, state, runOptions);
     assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
     const reruns = { left: options.maxReruns ?? 60, done: 0 };
     const rerun = () =>
       selected.has('repeat')
         ? rerunThinEvidence(state, executor, { workers, deadline, budget: reruns, emit, checkAbort })
         : Promise.resolve();
-    await rerun();
     let sequences = 0;
-    await runCulpritSearches(state, (steps) => executor.sequence(`culprit search #${++sequences}`, steps), {
-      maxRuns: options.maxRuns ?? 200,
-      deadline,
-      workers,
-      filtersTests: adapter.filtersTests,
-      emit,
-      checkAbort,
-      signal: options.signal,
-    });
+    // the reruns and the searches share the workers' slots: neither waits for the other
+    await settleAll([
+      rerun(),
+      runCulpritSearches(state, (steps) => executor.sequence(`culprit search #${++sequences}`, steps), {
+        maxRuns: options.maxRuns ?? 200,
+        deadline,
+        workers,
+        filtersTests: adapter.filtersTests,
+        emit,
+        checkAbort,
+        signal: options.signal,
+      }),
+    ]);
     checkAbort();
-    await runAll(plan.shared);
+    await runShared(plan.shared, executor, state, runOptions);
     // the shared runs ran in a copy of the project: sandboxes still see it as it was
     await rerun();
     if (!selected.has('repeat'))
@@ -192,54 +195,95 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   }
 }
 
+interface RunOptionsOf {
+  deadline: number;
+  emit: (event: AuditEvent) => void;
+  checkAbort: () => void;
+  /** The tool caches the cold run empties. */
+  caches: string[];
+}
+
 /**
- * Do `runs` in order, each saved into `state` as it ends; the first isolated run also collects
- * every file's leftovers. Stops (with a note) at the deadline.
+ * Do the sandboxed `runs` (isolated, cold-cache, orders) all at once on the workers' slots,
+ * the order sequences (the longest: every file in one sandbox) queued first; each is saved into
+ * `state` as it ends, and `state.runs` is left in plan order. The first isolated run also
+ * collects every file's leftovers. Past the deadline, none starts (with a note).
  */
-async function runPlanned(
+async function runSandboxed(
   runs: PlannedRun[],
   executor: AuditExecutor,
   state: AuditState,
-  options: {
-    deadline: number;
-    emit: (event: AuditEvent) => void;
-    checkAbort: () => void;
-    /** The tool caches the cold run empties. */
-    caches: string[];
-  },
+  options: RunOptionsOf,
+): Promise<void> {
+  const todo = runs.filter((p) => {
+    if (p.kind !== 'cold' || options.caches.some(hasEntries)) return true;
+    state.notes.push(
+      options.caches.length === 0
+        ? 'no cold-cache run: the runner keeps no tool cache seedfork knows and config `cache` names none'
+        : `no cold-cache run: the tool caches are empty on this machine, so a cold run is a warm one (${options.caches.join(', ')})`,
+    );
+    return false;
+  });
+  if (todo.length === 0) return;
+  if (Date.now() > options.deadline) {
+    state.complete = false;
+    state.notes.push(`--timeout reached: runs ${todo.map((p) => `"${p.label}"`).join(', ')} not done`);
+    return;
+  }
+  const footprints = todo.find((p) => p.kind === 'isolated');
+  await executor.expectSandboxes(todo.reduce((n, p) => n + (p.kind === 'order' ? 1 : p.order.length), 0));
+  const queued = [...todo.filter((p) => p.kind === 'order'), ...todo.filter((p) => p.kind !== 'order')];
+  await settleAll(
+    queued.map((p) =>
+      recordRun(state, p, options, async () => {
+        if (p.kind === 'order')
+          return executor.sequence(
+            p.label,
+            p.order.map((file) => ({ file })),
+          );
+        const out = await executor.isolated(
+          p.label,
+          p.order,
+          p === footprints,
+          p.kind === 'cold' ? options.caches : [],
+        );
+        if (p === footprints) state.leftovers = out.leftovers;
+        return out.results;
+      }),
+    ),
+  );
+  const rank = (label: string) => todo.findIndex((p) => p.label === label);
+  const mine = state.runs.filter((r) => rank(r.label) >= 0).sort((a, b) => rank(a.label) - rank(b.label));
+  let i = 0;
+  for (const [at, r] of state.runs.entries()) if (rank(r.label) >= 0) state.runs[at] = mine[i++]!;
+  state.save();
+}
+
+/**
+ * Do the shared-host `runs` one after another (each uses the host with its own workers), each
+ * saved into `state` as it ends. Stops (with a note) at the deadline.
+ */
+async function runShared(
+  runs: PlannedRun[],
+  executor: AuditExecutor,
+  state: AuditState,
+  options: RunOptionsOf,
 ): Promise<void> {
   for (const [i, p] of runs.entries()) {
-    if (p.kind === 'cold' && !options.caches.some(hasEntries)) {
-      state.notes.push(
-        options.caches.length === 0
-          ? 'no cold-cache run: the runner keeps no tool cache seedfork knows and config `cache` names none'
-          : `no cold-cache run: the tool caches are empty on this machine, so a cold run is a warm one (${options.caches.join(', ')})`,
-      );
-      continue;
-    }
     if (Date.now() > options.deadline) {
       state.complete = false;
       const more = runs.length - i - 1;
       state.notes.push(`--timeout reached: run "${p.label}"${more > 0 ? ` and ${more} more` : ''} not done`);
       return;
     }
-    const withLeftovers = p.kind === 'isolated' && !state.runs.some((r) => r.kind === 'isolated');
-    await recordRun(state, p, options, async () => {
-      if (p.kind === 'isolated') {
-        const out = await executor.isolated(p.label, p.order, p.workers, withLeftovers);
-        if (withLeftovers) state.leftovers = out.leftovers;
-        return out.results;
-      }
-      if (p.kind === 'cold')
-        return (await executor.isolated(p.label, p.order, p.workers, false, options.caches)).results;
-      if (p.kind === 'order')
-        return executor.sequence(
-          p.label,
-          p.order.map((file) => ({ file })),
-        );
-      return executor.shared(p.label, p.order, p.workers);
-    });
+    await recordRun(state, p, options, () => executor.shared(p.label, p.order, p.workers));
   }
+}
+
+/** Wait for every promise to settle, then throw the first rejection, if any. */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** Do one run (`work`), timed, then save it into `state` and tell the reporters. */
@@ -289,11 +333,12 @@ async function rerunThinEvidence(
     }
     options.budget.left -= order.length;
     const label = `isolated rerun #${++options.budget.done}`;
+    await executor.expectSandboxes(order.length);
     await recordRun(
       state,
       { label, kind: 'isolated', order, workers: options.workers },
       options,
-      async () => (await executor.isolated(label, order, options.workers)).results,
+      async () => (await executor.isolated(label, order)).results,
     );
   }
 }

@@ -18,6 +18,7 @@ import type { FileResult } from '../report/types.js';
 import { type Lease, openEnvironment, type TestEnvironment } from '../run/environment.js';
 import { runPool } from '../run/pool.js';
 import { type FileWorkers, fileOptionsFor, type RunFileOptions, runFile } from '../run/run-file.js';
+import { Slots } from '../run/slots.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
@@ -50,6 +51,8 @@ export class AuditExecutor {
   forks = 0;
   /** Whether the shared runs' copy of the project was made (once per audit). */
   private copied = false;
+  /** One per worker: every sandboxed file run and sequence holds one while it runs. */
+  private readonly slots: Slots;
 
   constructor(
     private readonly loaded: LoadedConfig,
@@ -59,8 +62,11 @@ export class AuditExecutor {
       signal?: AbortSignal;
       onSeedEvent?: (e: SeedEvent) => void;
       ignore: string[];
+      /** Sandboxes at once, all runs together (the audit's workers). */
+      workers: number;
     },
   ) {
+    this.slots = new Slots(options.workers, options.signal);
     this.nextFileOptions = fileOptionsFor(loaded, options.signal ? { signal: options.signal } : {});
   }
 
@@ -104,83 +110,96 @@ export class AuditExecutor {
   }
 
   /**
-   * Each file alone in a fresh sandbox, `workers` at a time, in `order`; with `emptyDirs`, those
-   * directories (the tool caches) emptied in each sandbox first (the host's stay as they are). With `leftovers`,
+   * Tell the warm pool how many sandboxes the runs about to start will take, so that it forks
+   * them ahead of need.
+   */
+  async expectSandboxes(count: number): Promise<void> {
+    (await this.environment()).expect?.(count, this.slots.size);
+  }
+
+  /**
+   * Each file alone in a fresh sandbox, in `order`, as the workers' slots free up (shared with
+   * every other sandboxed run of the audit under way); with `emptyDirs`, those directories (the
+   * tool caches) emptied in each sandbox first (the host's stay as they are). With `leftovers`,
    * also what each file left in its sandbox and the addresses it bound (its footprint; these
    * runs use the runner's CLI, not its workers, so that every process of the file is traced).
    */
   async isolated(
     run: string,
     order: string[],
-    workers: number,
     withLeftovers = false,
     emptyDirs: string[] = [],
   ): Promise<{ results: FileResult[]; leftovers: Leftovers[] }> {
-    // one sandbox per file: the warm pool may prepare them ahead of the workers
-    (await this.environment()).expect?.(order.length, workers);
     const leftovers: Leftovers[] = [];
+    // every file queues for a slot at once, in order: the slots bound how many run
     const results = await runPool(
       order,
-      workers,
-      async (file) => {
-        const lease = await this.lease(run);
-        try {
-          const sandbox = lease.sandbox;
-          if (emptyDirs.length > 0) await emptyInSandbox(lease, emptyDirs);
-          const tables = withLeftovers ? this.tableReader(lease) : undefined;
-          const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
-          let binds: string[] | undefined;
-          // the footprint's run goes through the runner's CLI, whose binds the sandbox traces
-          const result = await runFile(
-            lease,
-            this.adapter,
-            file,
-            withLeftovers
-              ? {
-                  ...this.nextFileOptions(),
-                  onBinds: (lines) => {
-                    binds = lines;
-                  },
-                }
-              : this.sandboxedFileOptions(),
-          );
-          if (baseline) {
-            leftovers.push(
-              await collectLeftovers(file, sandbox, baseline, {
-                ignore: this.options.ignore,
-                tables,
-                ...(binds ? { binds } : {}),
-              }),
+      order.length,
+      (file) =>
+        this.slots.use(async () => {
+          const lease = await this.lease(run);
+          try {
+            const sandbox = lease.sandbox;
+            if (emptyDirs.length > 0) await emptyInSandbox(lease, emptyDirs);
+            const tables = withLeftovers ? this.tableReader(lease) : undefined;
+            const baseline = withLeftovers ? await takeBaseline(sandbox, tables) : undefined;
+            let binds: string[] | undefined;
+            // the footprint's run goes through the runner's CLI, whose binds the sandbox traces
+            const result = await runFile(
+              lease,
+              this.adapter,
+              file,
+              withLeftovers
+                ? {
+                    ...this.nextFileOptions(),
+                    onBinds: (lines) => {
+                      binds = lines;
+                    },
+                  }
+                : this.sandboxedFileOptions(),
             );
+            if (baseline) {
+              leftovers.push(
+                await collectLeftovers(file, sandbox, baseline, {
+                  ignore: this.options.ignore,
+                  tables,
+                  ...(binds ? { binds } : {}),
+                }),
+              );
+            }
+            return result;
+          } finally {
+            await lease.release(false);
           }
-          return result;
-        } finally {
-          await lease.release(false);
-        }
-      },
+        }),
       this.options.signal,
     );
     return { results, leftovers: leftovers.sort((a, b) => byPath(a.file, b.file)) };
   }
 
-  /** The steps one after another in one fresh sandbox: the same environment, this order. */
-  async sequence(run: string, steps: Step[]): Promise<FileResult[]> {
-    const lease = await this.lease(run);
-    const results: FileResult[] = [];
-    try {
-      for (const step of steps) {
-        if (this.options.signal?.aborted) break;
-        results.push(
-          await runFile(lease, this.adapter, step.file, {
-            ...this.sandboxedFileOptions(),
-            ...(step.tests ? { testNames: step.tests } : {}),
-          }),
-        );
+  /**
+   * The steps one after another in one fresh sandbox (the same environment, this order), once
+   * a worker's slot is free.
+   */
+  sequence(run: string, steps: Step[]): Promise<FileResult[]> {
+    return this.slots.use(async () => {
+      const lease = await this.lease(run);
+      const results: FileResult[] = [];
+      try {
+        for (const step of steps) {
+          if (this.options.signal?.aborted) break;
+          results.push(
+            await runFile(lease, this.adapter, step.file, {
+              ...this.sandboxedFileOptions(),
+              ...(step.tests ? { testNames: step.tests } : {}),
+            }),
+          );
+        }
+      } finally {
+        await lease.release(false);
       }
-    } finally {
-      await lease.release(false);
-    }
-    return results;
+      return results;
+    });
   }
 
   /** The copy of the project the shared-host runs run in (kept after them, to look into). */

@@ -167,10 +167,7 @@ export async function searchCulprits(
         }
         const stepsWith = (subset: string[]) =>
           culpritFiles.map((f) => (f === file ? { file, tests: subset } : { file: f }));
-        if (!(await holds(stepsWith(names)))) {
-          notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
-          continue;
-        }
+        // the test cases other searches found here first: one probe when one of them is it
         const knownHere = (options.known ?? []).filter((k) => k.file === file && k.name).map((k) => k.name);
         if (knownHere.length > 0 && knownHere.length < names.length && (await holds(stepsWith(knownHere)))) {
           const narrowed = await minimize(knownHere, (subset) => holds(stepsWith(subset)));
@@ -179,9 +176,15 @@ export async function searchCulprits(
             continue;
           }
         }
+        // Narrowed straight away; only when no proper subset reproduces is the whole file run by
+        // name, to tell "all of them together" from "running tests by name changes the outcome".
         const cases = await minimize(names, (subset) => holds(stepsWith(subset)));
         if (cases.status === 'budget') {
           notes.push(`${file}: stopped (${cases.reason}) with the culprit among ${cases.items.join(', ')}`);
+          continue;
+        }
+        if (cases.items.length === names.length && !(await holds(stepsWith(names)))) {
+          notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
           continue;
         }
         tests.push(...cases.items.map((name) => ({ file, name })));

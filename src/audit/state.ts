@@ -42,7 +42,10 @@ export class AuditState {
     const tests: ClassifiedTest[] = [];
     for (const [key, { ref, observations }] of observe(this.runs)) {
       let verdict = classify(observations);
-      const search = this.searches.get(key);
+      // a search outlived by reruns that showed the test non-deterministic is left out
+      const searched = this.searches.get(key);
+      const search =
+        verdict.category === 'order-dependent' || verdict.category === 'brittle' ? searched : undefined;
       if (verdict.category === 'order-dependent' && search?.status === 'not-reproduced')
         verdict = {
           category: 'non-deterministic',

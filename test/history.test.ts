@@ -1,21 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  chownSync,
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { hostPostgres, INITDB_FLAGS } from '../bench/host-postgres.js';
 import { openHistory } from '../src/history/store.js';
 import { joinQueue, nextFile, queueStatus } from '../src/server/queue/broker.js';
 import { runCli, runCliSync } from './support/cli.js';
 import { isRoot } from './support/host.js';
+import { type HostPostgres, startHostPostgres } from './support/postgres.js';
 import { makeProject, REPO } from './support/project.js';
 
 const SAMPLES = join(REPO, 'test/fixtures/junit');
@@ -254,37 +245,15 @@ if (!isRoot)
   console.warn('skipping the PostgreSQL history test: starting a cluster as the postgres user needs root');
 
 describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
-  let pgDir = '';
+  let server: HostPostgres | undefined;
   let url = '';
-  let stop = () => {};
 
   beforeAll(() => {
-    const { bin, uid, gid } = hostPostgres();
-    pgDir = mkdtempSync('/tmp/seedfork-history-pg-');
-    chownSync(pgDir, uid, gid);
-    const as = { uid, gid, stdio: 'ignore' as const };
-    execFileSync(join(bin, 'initdb'), ['-D', join(pgDir, 'data'), ...INITDB_FLAGS], as);
-    const port = 20000 + (process.pid % 20000);
-    execFileSync(
-      join(bin, 'pg_ctl'),
-      [
-        '-D',
-        join(pgDir, 'data'),
-        '-w',
-        '-o',
-        `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${pgDir}`,
-        'start',
-      ],
-      as,
-    );
-    url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-    stop = () => spawnSync(join(bin, 'pg_ctl'), ['-D', join(pgDir, 'data'), '-m', 'immediate', 'stop'], as);
+    server = startHostPostgres();
+    url = server.url;
   });
 
-  afterAll(() => {
-    stop();
-    rmSync(pgDir, { recursive: true, force: true });
-  });
+  afterAll(() => server?.stop());
 
   test('the same ingest and verdicts against a real PostgreSQL (--db and SEEDFORK_DB)', async () => {
     const dir = makeProject('history-postgres', { '.keep': '' });

@@ -139,7 +139,7 @@ export async function namespaceEnvironment(
       const lease: Lease = {
         sandbox,
         env: applyEnv(
-          { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id },
+          { ...baseEnv, ...services.env, SEEDFORK_SANDBOX_ID: sandbox.id, SEEDFORK_SNAPSHOT_KEY: key },
           loaded.config.test.env,
         ),
         serviceUrls: services.urls,

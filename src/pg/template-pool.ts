@@ -1,0 +1,289 @@
+import { SeedforkError } from '../errors/seedfork-error.js';
+import { Connection, redact, sqlState } from './connection.js';
+import { databaseOf, idOf, names, urlFor } from './names.js';
+
+/** How a clone is copied (PostgreSQL 15+, `CREATE DATABASE … STRATEGY`); `auto` times both once. */
+export type CloneStrategy = 'auto' | 'file_copy' | 'wal_log';
+
+/** What a {@link TemplatePool} needs. */
+export interface TemplatePoolOptions {
+  /** A URL of the server; its database is cloned into the template unless `setup` is given. */
+  url: string;
+  /** The template's identity (16 hex digits): the snapshot key, or a hash of its inputs. */
+  hash: string;
+  /** Fresh databases kept ready. */
+  size: number;
+  strategy: CloneStrategy;
+  /** Builds the template in an empty database (`url` names it) instead of cloning `url`'s. */
+  setup?: (url: string) => Promise<void>;
+}
+
+/** A database of its own for one test, from {@link TemplatePool.take}. */
+export interface TestDatabase {
+  /** Connection URL of the database (the server's URL with this database). */
+  url: string;
+  /** Its name (`sfused_<hash>_<id>`). */
+  name: string;
+  /** Drop it (connections to it are closed first). Idempotent; never throws. */
+  release(): Promise<void>;
+}
+
+/** Advisory lock namespaces (first key of the two-int form; the bigint form holds databases). */
+const LOCK = { template: 0x5eed01, fill: 0x5eed02 };
+/** The bigint advisory lock key that marks a pool database as someone's, from its oid. */
+const dbLock = (oid: string) => (BigInt(0x5eed00) << 32n) | BigInt(oid);
+
+/**
+ * A pool of databases cloned from one template, shared by every process that connects to the
+ * same server with the same template hash: Jest and Vitest workers, the files of a sandbox, CI
+ * jobs on one machine. The processes coordinate through PostgreSQL only (the approach of
+ * IntegreSQL and pgtestdb, github.com/allaboutapps/integresql, github.com/peterldowns/pgtestdb):
+ * - the template is built once per hash under an advisory lock;
+ * - a fresh database is taken by locking its oid (`pg_try_advisory_lock`, held by the taker's
+ *   session) and renaming it `sfused_…`, so no two processes ever get the same one;
+ * - one process at a time refills the pool in the background (`CREATE DATABASE … TEMPLATE`);
+ * - a used database whose lock nobody holds belonged to a process that died: the next pool to
+ *   start drops it.
+ * Pool databases hold no connections; each process holds two (taking, and building/refilling).
+ */
+export class TemplatePool {
+  private admin: Connection | undefined;
+  private filler: Connection | undefined;
+  private readonly held = new Map<string, string>();
+  private filling: Promise<void> | undefined;
+  private fillError: unknown;
+  /** ms per clone, by strategy, while `auto` is still timing them. */
+  private readonly timed: Partial<Record<'file_copy' | 'wal_log', number>> = {};
+  readonly ready: Promise<void>;
+
+  constructor(private readonly options: TemplatePoolOptions) {
+    this.ready = this.start();
+    this.ready.catch(() => {});
+  }
+
+  /**
+   * A fresh database of its own, from the pool when one is ready, else cloned now.
+   * @throws SeedforkError when the server cannot be reached or the template cannot be built
+   */
+  async take(): Promise<TestDatabase> {
+    await this.ready;
+    const admin = this.admin!;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const fresh = await admin.query<{ oid: string; datname: string }>(
+        'select oid::bigint::text as oid, datname from pg_database where datname like $1 order by datname',
+        [names.freshPattern(this.options.hash)],
+      );
+      for (const row of fresh) {
+        const { ok } = await admin.one<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
+          dbLock(row.oid).toString(),
+        ]);
+        if (!ok) continue; // another process is taking it
+        const name = names.used(this.options.hash, idOf(row.datname));
+        try {
+          await admin.query(`alter database ${row.datname} rename to ${name}`);
+        } catch {
+          // taken and dropped in between (its lock was released): try the next
+          await admin.query('select pg_advisory_unlock($1)', [dbLock(row.oid).toString()]);
+          continue;
+        }
+        this.held.set(name, row.oid);
+        this.refill();
+        return this.handOut(name);
+      }
+      // none ready: clone one now, then take it like any other (the refill catches up)
+      if (this.fillError) throw this.fillError;
+      await this.clone(admin);
+    }
+    throw new SeedforkError('could not take a database from the template pool after 100 tries', {
+      hint: 'Many processes are taking databases at once: raise poolSize (SEEDFORK_PG_POOL_SIZE).',
+    });
+  }
+
+  /** Drop every database this process still holds, then close the connections. Never throws. */
+  async close(): Promise<void> {
+    await this.filling;
+    await Promise.all([...this.held.keys()].map((name) => this.drop(name)));
+    await this.admin?.close();
+    await this.filler?.close();
+    this.admin = this.filler = undefined;
+  }
+
+  /** Databases this process holds now. */
+  get holding(): string[] {
+    return [...this.held.keys()];
+  }
+
+  private handOut(name: string): TestDatabase {
+    let released: Promise<void> | undefined;
+    return {
+      name,
+      url: urlFor(this.options.url, name),
+      release: () => {
+        released ??= this.drop(name);
+        return released;
+      },
+    };
+  }
+
+  private async drop(name: string): Promise<void> {
+    const oid = this.held.get(name);
+    if (oid === undefined || !this.admin) return;
+    this.held.delete(name);
+    try {
+      await this.admin.query(`drop database if exists ${name} with (force)`);
+    } catch {
+      // left for the next pool's cleanup: its lock ends with this session
+    }
+    await this.admin.query('select pg_advisory_unlock($1)', [dbLock(oid).toString()]).catch(() => {});
+  }
+
+  private async start(): Promise<void> {
+    const adminUrl = urlFor(this.options.url, 'postgres');
+    try {
+      this.admin = await Connection.open(adminUrl);
+      this.filler = await Connection.open(adminUrl);
+      await this.dropOrphans();
+      await this.buildTemplate();
+    } catch (error) {
+      await this.admin?.close();
+      await this.filler?.close();
+      this.admin = this.filler = undefined;
+      throw error;
+    }
+    this.refill();
+  }
+
+  /** Drop the used databases whose holder is gone (a crashed or killed test process). */
+  private async dropOrphans(): Promise<void> {
+    const admin = this.admin!;
+    const used = await admin.query<{ oid: string; datname: string }>(
+      'select oid::bigint::text as oid, datname from pg_database where datname like $1',
+      [names.usedPattern],
+    );
+    for (const row of used) {
+      const key = dbLock(row.oid).toString();
+      const { ok } = await admin.one<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+      if (!ok) continue; // its holder is alive
+      try {
+        await admin.query(`drop database if exists ${row.datname} with (force)`);
+      } finally {
+        await admin.query('select pg_advisory_unlock($1)', [key]);
+      }
+    }
+  }
+
+  /** Build the template once per hash (whichever process gets the lock first). */
+  private async buildTemplate(): Promise<void> {
+    const { hash, url, setup } = this.options;
+    const filler = this.filler!;
+    const template = names.template(hash);
+    const building = names.building(hash);
+    await filler.query('select pg_advisory_lock($1, hashtext($2))', [LOCK.template, hash]);
+    try {
+      const exists = await filler.query('select 1 from pg_database where datname = $1', [template]);
+      if (exists.length > 0) return;
+      await filler.query(`drop database if exists ${building} with (force)`);
+      const source = databaseOf(url);
+      if (setup) {
+        await filler.query(`create database ${building}`);
+        await setup(urlFor(url, building));
+      } else {
+        try {
+          // PostgreSQL itself waits 5 s for them to go before it gives up: fail at once instead
+          const { n } = await filler.one<{ n: number }>(
+            'select count(*)::int as n from pg_stat_activity where datname = $1',
+            [source],
+          );
+          if (n > 0) throw Object.assign(new Error(`${n} other connections to ${source}`), { code: '55006' });
+          await filler.query(`create database ${building} template "${source.replace(/"/g, '""')}"`);
+        } catch (error) {
+          throw new SeedforkError(
+            sqlState(error) === '55006'
+              ? `cannot clone database ${source} into the template: other connections to it are open`
+              : `cannot clone database ${source} at ${redact(url)} into the template: ${(error as Error).message}`,
+            {
+              hint:
+                sqlState(error) === '55006'
+                  ? 'Take the first test database before the app under test connects (the template is built once, then never again for this hash), or pass setup to build the template from migrations.'
+                  : 'Check that the database exists and the user may create databases (CREATEDB).',
+              cause: error,
+            },
+          );
+        }
+      }
+      try {
+        await filler.query(`alter database ${building} rename to ${template}`);
+      } catch (error) {
+        throw new SeedforkError(`cannot finish the template ${template}: ${(error as Error).message}`, {
+          hint: 'setup must close every connection it opened to the template database before it returns.',
+          cause: error,
+        });
+      }
+      await filler.query(`alter database ${template} with is_template true allow_connections false`);
+    } finally {
+      await filler
+        .query('select pg_advisory_unlock($1, hashtext($2))', [LOCK.template, hash])
+        .catch(() => {});
+    }
+  }
+
+  /** Start a background refill unless one runs; its error is thrown by the next take that needs it. */
+  private refill(): void {
+    if (this.filling || !this.filler) return;
+    this.filling = this.fill()
+      .then(
+        () => {
+          this.fillError = undefined;
+        },
+        (error) => {
+          this.fillError = error;
+        },
+      )
+      .finally(() => {
+        this.filling = undefined;
+      });
+  }
+
+  /** Top the pool up to `size` fresh databases, unless another process is doing it. */
+  private async fill(): Promise<void> {
+    const filler = this.filler!;
+    const { hash, size } = this.options;
+    const { ok } = await filler.one<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [
+      LOCK.fill,
+      hash,
+    ]);
+    if (!ok) return;
+    try {
+      for (;;) {
+        const { n } = await filler.one<{ n: number }>(
+          'select count(*)::int as n from pg_database where datname like $1',
+          [names.freshPattern(hash)],
+        );
+        if (n >= size || !this.filler) return;
+        await this.clone(filler);
+      }
+    } finally {
+      await filler.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK.fill, hash]).catch(() => {});
+    }
+  }
+
+  /** One fresh clone of the template, made on `connection`. */
+  private async clone(connection: Connection): Promise<void> {
+    const { hash } = this.options;
+    const strategy = this.nextStrategy();
+    const started = performance.now();
+    await connection.query(
+      `create database ${names.fresh(hash, names.newId())} template ${names.template(hash)} strategy ${strategy}`,
+    );
+    if (this.options.strategy === 'auto') this.timed[strategy] ??= performance.now() - started;
+  }
+
+  /** The strategy of the next clone: the configured one; with `auto`, each once, then the faster. */
+  private nextStrategy(): 'file_copy' | 'wal_log' {
+    if (this.options.strategy !== 'auto') return this.options.strategy;
+    const { file_copy, wal_log } = this.timed;
+    if (file_copy === undefined) return 'file_copy';
+    if (wal_log === undefined) return 'wal_log';
+    return file_copy <= wal_log ? 'file_copy' : 'wal_log';
+  }
+}

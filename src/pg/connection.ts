@@ -8,6 +8,8 @@ import { SeedforkError } from '../errors/seedfork-error.js';
  */
 export class Connection {
   private inFlight = 0;
+  /** The last statement queued: node-postgres wants one at a time per client. */
+  private tail: Promise<void> = Promise.resolve();
 
   private constructor(private readonly client: Client) {}
 
@@ -41,14 +43,19 @@ export class Connection {
     return connection;
   }
 
-  /** Run one statement; rows as objects. */
-  async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
+  /** Run one statement (after those already queued on this connection); rows as objects. */
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
     if (this.inFlight++ === 0) this.socket()?.ref();
-    try {
-      return (await this.client.query<R>(text, values)).rows;
-    } finally {
+    const result = this.tail.then(() => this.client.query<R>(text, values));
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    this.tail = settled;
+    void settled.then(() => {
       if (--this.inFlight === 0) this.socket()?.unref();
-    }
+    });
+    return result.then((r) => r.rows);
   }
 
   /** Run one statement that returns one row (a `select` of values). */

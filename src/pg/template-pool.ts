@@ -44,14 +44,24 @@ const dbLock = (oid: string) => (BigInt(0x5eed00) << 32n) | BigInt(oid);
  * - one process at a time refills the pool in the background (`CREATE DATABASE … TEMPLATE`);
  * - a used database whose lock nobody holds belonged to a process that died: the next pool to
  *   start drops it.
- * Pool databases hold no connections; each process holds two (taking, and building/refilling).
+ * Pool databases hold no connections; each process holds three (taking, refilling, dropping).
  */
 export class TemplatePool {
+  /** Takes databases and holds their locks (the locks belong to this session). */
   private admin: Connection | undefined;
+  /** Builds the template and refills the pool. */
   private filler: Connection | undefined;
+  /** Drops released databases, so that a drop never holds up a take. */
+  private dropper: Connection | undefined;
   private readonly held = new Map<string, string>();
   private filling: Promise<void> | undefined;
   private fillError: unknown;
+  /** This process's takes, one at a time (the tail of their chain). */
+  private taking: Promise<unknown> = Promise.resolve();
+  /** Takes waiting or under way: the refill keeps cloning while there are any. */
+  private wanted = 0;
+  /** Takes waiting for the next clone. */
+  private wake: (() => void)[] = [];
   /** ms per clone, by strategy, while `auto` is still timing them. */
   private readonly timed: Partial<Record<'file_copy' | 'wal_log', number>> = {};
   readonly ready: Promise<void>;
@@ -62,50 +72,79 @@ export class TemplatePool {
   }
 
   /**
-   * A fresh database of its own, from the pool when one is ready, else cloned now.
-   * @throws SeedforkError when the server cannot be reached or the template cannot be built
+   * A fresh database of its own: from the pool when one is ready, else the next one cloned
+   * (this process's refill, or another's), within `waitMs`.
+   * @throws SeedforkError when the server cannot be reached, the template cannot be built, a
+   *   clone fails, or none comes within `waitMs`
    */
-  async take(): Promise<TestDatabase> {
+  async take(waitMs = 60_000): Promise<TestDatabase> {
     await this.ready;
-    const admin = this.admin!;
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const fresh = await admin.query<{ oid: string; datname: string }>(
-        'select oid::bigint::text as oid, datname from pg_database where datname like $1 order by datname',
-        [names.freshPattern(this.options.hash)],
-      );
-      for (const row of fresh) {
-        const { ok } = await admin.one<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [
-          dbLock(row.oid).toString(),
-        ]);
-        if (!ok) continue; // another process is taking it
-        const name = names.used(this.options.hash, idOf(row.datname));
-        try {
-          await admin.query(`alter database ${row.datname} rename to ${name}`);
-        } catch {
-          // taken and dropped in between (its lock was released): try the next
-          await admin.query('select pg_advisory_unlock($1)', [dbLock(row.oid).toString()]);
-          continue;
-        }
-        this.held.set(name, row.oid);
-        this.refill();
-        return this.handOut(name);
-      }
-      // none ready: clone one now, then take it like any other (the refill catches up)
-      if (this.fillError) throw this.fillError;
-      await this.clone(admin);
+    this.wanted++;
+    try {
+      const mine = this.taking.then(() => this.takeOne(waitMs));
+      this.taking = mine.catch(() => {});
+      return await mine;
+    } finally {
+      this.wanted--;
     }
-    throw new SeedforkError('could not take a database from the template pool after 100 tries', {
-      hint: 'Many processes are taking databases at once: raise poolSize (SEEDFORK_PG_POOL_SIZE).',
-    });
   }
 
   /** Drop every database this process still holds, then close the connections. Never throws. */
   async close(): Promise<void> {
+    await this.ready.catch(() => {});
+    const connections = [this.admin, this.filler, this.dropper];
+    this.filler = undefined; // stops the refill after its current clone
     await this.filling;
     await Promise.all([...this.held.keys()].map((name) => this.drop(name)));
-    await this.admin?.close();
-    await this.filler?.close();
-    this.admin = this.filler = undefined;
+    this.admin = this.dropper = undefined;
+    await Promise.all(connections.map((c) => c?.close()));
+  }
+
+  private async takeOne(waitMs: number): Promise<TestDatabase> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const db = await this.tryTake();
+      this.refill();
+      if (db) return db;
+      if (this.fillError) throw this.fillError;
+      if (Date.now() > deadline)
+        throw new SeedforkError(`no database from the template pool within ${waitMs} ms`, {
+          hint: 'The server clones more slowly than the tests take databases: raise poolSize (SEEDFORK_PG_POOL_SIZE) so that more are ready ahead.',
+        });
+      // the next clone of this process wakes us; another process's is seen by looking again
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 25);
+        this.wake.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Take a fresh database if one is ready (lock its oid, then rename it as used). */
+  private async tryTake(): Promise<TestDatabase | undefined> {
+    const admin = this.admin!;
+    const fresh = await admin.query<{ oid: string; datname: string }>(
+      'select oid::bigint::text as oid, datname from pg_database where datname like $1 order by datname',
+      [names.freshPattern(this.options.hash)],
+    );
+    for (const row of fresh) {
+      const key = dbLock(row.oid).toString();
+      const { ok } = await admin.one<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+      if (!ok) continue; // another process is taking it
+      const name = names.used(this.options.hash, idOf(row.datname));
+      try {
+        await admin.query(`alter database ${row.datname} rename to ${name}`);
+      } catch {
+        // taken and dropped in between (its lock was released): try the next
+        await admin.query('select pg_advisory_unlock($1)', [key]);
+        continue;
+      }
+      this.held.set(name, row.oid);
+      return this.handOut(name);
+    }
+    return undefined;
   }
 
   /** Databases this process holds now. */
@@ -130,7 +169,7 @@ export class TemplatePool {
     if (oid === undefined || !this.admin) return;
     this.held.delete(name);
     try {
-      await this.admin.query(`drop database if exists ${name} with (force)`);
+      await (this.dropper ?? this.admin).query(`drop database if exists ${name} with (force)`);
     } catch {
       // left for the next pool's cleanup: its lock ends with this session
     }
@@ -142,12 +181,12 @@ export class TemplatePool {
     try {
       this.admin = await Connection.open(adminUrl);
       this.filler = await Connection.open(adminUrl);
+      this.dropper = await Connection.open(adminUrl);
       await this.dropOrphans();
       await this.buildTemplate();
     } catch (error) {
-      await this.admin?.close();
-      await this.filler?.close();
-      this.admin = this.filler = undefined;
+      await Promise.all([this.admin, this.filler, this.dropper].map((c) => c?.close()));
+      this.admin = this.filler = this.dropper = undefined;
       throw error;
     }
     this.refill();
@@ -244,7 +283,10 @@ export class TemplatePool {
       });
   }
 
-  /** Top the pool up to `size` fresh databases, unless another process is doing it. */
+  /**
+   * Top the pool up to `size` fresh databases, and keep cloning while takes of this process
+   * wait, unless another process is refilling (then it serves them).
+   */
   private async fill(): Promise<void> {
     const filler = this.filler!;
     const { hash, size } = this.options;
@@ -259,8 +301,9 @@ export class TemplatePool {
           'select count(*)::int as n from pg_database where datname like $1',
           [names.freshPattern(hash)],
         );
-        if (n >= size || !this.filler) return;
+        if (!this.filler || (n >= size && n >= this.wanted)) return;
         await this.clone(filler);
+        for (const wake of this.wake.splice(0)) wake();
       }
     } finally {
       await filler.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK.fill, hash]).catch(() => {});

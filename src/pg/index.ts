@@ -4,6 +4,6 @@
  * (`withRollback`). Needs the `pg` package (node-postgres), which the user's project provides.
  */
 
-export { withRollback } from './rollback.js';
+export { beginRollback, withRollback } from './rollback.js';
 export type { CloneStrategy, TestDatabase } from './template-pool.js';
 export { closeTestDatabases, poolFor, type TestDatabaseOptions, testDatabase } from './test-database.js';

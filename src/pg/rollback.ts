@@ -27,6 +27,22 @@ export async function withRollback<C extends ClientBase, T>(
   client: C,
   fn: (client: C) => Promise<T>,
 ): Promise<T> {
+  const tx = await beginRollback(client);
+  try {
+    return await fn(tx.client);
+  } finally {
+    await tx.rollback();
+  }
+}
+
+/**
+ * {@link withRollback} in two halves, for fixtures with a setup and a teardown: begins the
+ * transaction and returns the wrapped client, and `rollback()` to call when the test ends
+ * (idempotent).
+ */
+export async function beginRollback<C extends ClientBase>(
+  client: C,
+): Promise<{ client: C; rollback(): Promise<void> }> {
   await client.query('begin');
   let depth = 0;
   const rewrite = (text: string): string | undefined => {
@@ -56,9 +72,12 @@ export async function withRollback<C extends ClientBase, T>(
       };
     },
   });
-  try {
-    return await fn(wrapped);
-  } finally {
-    await client.query('rollback');
-  }
+  let done: Promise<void> | undefined;
+  return {
+    client: wrapped,
+    rollback: () => {
+      done ??= client.query('rollback').then(() => {});
+      return done;
+    },
+  };
 }

@@ -12,6 +12,8 @@ import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool, startWorkerZygote } from '../started-workers.js';
 import { type Outcome, talkToWorker } from './worker-client.js';
 
+export { databasePerTest, rollbackPerTest, withTestDatabase } from '../fixtures/jest.js';
+
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
 export interface JestTest {
   path: string;

@@ -4,6 +4,9 @@ import type { RunningTemplate } from '../../sandbox/index.js';
 import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 import { ChannelPoolWorker } from './channel-worker.js';
+
+export { type DatabaseFixtures, databaseFixtures } from '../fixtures/vitest.js';
+
 import { startVitestWorker, startVitestZygote, type VitestWorkerSpec, workerKey } from './worker-process.js';
 
 /** What seedfork reads of Vitest 4's pool options (`PoolOptions` in vitest/node). */

@@ -1,0 +1,177 @@
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { RunResult } from '../src/report/types.js';
+import { runCli } from './support/cli.js';
+import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { makeProject, REPO } from './support/project.js';
+
+/** The seeded row every test bumps: in a shared database the second bump would read 2. */
+const SEED = `psql "$DATABASE_URL" -Xqc 'create table counters (id int primary key, n int not null); insert into counters values (1, 0)'`;
+
+const config = (runner: string, include: string) =>
+  `export default {
+  seed: { services: { postgres: { port: 5432, database: 'shop' } }, steps: [${JSON.stringify(SEED)}] },
+  test: { include: [${JSON.stringify(include)}], runner: '${runner}', timeoutMs: 60_000 },
+};
+`;
+
+/** Checks, after the file's tests, that each pair of tests ran at the same time. */
+const OVERLAP = `
+const spans = { db: [], tx: [] };
+function overlapped() {
+  for (const [kind, [a, b]] of Object.entries(spans)) {
+    if (!a || !b) throw new Error(kind + ': a test did not record its span');
+    if (!(a.start < b.end && b.start < a.end)) throw new Error(kind + ': the two tests did not overlap in time');
+  }
+}
+async function bumpTwice(client, kind) {
+  const start = Date.now();
+  const first = await client.query('update counters set n = n + 1 where id = 1 returning n');
+  if (first.rows[0].n !== 1) throw new Error(kind + ': the row was already bumped: ' + first.rows[0].n);
+  await new Promise((r) => setTimeout(r, 300));
+  const again = await client.query('select n from counters where id = 1');
+  if (again.rows[0].n !== 1) throw new Error(kind + ': another test bumped the row: ' + again.rows[0].n);
+  spans[kind].push({ start, end: Date.now() });
+}
+`;
+
+const NODE_TEST = `import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { rollbackFor, testDatabaseFor } from 'seedfork/node-test';
+${OVERLAP}
+after(overlapped);
+// the databases first: cloning the seeded database needs nobody connected to it
+describe('a database per test', { concurrency: true }, () => {
+  for (const name of ['first', 'second'])
+    test(name, async (t) => {
+      const db = await testDatabaseFor(t);
+      const client = new pg.Client(db.url);
+      await client.connect();
+      await bumpTwice(client, 'db');
+      await client.end();
+    });
+});
+describe('a rolled-back transaction per test', { concurrency: true }, () => {
+  for (const name of ['first', 'second'])
+    test(name, async (t) => {
+      const client = new pg.Client(process.env.DATABASE_URL);
+      await client.connect();
+      const tx = await rollbackFor(t, client);
+      t.after(() => client.end());
+      await bumpTwice(tx, 'tx');
+    });
+});
+`;
+
+const VITEST = `import { afterAll, describe, test as base } from 'vitest';
+import pg from 'pg';
+import { databaseFixtures } from 'seedfork/vitest';
+${OVERLAP}
+const test = base.extend(databaseFixtures());
+afterAll(overlapped);
+describe('a database per test', () => {
+  for (const name of ['first', 'second'])
+    test.concurrent(name, async ({ db }) => {
+      const client = new pg.Client(db.url);
+      await client.connect();
+      await bumpTwice(client, 'db');
+      await client.end();
+    });
+});
+describe('a rolled-back transaction per test', () => {
+  for (const name of ['first', 'second']) test.concurrent(name, async ({ tx }) => bumpTwice(tx, 'tx'));
+});
+`;
+
+const JEST = `import pg from 'pg';
+import { databasePerTest, withTestDatabase } from 'seedfork/jest';
+import { withRollback } from 'seedfork/pg';
+${OVERLAP}
+afterAll(overlapped);
+describe('a database per test', () => {
+  for (const name of ['first', 'second'])
+    test.concurrent(name, () =>
+      withTestDatabase(async (db) => {
+        const client = new pg.Client(db.url);
+        await client.connect();
+        await bumpTwice(client, 'db');
+        await client.end();
+      }),
+    );
+});
+describe('the same through hooks, one test after another', () => {
+  const db = databasePerTest();
+  for (const name of ['first', 'second'])
+    test(name, async () => {
+      const client = new pg.Client(db.current.url);
+      await client.connect();
+      const { rows } = await client.query('update counters set n = n + 1 where id = 1 returning n');
+      await client.end();
+      expect(rows[0].n).toBe(1);
+    });
+});
+describe('a rolled-back transaction per test', () => {
+  for (const name of ['first', 'second'])
+    test.concurrent(name, async () => {
+      const client = new pg.Client(process.env.DATABASE_URL);
+      await client.connect();
+      try {
+        await withRollback(client, (tx) => bumpTwice(tx, 'tx'));
+      } finally {
+        await client.end();
+      }
+    });
+});
+`;
+
+const PROJECTS: { runner: string; files: Record<string, string> }[] = [
+  { runner: 'node', files: { 'test/counter.test.js': NODE_TEST } },
+  {
+    runner: 'vitest',
+    files: {
+      'test/counter.test.js': VITEST,
+      'vitest.config.mjs': "export default { test: { include: ['test/*.test.js'] } };\n",
+    },
+  },
+  {
+    runner: 'jest',
+    files: {
+      'test/counter.test.js': JEST,
+      'jest.config.mjs':
+        "export default { testEnvironment: 'node', transform: {}, testMatch: ['**/test/**/*.test.js'] };\n",
+    },
+  },
+];
+
+if (!isRoot) console.log('skipping the database fixture tests: sandboxes need root');
+
+describe.skipIf(!isRoot)('database fixtures inside a sandbox, on the real runners', () => {
+  let before: HostState;
+  beforeAll(() => {
+    before = hostState();
+  });
+  afterAll(async () => {
+    await expectHostClean(before);
+  });
+
+  test.each(PROJECTS)(
+    '$runner: each test gets its own database or rolled-back transaction, two at a time',
+    async ({ runner, files }) => {
+      const dir = makeProject(`pg-fixtures-${runner}`, {
+        'package.json': JSON.stringify({ name: `pg-fixtures-${runner}`, private: true, type: 'module' }),
+        'seedfork.config.mjs': config(runner, 'test/*.test.js'),
+        ...files,
+      });
+      // the project imports seedfork by its package name, as a user's would
+      mkdirSync(join(dir, 'node_modules'), { recursive: true });
+      symlinkSync(REPO, join(dir, 'node_modules/seedfork'));
+      const r = await runCli(dir, ['run']);
+      const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+      const tests = result.files.flatMap((f) => f.tests);
+      expect(r.code, `${r.out}\n${result.files.map((f) => f.output).join('\n')}`).toBe(0);
+      expect(tests.filter((t) => t.status === 'passed').length).toBe(runner === 'jest' ? 6 : 4);
+    },
+    180_000,
+  );
+});

@@ -1,15 +1,4 @@
-/**
- * History benchmark (issue 11): load RESULTS test results (default 1,000,000) into the embedded
- * store (PGlite) and into PostgreSQL (the host's, started here; needs root), through `ingest`
- * (one transaction per CI job, as `seedfork ingest` does), then time `flaky`, `correlate` and
- * the dashboard's overview query over the whole history, and the overview page in headless
- * Chromium (served by `seedfork serve`'s app, from the request to the trend chart drawn).
- * Prints results per second and each time next to the goals (1M results in under 60 s; each
- * query under 1 s; the page painted in under 1 s). Run: `npm run bench:history`
- * (env: RESULTS, TESTS per job, BACKENDS=embedded,postgres).
- */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { correlateHistory } from '../src/history/correlate-history.js';
@@ -20,7 +9,7 @@ import type { IngestCase } from '../src/history/read-report.js';
 import { type HistoryStore, openHistory } from '../src/history/store.js';
 import { overview } from '../src/server/dashboard/data.js';
 import { serveHistory } from '../src/server/serve.js';
-import { hostPostgres, INITDB_FLAGS } from './host-postgres.js';
+import { startHostCluster } from './host-postgres.js';
 
 const RESULTS = Number(process.env.RESULTS ?? 1_000_000);
 const TESTS = Number(process.env.TESTS ?? 200);
@@ -146,28 +135,11 @@ async function main() {
     }
   }
   if (backends.includes('postgres')) {
-    const { bin, uid, gid } = hostPostgres();
-    const dir = mkdtempSync('/tmp/seedfork-bench-history-pg-');
-    chownSync(dir, uid, gid);
-    const as = { uid, gid, stdio: 'ignore' as const };
-    execFileSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), ...INITDB_FLAGS], as);
-    execFileSync(
-      join(bin, 'pg_ctl'),
-      [
-        '-D',
-        join(dir, 'data'),
-        '-w',
-        '-o',
-        `-p 55440 -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir}`,
-        'start',
-      ],
-      as,
-    );
+    const cluster = startHostCluster(55440);
     try {
-      await measure('PostgreSQL 15 (host)', 'postgres://postgres@127.0.0.1:55440/postgres');
+      await measure('PostgreSQL 15 (host)', cluster.url);
     } finally {
-      spawnSync(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), '-m', 'immediate', 'stop'], as);
-      rmSync(dir, { recursive: true, force: true });
+      cluster.stop();
     }
   }
 }

@@ -16,12 +16,12 @@
  * (env: WORKERS, FILES, REPEAT, SUITES=jest or vitest).
  * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RunResult } from '../src/report/types.js';
-import { hostPostgres as postgresAccount } from './host-postgres.js';
+import { hostPostgres as postgresAccount, startHostCluster } from './host-postgres.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const CLI = join(REPO, 'dist/cli/main.js');
@@ -177,39 +177,16 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedfor
   };
 }
 
-/** A PostgreSQL cluster on the host for the plain runs; returns its URL and a stop function. */
+/** A PostgreSQL cluster on the host for the plain runs, with a `bench` database; its URL and a stop function. */
 function hostPostgres(): { url: string; stop(): void } {
+  const cluster = startHostCluster(55433, { fsync: 'off', max_connections: 200 });
   const { bin, uid, gid } = postgresAccount();
-  const dir = mkdtempSync('/tmp/seedfork-bench-runners-pg-');
-  chownSync(dir, uid, gid);
-  const data = join(dir, 'data');
-  const as = { uid, gid, stdio: 'ignore' as const };
-  execFileSync(
-    join(bin, 'initdb'),
-    ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
-    as,
-  );
-  const port = 55433;
-  execFileSync(
-    join(bin, 'pg_ctl'),
-    [
-      '-D',
-      data,
-      '-w',
-      '-o',
-      `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${dir} -c fsync=off -c max_connections=200`,
-      'start',
-    ],
-    as,
-  );
-  execFileSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'bench'], as);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/bench`,
-    stop() {
-      spawnSync(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'], as);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  execFileSync(join(bin, 'createdb'), ['-h', '127.0.0.1', '-p', '55433', '-U', 'postgres', 'bench'], {
+    uid,
+    gid,
+    stdio: 'ignore',
+  });
+  return { url: cluster.url.replace(/\/postgres$/, '/bench'), stop: cluster.stop };
 }
 
 /** What one run of a command cost: wall time and the machine's busy CPU time, in ms. */

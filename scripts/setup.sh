@@ -3,7 +3,7 @@
 # Debian packages: a C compiler (for the namespace helper), PostgreSQL server binaries (for the
 # example's and the tests' postgres service), util-linux (setpriv). Then `npm ci` and the build.
 # With --test, also what seedfork's own tests need: Chromium (the audit's HTML report, the Playwright
-# fixture), Go and pytest (the go and pytest adapter fixtures).
+# fixture), Go and pytest (the go and pytest adapter fixtures), redis-server (the redis service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -16,6 +16,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
   command -v go >/dev/null 2>&1 || need+=(golang-go)
   command -v pytest >/dev/null 2>&1 || python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

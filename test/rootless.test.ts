@@ -57,6 +57,7 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
         exports: {},
         settings: {},
         readyTimeoutMs: 30_000,
+        dependsOn: [],
       }),
       'psql',
     );

@@ -11,7 +11,7 @@ import { type RunOptions, resolveWorkers } from '../run/run.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { configHash } from './check.js';
 import { classify, observe } from './classify.js';
-import { needsReruns } from './confidence.js';
+import { rerunsNeeded } from './confidence.js';
 import { runCulpritSearches } from './culprit-searches.js';
 import { AuditExecutor } from './executor.js';
 import { ALL_RUNS, type AuditRunSelection, type PlannedRun, planAuditRuns } from './plan.js';
@@ -304,9 +304,11 @@ async function recordRun(
 }
 
 /**
- * Rerun alone, one round after another, the files of tests whose class rests on isolated runs
- * that all agreed (see needsReruns), until none does, the budget of file runs is spent or the
- * deadline passes (each said in a note). Each round is an isolated run of those files.
+ * Rerun alone the files of tests whose class rests on isolated runs that all agreed (see
+ * rerunsNeeded), as many times as the one needing most asks for, all at once: round k holds
+ * every file that needs k or more, and the rounds share the workers' slots. Then again, until
+ * none needs more, the budget of file runs is spent or the deadline passes (each said in a
+ * note). Each round is an isolated run of its files.
  */
 async function rerunThinEvidence(
   state: AuditState,
@@ -320,25 +322,37 @@ async function rerunThinEvidence(
   },
 ): Promise<void> {
   for (;;) {
-    const files = new Set<string>();
-    for (const { ref, observations } of observe(state.runs).values())
-      if (needsReruns(classify(observations).category, observations)) files.add(ref.file);
-    if (files.size === 0) return;
-    const order = [...files].sort(byPath);
-    if (Date.now() > options.deadline || options.budget.left < order.length) {
+    const needed = new Map<string, number>();
+    for (const { ref, observations } of observe(state.runs).values()) {
+      const n = rerunsNeeded(classify(observations).category, observations);
+      if (n > 0) needed.set(ref.file, Math.max(n, needed.get(ref.file) ?? 0));
+    }
+    if (needed.size === 0) return;
+    const short = [...needed.keys()].sort(byPath);
+    const rounds: string[][] = [];
+    for (let k = 1; k <= Math.max(...needed.values()); k++) {
+      const order = short.filter((f) => needed.get(f)! >= k);
+      if (options.budget.left < order.length) break;
+      options.budget.left -= order.length;
+      rounds.push(order);
+    }
+    if (Date.now() > options.deadline || rounds.length === 0) {
       state.notes.push(
-        `isolated reruns stopped (${Date.now() > options.deadline ? '--timeout reached' : '--max-reruns spent'}) with ${order.length} file${order.length === 1 ? '' : 's'} short of the runs a 99% confidence needs: ${order.join(', ')}`,
+        `isolated reruns stopped (${Date.now() > options.deadline ? '--timeout reached' : '--max-reruns spent'}) with ${short.length} file${short.length === 1 ? '' : 's'} short of the runs a 99% confidence needs: ${short.join(', ')}`,
       );
       return;
     }
-    options.budget.left -= order.length;
-    const label = `isolated rerun #${++options.budget.done}`;
-    await executor.expectSandboxes(order.length);
-    await recordRun(
-      state,
-      { label, kind: 'isolated', order, workers: options.workers },
-      options,
-      async () => (await executor.isolated(label, order)).results,
+    await executor.expectSandboxes(rounds.reduce((n, r) => n + r.length, 0));
+    await settleAll(
+      rounds.map((order) => {
+        const label = `isolated rerun #${++options.budget.done}`;
+        return recordRun(
+          state,
+          { label, kind: 'isolated', order, workers: options.workers },
+          options,
+          async () => (await executor.isolated(label, order)).results,
+        );
+      }),
     );
   }
 }

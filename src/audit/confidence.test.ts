@@ -6,6 +6,7 @@ import {
   missableRate,
   needsReruns,
   RERUN_CONFIDENCE,
+  rerunsNeeded,
   runsToDetect,
 } from './confidence.js';
 import type { Observation } from './types.js';
@@ -43,4 +44,10 @@ test('reruns are asked for where isolated runs all agreed but the test did other
   expect(needsReruns('brittle', runs('isolated', 'FFFF'))).toBe(true);
   expect(needsReruns('non-deterministic', runs('isolated', 'PF'))).toBe(false);
   expect(needsReruns('stable-pass', runs('isolated', 'PPP'))).toBe(false);
+});
+
+test('rerunsNeeded: the isolated runs still missing for 99%, none for classes that do not rest on them', () => {
+  expect(rerunsNeeded('order-dependent', [...runs('isolated', 'PPP'), ...runs('order', 'F')])).toBe(10);
+  expect(rerunsNeeded('shared-state', runs('isolated', 'P'.repeat(20)))).toBe(0);
+  expect(rerunsNeeded('non-deterministic', runs('isolated', 'PF'))).toBe(0);
 });

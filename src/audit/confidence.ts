@@ -104,16 +104,22 @@ export function confidenceOf(category: Category, observations: Observation[]): C
 }
 
 /**
- * Whether a test's class rests on isolated runs that all agreed while it did otherwise elsewhere
- * (order-dependent, brittle, shared-state, cache-dependent): then a non-deterministic test could look the same,
- * and more isolated runs tell them apart. True while it has fewer isolated runs than
- * {@link runsToDetect} asks for at {@link RERUN_CONFIDENCE}.
+ * How many more isolated runs a test needs: while its class rests on isolated runs that all
+ * agreed and it did otherwise elsewhere (order-dependent, brittle, shared-state,
+ * cache-dependent), a non-deterministic test could look the same, and more isolated runs tell
+ * them apart: as many as {@link runsToDetect} asks for at {@link RERUN_CONFIDENCE}, less those
+ * it had. 0 for every other class.
  */
-export function needsReruns(category: Category, observations: Observation[]): boolean {
+export function rerunsNeeded(category: Category, observations: Observation[]): number {
   const resting: Category[] = ['order-dependent', 'brittle', 'shared-state', 'cache-dependent'];
-  if (!resting.includes(category)) return false;
+  if (!resting.includes(category)) return 0;
   const isolated = observations.filter(
     (o) => o.kind === 'isolated' && (o.status === 'passed' || o.status === 'failed'),
   );
-  return isolated.length < runsToDetect(DETECTION.rate, RERUN_CONFIDENCE);
+  return Math.max(0, runsToDetect(DETECTION.rate, RERUN_CONFIDENCE) - isolated.length);
+}
+
+/** Whether a test needs more isolated runs ({@link rerunsNeeded} > 0). */
+export function needsReruns(category: Category, observations: Observation[]): boolean {
+  return rerunsNeeded(category, observations) > 0;
 }

@@ -11,7 +11,7 @@ import {
 import { join, resolve } from 'node:path';
 import type { Adapter } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { PostgresServiceConfig } from '../config/schema.js';
+import { type PostgresServiceConfig, serviceKind } from '../config/schema.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { byPath } from '../plan/partition.js';
 import type { FileResult } from '../report/types.js';
@@ -248,7 +248,7 @@ export class AuditExecutor {
 
   private tableReader(lease: Lease): TableReader | undefined {
     const services = Object.entries(this.loaded.config.seed.services)
-      .filter(([, c]) => !('command' in c))
+      .filter(([, c]) => serviceKind(c) === 'postgres')
       .map(([name, c]) => ({
         name,
         psql: join(findPostgresBin(c as PostgresServiceConfig), 'psql'),

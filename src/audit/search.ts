@@ -179,10 +179,13 @@ export async function searchCulprits(
         // Narrowed straight away; only when no proper subset reproduces is the whole file run by
         // name, to tell "all of them together" from "running tests by name changes the outcome".
         const cases = await minimize(names, (subset) => holds(stepsWith(subset)));
-        if (cases.status === 'budget') {
-          notes.push(`${file}: stopped (${cases.reason}) with the culprit among ${cases.items.join(', ')}`);
-          continue;
-        }
+        if (cases.status === 'budget')
+          return done({
+            status: 'budget',
+            files: culpritFiles,
+            candidates: culpritFiles,
+            note: `${cases.reason} before the culprit test case was narrowed (in ${file}, among ${cases.items.join(', ')})`,
+          });
         if (cases.items.length === names.length && !(await holds(stepsWith(names)))) {
           notes.push(`${file}: running its tests by name did not reproduce, so no single test case is named`);
           continue;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { serviceOrder } from './service-order.js';
 
 const readyCheck = z.union([
   z.strictObject({ port: z.number().int().min(1).max(65535) }),
@@ -22,9 +23,13 @@ const exportsSchema = z
   .default({});
 
 /** A PostgreSQL server from the host's binaries, initialised inside the seed. */
+/** Services this one starts after (each started and ready first); names in `seed.services`. */
+const dependsOnSchema = z.array(z.string().min(1)).default([]);
+
 export const postgresServiceSchema = z.strictObject({
   kind: z.literal('postgres').optional(),
   exports: exportsSchema,
+  dependsOn: dependsOnSchema,
   port: z.number().int().min(1).max(65535).default(5432),
   database: z.string().min(1).default('app'),
   user: z.string().min(1).default('postgres'),
@@ -40,6 +45,7 @@ export const commandServiceSchema = z.strictObject({
   kind: z.literal('command').optional(),
   command: z.string().min(1),
   exports: exportsSchema,
+  dependsOn: dependsOnSchema,
   ready: readyCheck.optional(),
   env: z.record(z.string(), z.string()).default({}),
   /** Run as this user of the sandbox (default: the caller). */
@@ -47,7 +53,24 @@ export const commandServiceSchema = z.strictObject({
   readyTimeoutMs: z.number().int().positive().default(30_000),
 });
 
-const serviceSchema = z.union([commandServiceSchema, postgresServiceSchema]);
+/**
+ * A Redis server (Debian's redis-server): started in the seed so that seed steps can fill it,
+ * saved into the snapshot, and started again from that data in every fork. Exports
+ * `REDIS_URL` and `<NAME>_URL`.
+ */
+export const redisServiceSchema = z.strictObject({
+  kind: z.literal('redis'),
+  exports: exportsSchema,
+  dependsOn: dependsOnSchema,
+  port: z.number().int().min(1).max(65535).default(6379),
+  /** The redis-server binary; default: redis-server on PATH, else /usr/bin/redis-server. */
+  bin: z.string().optional(),
+  /** Extra redis.conf directives (`maxmemory: '64mb'`). */
+  settings: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+  readyTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+const serviceSchema = z.union([redisServiceSchema, commandServiceSchema, postgresServiceSchema]);
 
 const runnerSchema = z.union([
   z.enum(['node', 'vitest', 'jest', 'mocha', 'playwright', 'pytest', 'go']),
@@ -80,7 +103,16 @@ export const configSchema = z.strictObject({
       inputs: z.array(z.string()).default([]),
       /** Shell commands run in order inside the seed sandbox, with the services up. */
       steps: z.array(z.string()).default([]),
-      services: z.record(z.string(), serviceSchema).default({}),
+      services: z
+        .record(z.string(), serviceSchema)
+        .default({})
+        .superRefine((services, ctx) => {
+          try {
+            serviceOrder(services);
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: (error as Error).message, path: [] });
+          }
+        }),
       /** `host` shares the host network while seeding (for `npm ci`); forks are always isolated. */
       network: z.enum(['isolated', 'host']).default('isolated'),
       stepTimeoutMs: z.number().int().positive().default(600_000),
@@ -208,5 +240,12 @@ export type Config = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type PostgresServiceConfig = z.output<typeof postgresServiceSchema>;
 export type CommandServiceConfig = z.output<typeof commandServiceSchema>;
+export type RedisServiceConfig = z.output<typeof redisServiceSchema>;
+
+/** Which driver a service uses: `kind` when given, else `command` when it has one, else postgres. */
+export function serviceKind(config: ServiceConfig): 'postgres' | 'command' | 'redis' {
+  if (config.kind) return config.kind;
+  return 'command' in config ? 'command' : 'postgres';
+}
 export type ReadyCheckConfig = z.output<typeof readyCheck>;
 export type RunnerConfig = z.output<typeof runnerSchema>;

@@ -1,9 +1,17 @@
 import { join } from 'node:path';
 import { exportedEnv } from '../../config/env.js';
-import type { ServiceConfig } from '../../config/schema.js';
+import {
+  type CommandServiceConfig,
+  type PostgresServiceConfig,
+  type RedisServiceConfig,
+  type ServiceConfig,
+  serviceKind,
+} from '../../config/schema.js';
+import { serviceOrder } from '../../config/service-order.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { commandDriver } from './command.js';
 import { postgresDriver } from './postgres.js';
+import { redisDriver } from './redis.js';
 import type { RunningService } from './types.js';
 
 export type { RunningService } from './types.js';
@@ -31,7 +39,8 @@ export interface StartedServices {
 }
 
 /**
- * Start every declared service in declaration order and wait until each is ready.
+ * Start every declared service, each after those it `dependsOn` (else in declaration order),
+ * and wait until each is ready.
  * On failure the ones already started are stopped before the error propagates.
  */
 export async function startServices(options: StartServicesOptions): Promise<StartedServices> {
@@ -39,7 +48,8 @@ export async function startServices(options: StartServicesOptions): Promise<Star
   const env: Record<string, string> = {};
   const urls: Record<string, string> = {};
   try {
-    for (const [name, config] of Object.entries(options.services)) {
+    for (const name of serviceOrder(options.services)) {
+      const config = options.services[name]!;
       const ctx = {
         name,
         sandbox: options.sandbox,
@@ -49,10 +59,14 @@ export async function startServices(options: StartServicesOptions): Promise<Star
         cwd: options.cwd,
         signal: options.signal,
       };
+      const phase = options.phase === 'seed' ? 'seed' : 'start';
+      const kind = serviceKind(config);
       const service =
-        'command' in config
-          ? await commandDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config)
-          : await postgresDriver[options.phase === 'seed' ? 'seed' : 'start'](ctx, config);
+        kind === 'command'
+          ? await commandDriver[phase](ctx, config as CommandServiceConfig)
+          : kind === 'redis'
+            ? await redisDriver[phase](ctx, config as RedisServiceConfig)
+            : await postgresDriver[phase](ctx, config as PostgresServiceConfig);
       running.push(service);
       Object.assign(env, exportedEnv(service.env, config.exports));
       if (service.url) urls[name] = service.url;

@@ -194,12 +194,15 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     await expectHostClean(before);
   });
 
-  test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", async () => {
+  test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", {
+    timeout: 300_000,
+  }, async () => {
     const before = hostState();
     const dir = jestProject('jest-audit-zygote');
-    const verdicts = (zygote: boolean) => {
+    // async: two audits in a row would block Vitest's worker past its 60 s RPC timeout
+    const verdicts = async (zygote: boolean) => {
       const json = `${zygote ? 'zygote' : 'cli'}-audit.json`;
-      const r = runCliSync(dir, ['audit', '--repeat', '2', '--json', json], {
+      const r = await runCli(dir, ['audit', '--repeat', '2', '--json', json], {
         SEEDFORK_ZYGOTE: zygote ? '1' : '0',
       });
       expect(r.code, r.out).toBe(1); // the fixture's failing tests
@@ -221,8 +224,8 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
         leftovers: report.leftovers.map((l) => ({ file: l.file, files: l.files })),
       };
     };
-    const forked = verdicts(true);
-    expect(forked).toEqual(verdicts(false));
+    const forked = await verdicts(true);
+    expect(forked).toEqual(await verdicts(false));
     // the fixture's ground truth: the ledger's shared /tmp file breaks the audit log's first test
     expect(
       forked.tests.find((t) => t.test === 'test/audit-log.test.js audit log > starts closed'),

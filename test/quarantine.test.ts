@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -26,10 +26,12 @@ function report(dir: string, build: number, failed: boolean): string {
 }
 
 describe('quarantine', () => {
-  test('add, list, remove; --gate passes when every failure is quarantined; automatic quarantine and release', () => {
+  test('add, list, remove; --gate passes when every failure is quarantined; automatic quarantine and release', {
+    timeout: 300_000,
+  }, async () => {
     const dir = makeProject('quarantine-gate', { '.keep': '' });
     const job = (build: number, failed: boolean, more: string[] = []) =>
-      runCliSync(dir, [
+      runCli(dir, [
         'ingest',
         report(dir, build, failed),
         '--service',
@@ -40,8 +42,8 @@ describe('quarantine', () => {
         `c${build}`,
         ...more,
       ]);
-    expect(job(1, true, ['--gate']).code).toBe(1);
-    const added = runCliSync(dir, [
+    expect((await job(1, true, ['--gate'])).code).toBe(1);
+    const added = await runCli(dir, [
       'quarantine',
       'add',
       't.js > x',
@@ -55,46 +57,47 @@ describe('quarantine', () => {
       '14d',
     ]);
     expect(added.code, added.out).toBe(0);
-    const gate = job(2, true, ['--gate']);
+    const gate = await job(2, true, ['--gate']);
     expect(gate.code, gate.out).toBe(0);
     expect(gate.out).toMatch(/quarantined \(TICKET-7\): t.js > x/);
     expect(gate.out).toMatch(/every failure is quarantined: the gate passes/);
     // another service's failure of a test with that name is not covered
     expect(
-      runCliSync(dir, ['ingest', report(dir, 3, true), '--service', 'other', '--build', '3', '--gate']).code,
+      (await runCli(dir, ['ingest', report(dir, 3, true), '--service', 'other', '--build', '3', '--gate']))
+        .code,
     ).toBe(1);
-    const list = JSON.parse(runCliSync(dir, ['quarantine', 'list', '--json']).out) as {
+    const list = JSON.parse((await runCli(dir, ['quarantine', 'list', '--json'])).out) as {
       id: number;
       owner: string;
     }[];
     expect(list).toMatchObject([{ pattern: 't.js > x', service: 'web', owner: 'ana', source: 'manual' }]);
-    expect(runCliSync(dir, ['quarantine', 'remove', `#${list[0]!.id}`]).out).toMatch(/released 1/);
-    expect(runCliSync(dir, ['quarantine', 'remove', 't.js > x']).code).toBe(2);
-    expect(job(4, true, ['--gate']).code).toBe(1);
-    expect(runCliSync(dir, ['quarantine', 'add', 'x']).out).toMatch(/--reason/);
+    expect((await runCli(dir, ['quarantine', 'remove', `#${list[0]!.id}`])).out).toMatch(/released 1/);
+    expect((await runCli(dir, ['quarantine', 'remove', 't.js > x'])).code).toBe(2);
+    expect((await job(4, true, ['--gate'])).code).toBe(1);
+    expect((await runCli(dir, ['quarantine', 'add', 'x'])).out).toMatch(/--reason/);
 
     // automatic: a test flipping in a third of 12 builds (threshold 10% over 10 runs)...
     let auto = '';
-    for (let b = 5; b <= 16; b++) auto += job(b, b % 3 === 0).out;
+    for (let b = 5; b <= 16; b++) auto += (await job(b, b % 3 === 0)).out;
     expect(auto).toMatch(/quarantined automatically: web: t.js > x/);
-    expect(job(17, true, ['--gate']).code).toBe(0);
+    expect((await job(17, true, ['--gate'])).code).toBe(0);
     // ...released after 10 clean runs in a row
     let clean = '';
-    for (let b = 18; b <= 27; b++) clean += job(b, false).out;
+    for (let b = 18; b <= 27; b++) clean += (await job(b, false)).out;
     expect(clean).toMatch(/released from quarantine: web: t.js > x/);
-    expect(JSON.parse(runCliSync(dir, ['quarantine', 'list', '--json']).out)).toEqual([]);
+    expect(JSON.parse((await runCli(dir, ['quarantine', 'list', '--json'])).out)).toEqual([]);
   });
 });
 
 if (!isRoot) console.warn('skipping the quarantine test of seedfork run: sandboxes need root');
 
 describe.skipIf(!isRoot)('quarantine in seedfork run', () => {
-  test("a quarantined test's failure is reported as quarantined in console, JSON and JUnit, and does not fail the run; runs are recorded in the history", () => {
+  test("a quarantined test's failure is reported as quarantined in console, JSON and JUnit, and does not fail the run; runs are recorded in the history", async () => {
     const before = hostState();
     const dir = makeProject('quarantine-run', suite);
-    expect(runCliSync(dir, ['run']).code).toBe(1);
-    expect(runCliSync(dir, ['quarantine', 'add', 'flips', '--reason', 'TICKET-9']).code).toBe(0);
-    const run = runCliSync(dir, ['run']);
+    expect((await runCli(dir, ['run'])).code).toBe(1);
+    expect((await runCli(dir, ['quarantine', 'add', 'flips', '--reason', 'TICKET-9'])).code).toBe(0);
+    const run = await runCli(dir, ['run']);
     expect(run.code, run.out).toBe(0);
     expect(run.out).toMatch(/flips — quarantined: TICKET-9/);
     expect(run.out).toMatch(/the 1 failed test\(s\) are quarantined, so the build passes/);
@@ -110,9 +113,9 @@ describe.skipIf(!isRoot)('quarantine in seedfork run', () => {
       join(dir, 'test/b.test.mjs'),
       "import test from 'node:test';\ntest('breaks', () => { throw new Error('no'); });\n",
     );
-    expect(runCliSync(dir, ['run']).code).toBe(1);
+    expect((await runCli(dir, ['run'])).code).toBe(1);
     // with history.service configured, every run was recorded in the project's history
-    const verdicts = JSON.parse(runCliSync(dir, ['flaky', '--json', '--since', '1d']).out) as {
+    const verdicts = JSON.parse((await runCli(dir, ['flaky', '--json', '--since', '1d'])).out) as {
       service: string;
       name: string;
       runs: number;

@@ -195,7 +195,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   }
 }
 
-interface RunOptionsOf {
+interface PlannedRunOptions {
   deadline: number;
   emit: (event: AuditEvent) => void;
   checkAbort: () => void;
@@ -213,7 +213,7 @@ async function runSandboxed(
   runs: PlannedRun[],
   executor: AuditExecutor,
   state: AuditState,
-  options: RunOptionsOf,
+  options: PlannedRunOptions,
 ): Promise<void> {
   const todo = runs.filter((p) => {
     if (p.kind !== 'cold' || options.caches.some(hasEntries)) return true;
@@ -267,7 +267,7 @@ async function runShared(
   runs: PlannedRun[],
   executor: AuditExecutor,
   state: AuditState,
-  options: RunOptionsOf,
+  options: PlannedRunOptions,
 ): Promise<void> {
   for (const [i, p] of runs.entries()) {
     if (Date.now() > options.deadline) {

@@ -8,5 +8,7 @@ export default defineConfig({
     // Integration tests fork real sandboxes and share the machine's 2 cores.
     fileParallelism: false,
     reporters: ['default'],
+    // Names any test that blocks its worker long enough to make Vitest's RPC time out.
+    setupFiles: ['test/support/worker-watch.ts'],
   },
 });

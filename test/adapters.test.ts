@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditReport } from '../src/audit/types.js';
 import { readJUnit } from '../src/report/junit-read.js';
 import type { RunResult } from '../src/report/types.js';
-import { runCli, runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 
@@ -155,7 +155,7 @@ describe.skipIf(!isRoot).each(FIXTURES)('the $runner adapter on a real $runner p
     };
     const handWritten = statuses();
     rmSync(join(dir, 'seedfork.config.mjs'));
-    const init = runCliSync(dir, ['init']);
+    const init = await runCli(dir, ['init']);
     expect(init.code, init.out).toBe(0);
     expect(init.out).toContain(`runner: ${fx.runner}`);
     const r = await runCli(dir, ['run', '--retries', '2']);

@@ -1,8 +1,9 @@
-import { exec, execSync } from 'node:child_process';
+import { exec } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
+import { type CommandResult, runCommand } from './support/command.js';
 import { startHistoryServer } from './support/history-server.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
@@ -37,20 +38,12 @@ function project(name: string): string {
 }
 
 /** Run a CI script line locally: `npx seedfork` is the built CLI, sudo is not needed for isolation none. */
-function sh(dir: string, script: string, env: Record<string, string>): { code: number; out: string } {
+async function sh(dir: string, script: string, env: Record<string, string>): Promise<CommandResult> {
   const command = script.replace('sudo -E env "PATH=$PATH" ', '').replaceAll('npx seedfork', `node ${CLI}`);
-  try {
-    const out = execSync(command, {
-      cwd: dir,
-      env: { ...process.env, ...env, CI: 'true', NO_COLOR: '1' },
-      encoding: 'utf8',
-      stdio: 'pipe',
-    });
-    return { code: 0, out };
-  } catch (error) {
-    const e = error as { status: number; stdout: string; stderr: string };
-    return { code: e.status, out: `${e.stdout}${e.stderr}` };
-  }
+  return runCommand('/bin/sh', ['-c', command], {
+    cwd: dir,
+    env: { ...process.env, ...env, CI: 'true', NO_COLOR: '1' },
+  });
 }
 
 /** {@link sh} without blocking: for jobs that must run at the same time. */
@@ -77,7 +70,7 @@ describe('examples/ci/github-actions.yml', () => {
   const step = (job: Job, pattern: RegExp) =>
     job.steps!.find((s) => pattern.test(`${s.name ?? ''} ${s.run ?? ''}`))!;
 
-  test('has one matrix job per shard and a merge job after them', () => {
+  test('has one matrix job per shard and a merge job after them', async () => {
     const shards = (test_.strategy as { matrix: { shard: number[] } }).matrix.shard;
     expect(shards).toEqual(Array.from({ length: Number(workflow.env.SHARDS) }, (_, i) => i + 1));
     expect(merge.needs).toBe('test');
@@ -88,7 +81,7 @@ describe('examples/ci/github-actions.yml', () => {
     expect(save.path).toBe('.seedfork/timings.json');
   });
 
-  test('its shard and merge commands work as written', () => {
+  test('its shard and merge commands work as written', async () => {
     const dir = project('gha');
     const env = { SEEDFORK_RUN_ID: 'gha-1-1' };
     for (const shard of [1, 2, 3, 4]) {
@@ -96,11 +89,11 @@ describe('examples/ci/github-actions.yml', () => {
       const run = step(test_, /Run shard/)
         .run!.replace(/\$\{\{ matrix\.shard \}\}/g, String(shard))
         .replace(/\$\{\{ env\.SHARDS \}\}/g, workflow.env.SHARDS);
-      const r = sh(dir, run, env);
+      const r = await sh(dir, run, env);
       expect(r.code, r.out).toBe(0);
     }
     // without a history server (the repository variable unset)
-    const r = sh(dir, expressions(step(merge, /seedfork merge/).run!, {}), env);
+    const r = await sh(dir, expressions(step(merge, /seedfork merge/).run!, {}), env);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/merged 4 shards: 6 files, 6 tests: 6 passed/);
     expect(JSON.parse(readFileSync(join(dir, 'reports/merged.json'), 'utf8')).runId).toBe('gha-1-1');
@@ -117,11 +110,13 @@ describe('examples/ci/github-actions.yml', () => {
       const run = step(test_, /Run shard/)
         .run!.replace(/\$\{\{ matrix\.shard \}\}/g, String(shard))
         .replace(/\$\{\{ env\.SHARDS \}\}/g, '2');
-      expect(sh(dir, run, env).code).toBe(0);
+      expect((await sh(dir, run, env)).code).toBe(0);
     }
     const serverDir = join(dir, 'history-server');
     mkdirSync(serverDir);
-    const token = sh(serverDir, 'npx seedfork token create --service repo', {}).out.split('\n')[0]!.trim();
+    const token = (await sh(serverDir, 'npx seedfork token create --service repo', {})).out
+      .split('\n')[0]!
+      .trim();
     const { server, url } = await startHistoryServer(serverDir);
     try {
       const github = (script: string) =>
@@ -133,10 +128,10 @@ describe('examples/ci/github-actions.yml', () => {
           'github.sha': 'abc123',
           'github.ref_name': 'main',
         });
-      expect(sh(dir, github(step(merge, /seedfork merge/).run!), env).code).toBe(0);
+      expect((await sh(dir, github(step(merge, /seedfork merge/).run!), env)).code).toBe(0);
       const record = step(merge, /flakiness history/);
       expect(record.env?.SEEDFORK_TOKEN).toMatch(/^\$\{\{ secrets\.SEEDFORK_TOKEN \}\}$/);
-      const r = sh(dir, github(record.run!), { SEEDFORK_TOKEN: token });
+      const r = await sh(dir, github(record.run!), { SEEDFORK_TOKEN: token });
       expect(r.code, r.out).toBe(0);
       expect(r.out).toMatch(/repo build 2 attempt 1: stored 6 test result\(s\), 0 failed/);
     } finally {
@@ -156,7 +151,9 @@ describe('examples/ci/github-actions-queue.yml', () => {
   test('its jobs take files from the queue at the same time, and merge, record and gate as written', async () => {
     const serverDir = join(project('gha-queue-server'), 'history-server');
     mkdirSync(serverDir);
-    const token = sh(serverDir, 'npx seedfork token create --service repo', {}).out.split('\n')[0]!.trim();
+    const token = (await sh(serverDir, 'npx seedfork token create --service repo', {})).out
+      .split('\n')[0]!
+      .trim();
     const { server, url } = await startHistoryServer(serverDir);
     const github = (script: string, job = '') =>
       expressions(script, {
@@ -186,10 +183,10 @@ describe('examples/ci/github-actions-queue.yml', () => {
       const dir = project('gha-queue-merge');
       for (const [k, job] of jobs.entries())
         copyFileSync(join(checkouts[k]!, `reports/job-${job}.json`), join(dir, `reports/job-${job}.json`));
-      const merged = sh(dir, github(step(merge, /seedfork merge/).run!), { SEEDFORK_RUN_ID: '3-1' });
+      const merged = await sh(dir, github(step(merge, /seedfork merge/).run!), { SEEDFORK_RUN_ID: '3-1' });
       expect(merged.code, merged.out).toBe(0);
       expect(merged.out).toMatch(new RegExp(`merged ${jobs.length} queue jobs: 6 files, 6 tests: 6 passed`));
-      const gate = sh(dir, github(step(merge, /flakiness history/).run!), { SEEDFORK_TOKEN: token });
+      const gate = await sh(dir, github(step(merge, /flakiness history/).run!), { SEEDFORK_TOKEN: token });
       expect(gate.code, gate.out).toBe(0);
       expect(gate.out).toMatch(/repo build 3 attempt 1: stored 6 test result\(s\), 0 failed/);
     } finally {
@@ -202,7 +199,7 @@ describe('examples/ci/github-actions-queue.yml', () => {
 describe('examples/ci/gitlab-ci.yml', () => {
   const pipeline = load('gitlab-ci.yml');
 
-  test('runs parallel shard jobs and a merge job that publishes the JUnit report', () => {
+  test('runs parallel shard jobs and a merge job that publishes the JUnit report', async () => {
     expect(pipeline.test.parallel).toBeGreaterThan(1);
     expect(pipeline.test.cache.policy).toBe('pull');
     expect(pipeline.merge.cache.policy).toBe('pull-push');
@@ -211,14 +208,14 @@ describe('examples/ci/gitlab-ci.yml', () => {
     expect(pipeline.merge.artifacts.reports.junit).toBe('reports/junit.xml');
   });
 
-  test('its shard and merge commands work as written', () => {
+  test('its shard and merge commands work as written', async () => {
     const dir = project('gitlab');
     const total = pipeline.test.parallel as number;
     for (let index = 1; index <= total; index++) {
       const env = { CI_NODE_INDEX: String(index), CI_NODE_TOTAL: String(total), SEEDFORK_RUN_ID: 'gitlab-9' };
-      for (const line of pipeline.test.script as string[]) expect(sh(dir, line, env).code).toBe(0);
+      for (const line of pipeline.test.script as string[]) expect((await sh(dir, line, env)).code).toBe(0);
     }
-    const r = sh(dir, (pipeline.merge.script as string[]).join('\n'), { SEEDFORK_RUN_ID: 'gitlab-9' });
+    const r = await sh(dir, (pipeline.merge.script as string[]).join('\n'), { SEEDFORK_RUN_ID: 'gitlab-9' });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(new RegExp(`merged ${total} shards: 6 files, 6 tests: 6 passed`));
   });
@@ -229,17 +226,19 @@ describe('examples/ci/gitlab-ci.yml', () => {
     const total = Number(pipeline.test.parallel);
     for (let i = 1; i <= total; i++) {
       for (const line of pipeline.test.script as string[]) {
-        expect(sh(dir, line, { ...env, CI_NODE_INDEX: String(i), CI_NODE_TOTAL: String(total) }).code).toBe(
-          0,
-        );
+        expect(
+          (await sh(dir, line, { ...env, CI_NODE_INDEX: String(i), CI_NODE_TOTAL: String(total) })).code,
+        ).toBe(0);
       }
     }
     const serverDir = join(dir, 'history-server');
     mkdirSync(serverDir);
-    const token = sh(serverDir, 'npx seedfork token create --service shop', {}).out.split('\n')[0]!.trim();
+    const token = (await sh(serverDir, 'npx seedfork token create --service shop', {})).out
+      .split('\n')[0]!
+      .trim();
     const { server, url } = await startHistoryServer(serverDir);
     try {
-      const r = sh(dir, (pipeline.merge.script as string[]).join('\n'), {
+      const r = await sh(dir, (pipeline.merge.script as string[]).join('\n'), {
         ...env,
         SEEDFORK_SERVER: url,
         SEEDFORK_TOKEN: token,

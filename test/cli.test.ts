@@ -3,45 +3,45 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readJUnit } from '../src/report/junit-read.js';
-import { runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
-const seedfork = runCliSync;
+const seedfork = runCli;
 
 const passing = `import { test } from 'node:test';\ntest('adds', () => { if (1 + 1 !== 2) throw new Error('math'); });\n`;
 const slow = `import { test } from 'node:test';\ntest('slow', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`;
 const failing = `import { test } from 'node:test';\nimport assert from 'node:assert';\ntest('is wrong', () => { assert.equal(1, 2); });\n`;
 
 describe('config and input errors', () => {
-  test('an unknown config key is named, with the fix', () => {
+  test('an unknown config key is named, with the fix', async () => {
     const dir = makeProject('unknown-key', {
       'seedfork.config.json': JSON.stringify({ test: { include: ['*.test.js'], inclde: ['x'] }, wrokers: 2 }),
     });
-    const r = seedfork(dir, ['run']);
+    const r = await seedfork(dir, ['run']);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/unknown key 'wrokers'/);
     expect(r.out).toMatch(/test: unknown key 'inclde'/);
   });
 
-  test('a missing config says which files it looked for', () => {
-    const r = seedfork(makeProject('no-config', { 'a.txt': '' }), ['run']);
+  test('a missing config says which files it looked for', async () => {
+    const r = await seedfork(makeProject('no-config', { 'a.txt': '' }), ['run']);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/no seedfork config/);
     expect(r.out).toMatch(/seedfork.config.ts/);
   });
 
-  test('an include that matches nothing is an error, not an empty pass', () => {
+  test('an include that matches nothing is an error, not an empty pass', async () => {
     const dir = makeProject('no-match', {
       'seedfork.config.mjs': `export default { test: { include: ['spec/**/*.test.js'] } };\n`,
     });
-    const r = seedfork(dir, ['run']);
+    const r = await seedfork(dir, ['run']);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/no test files matched test.include \["spec\/\*\*\/\*.test.js"\]/);
   });
 
-  test('invalid flags are rejected by the parser', () => {
-    const r = seedfork(makeProject('flags', { 'x.test.js': passing }), ['run', '--workers', 'zero']);
+  test('invalid flags are rejected by the parser', async () => {
+    const r = await seedfork(makeProject('flags', { 'x.test.js': passing }), ['run', '--workers', 'zero']);
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/expected a positive whole number/);
   });
@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       'test/ok.test.js': passing,
       'test/bad.test.js': failing,
     });
-    const r = seedfork(dir, ['run', '--junit', 'out/junit.xml', '--workers', '2']);
+    const r = await seedfork(dir, ['run', '--junit', 'out/junit.xml', '--workers', '2']);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/✗ test\/bad.test.js/);
     expect(r.out).toMatch(/✓ test\/ok.test.js/);
@@ -83,7 +83,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       't/b.sh': 'test ! -e /tmp/other || exit 5; echo b > /tmp/other',
       't/c.sh': 'exit 0',
     });
-    const r = seedfork(dir, ['run']);
+    const r = await seedfork(dir, ['run']);
     expect(r.out).toMatch(/one sandbox per worker/);
     expect(r.code).toBe(0);
   });
@@ -94,7 +94,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       'vitest.config.mjs': `export default { test: {} };\n`,
       'math.test.mjs': `import { describe, expect, test } from 'vitest';\ndescribe('math', () => {\n  test('adds', () => expect(1 + 1).toBe(2));\n  test('fails', () => expect(1 + 1).toBe(3));\n});\n`,
     });
-    const r = seedfork(dir, ['run', '--junit', 'junit.xml']);
+    const r = await seedfork(dir, ['run', '--junit', 'junit.xml']);
     expect(r.code, r.out).toBe(1);
     const cases = readJUnit(readFileSync(join(dir, 'junit.xml'), 'utf8'));
     expect(cases.map((c) => [c.name, c.status])).toEqual([
@@ -118,7 +118,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       const body = `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { readFileSync, writeFileSync, existsSync } from 'node:fs';\ntest('isolated', () => {\n  assert.equal(readFileSync('seeded.txt', 'utf8'), 'seeded\\n');\n  assert.equal(existsSync('mine.txt'), false);\n  writeFileSync('mine.txt', 'x');\n});\n`;
       writeFileSync(join(dir, 'test/a.test.js'), body);
       writeFileSync(join(dir, 'test/b.test.js'), body);
-      const r = seedfork(dir, ['run']);
+      const r = await seedfork(dir, ['run']);
       expect(r.code, r.out).toBe(0);
       expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
       expect(existsSync(join(dir, 'mine.txt'))).toBe(false);
@@ -134,7 +134,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       'hang.test.js': `import { test } from 'node:test';\ntest('hangs', async () => { await new Promise((r) => setTimeout(r, 60_000)); });\n`,
       'ok.test.js': passing,
     });
-    const r = seedfork(dir, ['run']);
+    const r = await seedfork(dir, ['run']);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/✗ hang.test.js \(0 tests; timed out after 1500 ms \(test.timeoutMs\)\)/);
     expect(r.out).toMatch(/✓ ok.test.js/);
@@ -148,7 +148,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       }),
       'a.test.js': passing,
     });
-    const r = seedfork(dir, ['run']);
+    const r = await seedfork(dir, ['run']);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/the test command was not found/);
     expect(r.out).toMatch(/no-such-runner-xyz: not found/);
@@ -171,7 +171,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
           `test('sees its project, not the host /tmp', () => {\n  assert.equal(readFileSync('seeded.txt', 'utf8'), 'seeded\\n');\n` +
           `  assert.deepEqual(readdirSync('/tmp').filter((f) => !f.startsWith('.')), ['${dir.slice(5)}']);\n  writeFileSync('/tmp/from-sandbox', 'x');\n});\n`,
       );
-      const r = seedfork(dir, ['run']);
+      const r = await seedfork(dir, ['run']);
       expect(r.code, r.out).toBe(0);
       expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
       expect(existsSync('/tmp/from-sandbox')).toBe(false);
@@ -187,15 +187,15 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
       'seedfork.config.mjs': `export default { test: { include: ['*.test.js'] } };\n`,
       'bad.test.js': `import { test } from 'node:test';\nimport { writeFileSync } from 'node:fs';\ntest('leaves evidence', () => { writeFileSync('/tmp/evidence', 'state at failure'); throw new Error('boom'); });\n`,
     });
-    const r = seedfork(dir, ['run', '--keep-failed']);
+    const r = await seedfork(dir, ['run', '--keep-failed']);
     expect(r.code).toBe(1);
     const id = /seedfork shell ([0-9a-f]{8})/.exec(r.out)?.[1];
     expect(id).toBeDefined();
-    const shell = seedfork(dir, ['shell', id!, 'cat', '/tmp/evidence']);
+    const shell = await seedfork(dir, ['shell', id!, 'cat', '/tmp/evidence']);
     expect(shell.out).toBe('state at failure');
     expect(shell.code).toBe(0);
     // every argument after the id is the command's, options like -c included
-    const script = seedfork(dir, [
+    const script = await seedfork(dir, [
       'shell',
       id!,
       'sh',
@@ -206,10 +206,10 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     ]);
     expect(script.out).toBe('--config from sandbox\n');
     expect(script.code).toBe(3);
-    expect(seedfork(dir, ['list']).out).toMatch(new RegExp(`${id}\\s+kept`));
-    const gc = seedfork(dir, ['gc']);
+    expect((await seedfork(dir, ['list'])).out).toMatch(new RegExp(`${id}\\s+kept`));
+    const gc = await seedfork(dir, ['gc']);
     expect(gc.out).toMatch(/removed 1 sandbox/);
-    expect(seedfork(dir, ['shell', id!, 'true']).code).toBe(2);
+    expect((await seedfork(dir, ['shell', id!, 'true'])).code).toBe(2);
     await expectHostClean(before);
   });
 
@@ -281,7 +281,7 @@ describe.skipIf(!isRoot)('seedfork run (sandboxed)', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await expectHostClean({ ...before, cgroups: hostState().cgroups }); // processes, mounts, netns: gone at once
-    const gc = seedfork(dir, ['gc']);
+    const gc = await seedfork(dir, ['gc']);
     expect(gc.out).toMatch(/removed 1 sandbox/);
     await expectHostClean(before);
     rmSync(dir, { recursive: true, force: true });

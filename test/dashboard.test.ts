@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { ingest } from '../src/history/ingest.js';
 import { parseReport } from '../src/history/read-report.js';
 import { openHistory } from '../src/history/store.js';
-import { runCliSync, startCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { startHistoryServer } from './support/history-server.js';
 import { makeProject, REPO } from './support/project.js';
 
@@ -115,12 +115,10 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
     } finally {
       await store.close();
     }
-    const token = (args: string[]) =>
-      runCliSync(dir, ['token', 'create', ...args])
-        .out.split('\n')[0]!
-        .trim();
-    const ingestToken = token(['--service', 'api']);
-    const admin = token(['--admin']);
+    const token = async (args: string[]) =>
+      (await runCli(dir, ['token', 'create', ...args])).out.split('\n')[0]!.trim();
+    const ingestToken = await token(['--service', 'api']);
+    const admin = await token(['--admin']);
     expect(admin).toMatch(/^sft_/);
 
     const { server, url } = await startHistoryServer(dir);
@@ -287,7 +285,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in headless Chromium', () => {
       return;
     }
     const dir = makeProject('dashboard-remote', { '.keep': '' });
-    const token = runCliSync(dir, ['token', 'create', '--service', 'api']).out.split('\n')[0]!.trim();
+    const token = (await runCli(dir, ['token', 'create', '--service', 'api'])).out.split('\n')[0]!.trim();
     const server = startCli(dir, ['serve', '--port', '0', '--host', '0.0.0.0']);
     let port = '';
     for (let i = 0; i < 100 && !port; i++) {

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../src/audit/check.js';
 import type { AuditReport } from '../src/audit/types.js';
 import { readJUnit } from '../src/report/junit-read.js';
-import { runCli, runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 
 const EXAMPLE = join(REPO, 'examples/todo-api');
 
-const seedfork = (args: string[]) => runCliSync(EXAMPLE, args);
+const seedfork = (args: string[]) => runCli(EXAMPLE, args);
 
 if (!isRoot) console.warn('skipping the example suite: sandboxes need root (run the suite as root)');
 
@@ -26,8 +26,8 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
     await expectHostClean(before);
   });
 
-  test('passes under seedfork, seeding once and reusing the snapshot after', () => {
-    const first = seedfork(['run', '--junit', '.seedfork/junit.xml']);
+  test('passes under seedfork, seeding once and reusing the snapshot after', async () => {
+    const first = await seedfork(['run', '--junit', '.seedfork/junit.xml']);
     expect(first.out).toMatch(/seed: building snapshot/);
     expect(first.out).toMatch(/9 files, 18 tests: 18 passed, 0 failed/);
     expect(first.code, first.out).toBe(0);
@@ -35,26 +35,26 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
     expect(cases).toHaveLength(18);
     expect(cases.every((c) => c.status === 'passed')).toBe(true);
 
-    const second = seedfork(['run', '--workers', '4']);
+    const second = await seedfork(['run', '--workers', '4']);
     expect(second.out).toMatch(/seed: reusing cached snapshot [0-9a-f]{16} .*seeding skipped/);
     expect(second.code, second.out).toBe(0);
   });
 
-  test('--shard 1/2 plus --shard 2/2, merged, give the same tests and outcomes as the full run', () => {
+  test('--shard 1/2 plus --shard 2/2, merged, give the same tests and outcomes as the full run', async () => {
     const outcomes = (path: string) =>
       JSON.parse(readFileSync(join(EXAMPLE, path), 'utf8'))
         .files.flatMap((f: { file: string; tests: { name: string; status: string }[] }) =>
           f.tests.map((t) => `${f.file} > ${t.name}: ${t.status}`),
         )
         .sort();
-    const full = seedfork(['run', '--json', '.seedfork/full.json']);
+    const full = await seedfork(['run', '--json', '.seedfork/full.json']);
     expect(full.code, full.out).toBe(0);
     for (const i of [1, 2]) {
-      const shard = seedfork(['run', '--shard', `${i}/2`, '--json', `.seedfork/shard-${i}.json`]);
+      const shard = await seedfork(['run', '--shard', `${i}/2`, '--json', `.seedfork/shard-${i}.json`]);
       expect(shard.code, shard.out).toBe(0);
       expect(shard.out).toMatch(new RegExp(`shard ${i}/2 \\(by timing\\): \\d of 9 test files`));
     }
-    const merged = seedfork([
+    const merged = await seedfork([
       'merge',
       '.seedfork/shard-1.json',
       '.seedfork/shard-2.json',
@@ -129,14 +129,14 @@ describe.skipIf(!isRoot)('the todo-api example', () => {
   });
 
   test('fails without isolation, because its files share rows, a port, a /tmp file and a disk cache', async () => {
-    const shared = seedfork(['run', '--isolation', 'none', '--workers', '4']);
+    const shared = await seedfork(['run', '--isolation', 'none', '--workers', '4']);
     expect(shared.code, shared.out).toBe(1);
     expect(shared.out).toMatch(/failed/);
     const json = JSON.parse(readFileSync(join(EXAMPLE, '.seedfork/results.json'), 'utf8'));
     expect(json.isolation).toBe('none');
     expect(json.summary.filesFailed).toBeGreaterThan(0);
     // ...and the sandboxed run still passes afterwards: nothing the shared run left leaks in.
-    expect(seedfork(['run']).code).toBe(0);
+    expect((await seedfork(['run'])).code).toBe(0);
     rmSync('/tmp/todo-api-audit.log', { force: true });
     rmSync(join(EXAMPLE, '.cache'), { recursive: true, force: true });
   });

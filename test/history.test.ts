@@ -1,10 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openHistory } from '../src/history/store.js';
 import { joinQueue, nextFile, queueStatus } from '../src/server/queue/broker.js';
-import { runCli, runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
+import { runCommand } from './support/command.js';
 import { isRoot } from './support/host.js';
 import { type HostPostgres, startHostPostgres } from './support/postgres.js';
 import { makeProject, REPO } from './support/project.js';
@@ -21,20 +22,20 @@ interface FlakyJson {
   status: string;
 }
 
-function flaky(dir: string, args: string[] = []): FlakyJson[] {
-  const r = runCliSync(dir, ['flaky', '--since', '3650d', '--json', ...args]);
+async function flaky(dir: string, args: string[] = []): Promise<FlakyJson[]> {
+  const r = await runCli(dir, ['flaky', '--since', '3650d', '--json', ...args]);
   expect(r.code, r.out).toBe(0);
   return JSON.parse(r.out) as FlakyJson[];
 }
 
 /** The verdict on the samples' failing test. */
-const subtracts = (dir: string) => flaky(dir).find((v) => /subtracts/.test(v.name));
+const subtracts = async (dir: string) => (await flaky(dir)).find((v) => /subtracts/.test(v.name));
 
 describe('seedfork ingest and flaky, embedded store', () => {
-  test('JUnit XML from every runner is read: a pass and a failure each, Surefire reruns as flaky', () => {
+  test('JUnit XML from every runner is read: a pass and a failure each, Surefire reruns as flaky', async () => {
     const dir = makeProject('history-samples', { '.keep': '' });
     for (const sample of readdirSync(SAMPLES).filter((f) => f.endsWith('.xml'))) {
-      const r = runCliSync(dir, [
+      const r = await runCli(dir, [
         'ingest',
         join(SAMPLES, sample),
         '--service',
@@ -45,7 +46,7 @@ describe('seedfork ingest and flaky, embedded store', () => {
       expect(r.code, r.out).toBe(0);
       expect(r.out).toMatch(/stored \d+ test result\(s\), 1 failed/);
     }
-    const verdicts = flaky(dir, ['--all']);
+    const verdicts = await flaky(dir, ['--all']);
     const services = new Set(verdicts.map((v) => v.service));
     expect([...services].sort()).toEqual([
       'go-junit-report',
@@ -74,39 +75,41 @@ describe('seedfork ingest and flaky, embedded store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('ingest is idempotent, refuses other reports for the same job unless --replace, and --gate fails on failures', () => {
+  test('ingest is idempotent, refuses other reports for the same job unless --replace, and --gate fails on failures', async () => {
     const dir = makeProject('history-idempotent', { '.keep': '' });
     const sample = join(SAMPLES, 'pytest.xml');
     const passing = join(dir, 'passing.xml');
     writeFileSync(passing, readFileSync(sample, 'utf8').replace(/<failure[\s\S]*?<\/failure>/, ''));
     const job = ['--service', 'api', '--build', '7', '--commit', 'abc', '--branch', 'main'];
-    expect(runCliSync(dir, ['ingest', sample, ...job]).out).toMatch(/stored 2 test result\(s\), 1 failed/);
-    expect(runCliSync(dir, ['ingest', sample, ...job]).out).toMatch(/already in the history/);
-    const other = runCliSync(dir, ['ingest', passing, ...job]);
+    expect((await runCli(dir, ['ingest', sample, ...job])).out).toMatch(
+      /stored 2 test result\(s\), 1 failed/,
+    );
+    expect((await runCli(dir, ['ingest', sample, ...job])).out).toMatch(/already in the history/);
+    const other = await runCli(dir, ['ingest', passing, ...job]);
     expect(other.code).toBe(2);
     expect(other.out).toMatch(/ingested before with other reports; pass --replace/);
-    expect(subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
+    expect(await subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
     // the job's rerun on the same commit passed: flaky
-    const gate = runCliSync(dir, ['ingest', passing, ...job, '--attempt', '2', '--gate']);
+    const gate = await runCli(dir, ['ingest', passing, ...job, '--attempt', '2', '--gate']);
     expect(gate.code, gate.out).toBe(0);
-    expect(subtracts(dir)).toMatchObject({ status: 'flaky', runs: 2, failures: 1, flakyRuns: 1 });
-    const failing = runCliSync(dir, ['ingest', sample, ...job, '--attempt', '3', '--gate']);
+    expect(await subtracts(dir)).toMatchObject({ status: 'flaky', runs: 2, failures: 1, flakyRuns: 1 });
+    const failing = await runCli(dir, ['ingest', sample, ...job, '--attempt', '3', '--gate']);
     expect(failing.code).toBe(1);
     expect(failing.out).toMatch(/failed: .*subtracts/);
     // --replace swaps attempt 3 for the passing report
-    expect(runCliSync(dir, ['ingest', passing, ...job, '--attempt', '3', '--replace']).out).toMatch(
+    expect((await runCli(dir, ['ingest', passing, ...job, '--attempt', '3', '--replace'])).out).toMatch(
       /replaced 2/,
     );
-    expect(subtracts(dir)).toMatchObject({ runs: 3, failures: 1 });
+    expect(await subtracts(dir)).toMatchObject({ runs: 3, failures: 1 });
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a run takes its time from --at, else the report, and --since windows on it', () => {
+  test('a run takes its time from --at, else the report, and --since windows on it', async () => {
     const dir = makeProject('history-time', { '.keep': '' });
     const sample = join(SAMPLES, 'surefire.xml'); // timestamp 2026-11-24T02:14:09
-    runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', '1']);
-    runCliSync(dir, ['ingest', sample, '--service', 'b', '--build', '1', '--at', '2020-01-01T00:00:00Z']);
-    const recent = runCliSync(dir, [
+    await runCli(dir, ['ingest', sample, '--service', 'a', '--build', '1']);
+    await runCli(dir, ['ingest', sample, '--service', 'b', '--build', '1', '--at', '2020-01-01T00:00:00Z']);
+    const recent = await runCli(dir, [
       'flaky',
       '--since',
       `${Math.ceil((Date.now() - Date.UTC(2026, 10, 20)) / 86_400_000)}d`,
@@ -114,28 +117,30 @@ describe('seedfork ingest and flaky, embedded store', () => {
     ]);
     const services = new Set((JSON.parse(recent.out) as FlakyJson[]).map((v) => v.service));
     expect([...services]).toEqual(['a']);
-    const bad = runCliSync(dir, ['ingest', sample, '--service', 'c', '--build', '1', '--at', 'yesterday']);
+    const bad = await runCli(dir, ['ingest', sample, '--service', 'c', '--build', '1', '--at', 'yesterday']);
     expect(bad.code).not.toBe(0);
     expect(bad.out).toMatch(/ISO-8601/);
-    expect(runCliSync(dir, ['flaky', '--since', 'a month']).out).toMatch(/not a duration/);
+    expect((await runCli(dir, ['flaky', '--since', 'a month'])).out).toMatch(/not a duration/);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('prune drops runs older than N days, with their results and rollup, and keeps the rest', () => {
+  test('prune drops runs older than N days, with their results and rollup, and keeps the rest', async () => {
     const dir = makeProject('history-prune', { '.keep': '' });
     const sample = join(SAMPLES, 'pytest.xml');
     const old = new Date(Date.now() - 100 * 86_400_000).toISOString();
-    expect(runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', 'old', '--at', old]).code).toBe(0);
-    expect(runCliSync(dir, ['ingest', sample, '--service', 'a', '--build', 'new']).code).toBe(0);
-    expect(subtracts(dir)).toMatchObject({ runs: 2, failures: 2 });
-    const pruned = runCliSync(dir, ['prune', '--older-than', '30']);
+    expect(
+      (await runCli(dir, ['ingest', sample, '--service', 'a', '--build', 'old', '--at', old])).code,
+    ).toBe(0);
+    expect((await runCli(dir, ['ingest', sample, '--service', 'a', '--build', 'new'])).code).toBe(0);
+    expect(await subtracts(dir)).toMatchObject({ runs: 2, failures: 2 });
+    const pruned = await runCli(dir, ['prune', '--older-than', '30']);
     expect(pruned.out).toMatch(/dropped 1 run\(s\), 2 result\(s\) older than 30 days/);
-    expect(subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
-    expect(flaky(dir).find((v) => /adds/.test(v.name))).toMatchObject({ runs: 1 });
-    expect(runCliSync(dir, ['prune', '--older-than', 'soon']).code).not.toBe(0);
+    expect(await subtracts(dir)).toMatchObject({ runs: 1, failures: 1 });
+    expect((await flaky(dir)).find((v) => /adds/.test(v.name))).toMatchObject({ runs: 1 });
+    expect((await runCli(dir, ['prune', '--older-than', 'soon'])).code).not.toBe(0);
   });
 
-  test('hostile and malformed reports are refused with the reason, and nothing of them is stored', () => {
+  test('hostile and malformed reports are refused with the reason, and nothing of them is stored', async () => {
     const dir = makeProject('history-bad', { '.keep': '' });
     const bomb = `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">]><testsuite name="s"><testcase name="&g;"/></testsuite>`;
     const files: Record<string, string | Buffer> = {
@@ -167,7 +172,7 @@ describe('seedfork ingest and flaky, embedded store', () => {
       'big.xml': /200 MiB: reports over 64 MiB are refused/,
     };
     for (const [name, why] of Object.entries(expected)) {
-      const r = runCliSync(dir, [
+      const r = await runCli(dir, [
         'ingest',
         join(dir, 'pytest-ok.xml'),
         join(dir, name),
@@ -181,9 +186,9 @@ describe('seedfork ingest and flaky, embedded store', () => {
     }
     // an entity bomb is not expanded: the name stays short
     writeFileSync(join(dir, 'bomb.xml'), bomb);
-    const r = runCliSync(dir, ['ingest', join(dir, 'bomb.xml'), '--service', 'bomb', '--build', '1']);
+    const r = await runCli(dir, ['ingest', join(dir, 'bomb.xml'), '--service', 'bomb', '--build', '1']);
     expect(r.code, r.out).toBe(0);
-    const verdicts = flaky(dir, ['--all']);
+    const verdicts = await flaky(dir, ['--all']);
     expect(verdicts.map((v) => v.service)).toEqual(['bomb']);
     expect(verdicts[0]!.name.length).toBeLessThan(100);
     rmSync(dir, { recursive: true, force: true });
@@ -198,16 +203,16 @@ describe('seedfork ingest and flaky, embedded store', () => {
       ),
     );
     for (const job of jobs) expect(job.code, job.out).toBe(0);
-    expect(flaky(dir)[0]).toMatchObject({ runs: 8 });
+    expect((await flaky(dir))[0]).toMatchObject({ runs: 8 });
     // a lock file naming a process that is gone
     writeFileSync(join(dir, '.seedfork/history.lock'), '999999999');
-    expect(runCliSync(dir, ['ingest', sample, '--service', 'api', '--build', '5']).code).toBe(0);
+    expect((await runCli(dir, ['ingest', sample, '--service', 'api', '--build', '5'])).code).toBe(0);
     // a store that is not one
     const corrupt = join(dir, 'corrupt');
     execFileSync('mkdir', ['-p', corrupt]);
     writeFileSync(join(corrupt, 'PG_VERSION'), 'garbage\n');
     writeFileSync(join(corrupt, 'postgresql.conf'), '\0\0\0');
-    const r = runCliSync(dir, ['flaky', '--db', corrupt]);
+    const r = await runCli(dir, ['flaky', '--db', corrupt]);
     expect(r.code, r.out).toBe(2);
     expect(r.out).toMatch(/cannot be opened .*may be corrupt|cannot be brought up to date/);
     rmSync(dir, { recursive: true, force: true });
@@ -215,12 +220,11 @@ describe('seedfork ingest and flaky, embedded store', () => {
 });
 
 describe('the history demo (npm run demo:history)', () => {
-  test('six weeks of five services: flaky finds the broken, fixed and flaky tests, correlate the nightly ledger-db cluster', () => {
-    const demo = spawnSync(process.execPath, [join(REPO, 'examples/history-demo/demo.mjs')], {
-      encoding: 'utf8',
+  test('six weeks of five services: flaky finds the broken, fixed and flaky tests, correlate the nightly ledger-db cluster', async () => {
+    const demo = await runCommand(process.execPath, [join(REPO, 'examples/history-demo/demo.mjs')], {
       env: { ...process.env, NO_COLOR: '1' },
     });
-    expect(demo.status, demo.stderr).toBe(0);
+    expect(demo.code, demo.stderr).toBe(0);
     const out = demo.stdout;
     expect(out).toMatch(/broken .*billing > applies refunds {2}broken since build \d+ \(\w+\), 2026-11-10/);
     expect(out).toMatch(/fixed .*orders > computes totals {2}fixed in build/);
@@ -278,10 +282,22 @@ describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
     );
     for (const job of jobs) expect(job.code, job.out).toBe(0);
     expect(
-      runCliSync(dir, ['ingest', sample, '--service', 'api', '--build', '1', '--commit', 'c1', '--db', url])
-        .out,
+      (
+        await runCli(dir, [
+          'ingest',
+          sample,
+          '--service',
+          'api',
+          '--build',
+          '1',
+          '--commit',
+          'c1',
+          '--db',
+          url,
+        ])
+      ).out,
     ).toMatch(/already in the history/);
-    const r = runCliSync(dir, ['flaky', '--since', '3650d', '--json'], { SEEDFORK_DB: url });
+    const r = await runCli(dir, ['flaky', '--since', '3650d', '--json'], { SEEDFORK_DB: url });
     const verdicts = JSON.parse(r.out) as FlakyJson[];
     expect(verdicts.find((v) => /subtracts/.test(v.name))).toMatchObject({
       status: 'flaky',
@@ -290,7 +306,7 @@ describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
     });
     // nothing embedded was made: it all went to PostgreSQL
     expect(readdirSync(dir)).not.toContain('.seedfork');
-    const down = runCliSync(dir, ['flaky', '--db', 'postgres://postgres@127.0.0.1:1/none']);
+    const down = await runCli(dir, ['flaky', '--db', 'postgres://postgres@127.0.0.1:1/none']);
     expect(down.code).toBe(2);
     expect(down.out).toMatch(/cannot reach the history database postgres:\/\/postgres@127.0.0.1:1\/none/);
     rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { inspectProject } from '../src/init/inspect.js';
 import type { RunResult } from '../src/report/types.js';
-import { runCli, runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -36,7 +36,7 @@ import { test } from 'node:test';
 import { url } from '../src/db.js';
 const psql = (sql) => execFileSync('psql', [url, '-At', '-c', sql], { encoding: 'utf8' }).trim();
 test('starts with no orders', () => assert.equal(psql('select count(*) from orders'), '0'));
-test('stores an order', () => {
+test('stores an order', async () => {
   psql('insert into orders (total) values (42)');
   assert.equal(psql('select count(*) from orders'), '1');
 });
@@ -45,7 +45,7 @@ test('stores an order', () => {
 }
 
 describe('seedfork init', () => {
-  test('infers runner, tests, services, steps, cache inputs and the database variable', () => {
+  test('infers runner, tests, services, steps, cache inputs and the database variable', async () => {
     const found = inspectProject(shopProject());
     expect(found.runner?.name).toBe('node');
     expect(found.matched).toBe(1);
@@ -58,18 +58,18 @@ describe('seedfork init', () => {
     expect(found.unknown.join('\n')).toMatch(/mailer.*mailhog/);
   });
 
-  test('never overwrites a config without --force', () => {
+  test('never overwrites a config without --force', async () => {
     const dir = makeProject('init-exists', { 'seedfork.config.mjs': 'export default {};\n' });
-    const r = runCliSync(dir, ['init']);
+    const r = await runCli(dir, ['init']);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/seedfork\.config\.mjs already exists[\s\S]*--force/);
     expect(readFileSync(join(dir, 'seedfork.config.mjs'), 'utf8')).toBe('export default {};\n');
     expect(existsSync(join(dir, 'seedfork.config.ts'))).toBe(false);
   });
 
-  test('says what it could not infer on an empty repository', () => {
+  test('says what it could not infer on an empty repository', async () => {
     const dir = makeProject('init-empty', { 'README.md': '# nothing here\n' });
-    const r = runCliSync(dir, ['init']);
+    const r = await runCli(dir, ['init']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/could not infer: no test runner/);
   });
@@ -86,7 +86,7 @@ describe.skipIf(!isRoot)('a config written by init runs a project nobody wrote i
 
   test('init then run: migrated database under the renamed variable, every test passing', async () => {
     const dir = shopProject();
-    const init = runCliSync(dir, ['init']);
+    const init = await runCli(dir, ['init']);
     expect(init.code, init.out).toBe(0);
     expect(init.out).toMatch(/next: .*seedfork run/);
     const r = await runCli(dir, ['run']);

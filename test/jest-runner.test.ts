@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli, runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
+import { runCommand } from './support/command.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 import { runnerJsonStatuses } from './support/runner-json.js';
@@ -17,7 +17,7 @@ function jest(
   outputFile: string,
   options: { runner?: boolean; env?: Record<string, string> } = {},
 ) {
-  return spawnSync(
+  return runCommand(
     process.execPath,
     [
       join(REPO, 'node_modules/jest/bin/jest.js'),
@@ -30,7 +30,6 @@ function jest(
     ],
     {
       cwd: dir,
-      encoding: 'utf8',
       env: { ...process.env, NODE_OPTIONS: '--experimental-vm-modules', ...options.env },
     },
   );
@@ -72,8 +71,8 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
     expect(Object.keys(expected).length, sandboxed.out).toBeGreaterThan(3);
 
-    const plain = jest(dir, 'jest.json', { runner: false });
-    expect(plain.status, plain.stderr).toBe(1); // the fixture has a failing test
+    const plain = await jest(dir, 'jest.json', { runner: false });
+    expect(plain.code, plain.stderr).toBe(1); // the fixture has a failing test
     expect(runnerJsonStatuses(join(dir, 'jest.json'))).toEqual(expected);
     // that jest process took a seedfork run lock: it made the sandboxes itself
     expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${plain.pid}-`))).toBe(true);
@@ -94,8 +93,8 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       "test('kills its worker', () => { process.kill(process.pid, 'SIGKILL'); });\n",
     );
     writeHostileFiles(dir);
-    const hostile = jest(dir, 'jest.json');
-    expect(hostile.status, hostile.stderr).toBe(1);
+    const hostile = await jest(dir, 'jest.json');
+    expect(hostile.code, hostile.stderr).toBe(1);
     const doc = JSON.parse(readFileSync(join(dir, 'jest.json'), 'utf8')) as {
       testResults: { name: string; status: string; message: string }[];
     };
@@ -132,15 +131,15 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
         "test('draws', () => { expect('random ' + Math.random()).toBe('none'); });\n",
       );
     }
-    const runJest = (zygote: boolean) => {
+    const runJest = async (zygote: boolean) => {
       const out = `${zygote ? 'zygote' : 'fresh'}.json`;
-      const r = jest(dir, out, { env: { SEEDFORK_ZYGOTE: zygote ? '1' : '0' } });
-      expect(r.status, r.stderr).toBe(1);
+      const r = await jest(dir, out, { env: { SEEDFORK_ZYGOTE: zygote ? '1' : '0' } });
+      expect(r.code, r.stderr).toBe(1);
       return join(dir, out);
     };
-    const forked = runJest(true);
+    const forked = await runJest(true);
     expect(existsSync(marker)).toBe(false);
-    expect(runnerJsonStatuses(forked)).toEqual(runnerJsonStatuses(runJest(false)));
+    expect(runnerJsonStatuses(forked)).toEqual(runnerJsonStatuses(await runJest(false)));
     const drawn = (
       JSON.parse(readFileSync(forked, 'utf8')) as { testResults: { message: string }[] }
     ).testResults
@@ -160,8 +159,8 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 3000 }, limits: { memory: '256MiB' } };\n",
     );
     writeHostileFiles(dir);
-    const outcome = (zygote: boolean) => {
-      const r = runCliSync(dir, ['run', '--retries', '1', '--json', `${zygote ? 'zygote' : 'cli'}.json`], {
+    const outcome = async (zygote: boolean) => {
+      const r = await runCli(dir, ['run', '--retries', '1', '--json', `${zygote ? 'zygote' : 'cli'}.json`], {
         SEEDFORK_ZYGOTE: zygote ? '1' : '0',
       });
       expect(r.code, r.out).toBe(1);
@@ -178,8 +177,8 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
         error: f.error?.replace(/sandbox \w+/, 'sandbox X').split('\n')[0],
       }));
     };
-    const forked = outcome(true);
-    const cli = outcome(false);
+    const forked = await outcome(true);
+    const cli = await outcome(false);
     expect(forked.map((f) => f.cli)).toEqual(forked.map(() => false));
     expect(cli.filter((f) => f.status !== 'error').map((f) => f.cli)).toEqual(
       cli.filter((f) => f.status !== 'error').map(() => true),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
 import type { CliProcess } from './support/cli.js';
-import { runCliSync, startCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { startHistoryServer } from './support/history-server.js';
 import { makeProject } from './support/project.js';
 
@@ -41,7 +41,7 @@ describe('seedfork run --queue: the jobs of one build take their files from seed
   let token = '';
   beforeAll(async () => {
     history = mkdtempSync(join(tmpdir(), 'seedfork-queue-server-'));
-    const made = runCliSync(history, ['token', 'create', '--service', 'shop']);
+    const made = await runCli(history, ['token', 'create', '--service', 'shop']);
     token = /^(sft_\S+)$/m.exec(made.out)?.[1] ?? '';
     expect(token, made.out).not.toBe('');
     ({ server, url } = await startHistoryServer(history));
@@ -93,7 +93,7 @@ describe('seedfork run --queue: the jobs of one build take their files from seed
         ['A', 'lost'],
         ['B', 'complete'],
       ]);
-      const merged = runCliSync(b, ['merge', 'reports/b.json', '--json', 'reports/merged.json']);
+      const merged = await runCli(b, ['merge', 'reports/b.json', '--json', 'reports/merged.json']);
       expect(merged.code, merged.out).toBe(0);
       expect(merged.out).toMatch(/merged 1 queue job: 5 files, 5 tests: 5 passed/);
     } finally {
@@ -124,7 +124,7 @@ describe('seedfork run --queue: the jobs of one build take their files from seed
     expect(ran).toHaveLength(5);
     expect(new Set(ran).size).toBe(5); // no file ran twice
     expect(reports.every((r) => r.queue?.complete)).toBe(true);
-    const merged = runCliSync(dirs[0]!, [
+    const merged = await runCli(dirs[0]!, [
       'merge',
       'reports/job.json',
       join(dirs[1]!, 'reports/job.json'),
@@ -139,22 +139,25 @@ describe('seedfork run --queue: the jobs of one build take their files from seed
   test('a wrong token, --shard, a missing run id or an unreachable server stop the run with the reason', async () => {
     const dir = checkout('e');
     const build = { SEEDFORK_RUN_ID: `queue-bad-${process.pid}` };
-    const noToken = runCliSync(dir, jobArgs('X'), { ...build, SEEDFORK_TOKEN: '' });
+    const noToken = await runCli(dir, jobArgs('X'), { ...build, SEEDFORK_TOKEN: '' });
     expect(noToken.code).toBe(2);
     expect(noToken.out).toMatch(/--queue needs a token in SEEDFORK_TOKEN/);
-    const bad = runCliSync(dir, jobArgs('X'), { ...build, SEEDFORK_TOKEN: 'sft_wrong' });
+    const bad = await runCli(dir, jobArgs('X'), { ...build, SEEDFORK_TOKEN: 'sft_wrong' });
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/answered 401: a valid bearer token is needed/);
     expect(bad.out).toMatch(/hint: Give the job a token for shop in SEEDFORK_TOKEN/);
-    const sharded = runCliSync(dir, [...jobArgs('X'), '--shard', '1/2'], { ...build, SEEDFORK_TOKEN: token });
+    const sharded = await runCli(dir, [...jobArgs('X'), '--shard', '1/2'], {
+      ...build,
+      SEEDFORK_TOKEN: token,
+    });
     expect(sharded.out).toMatch(/--queue and --shard do not go together/);
-    const noRun = runCliSync(dir, jobArgs('X'), {
+    const noRun = await runCli(dir, jobArgs('X'), {
       SEEDFORK_TOKEN: token,
       SEEDFORK_RUN_ID: '',
       GITHUB_RUN_ID: '',
     });
     expect(noRun.out).toMatch(/queue mode needs an id that every job of the CI run shares/);
-    const down = runCliSync(dir, ['run', '--queue', 'http://127.0.0.1:9', '--service', 'shop'], {
+    const down = await runCli(dir, ['run', '--queue', 'http://127.0.0.1:9', '--service', 'shop'], {
       ...build,
       SEEDFORK_TOKEN: token,
     });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { findPostgresBin } from '../src/seed/services/postgres.js';
+import { runCommand } from './support/command.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
@@ -48,7 +49,7 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
     await expectHostClean(before);
   });
 
-  test('a normal user seeds, forks with postgres, and the host project stays untouched', () => {
+  test('a normal user seeds, forks with postgres, and the host project stays untouched', async () => {
     const psql = join(
       findPostgresBin({
         port: 5432,
@@ -73,13 +74,11 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
     });
     spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
     const [cmd, ...args] = asNobody(inMount(dir), [process.execPath, inMount(CLI), 'run']);
-    const r = spawnSync(cmd!, args, {
-      encoding: 'utf8',
+    const r = await runCommand(cmd!, args, {
       env: { ...process.env, HOME: inMount(join(dir, 'home')), CI: 'true', NO_COLOR: '1' },
     });
-    const out = `${r.stdout}${r.stderr}`;
-    expect(out).toMatch(/2 files, 2 tests: 2 passed, 0 failed/);
-    expect(r.status).toBe(0);
+    expect(r.out).toMatch(/2 files, 2 tests: 2 passed, 0 failed/);
+    expect(r.code).toBe(0);
     expect(existsSync(join(dir, 'seeded.txt'))).toBe(false);
     expect(existsSync(join(dir, 'written.txt'))).toBe(false);
     expect(existsSync(join(dir, '.seedfork', 'snapshots-rootless'))).toBe(true);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli, runCliSync, startCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -18,7 +18,7 @@ describe('a missing runner', () => {
     ['jest', 'npm install --save-dev jest'],
     ['mocha', 'npm install --save-dev mocha'],
     ['playwright', 'npm install --save-dev @playwright/test'],
-  ])('%s: a clear error with the install command, before anything is seeded', (runner, install) => {
+  ])('%s: a clear error with the install command, before anything is seeded', async (runner, install) => {
     // Outside the repository, so no node_modules above it has the runner.
     const dir = mkdtempSync(join(tmpdir(), 'seedfork-missing-'));
     try {
@@ -27,7 +27,7 @@ describe('a missing runner', () => {
         `export default { test: { include: ['*.test.js'], runner: '${runner}' } };\n`,
       );
       writeFileSync(join(dir, 'a.test.js'), '');
-      const r = runCliSync(dir, ['run']);
+      const r = await runCli(dir, ['run']);
       expect(r.code, r.out).toBe(2);
       expect(r.out).toContain(`hint: Install it: ${install}`);
       expect(existsSync(join(dir, '.seedfork'))).toBe(false);
@@ -116,7 +116,7 @@ describe.skipIf(!isRoot)('config a real suite needs', () => {
 `,
       'env.test.js': `import assert from 'node:assert/strict';
 import { test } from 'node:test';
-test('sees the renamed variables only', () => {
+test('sees the renamed variables only', async () => {
   assert.equal(process.env.DATABASE_URL, undefined);
   assert.equal(process.env.PGUSER, undefined);
   assert.equal(process.env.PGHOST, undefined);

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { runCliSync } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { makeProject } from './support/project.js';
 
-const seedfork = runCliSync;
+const seedfork = runCli;
 
 /** A node:test file that logs when it starts, then takes `ms`. */
 const timed = (name: string, ms: number) =>
@@ -23,9 +23,9 @@ function suiteProject(name: string): string {
 const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
 describe('timings and the local queue', () => {
-  test('a run records timings, and the next run starts the slowest file first', () => {
+  test('a run records timings, and the next run starts the slowest file first', async () => {
     const dir = suiteProject('queue');
-    const first = seedfork(dir, ['run', '--workers', '1']);
+    const first = await seedfork(dir, ['run', '--workers', '1']);
     expect(first.code, first.out).toBe(0);
     const timings = read(join(dir, '.seedfork/timings.json'));
     expect(Object.keys(timings.files).sort()).toEqual(
@@ -39,44 +39,44 @@ describe('timings and the local queue', () => {
     expect(timings.files['test/slow.test.js'].tests['slow works']).toBeGreaterThanOrEqual(850);
 
     rmSync(join(dir, 'order.log'));
-    const second = seedfork(dir, ['run', '--workers', '1']);
+    const second = await seedfork(dir, ['run', '--workers', '1']);
     expect(second.code, second.out).toBe(0);
     const order = readFileSync(join(dir, 'order.log'), 'utf8').trim().split('\n');
     expect(order.slice(0, 3)).toEqual(['slow', 'medium', 'mid']);
     expect(read(join(dir, '.seedfork/timings.json')).files['test/slow.test.js'].samples).toBe(2);
   });
 
-  test('reads durations from an earlier JUnit report when nothing is recorded', () => {
+  test('reads durations from an earlier JUnit report when nothing is recorded', async () => {
     const dir = suiteProject('junit-in');
     const suites = Object.entries({ tiny: 30, slow: 0.9, medium: 0.4, mid: 0.3, quick: 0.02 })
       .map(([f, s]) => `<testsuite name="test/${f}.test.js"><testcase name="t" time="${s}"/></testsuite>`)
       .join('');
     writeFileSync(join(dir, 'old.xml'), `<testsuites>${suites}</testsuites>`);
-    const r = seedfork(dir, ['plan', '--shards', '2', '--files', '--timings-from', 'old.xml']);
+    const r = await seedfork(dir, ['plan', '--shards', '2', '--files', '--timings-from', 'old.xml']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/0 recorded .* 5 from JUnit reports, 0 estimated/);
     // tiny is the 30 s file in that report: alone in shard 1, the other four in shard 2.
     expect(r.out).toMatch(
       /1\/2\s+1\s+30\.1 s[^\n]*\n\s+30\.1 s {2}test\/tiny\.test\.js \(junit\)\n2\/2\s+4 /,
     );
-    expect(seedfork(dir, ['plan', '--timings-from', 'nope.xml']).out).toMatch(
+    expect((await seedfork(dir, ['plan', '--timings-from', 'nope.xml'])).out).toMatch(
       /--timings-from nope\.xml: no such JUnit report/,
     );
   });
 });
 
 describe('sharding and merge', () => {
-  test('shards cover the suite exactly once and merge back into the full run', () => {
+  test('shards cover the suite exactly once and merge back into the full run', async () => {
     const dir = suiteProject('shards');
-    expect(seedfork(dir, ['run', '--workers', '1']).code).toBe(0); // record timings
-    const plan = JSON.parse(seedfork(dir, ['plan', '--shards', '3', '--json', '--workers', '1']).out);
+    expect((await seedfork(dir, ['run', '--workers', '1'])).code).toBe(0); // record timings
+    const plan = JSON.parse((await seedfork(dir, ['plan', '--shards', '3', '--json', '--workers', '1'])).out);
     expect(plan.shards).toHaveLength(3);
     // slow (900) alone; medium + mid + ... balanced against it
     expect(plan.shards[0].files.map((c: { file: string }) => c.file)).toEqual(['test/slow.test.js']);
 
     const env = { SEEDFORK_RUN_ID: 'run-42' };
     for (const i of [1, 2, 3]) {
-      const r = seedfork(
+      const r = await seedfork(
         dir,
         ['run', '--shard', `${i}/3`, '--json', `out/shard-${i}.json`, '--workers', '1'],
         env,
@@ -91,7 +91,7 @@ describe('sharding and merge', () => {
         .sort(),
     );
 
-    const m = seedfork(dir, [
+    const m = await seedfork(dir, [
       'merge',
       'out/shard-3.json',
       'out/shard-1.json',
@@ -116,9 +116,9 @@ describe('sharding and merge', () => {
     expect(Object.keys(read(join(dir, 'out/timings.json')).files)).toHaveLength(5);
   });
 
-  test('an empty shard succeeds without seeding, and merges', () => {
+  test('an empty shard succeeds without seeding, and merges', async () => {
     const dir = suiteProject('empty-shard');
-    const r = seedfork(dir, ['run', '--shard', '7/7', '--json', 'out/s7.json']);
+    const r = await seedfork(dir, ['run', '--shard', '7/7', '--json', 'out/s7.json']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/shard 7\/7 \(by timing\): 0 of 5 test files/);
     expect(r.out).not.toMatch(/seed:/);
@@ -127,19 +127,19 @@ describe('sharding and merge', () => {
 });
 
 describe('bad input leaves no partial output', () => {
-  test.each(['0/4', '5/4', '1/0', 'text'])('--shard %s is a clear error', (value) => {
+  test.each(['0/4', '5/4', '1/0', 'text'])('--shard %s is a clear error', async (value) => {
     const dir = suiteProject(`bad-shard-${value.replace('/', '-')}`);
-    const r = seedfork(dir, ['run', '--shard', value]);
+    const r = await seedfork(dir, ['run', '--shard', value]);
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/seedfork: error: --shard/);
     expect(r.out).toMatch(/hint: Pass --shard i\/N/);
     expect(existsSync(join(dir, '.seedfork'))).toBe(false);
   });
 
-  test('a corrupt timings file or one from another suite stops the run before anything runs', () => {
+  test('a corrupt timings file or one from another suite stops the run before anything runs', async () => {
     const dir = suiteProject('bad-timings');
     writeFileSync(join(dir, 'corrupt.json'), '{"version":1,"files":{"test/slow.test.js":');
-    const corrupt = seedfork(dir, ['run', '--timings', 'corrupt.json']);
+    const corrupt = await seedfork(dir, ['run', '--timings', 'corrupt.json']);
     expect(corrupt.code).toBe(2);
     expect(corrupt.out).toMatch(/the timings file .*corrupt\.json is corrupt/);
     expect(corrupt.out).toMatch(/hint: Delete .*corrupt\.json/);
@@ -149,7 +149,7 @@ describe('bad input leaves no partial output', () => {
       files: { 'spec/other.test.js': { durationMs: 5, samples: 1, updatedAt: 'x' } },
     };
     writeFileSync(join(dir, 'other.json'), JSON.stringify(other));
-    const foreign = seedfork(dir, ['plan', '--shards', '2', '--timings', 'other.json']);
+    const foreign = await seedfork(dir, ['plan', '--shards', '2', '--timings', 'other.json']);
     expect(foreign.code).toBe(2);
     expect(foreign.out).toMatch(/from another suite/);
     expect(existsSync(join(dir, 'order.log'))).toBe(false);
@@ -159,7 +159,7 @@ describe('bad input leaves no partial output', () => {
     );
   });
 
-  test('merging a missing shard, a duplicate, or another run writes nothing', () => {
+  test('merging a missing shard, a duplicate, or another run writes nothing', async () => {
     const dir = suiteProject('bad-merge');
     for (const [i, id] of [
       [1, 'a'],
@@ -167,10 +167,15 @@ describe('bad input leaves no partial output', () => {
       [3, 'a'],
     ] as const)
       expect(
-        seedfork(dir, ['run', '--shard', `${i}/3`, '--json', `out/${i}.json`], { SEEDFORK_RUN_ID: id }).code,
+        (
+          await seedfork(dir, ['run', '--shard', `${i}/3`, '--json', `out/${i}.json`], {
+            SEEDFORK_RUN_ID: id,
+          })
+        ).code,
       ).toBe(0);
     expect(
-      seedfork(dir, ['run', '--shard', '3/3', '--json', 'out/3-other.json'], { SEEDFORK_RUN_ID: 'b' }).code,
+      (await seedfork(dir, ['run', '--shard', '3/3', '--json', 'out/3-other.json'], { SEEDFORK_RUN_ID: 'b' }))
+        .code,
     ).toBe(0);
     writeFileSync(join(dir, 'out/truncated.json'), '{"version":1,"files":[');
     const outputs = ['--junit', 'm/junit.xml', '--json', 'm/merged.json', '--timings', 'm/timings.json'];
@@ -186,12 +191,14 @@ describe('bad input leaves no partial output', () => {
       [['out/nope.json'], /cannot read the result file out\/nope\.json/],
     ];
     for (const [inputs, message] of cases) {
-      const r = seedfork(dir, ['merge', ...inputs, ...outputs]);
+      const r = await seedfork(dir, ['merge', ...inputs, ...outputs]);
       expect(r.code, r.out).toBe(2);
       expect(r.out).toMatch(message);
       expect(existsSync(join(dir, 'm')), r.out).toBe(false);
     }
-    expect(seedfork(dir, ['merge', 'out/1.json', 'out/2.json', 'out/3.json', ...outputs]).code).toBe(0);
+    expect((await seedfork(dir, ['merge', 'out/1.json', 'out/2.json', 'out/3.json', ...outputs])).code).toBe(
+      0,
+    );
     expect(existsSync(join(dir, 'm/merged.json'))).toBe(true);
   });
 });

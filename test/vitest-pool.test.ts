@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
 import { runCli } from './support/cli.js';
+import { runChecked, runCommand } from './support/command.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { makeProject, REPO } from './support/project.js';
 import { runnerJsonStatuses } from './support/runner-json.js';
@@ -43,33 +43,34 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
       'test/b.test.ts': file('b'),
       'test/c.test.ts': file('c'),
     });
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
-      cwd: dir,
-      stdio: 'inherit',
-    });
+    await runChecked('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir });
 
     await runCli(dir, ['run']);
     const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
     const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
     expect(expected['a > has /tmp to itself']).toBe('passed');
 
-    const vitest = spawnSync(
+    const vitest = await runCommand(
       join(dir, 'node_modules/.bin/vitest'),
       ['run', '--maxWorkers', '2', '--reporter=json', '--outputFile=vitest.json'],
-      { cwd: dir, encoding: 'utf8' },
+      { cwd: dir },
     );
-    expect(vitest.status, vitest.stderr).toBe(1); // each file has a failing test
-    expect(vitest.stdout + vitest.stderr).not.toContain('Error');
+    expect(vitest.code, vitest.stderr).toBe(1); // each file has a failing test
+    expect(vitest.out).not.toContain('Error');
     expect(runnerJsonStatuses(join(dir, 'vitest.json'))).toEqual(expected);
     // that vitest process took a seedfork run lock: it made the sandboxes itself
     expect(readdirSync(join(dir, '.seedfork/runs')).some((f) => f.startsWith(`${vitest.pid}-`))).toBe(true);
 
     // the same files with Vitest's own forks pool share the host's /tmp: a file finds another's claim
     rmSync('/tmp/claimed', { force: true });
-    spawnSync(join(dir, 'node_modules/.bin/vitest'), ['run', '--reporter=json', '--outputFile=plain.json'], {
-      cwd: dir,
-      env: { ...process.env, PLAIN: '1' },
-    });
+    await runCommand(
+      join(dir, 'node_modules/.bin/vitest'),
+      ['run', '--reporter=json', '--outputFile=plain.json'],
+      {
+        cwd: dir,
+        env: { ...process.env, PLAIN: '1' },
+      },
+    );
     rmSync('/tmp/claimed', { force: true });
     expect(
       Object.values(runnerJsonStatuses(join(dir, 'plain.json'))).filter((s) => s === 'failed').length,
@@ -85,12 +86,12 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: process
       join(dir, 'test/hog.test.ts'),
       "import { test } from 'vitest';\ntest('allocates past the limit', () => { const keep: Buffer[] = []; for (;;) keep.push(Buffer.alloc(16 * 1024 * 1024, 1)); });\n",
     );
-    const hog = spawnSync(
+    const hog = await runCommand(
       join(dir, 'node_modules/.bin/vitest'),
       ['run', '--maxWorkers', '2', '--reporter=json', '--outputFile=hog.json'],
-      { cwd: dir, encoding: 'utf8' },
+      { cwd: dir },
     );
-    expect(hog.status).toBe(1);
+    expect(hog.code).toBe(1);
     expect(hog.stderr).toMatch(/seedfork: the memory limit \(limits.memory = 256 MiB\) was reached/);
     const statuses = runnerJsonStatuses(join(dir, 'hog.json'));
     for (const [name, status] of Object.entries(expected)) expect(statuses[name], name).toBe(status);

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCliSync, startCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
+import { runChecked } from './support/command.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -20,7 +20,7 @@ const CONFIG = `export default {
  * rejection, fail to load and fail in beforeAll. */
 const FILES: Record<string, string> = {
   'test/ok.test.ts': `import { expect, test } from 'vitest';
-test('sees its sandbox', () => {
+test('sees its sandbox', async () => {
   console.log('hello from ok');
   expect(process.env.SEEDFORK_SANDBOX_ID).toMatch(/^[0-9a-f]{8}$/);
   expect(process.env.HOST_ONLY).toBeUndefined();
@@ -82,7 +82,7 @@ function waitFor(ready: () => boolean, ms: number): Promise<void> {
 describe.skipIf(!isRoot)('seedfork run with Vitest hosted in its process', () => {
   let dir: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = makeProject('vitest-run', {
       'package.json': JSON.stringify({
         name: 'vitest-run',
@@ -96,10 +96,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
 `,
       ...FILES,
     });
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
-      cwd: dir,
-      stdio: 'inherit',
-    });
+    await runChecked('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir });
   }, 300_000);
 
   afterAll(() => {
@@ -108,10 +105,10 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
 
   test("each file runs through Vitest's worker forked into its sandbox, with the results, retries and limits of Vitest's CLI", async () => {
     const before = hostState();
-    const outcome = (hosted: boolean) => {
+    const outcome = async (hosted: boolean) => {
       const json = `${hosted ? 'hosted' : 'cli'}.json`;
       // the host's own values: one the config removes, one the sandbox sets
-      const r = runCliSync(dir, ['run', '--retries', '1', '--json', json], {
+      const r = await runCli(dir, ['run', '--retries', '1', '--json', json], {
         SEEDFORK_ZYGOTE: hosted ? '1' : '0',
         HOST_ONLY: '1',
         PROBE: 'host',
@@ -133,8 +130,8 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
         ]),
       );
     };
-    const hosted = outcome(true);
-    const cli = outcome(false);
+    const hosted = await outcome(true);
+    const cli = await outcome(false);
     expect(Object.values(hosted).map((f) => f.cli)).toEqual(Object.values(hosted).map(() => false));
     expect(cli['test/ok.test.ts']?.cli).toBe(true);
     const same = ({ cli: _, output: __, ...rest }: (typeof hosted)[string]) => rest;
@@ -200,7 +197,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
       } catch (error) {
         cli.child.kill('SIGKILL');
         await cli.exited;
-        runCliSync(dir, ['gc']);
+        await runCli(dir, ['gc']);
         throw new Error(`no cue in: ${cli.output()}`, { cause: error });
       }
       const interrupted = Date.now();
@@ -227,9 +224,9 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
       join(dir, 'test/od-victim.test.ts'),
       "import { expect, test } from 'vitest';\nimport { existsSync } from 'node:fs';\ntest('finds no lock', () => expect(existsSync('/tmp/od-lock')).toBe(false));\n",
     );
-    const verdicts = (hosted: boolean) => {
+    const verdicts = async (hosted: boolean) => {
       const json = `${hosted ? 'hosted' : 'cli'}-audit.json`;
-      const r = runCliSync(
+      const r = await runCli(
         dir,
         ['audit', 'od-', '--repeat', '2', '--runs', 'repeat,reverse', '--json', json],
         {
@@ -246,8 +243,8 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
         culprits: t.search?.files,
       }));
     };
-    const hosted = verdicts(true);
-    expect(hosted).toEqual(verdicts(false));
+    const hosted = await verdicts(true);
+    expect(hosted).toEqual(await verdicts(false));
     expect(hosted.find((t) => t.test === 'test/od-victim.test.ts finds no lock')).toMatchObject({
       category: 'order-dependent',
       culprits: ['test/od-polluter.test.ts'],
@@ -255,7 +252,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], env: { FROM_C
     await expectHostClean(before);
   }, 180_000);
 
-  test("a config Vitest must run in the sandbox (a globalSetup) runs the files with Vitest's CLI, and says why", () => {
+  test("a config Vitest must run in the sandbox (a globalSetup) runs the files with Vitest's CLI, and says why", async () => {
     writeFileSync(
       join(dir, 'vitest.config.ts'),
       `import { defineConfig } from 'vitest/config';
@@ -271,7 +268,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], globalSetup: 
       join(dir, 'test/ok.test.ts'),
       "import { expect, test } from 'vitest';\nimport { existsSync } from 'node:fs';\ntest('global setup ran in the sandbox', () => expect(existsSync('/tmp/vitest-global-setup-ran')).toBe(true));\n",
     );
-    const r = runCliSync(dir, ['run', 'test/ok.test.ts', '--json', 'fallback.json']);
+    const r = await runCli(dir, ['run', 'test/ok.test.ts', '--json', 'fallback.json']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(
       /seedfork: Vitest cannot be hosted for this project \(the config has a globalSetup.*\); running the files with Vitest's CLI instead/,

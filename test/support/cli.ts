@@ -1,19 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { CLI } from './project.js';
 
 /** The environment every CLI test runs with: CI mode (plain lines), no colours, plus `env`. */
 function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, CI: 'true', NO_COLOR: '1', ...env };
-}
-
-/** Run the built CLI in `cwd` to completion; `out` is stdout followed by stderr. */
-export function runCliSync(
-  cwd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: cliEnv(env) });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 /** A CLI process started by {@link startCli}. */

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { urlFor } from '../src/pg/names.js';
 import { withRollback } from '../src/pg/rollback.js';
+import { TemplatePool } from '../src/pg/template-pool.js';
 import { closeTestDatabases, poolFor, testDatabase } from '../src/pg/test-database.js';
 import { isRoot } from './support/host.js';
 import { type HostPostgres, startHostPostgres } from './support/postgres.js';
@@ -205,5 +206,59 @@ describe.skipIf(!isRoot)('the template database pool (seedfork/pg) against a pla
     ).rejects.toThrow(
       /cannot connect to PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/postgres: connect ECONNREFUSED/,
     );
+  });
+});
+
+describe.skipIf(!isRoot)('the template database pool under max_connections', () => {
+  let server: HostPostgres;
+  const others: pg.Client[] = [];
+  const connect = async (url: string) => {
+    const c = new pg.Client(url);
+    await c.connect();
+    others.push(c);
+    return c;
+  };
+  const poolConnections = async (admin: pg.Client) =>
+    (
+      await admin.query<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where application_name = 'seedfork-pg-pool'",
+      )
+    ).rows[0]!.n;
+
+  beforeAll(async () => {
+    // 10 connections, 3 of them for superusers: 7 for the tests and the pool
+    server = startHostPostgres(2, { max_connections: 10, superuser_reserved_connections: 3 });
+    const admin = await connect(server.url);
+    await admin.query('create database small');
+  });
+  afterAll(async () => {
+    await Promise.all(others.splice(0).map((c) => c.end().catch(() => {})));
+    server?.stop();
+  });
+
+  test('with little room left it works on one connection; with none it says what to do', async () => {
+    const admin = others[0]!;
+    const url = urlFor(server.url, 'small');
+    const pool = new TemplatePool({ url, hash: 'c0ffee00c0ffee00', size: 2, strategy: 'file_copy' });
+    const taken = [await pool.take(), await pool.take(), await pool.take()];
+    expect(new Set(taken.map((d) => d.name)).size).toBe(3);
+    expect(await poolConnections(admin)).toBe(1);
+    for (const db of taken) await db.release();
+    await pool.close();
+    expect(await poolConnections(admin)).toBe(0);
+
+    // every connection taken (superusers may use the reserved ones too)
+    for (;;) {
+      try {
+        await connect(server.url);
+      } catch (error) {
+        expect((error as { code?: string }).code).toBe('53300');
+        break;
+      }
+    }
+    const full = new TemplatePool({ url, hash: 'c0ffee00c0ffee01', size: 2, strategy: 'file_copy' });
+    await expect(full.ready).rejects.toThrow(/has no connection left for the template pool/);
+    await expect(full.take()).rejects.toMatchObject({ hint: expect.stringMatching(/fewer workers/) });
+    await full.close();
   });
 });

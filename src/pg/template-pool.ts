@@ -28,6 +28,41 @@ export interface TestDatabase {
   release(): Promise<void>;
 }
 
+/**
+ * Connections the server must have free, beyond the pool's first, before the pool opens its
+ * two others (refill, drop): below this it uses one, so that the tests' own connections fit.
+ */
+const ROOM_FOR_OWN_CONNECTIONS = 8;
+
+/**
+ * Connections a client without superuser rights may still open: `max_connections` less the
+ * reserved ones and those open now (PostgreSQL docs, "Connections and Authentication").
+ */
+async function freeConnections(connection: Connection): Promise<number> {
+  const { free } = await connection.one<{ free: number }>(
+    `select current_setting('max_connections')::int
+          - current_setting('superuser_reserved_connections')::int
+          - (select count(*) from pg_stat_activity where backend_type = 'client backend')::int as free`,
+  );
+  return free;
+}
+
+/**
+ * {@link Connection.open}, with the server's "too many clients" (SQLSTATE 53300) explained.
+ * @throws SeedforkError as Connection.open does; for 53300 with what to lower or raise
+ */
+async function openGuarded(url: string): Promise<Connection> {
+  try {
+    return await Connection.open(url);
+  } catch (error) {
+    if (sqlState((error as { cause?: unknown }).cause) !== '53300') throw error;
+    throw new SeedforkError(`PostgreSQL at ${redact(url)} has no connection left for the template pool`, {
+      hint: 'Every connection up to max_connections is in use: run fewer workers, close connections the tests leave open (end each client and pool after its test), or raise max_connections in the postgres service settings.',
+      cause: error,
+    });
+  }
+}
+
 /** Advisory lock namespaces (first key of the two-int form; the bigint form holds databases). */
 const LOCK = { template: 0x5eed01, fill: 0x5eed02 };
 /** The bigint advisory lock key that marks a pool database as someone's, from its oid. */
@@ -92,7 +127,7 @@ export class TemplatePool {
   /** Drop every database this process still holds, then close the connections. Never throws. */
   async close(): Promise<void> {
     await this.ready.catch(() => {});
-    const connections = [this.admin, this.filler, this.dropper];
+    const connections = [...new Set([this.admin, this.filler, this.dropper])];
     this.filler = undefined; // stops the refill after its current clone
     await this.filling;
     await Promise.all([...this.held.keys()].map((name) => this.drop(name)));
@@ -179,13 +214,17 @@ export class TemplatePool {
   private async start(): Promise<void> {
     const adminUrl = urlFor(this.options.url, 'postgres');
     try {
-      this.admin = await Connection.open(adminUrl);
-      this.filler = await Connection.open(adminUrl);
-      this.dropper = await Connection.open(adminUrl);
+      this.admin = await openGuarded(adminUrl);
+      // the pool stays under max_connections: with little room left it works on one connection
+      // (takes then wait for a clone in progress), leaving the rest to the tests
+      const free = await freeConnections(this.admin);
+      const own = free >= ROOM_FOR_OWN_CONNECTIONS;
+      this.filler = own ? await openGuarded(adminUrl) : this.admin;
+      this.dropper = own ? await openGuarded(adminUrl) : this.admin;
       await this.dropOrphans();
       await this.buildTemplate();
     } catch (error) {
-      await Promise.all([this.admin, this.filler, this.dropper].map((c) => c?.close()));
+      await Promise.all([...new Set([this.admin, this.filler, this.dropper])].map((c) => c?.close()));
       this.admin = this.filler = this.dropper = undefined;
       throw error;
     }

@@ -44,7 +44,17 @@ function problemOf(element: unknown, key: string): { message: string; details: s
       .split('\n')[0] ||
     body.split('\n')[0] ||
     key;
-  return { message, details: body };
+  return { message: withHookCause(message, body), details: body };
+}
+
+/**
+ * node:test reports a test whose hook threw as "failed running before hook" and puts the hook's
+ * own error in the text as `cause: …`: the message gets that cause, so the one line says why.
+ */
+function withHookCause(message: string, body: string): string {
+  if (!/^failed running \w+ hook$/.test(message)) return message;
+  const cause = /^\s*cause: (.+)$/m.exec(body)?.[1];
+  return cause ? `${message}: ${cause.trim()}` : message;
 }
 
 function firstProblem(tc: Node): { message: string; details: string } | undefined {

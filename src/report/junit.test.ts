@@ -29,6 +29,18 @@ describe('readJUnit', () => {
     expect(cases[2]?.details).toMatch(/users.test.js:12:10/);
   });
 
+  test("names the cause of node:test's failed hook in the message", () => {
+    const xml = `<testsuites><testcase name="a" classname="test"><failure type="hookFailed" message="failed running before hook">
+[Error [ERR_TEST_FAILURE]: failed running before hook] {
+  code: 'ERR_TEST_FAILURE',
+  cause: Error: listen EADDRINUSE: address already in use 127.0.0.1:3001
+      at TestContext.&lt;anonymous> (file:///t.mjs:2:26)
+}</failure></testcase></testsuites>`;
+    expect(readJUnit(xml)[0]!.message).toBe(
+      'failed running before hook: Error: listen EADDRINUSE: address already in use 127.0.0.1:3001',
+    );
+  });
+
   test('drops the file-named suite Vitest adds', () => {
     const xml = `<testsuites name="vitest tests"><testsuite name="test/a.test.ts"><testcase classname="test/a.test.ts" name="math &gt; adds" time="0.001"/></testsuite></testsuites>`;
     expect(readJUnit(xml).map((c) => c.name)).toEqual(['math > adds']);

@@ -3,15 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject } from './support/project.js';
+import { redisMissing } from './support/redis.js';
 
-const hasRedis = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v redis-server && command -v redis-cli'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasRedis = !redisMissing();
 if (!isRoot) console.log('skipping the redis service tests: sandboxes need root');
 else if (!hasRedis)
   console.log(

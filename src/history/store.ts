@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { holdLockFile } from '../locks/lock-file.js';
+import { loadPg } from '../pg/load-pg.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Something SQL can be sent to: the store itself, or a transaction in it. Parameters are `$1`… */
@@ -67,7 +68,7 @@ async function migrate(store: HistoryStore): Promise<void> {
 }
 
 async function openPostgres(url: string): Promise<HistoryStore> {
-  const { default: pg } = await import('pg');
+  const pg = await loadPg('a history database on PostgreSQL (--db postgres://…)');
   const location = url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on('error', () => {}); // an idle client that lost its server: the next query says so

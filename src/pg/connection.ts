@@ -1,5 +1,6 @@
 import type { Client, QueryResultRow } from 'pg';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { loadPg } from './load-pg.js';
 
 /**
  * A node-postgres client that does not keep the process alive while idle: its socket is
@@ -18,15 +19,7 @@ export class Connection {
    * @throws SeedforkError when the `pg` package is missing or the server cannot be reached
    */
   static async open(url: string): Promise<Connection> {
-    let pg: typeof import('pg')['default'];
-    try {
-      pg = (await import('pg')).default;
-    } catch (error) {
-      throw new SeedforkError('seedfork/pg needs the pg package (node-postgres)', {
-        hint: 'npm install --save-dev pg',
-        cause: error,
-      });
-    }
+    const pg = await loadPg('seedfork/pg');
     const client = new pg.Client({ connectionString: url, application_name: 'seedfork-pg-pool' });
     // an idle connection that drops (server restart) must not crash the test process
     client.on('error', () => {});

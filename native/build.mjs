@@ -4,7 +4,10 @@
 //   - seedfork-zygote.node, the process zygote (zygote.c, a Node-API addon that includes
 //     seedfork-ns.c). It needs Node's headers (node_api.h: from Node's own include directory,
 //     Debian's libnode-dev, or the node-api-headers package); without them it is left out and
-//     the runner integrations start a fresh worker in each sandbox instead (they say so).
+//     the runner integrations start a fresh worker in each sandbox instead (they say so);
+//   - seedfork-agent, the microvm guest's PID 1 (guest-agent.c), linked statically: it runs in
+//     the guest before any root filesystem is mounted. Without a static libc (libc6-dev has it)
+//     it is left out, and the microvm backend says so.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -58,4 +61,16 @@ if (stale(zygote, ['zygote.c', 'seedfork-ns.c', 'harden.c', 'harden.h'])) {
         'runner starts a fresh worker in each sandbox (slower). Install them: npm install node-api-headers.',
     );
   }
+}
+
+const agent = join(here, 'seedfork-agent');
+if (stale(agent, ['guest-agent.c'])) {
+  const r = spawnSync(cc, [...flags, '-static', '-o', agent, 'guest-agent.c'], {
+    stdio: 'inherit',
+    cwd: here,
+  });
+  if (r.status !== 0)
+    console.error(
+      'seedfork: cannot link the microvm guest agent statically: the microvm backend is left out. Install a static C library: apt-get install libc6-dev.',
+    );
 }

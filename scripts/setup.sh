@@ -3,7 +3,8 @@
 # Debian packages: a C compiler (for the namespace helper), PostgreSQL server binaries (for the
 # example's and the tests' postgres service), util-linux (setpriv). Then `npm ci` and the build.
 # With --test, also what seedfork's own tests need: Chromium (the audit's HTML report, the Playwright
-# fixture), Go and pytest (the go and pytest adapter fixtures), redis-server (the redis service).
+# fixture), Go and pytest (the go and pytest adapter fixtures), redis-server (the redis service),
+# QEMU, qemu-utils, mmdebstrap and lz4 (the microvm backend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -17,6 +18,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v go >/dev/null 2>&1 || need+=(golang-go)
   command -v pytest >/dev/null 2>&1 || python3 -c 'import pytest' >/dev/null 2>&1 || need+=(python3-pytest)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  # the microvm backend's tests: QEMU, qcow2 overlays, the guest image builder, the kernel's lz4
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+  command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+  command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+  command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,415 @@
+// seedfork-agent: PID 1 of a microvm guest (issue 14). Built static, it is the initramfs's /init:
+//   1. mounts /dev, /proc, /sys; loads the kernel modules listed in /modules.order (Debian's
+//      kernels build virtio as modules);
+//   2. with `seedfork.root=/dev/vdX` on the kernel command line, mounts that ext4 disk and moves
+//      into it (switch_root), then mounts a fresh /tmp and /run;
+//   3. opens the virtio-serial port named "seedfork.agent" and says it is ready;
+//   4. serves the host: runs commands (several at once), streams their stdout and stderr and
+//      reports how each ended; kills them on request; reseeds the kernel's random pool and sets
+//      the clock after a snapshot restore; reaps every orphan, as PID 1 must.
+//
+// The protocol, both directions: frames of [u32 length of the rest, little-endian][u8 type]
+// [u32 job id][payload]. Host to guest: 'X' exec (payload: NUL-terminated strings: the working
+// directory, then KEY=VALUE environment entries, an empty string, then argv), 'K' kill (payload:
+// one byte, the signal; the job's process group gets it), 'S' seed (payload: u64 nanoseconds
+// since the epoch for CLOCK_REALTIME, then bytes of entropy). Guest to host: 'R' ready (payload:
+// this boot's /proc/sys/kernel/random/boot_id), 'O' / 'E' output of a job, 'Z' a job's end
+// (payload: i32, the exit code, or 128 + the signal that killed it), 'F' a request that failed
+// (payload: the reason), 'A' seed applied.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PORT_NAME "seedfork.agent"
+#define MAX_JOBS 64
+#define MAX_FRAME (16u << 20)
+
+struct job {
+  uint32_t id;
+  pid_t pid;
+  int out, err; /* -1 once at EOF */
+  int ended;    /* reaped */
+  int status;
+};
+
+static struct job jobs[MAX_JOBS];
+static int port = -1;
+
+static void say(const char *fmt, const char *arg) {
+  dprintf(2, "seedfork-agent: ");
+  dprintf(2, fmt, arg);
+  dprintf(2, "\n");
+}
+
+static void write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        poll(&pf, 1, -1);
+        continue;
+      }
+      return; /* the host went away: nothing to tell it */
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void send_frame(char type, uint32_t job, const void *data, uint32_t len) {
+  unsigned char hdr[9];
+  uint32_t n = len + 5;
+  memcpy(hdr, &n, 4);
+  hdr[4] = (unsigned char)type;
+  memcpy(hdr + 5, &job, 4);
+  write_all(port, hdr, 9);
+  if (len) write_all(port, data, len);
+}
+
+static void fail(uint32_t job, const char *why) { send_frame('F', job, why, (uint32_t)strlen(why)); }
+
+static void mount_basics(const char *root) {
+  char path[64];
+  const char *fs[][2] = {{"dev", "devtmpfs"}, {"proc", "proc"}, {"sys", "sysfs"}};
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", root, fs[i][0]);
+    mkdir(path, 0755);
+    if (mount(fs[i][1], path, fs[i][1], 0, NULL) != 0 && errno != EBUSY) say("cannot mount %s", path);
+  }
+}
+
+static void load_modules(void) {
+  FILE *order = fopen("/modules.order", "r");
+  if (!order) return;
+  char line[512];
+  while (fgets(line, sizeof line, order)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!*line) continue;
+    int fd = open(line, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)) say("cannot load %s", line);
+    if (fd >= 0) close(fd);
+  }
+  fclose(order);
+}
+
+/* The value of `key=` on the kernel command line, or NULL. */
+static char *cmdline_value(const char *key) {
+  static char buf[4096];
+  int fd = open("/proc/cmdline", O_RDONLY);
+  if (fd < 0) return NULL;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return NULL;
+  buf[n] = 0;
+  size_t klen = strlen(key);
+  for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+    if (strncmp(tok, key, klen) == 0 && tok[klen] == '=') return tok + klen + 1;
+  return NULL;
+}
+
+static int wait_for(const char *path, int ms) {
+  for (int waited = 0; waited < ms; waited += 5) {
+    if (access(path, F_OK) == 0) return 0;
+    usleep(5000);
+  }
+  return -1;
+}
+
+static void switch_root(const char *device) {
+  mkdir("/newroot", 0755);
+  if (wait_for(device, 10000) != 0) {
+    say("no root disk %s", device);
+    return;
+  }
+  if (mount(device, "/newroot", "ext4", 0, "") != 0) {
+    say("cannot mount the root disk %s", device);
+    return;
+  }
+  const char *moved[] = {"dev", "proc", "sys"};
+  char to[64], from[64];
+  for (int i = 0; i < 3; i++) {
+    snprintf(from, sizeof from, "/%s", moved[i]);
+    snprintf(to, sizeof to, "/newroot/%s", moved[i]);
+    mount(from, to, NULL, MS_MOVE, NULL);
+  }
+  if (chdir("/newroot") != 0 || mount(".", "/", NULL, MS_MOVE, NULL) != 0 || chroot(".") != 0 || chdir("/") != 0) {
+    say("cannot switch to the root disk %s", device);
+    return;
+  }
+  const char *tmpfs[] = {"/tmp", "/run", "/var/run/postgresql"};
+  for (int i = 0; i < 3; i++) {
+    mkdir(tmpfs[i], 01777);
+    mount("tmpfs", tmpfs[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  }
+}
+
+static int open_port(void) {
+  for (int waited = 0; waited < 10000; waited += 10) {
+    DIR *d = opendir("/sys/class/virtio-ports");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      if (e->d_name[0] == '.') continue;
+      char path[300], name[64] = {0};
+      snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+      int fd = open(path, O_RDONLY);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, name, sizeof name - 1);
+      close(fd);
+      if (n > 0 && strncmp(name, PORT_NAME, strlen(PORT_NAME)) == 0) {
+        snprintf(path, sizeof path, "/dev/%s", e->d_name);
+        int p = open(path, O_RDWR | O_CLOEXEC);
+        if (p >= 0) {
+          closedir(d);
+          return p;
+        }
+      }
+    }
+    if (d) closedir(d);
+    usleep(10000);
+  }
+  return -1;
+}
+
+static struct job *find_job(uint32_t id) {
+  for (int i = 0; i < MAX_JOBS; i++)
+    if (jobs[i].pid && jobs[i].id == id) return &jobs[i];
+  return NULL;
+}
+
+static void start_job(uint32_t id, char *payload, uint32_t len) {
+  if (find_job(id)) return fail(id, "a job with this id runs already");
+  struct job *slot = NULL;
+  for (int i = 0; i < MAX_JOBS && !slot; i++)
+    if (!jobs[i].pid) slot = &jobs[i];
+  if (!slot) return fail(id, "too many jobs at once");
+  /* strings: cwd, env..., "", argv... */
+  char *strings[4096];
+  int count = 0;
+  for (uint32_t at = 0; at < len && count < 4095;) {
+    strings[count++] = payload + at;
+    at += (uint32_t)strlen(payload + at) + 1;
+  }
+  int sep = 1;
+  while (sep < count && strings[sep][0]) sep++;
+  if (count < 1 || sep >= count - 1) return fail(id, "malformed exec request");
+  strings[count] = NULL;
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return fail(id, strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+    return fail(id, strerror(errno));
+  }
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    clearenv();
+    setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+    setenv("HOME", "/root", 1);
+    for (int i = 1; i < sep; i++) putenv(strings[i]);
+    if (chdir(strings[0]) != 0) {
+      dprintf(2, "seedfork-agent: cannot enter %s: %s\n", strings[0], strerror(errno));
+      _exit(127);
+    }
+    execvp(strings[sep + 1], &strings[sep + 1]);
+    dprintf(2, "seedfork-agent: cannot run %s: %s\n", strings[sep + 1], strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+  *slot = (struct job){.id = id, .pid = pid, .out = out[0], .err = err[0]};
+}
+
+static void seed(uint32_t id, const unsigned char *payload, uint32_t len) {
+  if (len < 8) return fail(id, "malformed seed request");
+  uint64_t ns;
+  memcpy(&ns, payload, 8);
+  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+  if (clock_settime(CLOCK_REALTIME, &ts) != 0) return fail(id, "cannot set the clock");
+  uint32_t bytes = len - 8;
+  struct {
+    int entropy_count, buf_size;
+    unsigned char buf[256];
+  } entropy;
+  if (bytes > sizeof entropy.buf) bytes = sizeof entropy.buf;
+  entropy.entropy_count = (int)bytes * 8;
+  entropy.buf_size = (int)bytes;
+  memcpy(entropy.buf, payload + 8, bytes);
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || ioctl(fd, RNDADDENTROPY, &entropy) != 0 || ioctl(fd, RNDRESEEDCRNG) != 0) {
+    if (fd >= 0) close(fd);
+    return fail(id, "cannot reseed the random pool");
+  }
+  close(fd);
+  send_frame('A', id, NULL, 0);
+}
+
+static void handle(char type, uint32_t id, char *payload, uint32_t len) {
+  if (type == 'X') {
+    payload[len] = 0;
+    start_job(id, payload, len);
+  } else if (type == 'K') {
+    struct job *j = find_job(id);
+    if (j && !j->ended) kill(-j->pid, len ? payload[0] : SIGKILL);
+  } else if (type == 'S') {
+    seed(id, (unsigned char *)payload, len);
+  } else {
+    fail(id, "unknown request");
+  }
+}
+
+/* Send what a job's pipe has; close it at EOF. */
+static void drain(struct job *j, int *fd, char type) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(*fd, buf, sizeof buf);
+    if (n > 0) {
+      send_frame(type, j->id, buf, (uint32_t)n);
+      continue;
+    }
+    if (n < 0 && (errno == EINTR)) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    close(*fd);
+    *fd = -1;
+    return;
+  }
+}
+
+static void finish_if_done(struct job *j) {
+  if (!j->pid || !j->ended || j->out >= 0 || j->err >= 0) return;
+  int32_t code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+  send_frame('Z', j->id, &code, 4);
+  memset(j, 0, sizeof *j);
+}
+
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (int i = 0; i < MAX_JOBS; i++) {
+      if (jobs[i].pid == pid) {
+        jobs[i].ended = 1;
+        jobs[i].status = status;
+        finish_if_done(&jobs[i]);
+      }
+    }
+  }
+}
+
+/* Bring the loopback interface up: the guest has no other network unless one is asked for. */
+static void loopback_up(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {0};
+  strcpy(ifr.ifr_name, "lo");
+  if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) say("cannot read the flags of %s", "lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (fd >= 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) say("cannot bring %s up", "lo");
+  if (fd >= 0) close(fd);
+}
+
+int main(void) {
+  if (getpid() == 1) {
+    mount_basics("");
+    load_modules();
+    char *root = cmdline_value("seedfork.root");
+    if (root) switch_root(root);
+    sethostname("seedfork", 8);
+    loopback_up();
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  port = open_port();
+  if (port < 0) {
+    say("no virtio-serial port named %s", PORT_NAME);
+    for (;;) pause();
+  }
+  char boot_id[64] = {0};
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY);
+  ssize_t n = fd >= 0 ? read(fd, boot_id, sizeof boot_id - 1) : 0;
+  if (fd >= 0) close(fd);
+  send_frame('R', 0, boot_id, n > 0 ? (uint32_t)strcspn(boot_id, "\n") : 0);
+
+  static unsigned char in[MAX_FRAME + 16];
+  size_t have = 0;
+  for (;;) {
+    struct pollfd fds[2 + 2 * MAX_JOBS];
+    struct job *owner[2 + 2 * MAX_JOBS];
+    int nfds = 0;
+    fds[nfds++] = (struct pollfd){.fd = port, .events = POLLIN};
+    fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    for (int i = 0; i < MAX_JOBS; i++) {
+      if (!jobs[i].pid) continue;
+      if (jobs[i].out >= 0) owner[nfds] = &jobs[i], fds[nfds++] = (struct pollfd){.fd = jobs[i].out, .events = POLLIN};
+      if (jobs[i].err >= 0) owner[nfds] = &jobs[i], fds[nfds++] = (struct pollfd){.fd = jobs[i].err, .events = POLLIN};
+    }
+    if (poll(fds, (nfds_t)nfds, -1) < 0) continue;
+    for (int i = 2; i < nfds; i++) {
+      if (!fds[i].revents) continue;
+      struct job *j = owner[i];
+      if (fds[i].fd == j->out) drain(j, &j->out, 'O');
+      else if (fds[i].fd == j->err) drain(j, &j->err, 'E');
+      finish_if_done(j);
+    }
+    if (fds[1].revents) {
+      struct signalfd_siginfo info;
+      while (read(sfd, &info, sizeof info) > 0) {
+      }
+      reap();
+    }
+    if (fds[0].revents & POLLIN) {
+      ssize_t got = read(port, in + have, sizeof in - have);
+      if (got > 0) have += (size_t)got;
+      for (;;) {
+        if (have < 9) break;
+        uint32_t len;
+        memcpy(&len, in, 4);
+        if (len < 5 || len > MAX_FRAME) {
+          have = 0; /* a corrupt stream: drop it */
+          break;
+        }
+        if (have < 4 + (size_t)len) break;
+        uint32_t id;
+        memcpy(&id, in + 5, 4);
+        char saved = (char)in[4 + len];
+        handle((char)in[4], id, (char *)in + 9, len - 5);
+        in[4 + len] = (unsigned char)saved;
+        memmove(in, in + 4 + len, have - 4 - len);
+        have -= 4 + (size_t)len;
+      }
+    } else if (fds[0].revents & (POLLHUP | POLLERR)) {
+      usleep(10000); /* no host on the port yet: wait for one */
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import { connectWhenReady } from './unix-socket.js';
+
+/** A command's end, as the guest agent reports it. */
+export interface AgentExit {
+  /** Exit code, or 128 + the signal that killed it. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link AgentClient.exec}. */
+export interface AgentExecOptions {
+  /** Working directory in the guest (default `/`). */
+  cwd?: string;
+  /** Variables added to the agent's base environment (PATH, HOME). */
+  env?: Record<string, string>;
+  /** Each chunk of stdout and stderr as it comes. */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+}
+
+interface Job {
+  stdout: Buffer[];
+  stderr: Buffer[];
+  onOutput?: AgentExecOptions['onOutput'];
+  resolve: (exit: AgentExit) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * The host's side of the guest agent's protocol (native/guest-agent.c) over the virtio-serial
+ * port QEMU exposes as a Unix socket: frames of [u32 length][u8 type][u32 job][payload], little
+ * endian. Several commands may run at once.
+ */
+export class AgentClient {
+  private buffer: Buffer = Buffer.alloc(0);
+  private nextJob = 1;
+  private readonly jobs = new Map<number, Job>();
+  private readonly seeds = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private closedWith: Error | undefined;
+  private readyWaiter: { resolve: (bootId: string) => void; reject: (e: Error) => void } | undefined;
+  /** This boot's `/proc/sys/kernel/random/boot_id`, once the agent said it is ready. */
+  bootId: string | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => this.receive(d));
+    socket.on('error', (e) => this.fail(e));
+    socket.on('close', () => this.fail(new Error('the guest agent connection closed')));
+  }
+
+  /**
+   * Connect to the agent's socket, retrying until QEMU has created it, within `timeoutMs`.
+   * @throws SeedforkError when it cannot connect in time
+   */
+  static connect(path: string, timeoutMs: number): Promise<AgentClient> {
+    return connectWhenReady(path, timeoutMs, 'the guest agent', (socket) => new AgentClient(socket));
+  }
+
+  /**
+   * Wait for the agent's ready frame (sent once after boot).
+   * @returns the guest's boot id
+   * @throws SeedforkError when it does not come within `timeoutMs` or the connection ends
+   */
+  ready(timeoutMs: number): Promise<string> {
+    if (this.bootId !== undefined) return Promise.resolve(this.bootId);
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new SeedforkError(`the guest agent did not report ready within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.readyWaiter = {
+        resolve: (id) => {
+          clearTimeout(timer);
+          resolve(id);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  /**
+   * Run `argv` in the guest to completion.
+   * @throws Error when the agent refuses the request (the reason) or the connection ends
+   */
+  exec(argv: string[], options: AgentExecOptions = {}): Promise<AgentExit> {
+    const id = this.nextJob++;
+    const strings = [
+      options.cwd ?? '/',
+      ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      '',
+      ...argv,
+    ];
+    const payload = Buffer.concat(strings.map((s) => Buffer.from(`${s}\0`)));
+    return new Promise((resolve, reject) => {
+      if (this.closedWith) return reject(this.closedWith);
+      this.jobs.set(id, { stdout: [], stderr: [], onOutput: options.onOutput, resolve, reject });
+      this.send('X', id, payload);
+    });
+  }
+
+  /**
+   * Set the guest's clock to the host's and mix fresh host randomness into its random pool, so
+   * that guests restored from one snapshot neither share random state nor keep the snapshot's
+   * time (Brooker et al., "Restoring Uniqueness in MicroVM Snapshots", 2021).
+   * @throws Error when the agent cannot (the reason)
+   */
+  reseed(): Promise<void> {
+    const id = this.nextJob++;
+    const payload = Buffer.alloc(8 + 64);
+    payload.writeBigUInt64LE(BigInt(Date.now()) * 1_000_000n, 0);
+    randomBytes(64).copy(payload, 8);
+    return new Promise((resolve, reject) => {
+      if (this.closedWith) return reject(this.closedWith);
+      this.seeds.set(id, { resolve, reject });
+      this.send('S', id, payload);
+    });
+  }
+
+  /** Close the connection; running commands fail. */
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private send(type: string, job: number, payload: Buffer): void {
+    const header = Buffer.alloc(9);
+    header.writeUInt32LE(payload.length + 5, 0);
+    header.write(type, 4, 'latin1');
+    header.writeUInt32LE(job, 5);
+    this.socket.write(Buffer.concat([header, payload]));
+  }
+
+  private receive(data: Buffer): void {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, data]) : data;
+    while (this.buffer.length >= 4) {
+      const length = this.buffer.readUInt32LE(0);
+      if (this.buffer.length < 4 + length) return;
+      const type = String.fromCharCode(this.buffer[4]!);
+      const job = this.buffer.readUInt32LE(5);
+      const payload = this.buffer.subarray(9, 4 + length);
+      this.buffer = this.buffer.subarray(4 + length);
+      this.frame(type, job, payload);
+    }
+  }
+
+  private frame(type: string, id: number, payload: Buffer): void {
+    if (type === 'R') {
+      this.bootId = payload.toString();
+      this.readyWaiter?.resolve(this.bootId);
+      return;
+    }
+    if (type === 'A' || (type === 'F' && this.seeds.has(id))) {
+      const seed = this.seeds.get(id);
+      this.seeds.delete(id);
+      if (type === 'A') seed?.resolve();
+      else seed?.reject(new Error(`the guest agent: ${payload.toString()}`));
+      return;
+    }
+    const job = this.jobs.get(id);
+    if (!job) return;
+    if (type === 'O' || type === 'E') {
+      (type === 'O' ? job.stdout : job.stderr).push(Buffer.from(payload));
+      job.onOutput?.(payload.toString(), type === 'O' ? 'stdout' : 'stderr');
+    } else if (type === 'Z') {
+      this.jobs.delete(id);
+      job.resolve({
+        exitCode: payload.readInt32LE(0),
+        stdout: Buffer.concat(job.stdout).toString(),
+        stderr: Buffer.concat(job.stderr).toString(),
+      });
+    } else if (type === 'F') {
+      this.jobs.delete(id);
+      job.reject(new Error(`the guest agent: ${payload.toString()}`));
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    this.readyWaiter?.reject(error);
+    for (const job of this.jobs.values()) job.reject(error);
+    for (const seed of this.seeds.values()) seed.reject(error);
+    this.jobs.clear();
+    this.seeds.clear();
+  }
+}

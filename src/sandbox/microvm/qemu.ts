@@ -1,0 +1,230 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import { AgentClient } from './agent-client.js';
+import { Qmp } from './qmp.js';
+
+/** How QEMU runs the guest's CPU: hardware virtualisation, or software emulation. */
+export type Accelerator = 'kvm' | 'tcg';
+
+/** The accelerator to use, and why. */
+export interface AcceleratorChoice {
+  accel: Accelerator;
+  /** One line for the output when it is not KVM. */
+  reason?: string;
+}
+
+/**
+ * KVM where `/dev/kvm` can be opened and is hardware KVM (the kvm_intel or kvm_amd module);
+ * software emulation (TCG) otherwise, with the reason. `/dev/kvm` of the PVM module (kvm_pvm,
+ * paravirtualised KVM inside a VM) kills guests with KVM internal errors (issue 14's probe).
+ */
+export function chooseAccelerator(requested: 'auto' | Accelerator = 'auto'): AcceleratorChoice {
+  if (requested === 'tcg') return { accel: 'tcg', reason: 'microvm.accel is tcg' };
+  let usable = false;
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    usable = true;
+  } catch {
+    // below
+  }
+  const hardware = ['kvm_intel', 'kvm_amd'].some((m) => existsSync(`/sys/module/${m}`));
+  if (usable && hardware) return { accel: 'kvm' };
+  if (requested === 'kvm')
+    throw new SeedforkError('microvm.accel is kvm, but this machine has no hardware KVM', {
+      hint: usable
+        ? '/dev/kvm here is not hardware KVM (kvm_intel or kvm_amd): set microvm.accel to auto or tcg.'
+        : 'Load kvm_intel or kvm_amd and give this user /dev/kvm, or set microvm.accel to auto or tcg.',
+    });
+  const why = !existsSync('/dev/kvm')
+    ? 'there is no /dev/kvm'
+    : !usable
+      ? '/dev/kvm cannot be opened by this user'
+      : existsSync('/sys/module/kvm_pvm')
+        ? '/dev/kvm is PVM (kvm_pvm), where guests die'
+        : '/dev/kvm is not hardware KVM';
+  return {
+    accel: 'tcg',
+    reason: `microvm: ${why}; guests run under software emulation (TCG), which is slower`,
+  };
+}
+
+/** The host's TSC frequency in kHz, for `tsc_early_khz` (a TCG guest otherwise calibrates, and 1 boot in 25 hangs doing so). */
+export function hostTscKhz(): number | undefined {
+  const mhz = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+  return mhz ? Math.round(Number(mhz) * 1000) : undefined;
+}
+
+/** The QEMU binary, or a clear error naming the package. */
+export function qemuBinary(): string {
+  for (const dir of (process.env.PATH ?? '/usr/bin').split(':')) {
+    const candidate = join(dir, 'qemu-system-x86_64');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new SeedforkError('the microvm backend needs QEMU (qemu-system-x86_64), which is not installed', {
+    hint: 'apt-get install qemu-system-x86',
+  });
+}
+
+/** A virtio block device of a guest. */
+export interface GuestDisk {
+  /** QEMU's id of the drive (the same in a template and its clones). */
+  id: string;
+  file: string;
+  format: 'raw' | 'qcow2';
+  readOnly?: boolean;
+}
+
+/** What a guest is booted or restored with. */
+export interface GuestSpec {
+  vmlinux: string;
+  initramfs: string;
+  /** Disks, in order: the first is /dev/vda. */
+  disks: GuestDisk[];
+  /** Kernel command line additions (`seedfork.root=/dev/vda`). */
+  append: string[];
+  memoryMiB: number;
+  cpus: number;
+  accel: Accelerator;
+  /** Directory for the QMP and agent sockets and the console log. */
+  runDir: string;
+  /**
+   * Guest memory in this file: `share: true` for a template (its pages are the snapshot),
+   * `share: false` to map a template's memory copy-on-write in a clone.
+   */
+  memoryFile?: { path: string; share: boolean };
+  /** Wait for an incoming migration (a clone restored from a snapshot) instead of booting. */
+  incoming?: boolean;
+}
+
+/** QEMU's arguments for `spec`: the microvm machine, virtio-mmio devices, no network, no display. */
+export function qemuArgs(spec: GuestSpec): string[] {
+  const tsc = spec.accel === 'tcg' ? hostTscKhz() : undefined;
+  const machine = ['microvm', 'x-option-roms=off', 'acpi=on', 'rtc=on'];
+  const args = [
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-accel',
+    spec.accel,
+    '-m',
+    `${spec.memoryMiB}M`,
+    '-smp',
+    String(spec.cpus),
+  ];
+  if (spec.memoryFile) {
+    machine.push('memory-backend=mem');
+    args.push(
+      '-object',
+      `memory-backend-file,id=mem,size=${spec.memoryMiB}M,mem-path=${spec.memoryFile.path},share=${spec.memoryFile.share ? 'on' : 'off'}`,
+    );
+  }
+  args.push('-M', machine.join(','));
+  args.push('-kernel', spec.vmlinux, '-initrd', spec.initramfs);
+  args.push(
+    '-append',
+    ['console=ttyS0', 'quiet', 'panic=-1', ...(tsc ? [`tsc_early_khz=${tsc}`] : []), ...spec.append].join(
+      ' ',
+    ),
+  );
+  args.push('-serial', `file:${join(spec.runDir, 'console.log')}`);
+  args.push('-qmp', `unix:${join(spec.runDir, 'qmp.sock')},server=on,wait=off`);
+  args.push(
+    '-device',
+    'virtio-serial-device',
+    '-chardev',
+    `socket,id=agent,path=${join(spec.runDir, 'agent.sock')},server=on,wait=off`,
+    '-device',
+    'virtserialport,chardev=agent,name=seedfork.agent',
+  );
+  for (const disk of spec.disks) {
+    args.push(
+      '-drive',
+      `id=${disk.id},file=${disk.file},format=${disk.format},if=none,cache=unsafe${disk.readOnly ? ',readonly=on' : ''}`,
+      '-device',
+      `virtio-blk-device,drive=${disk.id}`,
+    );
+  }
+  if (spec.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
+/** A running QEMU with its guest's agent. */
+export interface Guest {
+  readonly process: ChildProcess;
+  readonly agent: AgentClient;
+  readonly qmp: Qmp;
+  /** The guest's serial console (kernel messages, the agent's complaints). */
+  readonly consoleLog: string;
+  /** Kill QEMU and wait for it to exit. Safe to call twice. */
+  kill(): Promise<void>;
+}
+
+/** The last lines of a guest's console, for errors. */
+export function consoleTail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no console output)';
+  }
+}
+
+/**
+ * Start QEMU for `spec` and connect to its QMP socket and its agent. A booted guest is ready
+ * when its agent says so; a clone (`incoming`) is left for the caller to restore.
+ * @throws SeedforkError when QEMU fails to start or the agent is not ready within `readyMs`,
+ *   with QEMU's output and the console's last lines; QEMU is killed then
+ */
+export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Guest> {
+  const stderrLog = join(spec.runDir, 'qemu.log');
+  const out = openSync(stderrLog, 'a');
+  const child = spawn(qemuBinary(), qemuArgs(spec), { stdio: ['ignore', out, out] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let agent: AgentClient | undefined;
+  let qmp: Qmp | undefined;
+  const kill = async () => {
+    agent?.close();
+    qmp?.close();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  const died = exited.then(() => {
+    throw new SeedforkError(`QEMU exited while starting the guest: ${consoleTail(stderrLog, 5)}`, {
+      details: consoleTail(join(spec.runDir, 'console.log')),
+    });
+  });
+  died.catch(() => {});
+  try {
+    qmp = await Promise.race([Qmp.connect(join(spec.runDir, 'qmp.sock'), readyMs), died]);
+    agent = await Promise.race([AgentClient.connect(join(spec.runDir, 'agent.sock'), readyMs), died]);
+    if (!spec.incoming) await Promise.race([agent.ready(readyMs), died]);
+  } catch (error) {
+    await kill();
+    if (error instanceof SeedforkError && error.message.startsWith('QEMU exited')) throw error;
+    throw new SeedforkError(`the guest did not become ready: ${(error as Error).message}`, {
+      hint: 'The guest console below says how far it got.',
+      details: consoleTail(join(spec.runDir, 'console.log')),
+      cause: error,
+    });
+  }
+  return { process: child, agent, qmp, consoleLog: join(spec.runDir, 'console.log'), kill };
+}
+
+/** `qemu-img create` of a qcow2 overlay over `backing` (copy-on-write: the backing file is never written). */
+export function createOverlay(backing: string, backingFormat: 'raw' | 'qcow2', overlay: string): void {
+  try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  } catch (error) {
+    const e = error as { code?: string; stderr?: Buffer };
+    throw new SeedforkError(
+      e.code === 'ENOENT'
+        ? 'the microvm backend needs qemu-img, which is not installed'
+        : `qemu-img cannot create an overlay of ${backing}: ${String(e.stderr ?? '').trim()}`,
+      { hint: e.code === 'ENOENT' ? 'apt-get install qemu-utils' : undefined, cause: error },
+    );
+  }
+}

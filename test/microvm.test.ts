@@ -1,0 +1,181 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Guest } from '../src/sandbox/microvm/qemu.js';
+import { qemuBinary, startGuest } from '../src/sandbox/microvm/qemu.js';
+import { type GuestAssets, guestAssets, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
+
+/** Why the microvm tests cannot run here, or undefined. */
+function whyNot(): string | undefined {
+  for (const [command, pkg] of [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['qemu-img', 'qemu-utils'],
+    ['mmdebstrap', 'mmdebstrap'],
+    ['lz4', 'lz4'],
+    ['apt-get', 'apt (a Debian or Ubuntu host)'],
+  ])
+    try {
+      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    } catch {
+      return `${command} is not installed (apt-get install ${pkg})`;
+    }
+  if (process.getuid?.() !== 0) return 'building the guest image (mmdebstrap) needs root';
+  return undefined;
+}
+const why = whyNot();
+if (why) console.warn(`skipping the microvm tests: ${why}`);
+
+const PG = '/usr/lib/postgresql/15/bin';
+const qemuPids = () =>
+  execFileSync('sh', ['-c', 'pgrep -f "^[^ ]*qemu-system-x86_64 .*seedfork.agent" || true'], {
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter(Boolean);
+
+describe.skipIf(why !== undefined)(
+  'the microvm guest: a kernel of its own, forked from a running snapshot',
+  () => {
+    let assets: GuestAssets;
+    let snapshot: VmSnapshot;
+    let work: string;
+    let postmaster = '';
+    const sh = async (guest: Guest, script: string) => {
+      const r = await guest.agent.exec(['/bin/sh', '-c', script]);
+      expect(r.exitCode, `${script}\n${r.stdout}${r.stderr}`).toBe(0);
+      return r.stdout.trim();
+    };
+
+    beforeAll(async () => {
+      work = mkdtempSync(join(tmpdir(), 'seedfork-microvm-'));
+      assets = await guestAssets({ onBuild: (what) => console.log(`building ${what}`) });
+      console.log(
+        `microvm accelerator: ${assets.accel.accel}${assets.accel.reason ? ` (${assets.accel.reason})` : ''}`,
+      );
+      // the seed: PostgreSQL initialised and started inside the guest, one row written, then saved
+      snapshot = await VmSnapshot.create(
+        assets,
+        join(work, 'snapshot'),
+        { memoryMiB: 512, cpus: 1 },
+        async (guest) => {
+          await sh(
+            guest,
+            `mkdir -p /var/lib/pg && chown postgres /var/lib/pg && runuser -u postgres -- ${PG}/initdb -D /var/lib/pg/data -A trust > /dev/null`,
+          );
+          await sh(
+            guest,
+            `runuser -u postgres -- ${PG}/pg_ctl -D /var/lib/pg/data -o "-c listen_addresses=127.0.0.1 -c fsync=off" -l /var/lib/pg/log -w start > /dev/null`,
+          );
+          await sh(
+            guest,
+            `psql -U postgres -h 127.0.0.1 -Atc "create table seeded (n int); insert into seeded values (1)"`,
+          );
+          postmaster = await sh(guest, 'head -1 /var/lib/pg/data/postmaster.pid');
+        },
+      );
+    }, 600_000);
+
+    afterAll(() => {
+      snapshot?.remove();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    test('a fork resumes with the PostgreSQL started before the snapshot; forks draw different random bytes and get the host clock', async () => {
+      const [a, b] = [await snapshot.fork(join(work, 'a')), await snapshot.fork(join(work, 'b'))];
+      try {
+        for (const guest of [a, b]) {
+          // the same postmaster process as in the seed: it was not started again
+          expect(await sh(guest, 'head -1 /var/lib/pg/data/postmaster.pid')).toBe(postmaster);
+          expect(await sh(guest, `cat /proc/${postmaster}/comm`)).toBe('postgres');
+          expect(
+            await sh(
+              guest,
+              'psql -U postgres -h 127.0.0.1 -qAtc "insert into seeded values (2); select count(*) from seeded"',
+            ),
+          ).toBe('2');
+          const guestNow = Number(await sh(guest, 'date +%s'));
+          expect(Math.abs(guestNow - Date.now() / 1000)).toBeLessThan(30);
+        }
+        const random = (g: Guest) => sh(g, 'head -c 16 /dev/urandom | od -An -tx1');
+        expect(await random(a)).not.toBe(await random(b));
+      } finally {
+        await a.kill();
+        await b.kill();
+      }
+    });
+
+    test('a test may change a global sysctl and the clock in its guest: neither the next fork nor the host sees it', async () => {
+      const hostSwappiness = readFileSync('/proc/sys/vm/swappiness', 'utf8').trim();
+      const first = await snapshot.fork(join(work, 'first'));
+      let seeded = '';
+      try {
+        seeded = await sh(first, 'cat /proc/sys/vm/swappiness');
+        await sh(first, 'sysctl -q -w vm.swappiness=7');
+        expect(await sh(first, 'cat /proc/sys/vm/swappiness')).toBe('7');
+        await sh(first, 'date -s "2001-02-03 04:05:06" > /dev/null');
+        expect(await sh(first, 'date +%Y')).toBe('2001');
+        expect(await sh(first, 'cat /proc/sys/kernel/random/boot_id')).not.toBe(
+          readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+        );
+      } finally {
+        await first.kill();
+      }
+      const next = await snapshot.fork(join(work, 'next'));
+      try {
+        expect(await sh(next, 'cat /proc/sys/vm/swappiness')).toBe(seeded);
+        expect(Number(await sh(next, 'date +%Y'))).toBe(new Date().getUTCFullYear());
+      } finally {
+        await next.kill();
+      }
+      expect(readFileSync('/proc/sys/vm/swappiness', 'utf8').trim()).toBe(hostSwappiness);
+      expect(new Date().getUTCFullYear()).toBeGreaterThan(2001);
+    });
+
+    test('killing forks leaves no QEMU process and none of their files', async () => {
+      const guest = await snapshot.fork(join(work, 'gone'));
+      expect(qemuPids().length).toBeGreaterThan(0);
+      await guest.kill();
+      expect(existsSync(join(work, 'gone'))).toBe(false);
+      expect(qemuPids()).toEqual([]);
+    });
+
+    test('a guest that never reports ready: the error shows its console, and QEMU is gone', async () => {
+      const broken = join(work, 'broken-initramfs');
+      writeFileSync(broken, 'not an initramfs');
+      const runDir = mkdtempSync(join(work, 'broken-'));
+      await expect(
+        startGuest(
+          {
+            vmlinux: assets.kernel.vmlinux,
+            initramfs: broken,
+            disks: [],
+            append: [],
+            memoryMiB: 256,
+            cpus: 1,
+            accel: assets.accel.accel,
+            runDir,
+          },
+          20_000,
+        ),
+      ).rejects.toMatchObject({ message: expect.stringMatching(/QEMU exited|did not become ready/) });
+      expect(qemuPids()).toEqual([]);
+    });
+
+    test('no QEMU on PATH: the error names the package', () => {
+      const path = process.env.PATH;
+      process.env.PATH = '/nonexistent';
+      try {
+        expect(() => qemuBinary()).toThrow(/qemu-system-x86_64/);
+        try {
+          qemuBinary();
+        } catch (error) {
+          expect((error as { hint?: string }).hint).toBe('apt-get install qemu-system-x86');
+        }
+      } finally {
+        process.env.PATH = path;
+      }
+    });
+  },
+);

@@ -12,7 +12,9 @@
 // [u32 job id][payload]. Host to guest: 'X' exec (payload: NUL-terminated strings: the working
 // directory, then KEY=VALUE environment entries, an empty string, then argv), 'K' kill (payload:
 // one byte, the signal; the job's process group gets it), 'S' seed (payload: u64 nanoseconds
-// since the epoch for CLOCK_REALTIME, then bytes of entropy). Guest to host: 'R' ready (payload:
+// since the epoch for CLOCK_REALTIME, then bytes of entropy), 'P' probe (payload: u16 TCP port:
+// answered 'A' when a connection to 127.0.0.1 on it succeeds, else 'F'; no process is started,
+// which under software emulation costs hundreds of ms). Guest to host: 'R' ready (payload:
 // this boot's /proc/sys/kernel/random/boot_id), 'O' / 'E' output of a job, 'Z' a job's end
 // (payload: i32, the exit code, or 128 + the signal that killed it), 'F' a request that failed
 // (payload: the reason), 'A' seed applied.
@@ -22,6 +24,7 @@
 #include <fcntl.h>
 #include <linux/random.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -273,6 +276,19 @@ static void seed(uint32_t id, const unsigned char *payload, uint32_t len) {
   send_frame('A', id, NULL, 0);
 }
 
+static void probe(uint32_t id, const unsigned char *payload, uint32_t len) {
+  if (len < 2) return fail(id, "malformed probe request");
+  uint16_t port;
+  memcpy(&port, payload, 2);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+  int saved = errno;
+  if (fd >= 0) close(fd);
+  if (ok) send_frame('A', id, NULL, 0);
+  else fail(id, strerror(saved));
+}
+
 static void handle(char type, uint32_t id, char *payload, uint32_t len) {
   if (type == 'X') {
     payload[len] = 0;
@@ -282,6 +298,8 @@ static void handle(char type, uint32_t id, char *payload, uint32_t len) {
     if (j && !j->ended) kill(-j->pid, len ? payload[0] : SIGKILL);
   } else if (type == 'S') {
     seed(id, (unsigned char *)payload, len);
+  } else if (type == 'P') {
+    probe(id, (unsigned char *)payload, len);
   } else {
     fail(id, "unknown request");
   }

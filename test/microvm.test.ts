@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeProjectDisk } from '../src/sandbox/microvm/project-disk.js';
 import type { Guest } from '../src/sandbox/microvm/qemu.js';
 import { qemuBinary, startGuest } from '../src/sandbox/microvm/qemu.js';
 import { type GuestAssets, guestAssets, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
@@ -86,6 +87,8 @@ describe.skipIf(why !== undefined)(
       const [a, b] = [await snapshot.fork(join(work, 'a')), await snapshot.fork(join(work, 'b'))];
       try {
         for (const guest of [a, b]) {
+          expect(await guest.agent.probePort(5432)).toBe(true); // accepting at once, no start
+          expect(await guest.agent.probePort(5433)).toBe(false);
           // the same postmaster process as in the seed: it was not started again
           expect(await sh(guest, 'head -1 /var/lib/pg/data/postmaster.pid')).toBe(postmaster);
           expect(await sh(guest, `cat /proc/${postmaster}/comm`)).toBe('postgres');
@@ -131,6 +134,34 @@ describe.skipIf(why !== undefined)(
       }
       expect(readFileSync('/proc/sys/vm/swappiness', 'utf8').trim()).toBe(hostSwappiness);
       expect(new Date().getUTCFullYear()).toBeGreaterThan(2001);
+    });
+
+    test("a fork sees the project's current files at their host path; what a test writes there stays in its guest", async () => {
+      const project = join(work, 'project');
+      mkdirSync(join(project, '.git'), { recursive: true });
+      writeFileSync(join(project, 'before.txt'), 'written before the snapshot was used');
+      writeFileSync(join(project, '.git', 'HEAD'), 'ref: main');
+      writeFileSync(join(project, 'after.txt'), 'written for this run');
+      const disk = join(work, 'project.ext4');
+      await writeProjectDisk(project, disk, ['.git']);
+      const first = await snapshot.fork(join(work, 'p1'), { project: { disk, mountAt: project } });
+      try {
+        expect(await sh(first, `cat ${project}/before.txt ${project}/after.txt`)).toBe(
+          'written before the snapshot was usedwritten for this run',
+        );
+        expect(await sh(first, `test -e ${project}/.git && echo yes || echo no`)).toBe('no');
+        await sh(first, `echo from-the-guest > ${project}/written.txt && rm ${project}/before.txt`);
+      } finally {
+        await first.kill();
+      }
+      expect(existsSync(join(project, 'written.txt'))).toBe(false);
+      expect(existsSync(join(project, 'before.txt'))).toBe(true);
+      const second = await snapshot.fork(join(work, 'p2'), { project: { disk, mountAt: project } });
+      try {
+        expect(await sh(second, `ls ${project}`)).toBe('after.txt\nbefore.txt');
+      } finally {
+        await second.kill();
+      }
     });
 
     test('killing forks leaves no QEMU process and none of their files', async () => {

@@ -38,6 +38,7 @@ export class AgentClient {
   private buffer: Buffer = Buffer.alloc(0);
   private nextJob = 1;
   private readonly jobs = new Map<number, Job>();
+  /** Requests answered 'A' (done) or 'F' (refused): reseeds and probes. */
   private readonly seeds = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private closedWith: Error | undefined;
   private readyWaiter: { resolve: (bootId: string) => void; reject: (e: Error) => void } | undefined;
@@ -119,6 +120,25 @@ export class AgentClient {
       if (this.closedWith) return reject(this.closedWith);
       this.seeds.set(id, { resolve, reject });
       this.send('S', id, payload);
+    });
+  }
+
+  /**
+   * Whether something in the guest accepts TCP connections on 127.0.0.1:`port` (the agent
+   * connects itself; no process is started).
+   * @throws Error when the connection to the agent ends
+   */
+  probePort(port: number): Promise<boolean> {
+    const id = this.nextJob++;
+    const payload = Buffer.alloc(2);
+    payload.writeUInt16LE(port);
+    return new Promise((resolve, reject) => {
+      if (this.closedWith) return reject(this.closedWith);
+      this.seeds.set(id, {
+        resolve: () => resolve(true),
+        reject: (e) => (e.message.includes('guest agent:') ? resolve(false) : reject(e)),
+      });
+      this.send('P', id, payload);
     });
   }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { AgentClient } from './agent-client.js';
@@ -180,7 +180,12 @@ export function consoleTail(path: string, lines = 20): string {
 export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Guest> {
   const stderrLog = join(spec.runDir, 'qemu.log');
   const out = openSync(stderrLog, 'a');
-  const child = spawn(qemuBinary(), qemuArgs(spec), { stdio: ['ignore', out, out] });
+  let child: ChildProcess;
+  try {
+    child = spawn(qemuBinary(), qemuArgs(spec), { stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out); // QEMU has its own copy
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let agent: AgentClient | undefined;
   let qmp: Qmp | undefined;

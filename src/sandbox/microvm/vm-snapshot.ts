@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { writeInitramfs } from './initramfs.js';
 import { debianKernel, type GuestKernel } from './kernel.js';
+import { mountProjectScript, writeProjectDisk } from './project-disk.js';
 import {
   type AcceleratorChoice,
   chooseAccelerator,
@@ -74,10 +75,19 @@ export interface GuestSize {
   cpus: number;
 }
 
+/** The project's files for a fork: a disk from {@link writeProjectDisk}, shown at `mountAt`. */
+export interface ProjectDisk {
+  disk: string;
+  /** Absolute path in the guest (the project's path on the host, so paths stay the same). */
+  mountAt: string;
+}
+
 /**
  * A running guest saved to disk, forked into guests that resume where it stopped (QEMU's VM
  * templating): its memory file (mapped copy-on-write by every fork), its device state, and its
- * disk (the backing file of every fork's qcow2 overlay). Its directory holds all of it.
+ * disk (the backing file of every fork's qcow2 overlay). Its directory holds all of it. The
+ * guest has a second disk, /dev/vdb, empty in the snapshot: each fork gets the current run's
+ * project disk there, mounted after the restore, so tests always see the current files.
  */
 export class VmSnapshot {
   private constructor(
@@ -103,10 +113,14 @@ export class VmSnapshot {
     let guest: Guest | undefined;
     try {
       createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
+      await writeProjectDisk(undefined, join(dir, 'project-placeholder.ext4'));
       guest = await startGuest(
         {
           ...baseSpec(assets, size),
-          disks: [{ id: 'root', file: join(dir, 'disk.qcow2'), format: 'qcow2' }],
+          disks: [
+            { id: 'root', file: join(dir, 'disk.qcow2'), format: 'qcow2' },
+            { id: 'project', file: join(dir, 'project-placeholder.ext4'), format: 'raw', readOnly: true },
+          ],
           runDir: join(dir, 'boot'),
           memoryFile: { path: join(dir, 'memory'), share: true },
         },
@@ -126,11 +140,12 @@ export class VmSnapshot {
 
   /**
    * A new guest resumed from this snapshot in `runDir` (created): its own overlay disk, the
-   * snapshot's memory mapped copy-on-write, its clock set and random pool reseeded. Killing it
-   * removes `runDir`.
-   * @throws SeedforkError when QEMU or the restore fails (nothing is left behind)
+   * snapshot's memory mapped copy-on-write, its clock set and random pool reseeded, and
+   * `project` mounted (writable, its writes kept in the guest). Killing it removes `runDir`.
+   * @throws SeedforkError when QEMU, the restore or the project's mount fails (nothing is left behind)
    */
-  async fork(runDir: string, readyMs = 60_000): Promise<Guest> {
+  async fork(runDir: string, options: { project?: ProjectDisk; readyMs?: number } = {}): Promise<Guest> {
+    const { project, readyMs = 60_000 } = options;
     mkdirSync(runDir, { recursive: true });
     let guest: Guest | undefined;
     try {
@@ -138,7 +153,15 @@ export class VmSnapshot {
       guest = await startGuest(
         {
           ...baseSpec(this.assets, this.size),
-          disks: [{ id: 'root', file: join(runDir, 'disk.qcow2'), format: 'qcow2' }],
+          disks: [
+            { id: 'root', file: join(runDir, 'disk.qcow2'), format: 'qcow2' },
+            {
+              id: 'project',
+              file: project?.disk ?? join(this.dir, 'project-placeholder.ext4'),
+              format: 'raw',
+              readOnly: true,
+            },
+          ],
           runDir,
           memoryFile: { path: join(this.dir, 'memory'), share: false },
           incoming: true,
@@ -146,6 +169,17 @@ export class VmSnapshot {
         readyMs,
       );
       await restoreGuest(guest, join(this.dir, 'state'), readyMs);
+      if (project) {
+        const mounted = await guest.agent.exec([
+          '/bin/sh',
+          '-c',
+          mountProjectScript('/dev/vdb', project.mountAt),
+        ]);
+        if (mounted.exitCode !== 0)
+          throw new SeedforkError(`cannot mount the project disk at ${project.mountAt} in the guest`, {
+            details: `${mounted.stdout}${mounted.stderr}`,
+          });
+      }
     } catch (error) {
       await guest?.kill();
       rmSync(runDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { writeProjectDisk } from '../src/sandbox/microvm/project-disk.js';
 import type { Guest } from '../src/sandbox/microvm/qemu.js';
 import { qemuBinary, startGuest } from '../src/sandbox/microvm/qemu.js';
 import { type GuestAssets, guestAssets, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
+import { REPO } from './support/project.js';
 
 /** Why the microvm tests cannot run here, or undefined. */
 function whyNot(): string | undefined {
@@ -170,6 +171,33 @@ describe.skipIf(why !== undefined)(
       await guest.kill();
       expect(existsSync(join(work, 'gone'))).toBe(false);
       expect(qemuPids()).toEqual([]);
+    });
+
+    test('a seedfork process killed with SIGKILL takes its guests with it', async () => {
+      const holder = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(REPO, 'test/support/guest-holder.mts')],
+        {
+          cwd: REPO,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let out = '';
+      holder.stdout.on('data', (d) => {
+        out += d;
+      });
+      const deadline = Date.now() + 60_000;
+      while (!/ready \d+/.test(out) && Date.now() < deadline && holder.exitCode === null)
+        await new Promise((r) => setTimeout(r, 50));
+      const [, pid, dir] = /ready (\d+) (\S+)/.exec(out) ?? [];
+      expect(pid, out).toBeDefined();
+      expect(qemuPids().length).toBeGreaterThan(0);
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+      const gone = Date.now() + 5_000;
+      while (qemuPids().length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+      expect(qemuPids()).toEqual([]);
+      rmSync(dir!, { recursive: true, force: true });
     });
 
     test('a guest that never reports ready: the error shows its console, and QEMU is gone', async () => {

@@ -182,7 +182,11 @@ export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Gues
   const out = openSync(stderrLog, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(qemuBinary(), qemuArgs(spec), { stdio: ['ignore', out, out] });
+    // QEMU gets SIGKILL when this process dies, however it dies (SIGKILL included): no guest
+    // outlives the seedfork process that started it (setpriv is util-linux's)
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemuBinary(), ...qemuArgs(spec)], {
+      stdio: ['ignore', out, out],
+    });
   } finally {
     closeSync(out); // QEMU has its own copy
   }

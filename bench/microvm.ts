@@ -18,7 +18,7 @@ import { parseConfig } from '../src/config/load.js';
 import { namespaceEnvironment } from '../src/run/environment.js';
 import { createOverlay, startGuest } from '../src/sandbox/microvm/qemu.js';
 import { saveGuest } from '../src/sandbox/microvm/snapshot.js';
-import { guestAssets, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
+import { guestAssets, guestSpec, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -60,13 +60,8 @@ async function microvm(work: string): Promise<void> {
     const t = performance.now();
     const guest = await startGuest(
       {
-        vmlinux: assets.kernel.vmlinux,
-        initramfs: assets.initramfs,
+        ...guestSpec(assets, { memoryMiB: 512, cpus: 1 }),
         disks: [{ id: 'root', file: join(dir, 'disk.qcow2'), format: 'qcow2' }],
-        append: ['seedfork.root=/dev/vda'],
-        memoryMiB: 512,
-        cpus: 1,
-        accel: assets.accel.accel,
         runDir: dir,
         memoryFile: { path: join(dir, 'memory'), share: true },
       },

@@ -5,6 +5,7 @@ import { expect, test } from 'vitest';
 /** The layers of docs/architecture.md, top first: a module imports only from its own layer and those above. */
 const LAYERS = [
   'errors',
+  'http',
   'polling',
   'pg',
   'locks',

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { postJson } from '../http/post-json.js';
 import type { IngestOutcome, IngestRequest } from './ingest.js';
 
 /** What the server answered: the ingest outcome, each failed test with its quarantine reason. */
@@ -36,27 +37,15 @@ export async function uploadRun(
     reports: request.reports.map((r) => ({ name: basename(r.path), content: r.content.toString('base64') })),
   });
   const url = `${server.replace(/\/+$/, '')}/api/v1/runs`;
-  const waits = options.backoffMs ?? BACKOFF_MS;
-  let last = '';
-  for (let attempt = 0; attempt <= waits.length; attempt++) {
-    if (attempt > 0) await new Promise((done) => setTimeout(done, waits[attempt - 1]));
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body,
-      });
-    } catch (error) {
-      last = `cannot reach ${server}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`;
-      continue;
-    }
-    const answer = (await response.json().catch(() => ({}))) as UploadOutcome & { error?: string };
-    if (response.ok) return answer;
-    last = `${server} answered ${response.status}: ${answer.error ?? response.statusText}`;
-    if (response.status < 500) throw new SeedforkError(last);
-  }
+  const outcome = await postJson<UploadOutcome>(url, body, {
+    token,
+    backoffMs: options.backoffMs ?? BACKOFF_MS,
+    target: server,
+  });
+  if (outcome.kind === 'ok') return outcome.answer;
+  if (outcome.kind === 'rejected') throw new SeedforkError(outcome.message);
+  if (outcome.kind === 'cancelled') throw new SeedforkError('the upload was cancelled'); // no signal: never
   throw new SeedforkError(
-    `${last} (gave up after ${waits.length + 1} attempts). The server stores a job whole or not at all: run the same ingest again, and a job it did store is not stored twice.`,
+    `${outcome.message} (gave up after ${outcome.attempts} attempts). The server stores a job whole or not at all: run the same ingest again, and a job it did store is not stored twice.`,
   );
 }

@@ -1,4 +1,5 @@
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { postJson, sleep } from '../http/post-json.js';
 import type { QueueAnswer, QueueCall, QueueError, QueueFile, QueueJoined } from '../plan/queue-protocol.js';
 import type { WorkSource } from './pool.js';
 
@@ -94,55 +95,28 @@ export class QueueClient implements WorkSource {
 
   private async post<T>(path: string, body: unknown): Promise<T> {
     const url = `${this.options.url.replace(/\/+$/, '')}/api/v1/queue/${path}`;
-    let last = '';
-    for (let attempt = 0; attempt <= BACKOFF_MS.length; attempt++) {
-      if (attempt > 0) await sleep(BACKOFF_MS[attempt - 1]!, this.signal);
-      if (this.signal?.aborted) break;
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
-          body: JSON.stringify(body),
-          ...(this.signal ? { signal: this.signal } : {}),
-        });
-      } catch (error) {
-        if (this.signal?.aborted) break;
-        last = `cannot reach ${this.options.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`;
-        continue;
-      }
-      const answer = (await response.json().catch(() => ({}))) as T & Partial<QueueError>;
-      if (response.ok) return answer;
-      last = `the queue at ${this.options.url} answered ${response.status}: ${answer.error ?? response.statusText}`;
-      if (response.status < 500) {
-        const error = new SeedforkError(last, {
-          hint:
-            response.status === 401 || response.status === 403
-              ? `Give the job a token for ${this.options.service} in SEEDFORK_TOKEN (seedfork token create --service ${this.options.service}).`
-              : answer.lost
-                ? 'The other jobs ran (or will run) its files; rerun this job only if the build is still going.'
-                : undefined,
-        });
-        throw Object.assign(error, { lost: answer.lost === true });
-      }
+    const outcome = await postJson<T & Partial<QueueError>>(url, body, {
+      token: this.options.token,
+      backoffMs: BACKOFF_MS,
+      target: this.options.url,
+      who: `the queue at ${this.options.url}`,
+      signal: this.signal,
+    });
+    if (outcome.kind === 'ok') return outcome.answer;
+    if (outcome.kind === 'cancelled') throw new SeedforkError('cancelled while talking to the queue');
+    if (outcome.kind === 'rejected') {
+      const error = new SeedforkError(outcome.message, {
+        hint:
+          outcome.status === 401 || outcome.status === 403
+            ? `Give the job a token for ${this.options.service} in SEEDFORK_TOKEN (seedfork token create --service ${this.options.service}).`
+            : outcome.answer.lost
+              ? 'The other jobs ran (or will run) its files; rerun this job only if the build is still going.'
+              : undefined,
+      });
+      throw Object.assign(error, { lost: outcome.answer.lost === true });
     }
-    if (this.signal?.aborted) throw new SeedforkError('cancelled while talking to the queue');
-    throw new SeedforkError(`${last} (gave up after ${BACKOFF_MS.length + 1} attempts)`, {
+    throw new SeedforkError(`${outcome.message} (gave up after ${outcome.attempts} attempts)`, {
       hint: 'Is `seedfork serve` running there and reachable from this machine?',
     });
   }
-}
-
-/** Resolve after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((done) => {
-    if (signal?.aborted) return done();
-    const timer = setTimeout(finish, ms);
-    function finish() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', finish);
-      done();
-    }
-    signal?.addEventListener('abort', finish, { once: true });
-  });
 }

@@ -10,6 +10,7 @@ import type { HistoryStore } from '../history/store.js';
 import { type TokenGrant, verifyToken } from '../history/tokens.js';
 import { dashboardRoutes, isLocal } from './dashboard/routes.js';
 import { queueRoutes } from './queue/routes.js';
+import { serviceRequest } from './service-request.js';
 
 /** What `POST /api/v1/runs` takes: one CI job's reports, base64-encoded. */
 export interface RunUpload {
@@ -55,21 +56,15 @@ export function historyApp(
   app.get('/api/v1/health', (c) => c.json({ ok: true, store: store.kind }));
 
   app.post('/api/v1/runs', bodyLimit({ maxSize: MAX_BODY_BYTES }), async (c) => {
-    const who = await grant(c.req.header('authorization'));
-    if (!who)
-      return c.json({ error: 'a valid bearer token is needed: seedfork token create --service S' }, 401);
-    let body: RunUpload;
-    try {
-      body = (await c.req.json()) as RunUpload;
-    } catch {
-      return c.json({ error: 'the body is not JSON' }, 400);
-    }
-    if (typeof body?.service !== 'string' || typeof body.build !== 'string' || !Array.isArray(body.reports)) {
-      return c.json({ error: 'service, build and reports[] are required' }, 400);
-    }
-    if (who.scope !== 'admin' && who.service !== body.service) {
-      return c.json({ error: `this token may ingest for ${who.service} only, not ${body.service}` }, 403);
-    }
+    const request = await serviceRequest<RunUpload>(c, grant, {
+      check: (b) =>
+        typeof b?.service !== 'string' || typeof b.build !== 'string' || !Array.isArray(b.reports)
+          ? 'service, build and reports[] are required'
+          : undefined,
+      forbidden: (mine, wanted) => `this token may ingest for ${mine} only, not ${wanted}`,
+    });
+    if ('refusal' in request) return request.refusal;
+    const { body } = request;
     try {
       const reports = body.reports.map((r) =>
         parseReport(String(r.name), Buffer.from(String(r.content), 'base64')),

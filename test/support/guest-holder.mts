@@ -4,20 +4,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOverlay, startGuest } from '../../src/sandbox/microvm/qemu.js';
-import { guestAssets } from '../../src/sandbox/microvm/vm-snapshot.js';
+import { guestAssets, guestSpec } from '../../src/sandbox/microvm/vm-snapshot.js';
 
 const assets = await guestAssets();
 const dir = mkdtempSync(join(tmpdir(), 'seedfork-guest-holder-'));
 createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
 const guest = await startGuest(
   {
-    vmlinux: assets.kernel.vmlinux,
-    initramfs: assets.initramfs,
+    ...guestSpec(assets, { memoryMiB: 256, cpus: 1 }),
     disks: [{ id: 'root', file: join(dir, 'disk.qcow2'), format: 'qcow2' }],
-    append: ['seedfork.root=/dev/vda'],
-    memoryMiB: 256,
-    cpus: 1,
-    accel: assets.accel.accel,
     runDir: dir,
   },
   120_000,

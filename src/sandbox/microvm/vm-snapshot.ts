@@ -116,7 +116,7 @@ export class VmSnapshot {
       await writeProjectDisk(undefined, join(dir, 'project-placeholder.ext4'));
       guest = await startGuest(
         {
-          ...baseSpec(assets, size),
+          ...guestSpec(assets, size),
           disks: [
             { id: 'root', file: join(dir, 'disk.qcow2'), format: 'qcow2' },
             { id: 'project', file: join(dir, 'project-placeholder.ext4'), format: 'raw', readOnly: true },
@@ -152,7 +152,7 @@ export class VmSnapshot {
       createOverlay(join(this.dir, 'disk.qcow2'), 'qcow2', join(runDir, 'disk.qcow2'));
       guest = await startGuest(
         {
-          ...baseSpec(this.assets, this.size),
+          ...guestSpec(this.assets, this.size),
           disks: [
             { id: 'root', file: join(runDir, 'disk.qcow2'), format: 'qcow2' },
             {
@@ -201,7 +201,8 @@ export class VmSnapshot {
   }
 }
 
-function baseSpec(assets: GuestAssets, size: GuestSize): Omit<GuestSpec, 'disks' | 'runDir'> {
+/** The parts of a guest's QEMU spec that come from its assets and size (kernel, initramfs, root on /dev/vda). */
+export function guestSpec(assets: GuestAssets, size: GuestSize): Omit<GuestSpec, 'disks' | 'runDir'> {
   return {
     vmlinux: assets.kernel.vmlinux,
     initramfs: assets.initramfs,

@@ -5,6 +5,7 @@ import type { HistoryStore } from '../../history/store.js';
 import type { TokenGrant } from '../../history/tokens.js';
 import type { QueueCall } from '../../plan/queue-protocol.js';
 import { isLocal } from '../dashboard/routes.js';
+import { serviceRequest } from '../service-request.js';
 import { heartbeat, joinQueue, nextFile, QueueConflict, QueueUnknown, queueStatus } from './broker.js';
 
 /** Largest queue request: a join listing some tens of thousands of files. */
@@ -25,19 +26,12 @@ export function queueRoutes(
   const call =
     <T extends QueueCall, R>(handle: (body: T) => Promise<R>) =>
     async (c: Context) => {
-      const who = await grant(c.req.header('authorization'));
-      if (!who)
-        return c.json({ error: 'a valid bearer token is needed: seedfork token create --service S' }, 401);
-      let body: T;
+      const request = await serviceRequest<T>(c, grant, {
+        forbidden: (mine, wanted) => `this token is for ${mine} only, not ${wanted}`,
+      });
+      if ('refusal' in request) return request.refusal;
       try {
-        body = (await c.req.json()) as T;
-      } catch {
-        return c.json({ error: 'the body is not JSON' }, 400);
-      }
-      if (who.scope !== 'admin' && who.service !== body?.service)
-        return c.json({ error: `this token is for ${who.service} only, not ${body?.service}` }, 403);
-      try {
-        return c.json((await handle(body)) ?? { ok: true });
+        return c.json((await handle(request.body)) ?? { ok: true });
       } catch (error) {
         if (error instanceof QueueConflict) return c.json({ error: error.message, lost: error.lost }, 409);
         if (error instanceof QueueUnknown) return c.json({ error: error.message }, 404);

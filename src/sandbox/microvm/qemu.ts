@@ -19,6 +19,7 @@ export interface AcceleratorChoice {
  * KVM where `/dev/kvm` can be opened and is hardware KVM (the kvm_intel or kvm_amd module);
  * software emulation (TCG) otherwise, with the reason. `/dev/kvm` of the PVM module (kvm_pvm,
  * paravirtualised KVM inside a VM) kills guests with KVM internal errors (issue 14's probe).
+ * @throws SeedforkError when `requested` is `kvm` and this machine has no hardware KVM
  */
 export function chooseAccelerator(requested: 'auto' | Accelerator = 'auto'): AcceleratorChoice {
   if (requested === 'tcg') return { accel: 'tcg', reason: 'microvm.accel is tcg' };
@@ -56,7 +57,10 @@ export function hostTscKhz(): number | undefined {
   return mhz ? Math.round(Number(mhz) * 1000) : undefined;
 }
 
-/** The QEMU binary, or a clear error naming the package. */
+/**
+ * The QEMU binary (qemu-system-x86_64 on PATH).
+ * @throws SeedforkError naming the Debian package when it is not installed
+ */
 export function qemuBinary(): string {
   for (const dir of (process.env.PATH ?? '/usr/bin').split(':')) {
     const candidate = join(dir, 'qemu-system-x86_64');
@@ -221,7 +225,10 @@ export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Gues
   return { process: child, agent, qmp, consoleLog: join(spec.runDir, 'console.log'), kill };
 }
 
-/** `qemu-img create` of a qcow2 overlay over `backing` (copy-on-write: the backing file is never written). */
+/**
+ * `qemu-img create` of a qcow2 overlay over `backing` (copy-on-write: the backing file is never written).
+ * @throws SeedforkError when qemu-img is missing (naming qemu-utils) or fails (with its message)
+ */
 export function createOverlay(backing: string, backingFormat: 'raw' | 'qcow2', overlay: string): void {
   try {
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay], {

@@ -16,7 +16,8 @@ export class Connection {
 
   /**
    * Connect to `url`.
-   * @throws SeedforkError when the `pg` package is missing or the server cannot be reached
+   * @throws SeedforkError when the `pg` package is missing or the server cannot be reached; when
+   *   every connection is taken ("too many clients", SQLSTATE 53300), with what to lower or raise
    */
   static async open(url: string): Promise<Connection> {
     const pg = await loadPg('seedfork/pg');
@@ -26,6 +27,11 @@ export class Connection {
     try {
       await client.connect();
     } catch (error) {
+      if (sqlState(error) === '53300')
+        throw new SeedforkError(`PostgreSQL at ${redact(url)} has no connection left for the template pool`, {
+          hint: 'Every connection up to max_connections is in use: run fewer workers, close connections the tests leave open (end each client and pool after its test), or raise max_connections in the postgres service settings.',
+          cause: error,
+        });
       throw new SeedforkError(`cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}`, {
         hint: 'Check that the server runs and DATABASE_URL (or the url option) names it; inside a sandbox, that the postgres service is declared in seed.services.',
         cause: error,

@@ -47,22 +47,6 @@ async function freeConnections(connection: Connection): Promise<number> {
   return free;
 }
 
-/**
- * {@link Connection.open}, with the server's "too many clients" (SQLSTATE 53300) explained.
- * @throws SeedforkError as Connection.open does; for 53300 with what to lower or raise
- */
-async function openGuarded(url: string): Promise<Connection> {
-  try {
-    return await Connection.open(url);
-  } catch (error) {
-    if (sqlState((error as { cause?: unknown }).cause) !== '53300') throw error;
-    throw new SeedforkError(`PostgreSQL at ${redact(url)} has no connection left for the template pool`, {
-      hint: 'Every connection up to max_connections is in use: run fewer workers, close connections the tests leave open (end each client and pool after its test), or raise max_connections in the postgres service settings.',
-      cause: error,
-    });
-  }
-}
-
 /** Advisory lock namespaces (first key of the two-int form; the bigint form holds databases). */
 const LOCK = { template: 0x5eed01, fill: 0x5eed02 };
 /** The bigint advisory lock key that marks a pool database as someone's, from its oid. */
@@ -127,12 +111,12 @@ export class TemplatePool {
   /** Drop every database this process still holds, then close the connections. Never throws. */
   async close(): Promise<void> {
     await this.ready.catch(() => {});
-    const connections = [...new Set([this.admin, this.filler, this.dropper])];
+    const connections = this.connections();
     this.filler = undefined; // stops the refill after its current clone
     await this.filling;
     await Promise.all([...this.held.keys()].map((name) => this.drop(name)));
     this.admin = this.dropper = undefined;
-    await Promise.all(connections.map((c) => c?.close()));
+    await Promise.all(connections.map((c) => c.close()));
   }
 
   private async takeOne(waitMs: number): Promise<TestDatabase> {
@@ -182,6 +166,11 @@ export class TemplatePool {
     return undefined;
   }
 
+  /** The pool's open connections, each once (with little room, one serves all three roles). */
+  private connections(): Connection[] {
+    return [...new Set([this.admin, this.filler, this.dropper])].filter((c) => c !== undefined);
+  }
+
   /** Databases this process holds now. */
   get holding(): string[] {
     return [...this.held.keys()];
@@ -214,17 +203,17 @@ export class TemplatePool {
   private async start(): Promise<void> {
     const adminUrl = urlFor(this.options.url, 'postgres');
     try {
-      this.admin = await openGuarded(adminUrl);
+      this.admin = await Connection.open(adminUrl);
       // the pool stays under max_connections: with little room left it works on one connection
       // (takes then wait for a clone in progress), leaving the rest to the tests
       const free = await freeConnections(this.admin);
       const own = free >= ROOM_FOR_OWN_CONNECTIONS;
-      this.filler = own ? await openGuarded(adminUrl) : this.admin;
-      this.dropper = own ? await openGuarded(adminUrl) : this.admin;
+      this.filler = own ? await Connection.open(adminUrl) : this.admin;
+      this.dropper = own ? await Connection.open(adminUrl) : this.admin;
       await this.dropOrphans();
       await this.buildTemplate();
     } catch (error) {
-      await Promise.all([...new Set([this.admin, this.filler, this.dropper])].map((c) => c?.close()));
+      await Promise.all(this.connections().map((c) => c.close()));
       this.admin = this.filler = this.dropper = undefined;
       throw error;
     }

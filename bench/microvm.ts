@@ -56,7 +56,7 @@ async function microvm(work: string): Promise<void> {
     const dir = join(work, 'cold');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
+    await createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
     const t = performance.now();
     const guest = await startGuest(
       {

@@ -8,7 +8,7 @@ import { guestAssets, guestSpec } from '../../src/sandbox/microvm/vm-snapshot.js
 
 const assets = await guestAssets();
 const dir = mkdtempSync(join(tmpdir(), 'seedfork-guest-holder-'));
-createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
+await createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
 const guest = await startGuest(
   {
     ...guestSpec(assets, { memoryMiB: 256, cpus: 1 }),

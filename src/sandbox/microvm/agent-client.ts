@@ -38,8 +38,14 @@ export class AgentClient {
   private buffer: Buffer = Buffer.alloc(0);
   private nextJob = 1;
   private readonly jobs = new Map<number, Job>();
-  /** Requests answered 'A' (done) or 'F' (refused): reseeds and probes. */
-  private readonly seeds = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /**
+   * Requests the agent answers 'A' (done) or 'F' (refused, with the reason): reseeds and probes.
+   * Each settles with the agent's answer; it is rejected only when the connection ends.
+   */
+  private readonly acks = new Map<
+    number,
+    { settle: (refusal?: string) => void; reject: (e: Error) => void }
+  >();
   private closedWith: Error | undefined;
   private readyWaiter: { resolve: (bootId: string) => void; reject: (e: Error) => void } | undefined;
   /** This boot's `/proc/sys/kernel/random/boot_id`, once the agent said it is ready. */
@@ -111,16 +117,12 @@ export class AgentClient {
    * time (Brooker et al., "Restoring Uniqueness in MicroVM Snapshots", 2021).
    * @throws Error when the agent cannot (the reason)
    */
-  reseed(): Promise<void> {
-    const id = this.nextJob++;
+  async reseed(): Promise<void> {
     const payload = Buffer.alloc(8 + 64);
     payload.writeBigUInt64LE(BigInt(Date.now()) * 1_000_000n, 0);
     randomBytes(64).copy(payload, 8);
-    return new Promise((resolve, reject) => {
-      if (this.closedWith) return reject(this.closedWith);
-      this.seeds.set(id, { resolve, reject });
-      this.send('S', id, payload);
-    });
+    const refusal = await this.request('S', payload);
+    if (refusal !== undefined) throw new Error(`the guest agent: ${refusal}`);
   }
 
   /**
@@ -128,17 +130,19 @@ export class AgentClient {
    * connects itself; no process is started).
    * @throws Error when the connection to the agent ends
    */
-  probePort(port: number): Promise<boolean> {
-    const id = this.nextJob++;
+  async probePort(port: number): Promise<boolean> {
     const payload = Buffer.alloc(2);
     payload.writeUInt16LE(port);
+    return (await this.request('P', payload)) === undefined;
+  }
+
+  /** Send a request the agent acknowledges; resolves with its refusal's reason, or undefined when done. */
+  private request(type: string, payload: Buffer): Promise<string | undefined> {
+    const id = this.nextJob++;
     return new Promise((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
-      this.seeds.set(id, {
-        resolve: () => resolve(true),
-        reject: (e) => (e.message.includes('guest agent:') ? resolve(false) : reject(e)),
-      });
-      this.send('P', id, payload);
+      this.acks.set(id, { settle: resolve, reject });
+      this.send(type, id, payload);
     });
   }
 
@@ -174,11 +178,10 @@ export class AgentClient {
       this.readyWaiter?.resolve(this.bootId);
       return;
     }
-    if (type === 'A' || (type === 'F' && this.seeds.has(id))) {
-      const seed = this.seeds.get(id);
-      this.seeds.delete(id);
-      if (type === 'A') seed?.resolve();
-      else seed?.reject(new Error(`the guest agent: ${payload.toString()}`));
+    const ack = this.acks.get(id);
+    if (ack && (type === 'A' || type === 'F')) {
+      this.acks.delete(id);
+      ack.settle(type === 'F' ? payload.toString() : undefined);
       return;
     }
     const job = this.jobs.get(id);
@@ -204,8 +207,8 @@ export class AgentClient {
     this.closedWith = error;
     this.readyWaiter?.reject(error);
     for (const job of this.jobs.values()) job.reject(error);
-    for (const seed of this.seeds.values()) seed.reject(error);
+    for (const ack of this.acks.values()) ack.reject(error);
     this.jobs.clear();
-    this.seeds.clear();
+    this.acks.clear();
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { extractVmlinux, isElf } from './bzimage.js';
+import { runHostTool } from './host-tool.js';
 
 const run = promisify(execFile);
 
@@ -37,17 +38,17 @@ export async function debianKernel(cacheDir: string): Promise<GuestKernel> {
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial, { recursive: true });
     try {
-      await run('apt-get', ['download', '-o', 'APT::Sandbox::User=root', pkg], { cwd: partial }).catch(
-        (error) => {
-          throw new SeedforkError(`cannot download the guest kernel ${pkg} from Debian's archive`, {
-            hint: "The microvm backend boots Debian's cloud kernel; on other systems set microvm.kernel to a vmlinux or vmlinuz (and microvm.modules to its modules directory).",
-            details: String((error as { stderr?: string }).stderr ?? error),
-            cause: error,
-          });
+      await runHostTool(
+        'apt-get',
+        ['download', '-o', 'APT::Sandbox::User=root', pkg],
+        `cannot download the guest kernel ${pkg} from Debian's archive`,
+        {
+          cwd: partial,
+          hint: "The microvm backend boots Debian's cloud kernel; on other systems set microvm.kernel to a vmlinux or vmlinuz (and microvm.modules to its modules directory).",
         },
       );
       const deb = readdirSync(partial).find((f) => f.endsWith('.deb'))!;
-      await run('dpkg-deb', ['-x', deb, 'root'], { cwd: partial });
+      await runHostTool('dpkg-deb', ['-x', deb, 'root'], `cannot unpack ${deb}`, { cwd: partial });
       const vmlinuz = readdirSync(join(partial, 'root/boot')).find((f) => f.startsWith('vmlinuz-'));
       if (!vmlinuz) throw new SeedforkError(`${pkg} holds no /boot/vmlinuz-*`);
       const image = readFileSync(join(partial, 'root/boot', vmlinuz));

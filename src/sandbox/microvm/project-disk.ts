@@ -1,10 +1,6 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { SeedforkError } from '../../errors/seedfork-error.js';
-
-const run = promisify(execFile);
+import { runHostTool } from './host-tool.js';
 
 /**
  * Size of every project disk (sparse: only what is written takes space). The same for the
@@ -21,7 +17,7 @@ const UPPER = '/run/seedfork/project-upper';
  * An ext4 image of `dir` (or an empty one) at `out`: the project's files as a block device for a
  * guest. `mkfs.ext4 -d` copies the tree without mounting anything on the host.
  * @param skip top-level entries of `dir` left out (`.git`, seedfork's state)
- * @throws SeedforkError when mkfs.ext4 is missing or fails
+ * @throws SeedforkError when cp, mkfs.ext4 or debugfs is missing or fails
  */
 export async function writeProjectDisk(
   dir: string | undefined,
@@ -29,6 +25,7 @@ export async function writeProjectDisk(
   skip: readonly string[] = [],
 ): Promise<void> {
   const partial = `${out}.partial`;
+  const failed = `cannot write the project disk of ${dir ?? 'an empty project'}`;
   rmSync(partial, { force: true });
   let stage: string | undefined;
   try {
@@ -38,38 +35,33 @@ export async function writeProjectDisk(
       stage = `${out}.stage`;
       rmSync(stage, { recursive: true, force: true });
       const entries = readdirSync(dir).filter((e) => !skip.includes(e));
-      await run('mkdir', ['-p', stage]);
-      if (entries.length) await run('cp', ['-al', ...entries.map((e) => `${dir}/${e}`), stage]);
+      mkdirSync(stage, { recursive: true });
+      if (entries.length)
+        await runHostTool('cp', ['-al', ...entries.map((e) => `${dir}/${e}`), stage], failed);
       source = stage;
     }
-    await run('mkfs.ext4', [
-      '-q',
-      '-F',
-      '-L',
-      'seedfork-project',
-      '-E',
-      'root_owner=0:0',
-      ...(source ? ['-d', source] : []),
-      partial,
-      `${PROJECT_DISK_BYTES / 1024}k`,
-    ]);
+    await runHostTool(
+      'mkfs.ext4',
+      [
+        '-q',
+        '-F',
+        '-L',
+        'seedfork-project',
+        '-E',
+        'root_owner=0:0',
+        ...(source ? ['-d', source] : []),
+        partial,
+        `${PROJECT_DISK_BYTES / 1024}k`,
+      ],
+      failed,
+    );
     // mkfs makes a lost+found the project does not have: tests listing the directory would see it
     if (!source || !existsSync(join(source, 'lost+found')))
-      await run('debugfs', ['-w', '-R', 'rmdir lost+found', partial]);
+      await runHostTool('debugfs', ['-w', '-R', 'rmdir lost+found', partial], failed);
     renameSync(partial, out);
   } catch (error) {
     rmSync(partial, { force: true });
-    const e = error as { code?: string; stderr?: string };
-    throw new SeedforkError(
-      e.code === 'ENOENT'
-        ? 'the microvm backend needs mkfs.ext4, which is not installed'
-        : `cannot write the project disk of ${dir}`,
-      {
-        hint: e.code === 'ENOENT' ? 'apt-get install e2fsprogs' : undefined,
-        details: e.stderr,
-        cause: error,
-      },
-    );
+    throw error;
   } finally {
     if (stage) rmSync(stage, { recursive: true, force: true });
   }

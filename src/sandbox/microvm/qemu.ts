@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { AgentClient } from './agent-client.js';
+import { runHostTool } from './host-tool.js';
 import { Qmp } from './qmp.js';
 
 /** How QEMU runs the guest's CPU: hardware virtualisation, or software emulation. */
@@ -227,20 +228,16 @@ export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Gues
 
 /**
  * `qemu-img create` of a qcow2 overlay over `backing` (copy-on-write: the backing file is never written).
- * @throws SeedforkError when qemu-img is missing (naming qemu-utils) or fails (with its message)
+ * @throws SeedforkError when qemu-img is missing (naming qemu-utils) or fails (with its output)
  */
-export function createOverlay(backing: string, backingFormat: 'raw' | 'qcow2', overlay: string): void {
-  try {
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-  } catch (error) {
-    const e = error as { code?: string; stderr?: Buffer };
-    throw new SeedforkError(
-      e.code === 'ENOENT'
-        ? 'the microvm backend needs qemu-img, which is not installed'
-        : `qemu-img cannot create an overlay of ${backing}: ${String(e.stderr ?? '').trim()}`,
-      { hint: e.code === 'ENOENT' ? 'apt-get install qemu-utils' : undefined, cause: error },
-    );
-  }
+export async function createOverlay(
+  backing: string,
+  backingFormat: 'raw' | 'qcow2',
+  overlay: string,
+): Promise<void> {
+  await runHostTool(
+    'qemu-img',
+    ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay],
+    `qemu-img cannot create an overlay of ${backing}`,
+  );
 }

@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { SeedforkError } from '../../errors/seedfork-error.js';
-
-const run = promisify(execFile);
+import { runHostTool } from './host-tool.js';
 
 /** Debian packages every guest has: PostgreSQL (the postgres service), `ps` and `ss` for inspection. */
 export const BASE_PACKAGES = ['postgresql', 'procps', 'iproute2', 'libstdc++6', 'ca-certificates'];
@@ -77,18 +73,6 @@ export async function rootImage(
   return { path, key };
 }
 
-async function step(command: string, args: string[]): Promise<void> {
-  try {
-    await run(command, args, { maxBuffer: 64 << 20 });
-  } catch (error) {
-    const e = error as { code?: string; stderr?: string; stdout?: string };
-    if (e.code === 'ENOENT')
-      throw new SeedforkError(`building the microvm guest needs ${command}, which is not installed`, {
-        hint: `apt-get install ${command === 'mkfs.ext4' ? 'e2fsprogs' : command}`,
-      });
-    throw new SeedforkError(`${command} failed while building the microvm guest's root filesystem`, {
-      details: `${e.stdout ?? ''}${e.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n'),
-      cause: error,
-    });
-  }
+function step(command: string, args: string[]): Promise<string> {
+  return runHostTool(command, args, `${command} failed while building the microvm guest's root filesystem`);
 }

@@ -37,7 +37,8 @@ export interface GuestAssets {
 /**
  * The kernel, root image and initramfs, built or fetched once and cached under `cacheDir`.
  * @param onBuild told what is being built when something is (it can take a minute)
- * @throws SeedforkError when the agent was not built, QEMU is missing, or a build fails
+ * @throws SeedforkError when the agent was not built, KVM was asked for where there is none, or a
+ *   download or build fails
  */
 export async function guestAssets(
   options: {
@@ -112,7 +113,7 @@ export class VmSnapshot {
     mkdirSync(join(dir, 'boot'), { recursive: true });
     let guest: Guest | undefined;
     try {
-      createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
+      await createOverlay(assets.image.path, 'raw', join(dir, 'disk.qcow2'));
       await writeProjectDisk(undefined, join(dir, 'project-placeholder.ext4'));
       guest = await startGuest(
         {
@@ -149,7 +150,7 @@ export class VmSnapshot {
     mkdirSync(runDir, { recursive: true });
     let guest: Guest | undefined;
     try {
-      createOverlay(join(this.dir, 'disk.qcow2'), 'qcow2', join(runDir, 'disk.qcow2'));
+      await createOverlay(join(this.dir, 'disk.qcow2'), 'qcow2', join(runDir, 'disk.qcow2'));
       guest = await startGuest(
         {
           ...guestSpec(this.assets, this.size),

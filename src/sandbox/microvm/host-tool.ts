@@ -1,0 +1,45 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+
+const run = promisify(execFile);
+
+/** The Debian package of each host command the microvm backend runs. */
+const PACKAGES: Record<string, string> = {
+  'apt-get': 'apt',
+  cp: 'coreutils',
+  debugfs: 'e2fsprogs',
+  'dpkg-deb': 'dpkg',
+  'mkfs.ext4': 'e2fsprogs',
+  mmdebstrap: 'mmdebstrap',
+  'qemu-img': 'qemu-utils',
+};
+
+/**
+ * Run a host command the microvm backend needs (building images and disks) to completion.
+ * @returns its stdout
+ * @throws SeedforkError "the microvm backend needs <command>" with the `apt-get install` line when
+ *   it is not installed; else `failure`, with `hint` and the last 30 lines of its output
+ */
+export async function runHostTool(
+  command: string,
+  args: string[],
+  failure: string,
+  options: { cwd?: string; hint?: string } = {},
+): Promise<string> {
+  try {
+    return (await run(command, args, { cwd: options.cwd, maxBuffer: 64 << 20 })).stdout;
+  } catch (error) {
+    const e = error as { code?: string; stderr?: string; stdout?: string };
+    if (e.code === 'ENOENT')
+      throw new SeedforkError(`the microvm backend needs ${command}, which is not installed`, {
+        hint: `apt-get install ${PACKAGES[command] ?? command}`,
+        cause: error,
+      });
+    throw new SeedforkError(failure, {
+      hint: options.hint,
+      details: `${e.stdout ?? ''}${e.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n'),
+      cause: error,
+    });
+  }
+}

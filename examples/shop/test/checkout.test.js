@@ -2,19 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { callJson } from '../services/lib/http.js';
-import { ORDERS, startPaymentProvider, startServices, USERS } from './helpers.js';
+import { ORDERS, startServicesAndProvider, USERS } from './helpers.js';
 
 let shop;
-let provider;
 let customer;
 before(async () => {
-  provider = await startPaymentProvider();
-  shop = await startServices('users', 'payments', 'orders');
+  shop = await startServicesAndProvider('users', 'payments', 'orders');
 });
-after(async () => {
-  await shop.stop();
-  await provider.stop();
-});
+after(() => shop.stop());
 
 test('a visitor signs up', async () => {
   const r = await callJson('POST', `${USERS}/users`, { email: 'dana@shop.test', name: 'Dana' });
@@ -23,7 +18,7 @@ test('a visitor signs up', async () => {
 });
 
 test('a declined card leaves the order unpaid', async () => {
-  provider.respondWith(() => [402, { error: { code: 'card_declined' } }]);
+  shop.provider.respondWith(() => [402, { error: { code: 'card_declined' } }]);
   const r = await callJson('POST', `${ORDERS}/orders`, { userId: customer.id, amountCents: 4200 });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   assert.deepEqual(r.body, {
@@ -35,7 +30,7 @@ test('a declined card leaves the order unpaid', async () => {
 });
 
 test('the next order is paid', async () => {
-  provider.respondWith((charge) => [200, { id: `ch_${charge.idempotency_key}`, status: 'succeeded' }]);
+  shop.provider.respondWith((charge) => [200, { id: `ch_${charge.idempotency_key}`, status: 'succeeded' }]);
   const r = await callJson('POST', `${ORDERS}/orders`, { userId: customer.id, amountCents: 4200 });
   assert.equal(r.body.status, 'paid');
   const payments = await shop.pool.query('SELECT order_number, status FROM payments ORDER BY id');

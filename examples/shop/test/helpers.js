@@ -87,3 +87,25 @@ export async function startPaymentProvider() {
     },
   };
 }
+
+/**
+ * The named services and, in front of them, the payment provider's stub (`provider`): what a
+ * file that charges payments starts. `stop()` stops both.
+ */
+export async function startServicesAndProvider(...names) {
+  const provider = await startPaymentProvider();
+  try {
+    const shop = await startServices(...names);
+    return {
+      ...shop,
+      provider,
+      stop: async () => {
+        await shop.stop();
+        await provider.stop();
+      },
+    };
+  } catch (error) {
+    await provider.stop();
+    throw error;
+  }
+}

@@ -2,18 +2,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { callJson } from '../services/lib/http.js';
-import { PAYMENTS, startPaymentProvider, startServices } from './helpers.js';
+import { PAYMENTS, startServicesAndProvider } from './helpers.js';
 
 let shop;
-let provider;
 before(async () => {
-  provider = await startPaymentProvider();
-  shop = await startServices('payments');
+  shop = await startServicesAndProvider('payments');
 });
-after(async () => {
-  await shop.stop();
-  await provider.stop();
-});
+after(() => shop.stop());
 
 test('a charge the provider accepts is a succeeded payment', async () => {
   const r = await callJson('POST', `${PAYMENTS}/payments`, {
@@ -25,7 +20,7 @@ test('a charge the provider accepts is a succeeded payment', async () => {
 });
 
 test('a declined card is recorded with the reason', async () => {
-  provider.respondWith(() => [402, { error: { code: 'card_declined' } }]);
+  shop.provider.respondWith(() => [402, { error: { code: 'card_declined' } }]);
   const r = await callJson('POST', `${PAYMENTS}/payments`, {
     orderNumber: 8,
     amountCents: 990,
@@ -35,7 +30,7 @@ test('a declined card is recorded with the reason', async () => {
 });
 
 test('a provider outage is a 502, and no payment is recorded', async () => {
-  provider.respondWith(() => [503, { error: 'maintenance' }]);
+  shop.provider.respondWith(() => [503, { error: 'maintenance' }]);
   const r = await callJson('POST', `${PAYMENTS}/payments`, {
     orderNumber: 9,
     amountCents: 990,

@@ -12,7 +12,7 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
-import { namespaceEnvironment, type TestEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment, type TestEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { DEFAULT_LIMITS } from '../src/sandbox/types.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
@@ -139,7 +139,7 @@ async function main() {
     file: join(root, 'seedfork.config.json'),
     root,
   };
-  const forkPg = await forkWithPostgres(await namespaceEnvironment(backend, { loaded, baseEnv: env }));
+  const forkPg = await forkWithPostgres(await sandboxEnvironment(backend, { loaded, baseEnv: env }));
   // 3b. the same with hardening off (no confinement, no disk quota or output cap)
   const loadedOff = {
     ...loaded,
@@ -150,7 +150,7 @@ async function main() {
     }),
   };
   const forkPgOff = await forkWithPostgres(
-    await namespaceEnvironment(unhardened, { loaded: loadedOff, baseEnv: env }),
+    await sandboxEnvironment(unhardened, { loaded: loadedOff, baseEnv: env }),
   );
 
   const { bin, uid, gid } = hostPostgres();

@@ -15,7 +15,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
-import { namespaceEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment } from '../src/run/environment.js';
 import { createOverlay, startGuest } from '../src/sandbox/microvm/qemu.js';
 import { saveGuest } from '../src/sandbox/microvm/snapshot.js';
 import { guestAssets, guestSpec, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
@@ -161,7 +161,7 @@ async function namespace(): Promise<void> {
     file: join(root, 'seedfork.config.json'),
     root,
   };
-  const environment = await namespaceEnvironment(backend, { loaded, baseEnv: env });
+  const environment = await sandboxEnvironment(backend, { loaded, baseEnv: env });
   try {
     const pg: number[] = [];
     for (let i = 0; i < FORKS + 1; i++) {

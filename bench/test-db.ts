@@ -21,7 +21,7 @@ import { parseConfig } from '../src/config/load.js';
 import { urlFor } from '../src/pg/names.js';
 import { withRollback } from '../src/pg/rollback.js';
 import { closeTestDatabases, testDatabase } from '../src/pg/test-database.js';
-import { namespaceEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { findPostgresBin } from '../src/seed/services/postgres.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     };
     const psql = join(findPostgresBin(loaded.config.seed.services.postgres as never), 'psql');
     const backend = new NamespaceBackend(join(REPO, 'test-output', 'bench-test-db-state'));
-    const environment = await namespaceEnvironment(backend, {
+    const environment = await sandboxEnvironment(backend, {
       loaded,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });

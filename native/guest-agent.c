@@ -9,15 +9,27 @@
 //      the clock after a snapshot restore; reaps every orphan, as PID 1 must.
 //
 // The protocol, both directions: frames of [u32 length of the rest, little-endian][u8 type]
-// [u32 job id][payload]. Host to guest: 'X' exec (payload: NUL-terminated strings: the working
-// directory, then KEY=VALUE environment entries, an empty string, then argv), 'K' kill (payload:
-// one byte, the signal; the job's process group gets it), 'S' seed (payload: u64 nanoseconds
-// since the epoch for CLOCK_REALTIME, then bytes of entropy), 'P' probe (payload: u16 TCP port:
-// answered 'A' when a connection to 127.0.0.1 on it succeeds, else 'F'; no process is started,
-// which under software emulation costs hundreds of ms). Guest to host: 'R' ready (payload:
-// this boot's /proc/sys/kernel/random/boot_id), 'O' / 'E' output of a job, 'Z' a job's end
-// (payload: i32, the exit code, or 128 + the signal that killed it), 'F' a request that failed
-// (payload: the reason), 'A' seed applied.
+// [u32 job id][payload]. Host to guest:
+//   'X' exec: NUL-terminated strings: the user to run as ("" for root), the working directory,
+//       KEY=VALUE environment entries, an empty string, then argv;
+//   'K' kill: one byte, the signal; the job's process group gets it;
+//   'S' seed: u64 nanoseconds since the epoch for CLOCK_REALTIME, then bytes of entropy;
+//   'P' probe: u16 TCP port: answered 'A' when a connection to 127.0.0.1 on it succeeds, else 'F'
+//       (no process is started, which under software emulation costs hundreds of ms);
+//   'G' read a regular file: its path; answered 'D' (the contents, at most 16 MiB) or 'F';
+//   'L' list a directory: its path; answered 'D' (entry names, each NUL-terminated) or 'F';
+//   'T' test: a path; answered 'A' when anything is there (lstat), else 'F';
+//   'W' write a file: u32 mode, the path (NUL-terminated), then the contents;
+//   'M' make a directory and its parents: u32 mode, i32 uid, i32 gid (-1: leave), the path;
+//   'V' mount a disk (the project, its dependencies): the block device, then the path (both
+//       NUL-terminated): the disk read-only below (/run/seedfork/<device>/lower), a tmpfs above
+//       (/run/seedfork/<device>/upper: overlayfs's upper and work), the device's cache dropped first;
+//   'U' unmount what 'V' mounted: the block device, then the path.
+// The file requests are served by the agent itself for the same reason as 'P'.
+// Guest to host: 'R' ready (payload: this boot's /proc/sys/kernel/random/boot_id), 'O' / 'E'
+// output of a job, 'Z' a job's end (payload: i32, the exit code, or 128 + the signal that killed
+// it), 'D' data answering 'G' or 'L', 'F' a request that failed (payload: the reason), 'A' a
+// request done.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
@@ -194,6 +208,198 @@ static int open_port(void) {
   return -1;
 }
 
+
+struct account {
+  uid_t uid;
+  gid_t gid;
+  char home[256];
+};
+
+/* The user `name` of /etc/passwd (read directly: a static binary has no NSS). */
+static int lookup_user(const char *name, struct account *out) {
+  FILE *f = fopen("/etc/passwd", "re");
+  if (!f) return -1;
+  char line[1024];
+  size_t n = strlen(name);
+  int found = -1;
+  while (found != 0 && fgets(line, sizeof line, f)) {
+    if (strncmp(line, name, n) != 0 || line[n] != ':') continue;
+    char *fields[7] = {0};
+    char *p = line;
+    for (int i = 0; i < 7 && p; i++) {
+      fields[i] = p;
+      p = strchr(p, ':');
+      if (p) *p++ = 0;
+    }
+    if (!fields[5]) continue;
+    fields[5][strcspn(fields[5], "\n")] = 0;
+    out->uid = (uid_t)strtoul(fields[2], NULL, 10);
+    out->gid = (gid_t)strtoul(fields[3], NULL, 10);
+    snprintf(out->home, sizeof out->home, "%s", fields[5]);
+    found = 0;
+  }
+  fclose(f);
+  return found;
+}
+
+static void fail_errno(uint32_t id, const char *what, const char *path) {
+  char why[600];
+  snprintf(why, sizeof why, "cannot %s %.400s: %s", what, path, strerror(errno));
+  fail(id, why);
+}
+
+/* 'G': a regular file's contents. */
+static void read_file(uint32_t id, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return fail_errno(id, "open", path);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(id, "not a regular file");
+  }
+  static char data[MAX_FRAME];
+  size_t have = 0;
+  for (;;) {
+    if (have == sizeof data - 16) {
+      close(fd);
+      return fail(id, "larger than 16 MiB");
+    }
+    ssize_t n = read(fd, data + have, sizeof data - 16 - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      return fail_errno(id, "read", path);
+    }
+    if (n == 0) break;
+    have += (size_t)n;
+  }
+  close(fd);
+  send_frame('D', id, data, (uint32_t)have);
+}
+
+/* 'L': a directory's entry names, each NUL-terminated. */
+static void list_dir(uint32_t id, const char *path) {
+  DIR *d = opendir(path);
+  if (!d) return fail_errno(id, "list", path);
+  static char data[MAX_FRAME];
+  size_t have = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    size_t n = strlen(e->d_name) + 1;
+    if (have + n > sizeof data - 16) break;
+    memcpy(data + have, e->d_name, n);
+    have += n;
+  }
+  closedir(d);
+  send_frame('D', id, data, (uint32_t)have);
+}
+
+/* 'W': write a whole file (replacing it) with `mode`. */
+static void write_file(uint32_t id, const char *payload, uint32_t len) {
+  if (len < 5) return fail(id, "malformed write request");
+  uint32_t mode;
+  memcpy(&mode, payload, 4);
+  const char *path = payload + 4;
+  size_t plen = strnlen(path, len - 4);
+  if (plen == len - 4) return fail(id, "malformed write request");
+  const char *data = path + plen + 1;
+  size_t n = len - 4 - plen - 1;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+  if (fd < 0) return fail_errno(id, "create", path);
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+      return fail_errno(id, "write", path);
+    }
+    data += w;
+    n -= (size_t)w;
+  }
+  fchmod(fd, mode & 07777);
+  close(fd);
+  send_frame('A', id, NULL, 0);
+}
+
+/* mkdir -p: every missing parent 0755, the last one `mode`. */
+static int make_dirs(char *path, mode_t mode) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int r = mkdir(path, 0755);
+    *p = '/';
+    if (r != 0 && errno != EEXIST) return -1;
+  }
+  if (mkdir(path, mode) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+/* 'M': make a directory and its parents; `mode` and owner apply to the last one. */
+static void make_dir(uint32_t id, char *payload, uint32_t len) {
+  if (len < 13) return fail(id, "malformed mkdir request");
+  uint32_t mode;
+  int32_t uid, gid;
+  memcpy(&mode, payload, 4);
+  memcpy(&uid, payload + 4, 4);
+  memcpy(&gid, payload + 8, 4);
+  char *path = payload + 12;
+  if (make_dirs(path, mode & 07777) != 0) return fail_errno(id, "create", path);
+  if (chmod(path, mode & 07777) != 0) return fail_errno(id, "chmod", path);
+  if ((uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) != 0) return fail_errno(id, "chown", path);
+  send_frame('A', id, NULL, 0);
+}
+
+/* Where the disk `device` is mounted read-only, and the tmpfs above it: /run/seedfork/<name>/. */
+static void mount_dirs(const char *device, char *lower, char *upper, size_t size) {
+  const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
+  snprintf(lower, size, "/run/seedfork/%.64s/lower", name);
+  snprintf(upper, size, "/run/seedfork/%.64s/upper", name);
+}
+
+/* 'V': show block device `device` at `path`: read-only ext4 below, tmpfs above (overlayfs). */
+static void mount_disk(uint32_t id, char *payload, uint32_t len) {
+  char *device = payload;
+  size_t dlen = strnlen(device, len);
+  if (dlen + 1 >= len) return fail(id, "malformed mount request");
+  char *path = device + dlen + 1;
+  /* the guest read the snapshot's disk through this device: drop those blocks */
+  int fd = open(device, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ioctl(fd, BLKFLSBUF, 0) != 0) {
+    if (fd >= 0) close(fd);
+    return fail_errno(id, "flush the cache of", device);
+  }
+  close(fd);
+  char lower[128], upper[128], dir[160], opts[600];
+  mount_dirs(device, lower, upper, sizeof lower);
+  if (make_dirs(lower, 0755) != 0 || make_dirs(upper, 0755) != 0) return fail_errno(id, "create", upper);
+  if (make_dirs(path, 0755) != 0) return fail_errno(id, "create", path);
+  if (mount(device, lower, "ext4", MS_RDONLY, "") != 0) return fail_errno(id, "mount", device);
+  if (mount("tmpfs", upper, "tmpfs", 0, "mode=0755") != 0) return fail_errno(id, "mount a tmpfs on", upper);
+  for (int i = 0; i < 2; i++) {
+    snprintf(dir, sizeof dir, "%s/%s", upper, i ? "work" : "upper");
+    if (mkdir(dir, 0755) != 0) return fail_errno(id, "create", dir);
+  }
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, upper, upper);
+  if (mount("overlay", path, "overlay", 0, opts) != 0) return fail_errno(id, "mount the disk at", path);
+  send_frame('A', id, NULL, 0);
+}
+
+/* 'U': undo 'V' (lazily where something still holds a file: it goes when that lets go). */
+static void unmount_disk(uint32_t id, char *payload, uint32_t len) {
+  char *device = payload;
+  size_t dlen = strnlen(device, len);
+  if (dlen + 1 >= len) return fail(id, "malformed unmount request");
+  char lower[128], upper[128];
+  mount_dirs(device, lower, upper, sizeof lower);
+  const char *points[] = {device + dlen + 1, lower, upper};
+  for (int i = 0; i < 3; i++)
+    if (umount2(points[i], 0) != 0 && umount2(points[i], MNT_DETACH) != 0) return fail_errno(id, "unmount", points[i]);
+  send_frame('A', id, NULL, 0);
+}
+
 static struct job *find_job(uint32_t id) {
   for (int i = 0; i < MAX_JOBS; i++)
     if (jobs[i].pid && jobs[i].id == id) return &jobs[i];
@@ -206,17 +412,23 @@ static void start_job(uint32_t id, char *payload, uint32_t len) {
   for (int i = 0; i < MAX_JOBS && !slot; i++)
     if (!jobs[i].pid) slot = &jobs[i];
   if (!slot) return fail(id, "too many jobs at once");
-  /* strings: cwd, env..., "", argv... */
+  /* strings: user, cwd, env..., "", argv... */
   char *strings[4096];
   int count = 0;
   for (uint32_t at = 0; at < len && count < 4095;) {
     strings[count++] = payload + at;
     at += (uint32_t)strlen(payload + at) + 1;
   }
-  int sep = 1;
+  int sep = 2;
   while (sep < count && strings[sep][0]) sep++;
-  if (count < 1 || sep >= count - 1) return fail(id, "malformed exec request");
+  if (count < 2 || sep >= count - 1) return fail(id, "malformed exec request");
   strings[count] = NULL;
+  struct account user = {0};
+  if (strings[0][0] && lookup_user(strings[0], &user) != 0) {
+    char why[300];
+    snprintf(why, sizeof why, "no user %.200s in the guest's /etc/passwd", strings[0]);
+    return fail(id, why);
+  }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return fail(id, strerror(errno));
   pid_t pid = fork();
@@ -235,10 +447,14 @@ static void start_job(uint32_t id, char *payload, uint32_t len) {
     dup2(err[1], 2);
     clearenv();
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-    setenv("HOME", "/root", 1);
-    for (int i = 1; i < sep; i++) putenv(strings[i]);
-    if (chdir(strings[0]) != 0) {
-      dprintf(2, "seedfork-agent: cannot enter %s: %s\n", strings[0], strerror(errno));
+    setenv("HOME", strings[0][0] ? user.home : "/root", 1);
+    for (int i = 2; i < sep; i++) putenv(strings[i]);
+    if (strings[0][0] && (setgroups(1, &user.gid) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0)) {
+      dprintf(2, "seedfork-agent: cannot become %s: %s\n", strings[0], strerror(errno));
+      _exit(126);
+    }
+    if (chdir(strings[1]) != 0) {
+      dprintf(2, "seedfork-agent: cannot enter %s: %s\n", strings[1], strerror(errno));
       _exit(127);
     }
     execvp(strings[sep + 1], &strings[sep + 1]);
@@ -300,6 +516,28 @@ static void handle(char type, uint32_t id, char *payload, uint32_t len) {
     seed(id, (unsigned char *)payload, len);
   } else if (type == 'P') {
     probe(id, (unsigned char *)payload, len);
+  } else if (type == 'G') {
+    payload[len] = 0;
+    read_file(id, payload);
+  } else if (type == 'L') {
+    payload[len] = 0;
+    list_dir(id, payload);
+  } else if (type == 'T') {
+    struct stat st;
+    payload[len] = 0;
+    if (lstat(payload, &st) == 0) send_frame('A', id, NULL, 0);
+    else fail_errno(id, "find", payload);
+  } else if (type == 'W') {
+    write_file(id, payload, len);
+  } else if (type == 'M') {
+    payload[len] = 0;
+    make_dir(id, payload, len);
+  } else if (type == 'V') {
+    payload[len] = 0;
+    mount_disk(id, payload, len);
+  } else if (type == 'U') {
+    payload[len] = 0;
+    unmount_disk(id, payload, len);
   } else {
     fail(id, "unknown request");
   }

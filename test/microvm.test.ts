@@ -145,7 +145,7 @@ describe.skipIf(why !== undefined)(
       writeFileSync(join(project, 'after.txt'), 'written for this run');
       const disk = join(work, 'project.ext4');
       await writeProjectDisk(project, disk, ['.git']);
-      const first = await snapshot.fork(join(work, 'p1'), { project: { disk, mountAt: project } });
+      const first = await snapshot.fork(join(work, 'p1'), { mounts: [{ disk, mountAt: project }] });
       try {
         expect(await sh(first, `cat ${project}/before.txt ${project}/after.txt`)).toBe(
           'written before the snapshot was usedwritten for this run',
@@ -157,7 +157,7 @@ describe.skipIf(why !== undefined)(
       }
       expect(existsSync(join(project, 'written.txt'))).toBe(false);
       expect(existsSync(join(project, 'before.txt'))).toBe(true);
-      const second = await snapshot.fork(join(work, 'p2'), { project: { disk, mountAt: project } });
+      const second = await snapshot.fork(join(work, 'p2'), { mounts: [{ disk, mountAt: project }] });
       try {
         expect(await sh(second, `ls ${project}`)).toBe('after.txt\nbefore.txt');
       } finally {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LoadedConfig } from '../src/config/load.js';
 import { parseConfig } from '../src/config/load.js';
 import { SeedforkError } from '../src/errors/seedfork-error.js';
-import { namespaceEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { prepareSnapshot } from '../src/seed/seed.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
@@ -44,7 +44,7 @@ describe.skipIf(!isRoot)('seeding and services', () => {
     });
     const pgBin = '/usr/lib/postgresql/15/bin';
     const testEnv = { ...env, PATH: `${pgBin}:${env.PATH}` };
-    const environment = await namespaceEnvironment(backend, { loaded, baseEnv: testEnv });
+    const environment = await sandboxEnvironment(backend, { loaded, baseEnv: testEnv });
     expect(environment.snapshot?.cached).toBe(false);
     try {
       const [a, b] = await Promise.all([environment.acquire(), environment.acquire()]);

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
-import { namespaceEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
@@ -28,7 +28,7 @@ describe.skipIf(!isRoot)('the warm pool', () => {
       file: join(root, 'seedfork.config.json'),
       root,
     };
-    const env = await namespaceEnvironment(backend, {
+    const env = await sandboxEnvironment(backend, {
       loaded,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });

@@ -68,6 +68,7 @@ export function consoleReporter(
           print(`seed: reusing cached snapshot ${e.key} (built ${e.createdAt}); seeding skipped`);
         else if (e.type === 'building') print(`seed: building snapshot ${e.key}`);
         else if (e.type === 'step') print(pc.dim(`seed: step ${e.index + 1}/${e.total}: ${e.step}`));
+        else if (e.type === 'backend') print(`seed: ${e.message}`);
         else print(`seed: snapshot ${e.key} built in ${(e.durationMs / 1000).toFixed(1)}s`);
         break;
       }

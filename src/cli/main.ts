@@ -107,10 +107,10 @@ program
   .argument('[filters...]', 'only test files whose path contains one of these')
   .option('-c, --config <file>', 'config file (default: seedfork.config.{ts,mts,mjs,js,json})')
   .addOption(
-    new Option('--isolation <mode>', 'namespace (sandboxes) or none (shared host, the baseline)').choices([
-      'namespace',
-      'none',
-    ]),
+    new Option(
+      '--isolation <mode>',
+      'namespace (sandboxes), microvm (a guest kernel per sandbox) or none (shared host, the baseline)',
+    ).choices(['namespace', 'microvm', 'none']),
   )
   .option('-w, --workers <n>', 'sandboxes running at once (default: number of CPUs)', positiveInt)
   .addOption(
@@ -435,7 +435,7 @@ program
       timingsPath,
     );
     const timings = recordTimings(base, merged.files, {
-      sandboxed: merged.isolation === 'namespace',
+      sandboxed: merged.isolation !== 'none',
       ...(merged.seedMs !== undefined ? { seedMs: merged.seedMs } : {}),
     });
     // All three files or none: a failed write leaves the previous ones as they were.

@@ -133,7 +133,27 @@ export const configSchema = z.strictObject({
      * sandbox into report.artifacts/<test file>/ (coverage, traces, screenshots). */
     artifacts: z.array(z.string().min(1)).default([]),
   }),
-  isolation: z.enum(['namespace', 'none']).default('namespace'),
+  isolation: z.enum(['namespace', 'microvm', 'none']).default('namespace'),
+  /** The guests of `isolation: 'microvm'` (src/sandbox/microvm). */
+  microvm: z
+    .strictObject({
+      /** Memory of each guest. Forks map the snapshot's memory and use what they touch. */
+      memory: size.default('1GiB'),
+      /** Virtual CPUs of each guest. */
+      cpus: z.number().int().positive().max(64).default(1),
+      /** The Debian kernel package guests boot (a metapackage, or a versioned linux-image-…). */
+      kernel: z
+        .string()
+        .regex(/^linux-image-[a-z0-9.+-]+$/, 'must be a Debian linux-image package')
+        .optional(),
+      /** `auto`: KVM where /dev/kvm is hardware KVM, else TCG (software emulation). */
+      accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+      /** Debian packages the guest's root filesystem gets beyond the base ones and the services'. */
+      packages: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/, 'must be a Debian package name'))
+        .default([]),
+    })
+    .default({ memory: '1GiB', cpus: 1, accel: 'auto', packages: [] }),
   workers: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
   /** One sandbox per test file, or one per worker whose files run in turn. `shard` is the
    * deprecated name of `worker` (a shard is a CI machine's share: `--shard`). */

@@ -4,11 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyEnv } from '../config/env.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { type Config, serviceKind } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { holdLockFile } from '../locks/lock-file.js';
-import { type Backend, backendFor, DEFAULT_LIMITS } from '../sandbox/index.js';
+import {
+  type Backend,
+  type BackendName,
+  backendFor,
+  DEFAULT_LIMITS,
+  type MicrovmOptions,
+} from '../sandbox/index.js';
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
 import { seedCacheKey } from '../seed/cache-key.js';
@@ -36,9 +42,12 @@ export interface Lease {
   release(keep: boolean): Promise<boolean>;
 }
 
+/** Where test files run (config `isolation`): forks made by the backend of that name, or the shared host. */
+export type Isolation = BackendName | 'none';
+
 /** Where test files run: forks of a seeded snapshot, or the shared host. */
 export interface TestEnvironment {
-  readonly isolation: 'namespace' | 'none';
+  readonly isolation: Isolation;
   readonly snapshot?: { key: string; cached: boolean };
   /** Host directories of the snapshot's layers, top-most first (the host root is below them). */
   readonly layers?: string[];
@@ -104,9 +113,10 @@ export function sandboxLimits(config: Config): ResourceLimits {
 
 /**
  * Seed once (or reuse the cached snapshot), then fork a sandbox per lease with the services
- * started again from the seeded data.
+ * started again from the seeded data, or, where forks keep the seed's processes (microvm),
+ * resumed as the snapshot holds them.
  */
-export async function namespaceEnvironment(
+export async function sandboxEnvironment(
   backend: Backend,
   options: EnvironmentOptions,
 ): Promise<TestEnvironment> {
@@ -127,7 +137,7 @@ export async function namespaceEnvironment(
       const services = await startServices({
         sandbox,
         services: loaded.config.seed.services,
-        phase: 'fork',
+        phase: backend.forksKeepProcesses ? 'resume' : 'fork',
         dataRoot: sandboxServiceRoot(),
         env: baseEnv,
         cwd: loaded.root,
@@ -166,7 +176,7 @@ export async function namespaceEnvironment(
   };
   let pool: WarmPool<Lease> | undefined;
   return {
-    isolation: 'namespace',
+    isolation: backend.name as BackendName,
     snapshot: { key, cached },
     layers: snapshot.layers,
     expect(count, workers) {
@@ -292,6 +302,23 @@ function sharedServiceRoot(stateDir: string): string {
   );
 }
 
+/**
+ * The guests of the microvm backend from config `microvm`, with the Debian packages the
+ * declared services need in the guest (PostgreSQL is in every guest).
+ * @throws SeedforkError on a memory size that does not parse
+ */
+export function microvmOptions(config: Config): MicrovmOptions {
+  const { memory, cpus, kernel, accel, packages } = config.microvm;
+  const services = Object.values(config.seed.services).map(serviceKind);
+  return {
+    memoryMiB: Math.ceil(parseSize(memory) / 1024 ** 2),
+    cpus,
+    ...(kernel ? { kernel } : {}),
+    accel,
+    packages: [...packages, ...(services.includes('redis') ? ['redis-server'] : [])],
+  };
+}
+
 /** Kernel filesystems a project cannot live in. */
 const KERNEL_DIRS = ['/proc', '/sys', '/dev'];
 
@@ -314,7 +341,7 @@ function assertVisibleInSandboxes(root: string): void {
  * @throws SeedforkError when the backend cannot run here, or seeding fails.
  */
 export async function openEnvironment(
-  isolation: 'namespace' | 'none',
+  isolation: Isolation,
   stateDir: string,
   options: EnvironmentOptions & { onGc?: (removed: number) => void },
 ): Promise<TestEnvironment> {
@@ -324,11 +351,13 @@ export async function openEnvironment(
   const backend = backendFor(isolation, stateDir, {
     ownDirs: [root],
     confinement: { allowSyscalls: options.loaded.config.sandbox.allowSyscalls },
+    microvm: microvmOptions(options.loaded.config),
+    onNotice: (message) => options.onSeedEvent?.({ type: 'backend', message }),
   });
   await backend.preflight();
   const gc = await backend.gc(gcOptions(options.loaded));
   const removed =
     gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length + gc.snapshots.length;
   if (removed > 0) options.onGc?.(removed);
-  return namespaceEnvironment(backend, options);
+  return sandboxEnvironment(backend, options);
 }

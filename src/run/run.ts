@@ -22,7 +22,13 @@ import { writeReports } from '../report/write.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
 import { CacheHarvest, cacheDirsOf } from './caches.js';
-import { baseEnvironment, type Lease, openEnvironment, type TestEnvironment } from './environment.js';
+import {
+  baseEnvironment,
+  type Isolation,
+  type Lease,
+  openEnvironment,
+  type TestEnvironment,
+} from './environment.js';
 import { listSource, runSource, type WorkSource } from './pool.js';
 import { QueueClient, type QueueOptions } from './queue-client.js';
 import { type FileWorkers, fileOptionsFor, type RunFileOptions } from './run-file.js';
@@ -30,7 +36,7 @@ import { ciRunId } from './run-id.js';
 
 /** Options of {@link run}; each overrides the config key of the same name. */
 export interface RunOptions extends TimingsOptions {
-  isolation?: 'namespace' | 'none';
+  isolation?: Isolation;
   workers?: number | 'auto';
   /** `shard` is the deprecated name of `worker`. */
   per?: 'file' | 'worker' | 'shard';
@@ -123,7 +129,7 @@ export function resolveWorkers(workers: number | 'auto'): number {
 
 /** A run's settings: the options, or else the config keys of the same name. */
 interface RunSettings {
-  isolation: 'namespace' | 'none';
+  isolation: Isolation;
   per: 'file' | 'worker';
   workers: number;
   retries: number;
@@ -216,7 +222,7 @@ class RunRecord {
 function saveTimings(loaded: LoadedConfig, suite: Suite, record: RunRecord, options: RunOptions): void {
   if (!(options.recordTimings ?? !(options.shard || options.queue)) || record.results.length === 0) return;
   const updated = recordTimings(suite.timings, record.results, {
-    sandboxed: record.settings.isolation === 'namespace',
+    sandboxed: record.settings.isolation !== 'none',
     seedMs: record.seedMs,
     exists: existsUnder(loaded.root),
   });

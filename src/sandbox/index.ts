@@ -1,7 +1,9 @@
+import { MicrovmBackend, type MicrovmOptions } from './microvm/backend.js';
 import { NamespaceBackend } from './namespace/backend.js';
 import { ProcessZygote, processZygoteUnavailable } from './namespace/process-zygote.js';
 import type { Backend, Confinement, ProcessTemplate } from './types.js';
 
+export type { MicrovmOptions } from './microvm/backend.js';
 export type * from './types.js';
 export { DEFAULT_LIMITS } from './types.js';
 
@@ -12,11 +14,17 @@ export interface BackendOptions {
   ownDirs?: string[];
   /** How commands inside sandboxes are confined (default: hardened, nothing extra allowed). */
   confinement?: Confinement;
+  /** The guests of the microvm backend (config `microvm`). */
+  microvm?: MicrovmOptions;
+  /** Told what the backend does that a user should know: something slow built before the first
+   * sandbox (a guest's root filesystem), the accelerator its guests run on. */
+  onNotice?: (message: string) => void;
 }
 
 /** The backends by the name `isolation` gives them. Adding one is adding a folder and a line here. */
 const BACKENDS = {
   namespace: (stateDir: string, options: BackendOptions) => new NamespaceBackend(stateDir, options),
+  microvm: (stateDir: string, options: BackendOptions) => new MicrovmBackend(stateDir, options),
 } satisfies Record<string, (stateDir: string, options: BackendOptions) => Backend>;
 
 /** A backend's name, as config `isolation` takes it (`none` is no backend: the shared host). */

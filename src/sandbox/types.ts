@@ -299,6 +299,12 @@ export interface GcOptions {
  */
 export interface Backend {
   readonly name: string;
+  /**
+   * Whether a fork resumes the processes its snapshot's seed left running (a microVM restored
+   * from a running guest): then services are not started again in each fork. Else (namespace)
+   * a snapshot holds files only, and the seed's services are stopped before it is frozen.
+   */
+  readonly forksKeepProcesses: boolean;
   /** Throws a SeedforkError naming the missing kernel feature (or privilege) and the fix. */
   preflight(): Promise<void>;
   /** A cached snapshot with this key, or undefined. */

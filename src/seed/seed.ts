@@ -19,6 +19,9 @@ export function sandboxServiceRoot(): string {
 /** Progress messages of seeding, for the console reporter. */
 export type SeedEvent =
   | { type: 'cached'; key: string; createdAt: string }
+  /** What the backend says before the seed: something slow is built (a microvm guest's root
+   * filesystem), or how guests run (the accelerator). */
+  | { type: 'backend'; message: string }
   | { type: 'building'; key: string }
   | { type: 'step'; index: number; total: number; step: string }
   | { type: 'built'; key: string; durationMs: number };
@@ -99,7 +102,8 @@ export async function prepareSnapshot(
     shareNetwork: loaded.config.seed.network === 'host',
     build: async (sandbox) => {
       const services = await runSeed(sandbox, loaded, { ...options, dataRoot: sandboxServiceRoot() });
-      await stopServices(services.running);
+      // a snapshot of files needs them stopped cleanly; a running guest's keeps them running
+      if (!backend.forksKeepProcesses) await stopServices(services.running);
       built = true;
     },
   });

@@ -13,12 +13,24 @@ export interface AgentExit {
 
 /** Options of {@link AgentClient.exec}. */
 export interface AgentExecOptions {
+  /** Run as this user of the guest's /etc/passwd (default root). */
+  user?: string;
   /** Working directory in the guest (default `/`). */
   cwd?: string;
   /** Variables added to the agent's base environment (PATH, HOME). */
   env?: Record<string, string>;
   /** Each chunk of stdout and stderr as it comes. */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** A command started with {@link AgentClient.start}. */
+export interface AgentJob {
+  /** The agent's id of the job (its process group is the job's). */
+  readonly id: number;
+  /** Settles when the command ended and its output was read. */
+  readonly done: Promise<AgentExit>;
+  /** Send `signal` (a number) to the job's process group. */
+  kill(signal: number): void;
 }
 
 interface Job {
@@ -36,7 +48,7 @@ interface Job {
  */
 export class AgentClient {
   private buffer: Buffer = Buffer.alloc(0);
-  private nextJob = 1;
+  private nextJob: number;
   private readonly jobs = new Map<number, Job>();
   /**
    * Requests the agent answers 'A' (done) or 'F' (refused, with the reason): reseeds and probes.
@@ -44,14 +56,20 @@ export class AgentClient {
    */
   private readonly acks = new Map<
     number,
-    { settle: (refusal?: string) => void; reject: (e: Error) => void }
+    { settle: (refusal?: string, data?: Buffer) => void; reject: (e: Error) => void }
   >();
+  /** Output of jobs this connection did not start (a service started before the snapshot). */
+  private readonly adopted = new Map<number, (chunk: Buffer) => void>();
   private closedWith: Error | undefined;
   private readyWaiter: { resolve: (bootId: string) => void; reject: (e: Error) => void } | undefined;
   /** This boot's `/proc/sys/kernel/random/boot_id`, once the agent said it is ready. */
   bootId: string | undefined;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    firstJob: number,
+  ) {
+    this.nextJob = firstJob;
     socket.on('data', (d: Buffer) => this.receive(d));
     socket.on('error', (e) => this.fail(e));
     socket.on('close', () => this.fail(new Error('the guest agent connection closed')));
@@ -61,8 +79,23 @@ export class AgentClient {
    * Connect to the agent's socket, retrying until QEMU has created it, within `timeoutMs`.
    * @throws SeedforkError when it cannot connect in time
    */
-  static connect(path: string, timeoutMs: number): Promise<AgentClient> {
-    return connectWhenReady(path, timeoutMs, 'the guest agent', (socket) => new AgentClient(socket));
+  static connect(path: string, timeoutMs: number, firstJob = 1): Promise<AgentClient> {
+    return connectWhenReady(
+      path,
+      timeoutMs,
+      'the guest agent',
+      (socket) => new AgentClient(socket, firstJob),
+    );
+  }
+
+  /** The id the next request will get: a restored guest's client starts above its snapshot's. */
+  get nextJobId(): number {
+    return this.nextJob;
+  }
+
+  /** Send the output of job `id`, started by an earlier connection (before a snapshot), to `sink`. */
+  adopt(id: number, sink: (chunk: Buffer) => void): void {
+    this.adopted.set(id, sink);
   }
 
   /**
@@ -96,19 +129,111 @@ export class AgentClient {
    * @throws Error when the agent refuses the request (the reason) or the connection ends
    */
   exec(argv: string[], options: AgentExecOptions = {}): Promise<AgentExit> {
+    return this.start(argv, options).done;
+  }
+
+  /**
+   * Start `argv` in the guest, in a process group of its own.
+   * @returns the job; its `done` rejects when the agent refuses it or the connection ends
+   */
+  start(argv: string[], options: AgentExecOptions = {}): AgentJob {
     const id = this.nextJob++;
     const strings = [
+      options.user ?? '',
       options.cwd ?? '/',
       ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
       '',
       ...argv,
     ];
     const payload = Buffer.concat(strings.map((s) => Buffer.from(`${s}\0`)));
-    return new Promise((resolve, reject) => {
+    const done = new Promise<AgentExit>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
       this.jobs.set(id, { stdout: [], stderr: [], onOutput: options.onOutput, resolve, reject });
       this.send('X', id, payload);
     });
+    return {
+      id,
+      done,
+      kill: (signal) => {
+        if (!this.closedWith) this.send('K', id, Buffer.from([signal]));
+      },
+    };
+  }
+
+  /** Send `signal` to the process group of job `id` (one this connection did not start, too). */
+  kill(id: number, signal: number): void {
+    if (!this.closedWith) this.send('K', id, Buffer.from([signal]));
+  }
+
+  /**
+   * A regular file's contents (at most 16 MiB), read by the agent itself.
+   * @returns undefined when there is none, it is not a regular file or cannot be read
+   * @throws Error when the connection ends
+   */
+  async readFile(path: string): Promise<Buffer | undefined> {
+    const { refusal, data } = await this.requestData('G', Buffer.from(path));
+    return refusal === undefined ? (data ?? Buffer.alloc(0)) : undefined;
+  }
+
+  /**
+   * Names in directory `path`, or undefined when it cannot be listed.
+   * @throws Error when the connection ends
+   */
+  async listDir(path: string): Promise<string[] | undefined> {
+    const { refusal, data } = await this.requestData('L', Buffer.from(path));
+    if (refusal !== undefined) return undefined;
+    return (data ?? Buffer.alloc(0)).toString().split('\0').slice(0, -1);
+  }
+
+  /** Whether anything is at `path` (not following a final symbolic link). */
+  async exists(path: string): Promise<boolean> {
+    return (await this.request('T', Buffer.from(path))) === undefined;
+  }
+
+  /**
+   * Write `data` to `path` (replacing the file) with permission bits `mode`.
+   * @throws Error with the agent's reason when it cannot, or when `data` is over 15 MiB
+   */
+  async writeFile(path: string, data: Buffer, mode: number): Promise<void> {
+    if (data.length > 15 * 1024 ** 2)
+      throw new Error(`cannot write ${path} in the guest: larger than 15 MiB`);
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(mode);
+    await this.expectDone('W', Buffer.concat([head, Buffer.from(`${path}\0`), data]));
+  }
+
+  /**
+   * Create directory `path` and its missing parents (0755); `mode` and `owner` apply to the last.
+   * @throws Error with the agent's reason when it cannot
+   */
+  async makeDir(path: string, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(mode, 0);
+    head.writeInt32LE(owner?.uid ?? -1, 4);
+    head.writeInt32LE(owner?.gid ?? -1, 8);
+    await this.expectDone('M', Buffer.concat([head, Buffer.from(path)]));
+  }
+
+  /**
+   * Show the ext4 disk `device` at `path`: read-only below, a tmpfs above, so writes stay in the
+   * guest (see native/guest-agent.c, and diskMountDirs).
+   * @throws Error with the agent's reason when a step fails
+   */
+  async mountDisk(device: string, path: string): Promise<void> {
+    await this.expectDone('V', Buffer.from(`${device}\0${path}`));
+  }
+
+  /**
+   * Undo {@link mountDisk} (lazily where a process still holds a file there).
+   * @throws Error with the agent's reason when it cannot
+   */
+  async unmountDisk(device: string, path: string): Promise<void> {
+    await this.expectDone('U', Buffer.from(`${device}\0${path}`));
+  }
+
+  private async expectDone(type: string, payload: Buffer): Promise<void> {
+    const refusal = await this.request(type, payload);
+    if (refusal !== undefined) throw new Error(`the guest agent: ${refusal}`);
   }
 
   /**
@@ -137,11 +262,16 @@ export class AgentClient {
   }
 
   /** Send a request the agent acknowledges; resolves with its refusal's reason, or undefined when done. */
-  private request(type: string, payload: Buffer): Promise<string | undefined> {
+  private async request(type: string, payload: Buffer): Promise<string | undefined> {
+    return (await this.requestData(type, payload)).refusal;
+  }
+
+  /** Send a request the agent answers with data ('D'), done ('A') or a refusal ('F'). */
+  private requestData(type: string, payload: Buffer): Promise<{ refusal?: string; data?: Buffer }> {
     const id = this.nextJob++;
     return new Promise((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
-      this.acks.set(id, { settle: resolve, reject });
+      this.acks.set(id, { settle: (refusal, data) => resolve({ refusal, data }), reject });
       this.send(type, id, payload);
     });
   }
@@ -179,13 +309,18 @@ export class AgentClient {
       return;
     }
     const ack = this.acks.get(id);
-    if (ack && (type === 'A' || type === 'F')) {
+    if (ack && (type === 'A' || type === 'F' || type === 'D')) {
       this.acks.delete(id);
-      ack.settle(type === 'F' ? payload.toString() : undefined);
+      if (type === 'F') ack.settle(payload.toString());
+      else ack.settle(undefined, type === 'D' ? Buffer.from(payload) : undefined);
       return;
     }
     const job = this.jobs.get(id);
-    if (!job) return;
+    if (!job) {
+      if (type === 'O' || type === 'E') this.adopted.get(id)?.(Buffer.from(payload));
+      else if (type === 'Z') this.adopted.delete(id);
+      return;
+    }
     if (type === 'O' || type === 'E') {
       (type === 'O' ? job.stdout : job.stderr).push(Buffer.from(payload));
       job.onOutput?.(payload.toString(), type === 'O' ? 'stdout' : 'stderr');

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 
@@ -13,6 +15,7 @@ const PACKAGES: Record<string, string> = {
   'mkfs.ext4': 'e2fsprogs',
   mmdebstrap: 'mmdebstrap',
   'qemu-img': 'qemu-utils',
+  setpriv: 'util-linux',
 };
 
 /**
@@ -42,4 +45,17 @@ export async function runHostTool(
       cause: error,
     });
   }
+}
+
+/**
+ * Check that every command in `commands` is on PATH.
+ * @throws SeedforkError "the microvm backend needs <command>" with the `apt-get install` line
+ */
+export function requireHostTools(commands: readonly string[]): void {
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
+  for (const command of commands)
+    if (!dirs.some((d) => existsSync(join(d, command))))
+      throw new SeedforkError(`the microvm backend needs ${command}, which is not installed`, {
+        hint: `apt-get install ${PACKAGES[command] ?? command}`,
+      });
 }

@@ -25,13 +25,14 @@ export interface GuestKernel {
 }
 
 /**
- * Debian's cloud kernel, fetched once from the archive with `apt-get download` (nothing is
+ * Debian's cloud kernel (or the kernel package `name`: a metapackage such as
+ * linux-image-amd64, or a versioned linux-image-6.1.0-…), fetched once from the archive with `apt-get download` (nothing is
  * installed on the host) and unpacked under `cacheDir`; its vmlinuz is decompressed to a vmlinux.
  * @throws SeedforkError when apt cannot fetch the package (not Debian, no archive) or it holds
  *   no kernel, saying to set microvm.kernel instead
  */
-export async function debianKernel(cacheDir: string): Promise<GuestKernel> {
-  const pkg = await resolvePackage(DEBIAN_KERNEL_PACKAGE);
+export async function debianKernel(cacheDir: string, name = DEBIAN_KERNEL_PACKAGE): Promise<GuestKernel> {
+  const pkg = /^linux-image-\d/.test(name) ? name : await resolvePackage(name);
   const dir = join(cacheDir, 'kernel', pkg);
   if (!existsSync(join(dir, 'vmlinux'))) {
     const partial = `${dir}.partial-${process.pid}`;

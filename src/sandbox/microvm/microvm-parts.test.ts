@@ -91,6 +91,7 @@ describe('qemuArgs', () => {
     cpus: 1,
     accel: 'tcg' as const,
     runDir: '/run/g',
+    socketDir: '/tmp/s',
   };
 
   test('a microvm with virtio-mmio devices, no network and no firmware ROMs', () => {

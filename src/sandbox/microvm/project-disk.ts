@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runHostTool } from './host-tool.js';
 
@@ -9,9 +10,14 @@ import { runHostTool } from './host-tool.js';
  */
 export const PROJECT_DISK_BYTES = 16 * 1024 ** 3;
 
-/** Where the guest keeps the project disk's read-only mount and its writable layer. */
-const LOWER = '/run/seedfork/project-lower';
-const UPPER = '/run/seedfork/project-upper';
+/**
+ * Where the guest's agent mounts disk `device` read-only (`lower`) and the tmpfs whose `upper`
+ * directory takes what is written there (native/guest-agent.c, mount_dirs).
+ */
+export function diskMountDirs(device: string): { lower: string; upper: string } {
+  const name = device.slice(device.lastIndexOf('/') + 1);
+  return { lower: `/run/seedfork/${name}/lower`, upper: `/run/seedfork/${name}/upper/upper` };
+}
 
 /**
  * An ext4 image of `dir` (or an empty one) at `out`: the project's files as a block device for a
@@ -68,19 +74,38 @@ export async function writeProjectDisk(
 }
 
 /**
- * The guest's shell script that shows the project disk `device` at `path`, writable: the disk
- * read-only below, a tmpfs above (overlayfs), so a test's writes stay in its guest. The block
- * device's cache is dropped first: the guest read its first blocks when the snapshot's
- * placeholder was attached, and those must not be mistaken for this disk's.
+ * A disk of `dir` (a `node_modules` directory: large, and unchanged from run to run) kept in
+ * `cacheDir` and written again only when something in it changed: its name holds a hash of
+ * `dir`'s path and one of every entry's path, size and modification time. An older disk of the
+ * same directory is removed (a guest that has it open keeps reading it).
+ * @returns the disk's path
+ * @throws SeedforkError when cp, mkfs.ext4 or debugfs is missing or fails
  */
-export function mountProjectScript(device: string, path: string): string {
-  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  return [
-    `blockdev --flushbufs ${device}`,
-    `mkdir -p ${LOWER} ${UPPER} ${q(path)}`,
-    `mount -t ext4 -o ro ${device} ${LOWER}`,
-    `mount -t tmpfs -o mode=0755 tmpfs ${UPPER}`,
-    `mkdir ${UPPER}/upper ${UPPER}/work`,
-    `mount -t overlay overlay -o lowerdir=${LOWER},upperdir=${UPPER}/upper,workdir=${UPPER}/work ${q(path)}`,
-  ].join(' && ');
+export async function cachedDisk(dir: string, cacheDir: string): Promise<string> {
+  const place = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+  const content = createHash('sha256');
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      const st = lstatSync(path);
+      content.update(`${path}\0${st.size}\0${st.mtimeMs}\0${st.mode}\n`);
+      if (entry.isDirectory()) walk(path);
+    }
+  };
+  walk(dir);
+  const name = `${place}-${content.digest('hex').slice(0, 16)}.ext4`;
+  const disk = join(cacheDir, name);
+  if (existsSync(disk)) return disk;
+  mkdirSync(cacheDir, { recursive: true });
+  const partial = `${disk}.${process.pid}`;
+  try {
+    await writeProjectDisk(dir, partial);
+    renameSync(partial, disk);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  for (const old of readdirSync(cacheDir))
+    if (old.startsWith(`${place}-`) && old.endsWith('.ext4') && old !== name)
+      rmSync(join(cacheDir, old), { force: true });
+  return disk;
 }

@@ -1,5 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { AgentClient } from './agent-client.js';
@@ -92,8 +102,10 @@ export interface GuestSpec {
   memoryMiB: number;
   cpus: number;
   accel: Accelerator;
-  /** Directory for the QMP and agent sockets and the console log. */
+  /** Directory for QEMU's log and the console log. */
   runDir: string;
+  /** Directory for the QMP and agent sockets (a short path: a socket's is at most 107 bytes). */
+  socketDir: string;
   /**
    * Guest memory in this file: `share: true` for a template (its pages are the snapshot),
    * `share: false` to map a template's memory copy-on-write in a clone.
@@ -101,6 +113,8 @@ export interface GuestSpec {
   memoryFile?: { path: string; share: boolean };
   /** Wait for an incoming migration (a clone restored from a snapshot) instead of booting. */
   incoming?: boolean;
+  /** The agent's first job id: above every id of a restored snapshot's jobs, which still run. */
+  firstJob?: number;
 }
 
 /** QEMU's arguments for `spec`: the microvm machine, virtio-mmio devices, no network, no display. */
@@ -135,12 +149,12 @@ export function qemuArgs(spec: GuestSpec): string[] {
     ),
   );
   args.push('-serial', `file:${join(spec.runDir, 'console.log')}`);
-  args.push('-qmp', `unix:${join(spec.runDir, 'qmp.sock')},server=on,wait=off`);
+  args.push('-qmp', `unix:${join(spec.socketDir, 'qmp.sock')},server=on,wait=off`);
   args.push(
     '-device',
     'virtio-serial-device',
     '-chardev',
-    `socket,id=agent,path=${join(spec.runDir, 'agent.sock')},server=on,wait=off`,
+    `socket,id=agent,path=${join(spec.socketDir, 'agent.sock')},server=on,wait=off`,
     '-device',
     'virtserialport,chardev=agent,name=seedfork.agent',
   );
@@ -182,7 +196,10 @@ export function consoleTail(path: string, lines = 20): string {
  * @throws SeedforkError when QEMU fails to start or the agent is not ready within `readyMs`,
  *   with QEMU's output and the console's last lines; QEMU is killed then
  */
-export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Guest> {
+export async function startGuest(guestSpec: Omit<GuestSpec, 'socketDir'>, readyMs: number): Promise<Guest> {
+  // the sockets live under the system's temporary directory: a project's state directory may
+  // be too deep for a socket's path; they go when the guest is killed
+  const spec: GuestSpec = { ...guestSpec, socketDir: mkdtempSync(join(tmpdir(), 'seedfork-vm-')) };
   const stderrLog = join(spec.runDir, 'qemu.log');
   const out = openSync(stderrLog, 'a');
   let child: ChildProcess;
@@ -203,6 +220,7 @@ export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Gues
     qmp?.close();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    rmSync(spec.socketDir, { recursive: true, force: true });
   };
   const died = exited.then(() => {
     throw new SeedforkError(`QEMU exited while starting the guest: ${consoleTail(stderrLog, 5)}`, {
@@ -211,8 +229,11 @@ export async function startGuest(spec: GuestSpec, readyMs: number): Promise<Gues
   });
   died.catch(() => {});
   try {
-    qmp = await Promise.race([Qmp.connect(join(spec.runDir, 'qmp.sock'), readyMs), died]);
-    agent = await Promise.race([AgentClient.connect(join(spec.runDir, 'agent.sock'), readyMs), died]);
+    qmp = await Promise.race([Qmp.connect(join(spec.socketDir, 'qmp.sock'), readyMs), died]);
+    agent = await Promise.race([
+      AgentClient.connect(join(spec.socketDir, 'agent.sock'), readyMs, spec.firstJob),
+      died,
+    ]);
     if (!spec.incoming) await Promise.race([agent.ready(readyMs), died]);
   } catch (error) {
     await kill();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { runHostTool } from './host-tool.js';
 
 /** Debian packages every guest has: PostgreSQL (the postgres service), `ps` and `ss` for inspection. */
@@ -20,7 +20,7 @@ export interface RootImage {
 /**
  * The guest's root filesystem: Debian `GUEST_SUITE` with `packages` (mmdebstrap, from the
  * archive apt is configured with) plus the host's own Node binary as /usr/local/bin/node (Debian
- * 12's nodejs is too old for the runners), as a raw ext4 image (`mkfs.ext4 -d`), built once per
+ * 12's nodejs is too old for the runners), linked from its host path, as a raw ext4 image (`mkfs.ext4 -d`), built once per
  * set of inputs under `cacheDir`.
  * @param onBuild called before a build starts (it takes a minute or more)
  * @throws SeedforkError when mmdebstrap or mkfs.ext4 is missing or fails, with the output
@@ -32,7 +32,15 @@ export async function rootImage(
 ): Promise<RootImage> {
   const wanted = [...new Set(packages)].sort();
   const key = createHash('sha256')
-    .update(JSON.stringify({ suite: GUEST_SUITE, packages: wanted, node: process.version, v: 1 }))
+    .update(
+      JSON.stringify({
+        suite: GUEST_SUITE,
+        packages: wanted,
+        node: process.version,
+        at: process.execPath,
+        v: 2,
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
   const dir = join(cacheDir, 'images');
@@ -56,6 +64,12 @@ export async function rootImage(
       join(work, 'root'),
     ]);
     copyFileSync(process.execPath, join(work, 'root/usr/local/bin/node'));
+    // runners are started by the host's path of Node (process.execPath, /usr/bin/node here)
+    const hostPath = join(work, 'root', process.execPath);
+    if (!existsSync(hostPath)) {
+      mkdirSync(dirname(hostPath), { recursive: true });
+      symlinkSync('/usr/local/bin/node', hostPath);
+    }
     await step('mkfs.ext4', [
       '-q',
       '-F',

@@ -64,6 +64,7 @@ export function readSandboxMeta(dir: string): SandboxMeta | undefined {
  */
 export class NamespaceBackend implements Backend {
   readonly name = 'namespace';
+  readonly forksKeepProcesses = false;
   private privilege: Privilege | undefined;
   private resolvedOwnDirs: string[] | undefined;
   private readonly runLock: RunLock;

@@ -1,6 +1,6 @@
 import type { CommandServiceConfig } from '../../config/schema.js';
 import { Ready, type ReadyCheck } from '../ready.js';
-import { awaitReady, track } from './process.js';
+import { awaitReady, resumed, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
 function readyCheck(
@@ -32,5 +32,17 @@ async function start(ctx: ServiceContext, config: CommandServiceConfig): Promise
   return { name: ctx.name, env: {}, logFile: ctx.logFile, stop };
 }
 
-/** Any long-running command (`{ command, ready }`), started the same way in the seed and in forks. */
-export const commandDriver: ServiceDriver<CommandServiceConfig> = { seed: start, start };
+/**
+ * Any long-running command (`{ command, ready }`), started the same way in the seed and in forks.
+ * Resumed, its readiness is checked only by a port or a file: a `ready.command` would start a
+ * process, and a `ready.log` message was written to the seed's log, not the fork's.
+ */
+export const commandDriver: ServiceDriver<CommandServiceConfig> = {
+  seed: start,
+  start,
+  resume(ctx, config) {
+    const r = config.ready;
+    const check = r && ('port' in r || 'file' in r) ? readyCheck(ctx, config, ctx.env) : undefined;
+    return resumed(ctx, check, config.readyTimeoutMs, { env: {} });
+  },
+};

@@ -20,8 +20,9 @@ export type { RunningService } from './types.js';
 export interface StartServicesOptions {
   sandbox: Sandbox;
   services: Record<string, ServiceConfig>;
-  /** `seed`: create data then start; `fork`: start from seeded data. */
-  phase: 'seed' | 'fork';
+  /** `seed`: create data then start; `fork`: start from seeded data; `resume`: running
+   * already (the fork kept the seed's processes). */
+  phase: 'seed' | 'fork' | 'resume';
   /** Where service data lives, as a path inside the sandbox. */
   dataRoot: string;
   env: Record<string, string>;
@@ -59,7 +60,7 @@ export async function startServices(options: StartServicesOptions): Promise<Star
         cwd: options.cwd,
         signal: options.signal,
       };
-      const phase = options.phase === 'seed' ? 'seed' : 'start';
+      const phase = options.phase === 'fork' ? 'start' : options.phase;
       const kind = serviceKind(config);
       const service =
         kind === 'command'

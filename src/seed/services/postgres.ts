@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { ReadyCheck } from '../ready.js';
-import { awaitReady, track } from './process.js';
+import { awaitReady, resumed, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
 /** System user the server runs as when seedfork runs as root (PostgreSQL refuses root). */
@@ -188,4 +188,8 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
     return running;
   },
   start: startServer,
+  resume(ctx, config) {
+    const env = connectionEnv(ctx.name, config);
+    return resumed(ctx, postmasterReady(ctx.dataDir), config.readyTimeoutMs, { env, url: env.DATABASE_URL });
+  },
 };

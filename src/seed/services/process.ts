@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ReadyCheck, tail, waitFor } from '../ready.js';
-import type { ServiceContext } from './types.js';
+import type { RunningService, ServiceContext } from './types.js';
 
 /** A service's main process, with its exit state tracked. */
 export interface ServiceProcess {
@@ -65,4 +65,24 @@ export async function awaitReady(
     await stop();
     throw error;
   }
+}
+
+/**
+ * A service that came running with its sandbox (a restored microvm guest): wait until `check`
+ * passes (it was running when the snapshot was saved, so at once), and describe it. Its `stop`
+ * does nothing: it ends with the sandbox, which the service's driver did not start.
+ */
+export async function resumed(
+  ctx: ServiceContext,
+  check: ReadyCheck | undefined,
+  timeoutMs: number,
+  service: { env: Record<string, string>; url?: string },
+): Promise<RunningService> {
+  if (check)
+    await waitFor(ctx.name, check, ctx.sandbox, {
+      timeoutMs,
+      logTail: () => tail(ctx.logFile),
+      signal: ctx.signal,
+    });
+  return { name: ctx.name, ...service, logFile: ctx.logFile, stop: async () => {} };
 }

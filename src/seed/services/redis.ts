@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { RedisServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { Ready } from '../ready.js';
-import { awaitReady, track } from './process.js';
+import { awaitReady, resumed, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
 
 /**
@@ -111,4 +111,8 @@ async function startServer(
 export const redisDriver: ServiceDriver<RedisServiceConfig> = {
   seed: (ctx, config) => startServer(ctx, config, true),
   start: (ctx, config) => startServer(ctx, config, false),
+  resume(ctx, config) {
+    const env = connectionEnv(ctx.name, config.port);
+    return resumed(ctx, Ready.port(config.port), config.readyTimeoutMs, { env, url: env.REDIS_URL });
+  },
 };

@@ -30,9 +30,12 @@ export interface RunningService {
 
 /**
  * One kind of service. `seed` runs once, in the seed sandbox (create data, start, prepare);
- * `start` runs in each fork, from the seeded data.
+ * `start` runs in each fork, from the seeded data; `resume` in a fork that kept the seed's
+ * processes (a microvm guest restored running): the service runs already, so it only says what
+ * the service exports, once a check that needs no new process passes.
  */
 export interface ServiceDriver<C> {
   seed(ctx: ServiceContext, config: C): Promise<RunningService>;
   start(ctx: ServiceContext, config: C): Promise<RunningService>;
+  resume(ctx: ServiceContext, config: C): Promise<RunningService>;
 }

@@ -1,0 +1,396 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import type {
+  AttachCommand,
+  Backend,
+  CreateSnapshotOptions,
+  GcOptions,
+  GcReport,
+  ResourceLimits,
+  SandboxSummary,
+  Snapshot,
+} from '../types.js';
+import { listingCommand } from './guest-changes.js';
+import { requireHostTools } from './host-tool.js';
+import { currentOwner, type OwnerId, ownerAlive, ownerPid } from './owner.js';
+import { cachedDisk, writeProjectDisk } from './project-disk.js';
+import { chooseAccelerator, qemuBinary } from './qemu.js';
+import { BASE_PACKAGES } from './root-image.js';
+import { GuestSandbox, guestLogDir } from './sandbox.js';
+import {
+  AGENT_PATH,
+  dataDevice,
+  type GuestAssets,
+  guestAssets,
+  type ProjectDisk,
+  VmSnapshot,
+} from './vm-snapshot.js';
+
+/** The guests' shape and contents (config `microvm`). */
+export interface MicrovmOptions {
+  /** Guest memory in MiB (default 1024). Each fork maps the snapshot's: it uses what it touches. */
+  memoryMiB?: number;
+  /** Virtual CPUs per guest (default 1). */
+  cpus?: number;
+  /** Debian kernel package (default linux-image-cloud-amd64). */
+  kernel?: string;
+  /** `auto`: KVM where it is hardware KVM, else TCG (software emulation). */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Debian packages the guest needs beyond the base ones (redis-server for a redis service). */
+  packages?: string[];
+}
+
+/** A sandbox's record in its directory (`meta.json`). */
+interface GuestMeta {
+  id: string;
+  owner: OwnerId;
+  createdAt: string;
+}
+
+/**
+ * Entries of the project's top directory left out of its disk: seedfork's state, VCS data, and
+ * node_modules (a disk of its own, cached across runs).
+ */
+const PROJECT_SKIP = ['.git', '.hg', '.svn', '.seedfork', 'node_modules'];
+
+/**
+ * The node_modules directories Node.js resolves packages from for code in `dir`: `dir`'s own and
+ * every ancestor's (npm, yarn and pnpm workspaces hoist packages to the workspace root's).
+ * Source: Node.js docs, "Modules: loading from node_modules folders".
+ */
+export function nodeModulesDirs(dir: string): string[] {
+  const out: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    const candidate = join(at, 'node_modules');
+    if (existsSync(candidate) && statSync(candidate).isDirectory()) out.push(candidate);
+    if (dirname(at) === at) return out;
+  }
+}
+
+/**
+ * The microvm backend: each sandbox is a QEMU guest with a kernel of its own, restored from a
+ * snapshot of a seeded, running guest (src/sandbox/microvm/vm-snapshot.ts). Services started by
+ * the seed keep running in every fork: nothing is started again. The project reaches each
+ * guest as a disk image written once per run, mounted at the project's path.
+ *
+ * State lives under `<stateDir>/microvm`: `snapshots/<key>-<guest>/` (memory, device state,
+ * disk, the listing of its files), `sandboxes/<id>/` (one per live guest), `runs/<owner>/` (the
+ * run's project disk). Kernels and root images are cached per user (microvmCacheDir).
+ */
+export class MicrovmBackend implements Backend {
+  readonly name = 'microvm';
+  readonly forksKeepProcesses = true;
+  private readonly root: string;
+  private readonly owner = currentOwner();
+  private assets: Promise<GuestAssets> | undefined;
+  private runDisks: Promise<ProjectDisk[]> | undefined;
+  private readonly snapshots = new Map<string, VmSnapshot>();
+  private cleanupRegistered = false;
+
+  /**
+   * @param stateDir the project's state directory
+   * @param options.ownDirs the project (the first is shown in every guest at its own path)
+   * @param options.onNotice told which accelerator guests run on, and when a guest root image
+   *   is being built (a minute or more)
+   */
+  constructor(
+    stateDir: string,
+    private readonly options: {
+      ownDirs?: string[];
+      microvm?: MicrovmOptions;
+      onNotice?: (message: string) => void;
+    } = {},
+  ) {
+    this.root = join(stateDir, 'microvm');
+  }
+
+  private get size() {
+    return { memoryMiB: this.options.microvm?.memoryMiB ?? 1024, cpus: this.options.microvm?.cpus ?? 1 };
+  }
+
+  /**
+   * @throws SeedforkError when QEMU, qemu-img or the agent is missing, or KVM is asked for and
+   *   this machine has no hardware KVM
+   */
+  async preflight(): Promise<void> {
+    qemuBinary();
+    requireHostTools(['qemu-img', 'setpriv', 'mkfs.ext4', 'debugfs']);
+    if (!existsSync(AGENT_PATH))
+      throw new SeedforkError('the microvm guest agent (native/seedfork-agent) was not built', {
+        hint: 'Install a static C library (apt-get install libc6-dev), then run npm run build.',
+      });
+    chooseAccelerator(this.options.microvm?.accel);
+  }
+
+  /** The kernel, initramfs and root image (built once per user and set of packages). */
+  private guestAssets(): Promise<GuestAssets> {
+    const notice = this.options.onNotice;
+    this.assets ??= guestAssets({
+      packages: [...new Set([...BASE_PACKAGES, ...(this.options.microvm?.packages ?? [])])],
+      ...(this.options.microvm?.kernel ? { kernel: this.options.microvm.kernel } : {}),
+      accel: this.options.microvm?.accel ?? 'auto',
+      onBuild: (what) => notice?.(`building ${what}`),
+    }).then((assets) => {
+      const { accel, reason } = assets.accel;
+      notice?.(
+        `microvm guests run on ${accel === 'kvm' ? 'KVM' : 'TCG (software emulation)'}${reason ? `: ${reason}` : ''}`,
+      );
+      return assets;
+    });
+    return this.assets;
+  }
+
+  /** The project, then the node_modules directories its code resolves packages from. */
+  private get mountPaths(): string[] {
+    const project = this.options.ownDirs?.[0];
+    return project ? [project, ...nodeModulesDirs(project)] : [];
+  }
+
+  /**
+   * A snapshot's directory: its key and what its guest is made of (kernel, image, agent, size,
+   * the paths its disks are mounted at).
+   */
+  private async snapshotDir(key: string): Promise<string> {
+    const a = await this.guestAssets();
+    const guest = createHash('sha256')
+      .update(
+        JSON.stringify([
+          a.kernel.vmlinux,
+          a.image.path,
+          a.initramfs,
+          a.accel.accel,
+          this.size,
+          this.mountPaths,
+        ]),
+      )
+      .digest('hex')
+      .slice(0, 12);
+    return join(this.root, 'snapshots', `${key}-${guest}`);
+  }
+
+  async openSnapshot(key: string): Promise<Snapshot | undefined> {
+    const dir = await this.snapshotDir(key);
+    const vm = VmSnapshot.open(await this.guestAssets(), dir, this.size);
+    if (!vm) return undefined;
+    this.snapshots.set(key, vm);
+    return { key, createdAt: vm.createdAt, layers: [] };
+  }
+
+  /**
+   * Boot a guest with the project mounted, run `build` in it, and save it running: what `build`
+   * started (services) runs on in every fork. Two runs building one key at once both build;
+   * the first to finish is kept.
+   * @throws SeedforkError when the seed needs the network (guests have none), the guest does not
+   *   boot, `build` fails, or saving fails
+   */
+  async createSnapshot(options: CreateSnapshotOptions): Promise<Snapshot> {
+    if (options.shareNetwork)
+      throw new SeedforkError('a microvm guest has no network, so seed.network "host" cannot work there', {
+        hint: 'Install dependencies on the host before the run (the project directory is shown in every guest), or use isolation namespace.',
+      });
+    const final = await this.snapshotDir(options.key);
+    const building = `${final}.building-${this.owner.replace(':', '-')}`;
+    const assets = await this.guestAssets();
+    const mounts = await this.disks();
+    const logs = join(building, 'seed-logs');
+    let seedSandbox: GuestSandbox | undefined;
+    const vm = await VmSnapshot.create(
+      assets,
+      building,
+      this.size,
+      async (guest) => {
+        writeFileSync(join(building, 'owner'), this.owner);
+        seedSandbox = new GuestSandbox(guest, { id: 'seed', logDir: logs });
+        await options.build(seedSandbox);
+      },
+      {
+        mounts,
+        beforeSave: async (guest) => {
+          const listing = await guest.agent.exec(listingCommand());
+          writeFileSync(join(building, 'files.list'), listing.stdout);
+          writeFileSync(join(building, 'logs.json'), JSON.stringify(seedSandbox?.runningLogged() ?? []));
+        },
+      },
+    );
+    try {
+      renameSync(building, final);
+    } catch {
+      vm.remove(); // another run finished the same snapshot first: use that one
+    }
+    const snapshot = await this.openSnapshot(options.key);
+    if (!snapshot) throw new SeedforkError(`the microvm snapshot ${final} vanished as it was made`);
+    return snapshot;
+  }
+
+  /**
+   * The run's disks: the project's files as they are now, written once per run (`.git`,
+   * node_modules and seedfork's state left out) and removed when this process exits; then a
+   * disk of each node_modules directory, cached across runs until its files change.
+   */
+  private disks(): Promise<ProjectDisk[]> {
+    const [project, ...dependencies] = this.mountPaths;
+    this.runDisks ??= (async () => {
+      if (!project) return [];
+      const runDir = join(this.root, 'runs', this.owner.replace(':', '-'));
+      mkdirSync(runDir, { recursive: true });
+      writeFileSync(join(runDir, 'owner'), this.owner);
+      this.removeOnExit(runDir);
+      const disk = join(runDir, 'project.ext4');
+      await writeProjectDisk(project, disk, PROJECT_SKIP);
+      const cached = await Promise.all(
+        dependencies.map((d) => cachedDisk(d, join(this.root, 'dependencies'))),
+      );
+      return [{ disk, mountAt: project }, ...dependencies.map((d, i) => ({ disk: cached[i]!, mountAt: d }))];
+    })();
+    return this.runDisks;
+  }
+
+  private removeOnExit(dir: string): void {
+    if (this.cleanupRegistered) return;
+    this.cleanupRegistered = true;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+
+  /**
+   * A guest restored from `snapshot` with the run's project disk mounted. Its limits are the
+   * guest's memory and CPUs (config `microvm`); of `limits`, only the output limit applies.
+   * @throws SeedforkError when there is no snapshot (microvm guests always come from one) or
+   *   the restore fails
+   */
+  async fork(
+    snapshot: Snapshot | undefined,
+    options: { limits?: ResourceLimits } = {},
+  ): Promise<GuestSandbox> {
+    const vm = snapshot && this.snapshots.get(snapshot.key);
+    if (!vm) throw new SeedforkError('a microvm sandbox is forked from a snapshot this backend opened');
+    const mounts = await this.disks();
+    const id = randomBytes(6).toString('hex');
+    const dir = join(this.root, 'sandboxes', id);
+    mkdirSync(dir, { recursive: true });
+    const meta: GuestMeta = { id, owner: this.owner, createdAt: new Date().toISOString() };
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+    const guest = await vm.fork(join(dir, 'guest'), { mounts }).catch((error) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    });
+    writeFileSync(join(dir, 'qemu.pid'), String(guest.process.pid));
+    const sandbox = new GuestSandbox(guest, {
+      id,
+      logDir: guestLogDir(dir),
+      ...(options.limits ? { limits: options.limits } : {}),
+      baseline: () => readFileSync(join(vm.dir, 'files.list'), 'utf8'),
+      mounts: mounts.map((m, i) => ({ device: dataDevice(i), path: m.mountAt })),
+      onKill: () => rmSync(dir, { recursive: true, force: true }),
+    });
+    try {
+      sandbox.adoptLogs(JSON.parse(readFileSync(join(vm.dir, 'logs.json'), 'utf8')));
+    } catch {
+      // a snapshot with no services
+    }
+    return sandbox;
+  }
+
+  /** Guests of running seedfork processes (a microvm guest is never kept after its run). */
+  async list(): Promise<SandboxSummary[]> {
+    return this.sandboxMetas()
+      .filter(({ meta }) => ownerAlive(meta.owner))
+      .map(({ meta }) => ({
+        id: meta.id,
+        kept: false,
+        ownerPid: ownerPid(meta.owner),
+        createdAt: meta.createdAt,
+      }));
+  }
+
+  /** @throws SeedforkError: a shell into a guest is not built yet. */
+  async attach(id: string): Promise<AttachCommand> {
+    throw new SeedforkError(
+      `cannot open a shell in microvm sandbox ${id}: the microvm backend has no shell yet`,
+      {
+        hint: 'Rerun the failing file with --isolation namespace --keep-failed to get a sandbox to shell into.',
+      },
+    );
+  }
+
+  /**
+   * Remove what ended runs left: guests whose seedfork process is gone (QEMU killed, files
+   * removed), project disks of ended runs, and snapshot builds that never finished. Snapshots
+   * themselves are kept (`gc.snapshotBudget` is not applied to microvm snapshots yet).
+   */
+  async gc(_options: GcOptions = {}): Promise<GcReport> {
+    const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [], snapshots: [] };
+    for (const { dir, meta } of this.sandboxMetas(true)) {
+      if (meta && ownerAlive(meta.owner)) continue;
+      killQemu(dir);
+      rmSync(dir, { recursive: true, force: true });
+      report.sandboxes.push(meta?.id ?? dir);
+    }
+    for (const name of list(join(this.root, 'runs'))) {
+      const dir = join(this.root, 'runs', name);
+      if (!ownerAlive(readText(join(dir, 'owner')))) rmSync(dir, { recursive: true, force: true });
+    }
+    for (const name of list(join(this.root, 'snapshots'))) {
+      if (!name.includes('.building-')) continue;
+      const dir = join(this.root, 'snapshots', name);
+      if (ownerAlive(readText(join(dir, 'owner')))) continue;
+      rmSync(dir, { recursive: true, force: true });
+      report.snapshotsInProgress.push(name);
+    }
+    return report;
+  }
+
+  private sandboxMetas(withBroken?: false): { dir: string; meta: GuestMeta }[];
+  private sandboxMetas(withBroken: true): { dir: string; meta: GuestMeta | undefined }[];
+  private sandboxMetas(withBroken = false) {
+    const root = join(this.root, 'sandboxes');
+    return list(root)
+      .map((id) => {
+        const dir = join(root, id);
+        try {
+          return { dir, meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as GuestMeta };
+        } catch {
+          return { dir, meta: undefined };
+        }
+      })
+      .filter((s) => withBroken || s.meta !== undefined);
+  }
+}
+
+function list(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Kill the QEMU a crashed run left in `dir` (its pid in `qemu.pid`), if that pid still is a QEMU
+ * with this directory's sockets: QEMU dies with its seedfork process (pdeathsig), so this is
+ * for the rare one that did not.
+ */
+function killQemu(dir: string): void {
+  const pid = Number(readText(join(dir, 'qemu.pid')));
+  if (!pid) return;
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) return;
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}

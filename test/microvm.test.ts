@@ -7,36 +7,13 @@ import { writeProjectDisk } from '../src/sandbox/microvm/project-disk.js';
 import type { Guest } from '../src/sandbox/microvm/qemu.js';
 import { qemuBinary, startGuest } from '../src/sandbox/microvm/qemu.js';
 import { type GuestAssets, guestAssets, VmSnapshot } from '../src/sandbox/microvm/vm-snapshot.js';
+import { microvmMissing, qemuPids } from './support/microvm.js';
 import { REPO } from './support/project.js';
 
-/** Why the microvm tests cannot run here, or undefined. */
-function whyNot(): string | undefined {
-  for (const [command, pkg] of [
-    ['qemu-system-x86_64', 'qemu-system-x86'],
-    ['qemu-img', 'qemu-utils'],
-    ['mmdebstrap', 'mmdebstrap'],
-    ['lz4', 'lz4'],
-    ['apt-get', 'apt (a Debian or Ubuntu host)'],
-  ])
-    try {
-      execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    } catch {
-      return `${command} is not installed (apt-get install ${pkg})`;
-    }
-  if (process.getuid?.() !== 0) return 'building the guest image (mmdebstrap) needs root';
-  return undefined;
-}
-const why = whyNot();
+const why = microvmMissing();
 if (why) console.warn(`skipping the microvm tests: ${why}`);
 
 const PG = '/usr/lib/postgresql/15/bin';
-const qemuPids = () =>
-  execFileSync('sh', ['-c', 'pgrep -f "^[^ ]*qemu-system-x86_64 .*seedfork.agent" || true'], {
-    encoding: 'utf8',
-  })
-    .split('\n')
-    .filter(Boolean);
-
 describe.skipIf(why !== undefined)(
   'the microvm guest: a kernel of its own, forked from a running snapshot',
   () => {

@@ -129,7 +129,8 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
 
   try {
     if (plan.sandboxed.length > 0) await executor.prepare();
-    if (options.fileWorkers) {
+    // the runner's workers are forked into sandboxes by the namespace backend's process zygote
+    if (options.fileWorkers && executor.isolation === 'namespace') {
       await executor.useWorkers((stateDir) =>
         options.fileWorkers!({
           loaded,

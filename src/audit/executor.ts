@@ -19,6 +19,7 @@ import { type Lease, openEnvironment, type TestEnvironment } from '../run/enviro
 import { runPool } from '../run/pool.js';
 import { type FileWorkers, fileOptionsFor, type RunFileOptions, runFile } from '../run/run-file.js';
 import { Slots } from '../run/slots.js';
+import type { BackendName } from '../sandbox/index.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { findPostgresBin } from '../seed/services/postgres.js';
 import {
@@ -70,10 +71,16 @@ export class AuditExecutor {
     this.nextFileOptions = fileOptionsFor(loaded, options.signal ? { signal: options.signal } : {});
   }
 
+  /** The backend of the sandboxed runs: config `isolation`, or namespace where that is `none`. */
+  get isolation(): BackendName {
+    const configured = this.loaded.config.isolation;
+    return configured === 'none' ? 'namespace' : configured;
+  }
+
   private async environment(): Promise<TestEnvironment> {
     if (!this.sandboxes) {
       const stateDir = resolve(this.loaded.root, this.loaded.config.stateDir);
-      this.sandboxes = await openEnvironment('namespace', stateDir, {
+      this.sandboxes = await openEnvironment(this.isolation, stateDir, {
         loaded: this.loaded,
         baseEnv: this.options.baseEnv,
         onSeedEvent: this.options.onSeedEvent,

@@ -33,6 +33,7 @@ import {
   dataDevice,
   type GuestAssets,
   guestAssets,
+  microvmCacheDir,
   type ProjectDisk,
   VmSnapshot,
 } from './vm-snapshot.js';
@@ -86,7 +87,8 @@ export function nodeModulesDirs(dir: string): string[] {
  *
  * State lives under `<stateDir>/microvm`: `snapshots/<key>-<guest>/` (memory, device state,
  * disk, the listing of its files), `sandboxes/<id>/` (one per live guest), `runs/<owner>/` (the
- * run's project disk). Kernels and root images are cached per user (microvmCacheDir).
+ * run's project disk). Kernels, root images and node_modules disks are cached per user
+ * (microvmCacheDir).
  */
 export class MicrovmBackend implements Backend {
   readonly name = 'microvm';
@@ -249,7 +251,7 @@ export class MicrovmBackend implements Backend {
       const disk = join(runDir, 'project.ext4');
       await writeProjectDisk(project, disk, PROJECT_SKIP);
       const cached = await Promise.all(
-        dependencies.map((d) => cachedDisk(d, join(this.root, 'dependencies'))),
+        dependencies.map((d) => cachedDisk(d, join(microvmCacheDir(), 'dependencies'))),
       );
       return [{ disk, mountAt: project }, ...dependencies.map((d, i) => ({ disk: cached[i]!, mountAt: d }))];
     })();

@@ -62,7 +62,7 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
           .filter((m) => m !== null),
       );
       expect(restored).toHaveLength(2);
-      const [a, b] = restored as RegExpExecArray[];
+      const [a, b] = restored as [RegExpExecArray, RegExpExecArray];
       // forks differ in what they draw (that the reseed itself makes them differ, read at once after
       // the restore, is checked in microvm.test.ts)
       expect(a[1]).not.toBe(b[1]);

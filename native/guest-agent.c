@@ -12,6 +12,10 @@
 // [u32 job id][payload]. Host to guest:
 //   'X' exec: NUL-terminated strings: the user to run as ("" for root), the working directory,
 //       KEY=VALUE environment entries, an empty string, then argv;
+//   'Y' exec on a pseudo-terminal (an interactive shell: `seedfork shell`), as 'X'; its output
+//       comes as 'O' only;
+//   'J' input for a 'Y' job's terminal: the bytes;
+//   'B' the size of a 'Y' job's terminal: u16 rows, u16 columns;
 //   'K' kill: one byte, the signal; the job's process group gets it;
 //   'S' seed: u64 nanoseconds since the epoch for CLOCK_REALTIME, then bytes of entropy;
 //   'P' probe: u16 TCP port: answered 'A' when a connection to 127.0.0.1 on it succeeds, else 'F'
@@ -63,6 +67,7 @@ struct job {
   uint32_t id;
   pid_t pid;
   int out, err; /* -1 once at EOF */
+  int tty;      /* a pty job's master (its input goes there), else -1 */
   int ended;    /* reaped */
   int status;
 };
@@ -174,6 +179,9 @@ static void switch_root(const char *device) {
     say("cannot switch to the root disk %s", device);
     return;
   }
+  mkdir("/dev/pts", 0755);
+  if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666") != 0)
+    say("cannot mount %s", "/dev/pts");
   const char *tmpfs[] = {"/tmp", "/run", "/var/run/postgresql"};
   for (int i = 0; i < 3; i++) {
     mkdir(tmpfs[i], 01777);
@@ -406,7 +414,7 @@ static struct job *find_job(uint32_t id) {
   return NULL;
 }
 
-static void start_job(uint32_t id, char *payload, uint32_t len) {
+static void start_job(uint32_t id, char *payload, uint32_t len, int pty) {
   if (find_job(id)) return fail(id, "a job with this id runs already");
   struct job *slot = NULL;
   for (int i = 0; i < MAX_JOBS && !slot; i++)
@@ -429,11 +437,25 @@ static void start_job(uint32_t id, char *payload, uint32_t len) {
     snprintf(why, sizeof why, "no user %.200s in the guest's /etc/passwd", strings[0]);
     return fail(id, why);
   }
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return fail(id, strerror(errno));
+  int out[2], err[2], master = -1;
+  char pts[64];
+  if (pty) {
+    master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int unlock = 0;
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0 || ptsname_r(master, pts, sizeof pts) != 0) {
+      if (master >= 0) close(master);
+      return fail(id, "cannot open a pseudo-terminal");
+    }
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    ioctl(master, TIOCSWINSZ, &ws);
+    out[0] = master, err[0] = -1;
+  } else if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    return fail(id, strerror(errno));
+  }
   pid_t pid = fork();
   if (pid < 0) {
-    close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+    if (pty) close(master);
+    else close(out[0]), close(out[1]), close(err[0]), close(err[1]);
     return fail(id, strerror(errno));
   }
   if (pid == 0) {
@@ -441,10 +463,16 @@ static void start_job(uint32_t id, char *payload, uint32_t len) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
+    if (pty) {
+      int tty = open(pts, O_RDWR);
+      if (tty < 0 || ioctl(tty, TIOCSCTTY, 0) != 0) _exit(126);
+      dup2(tty, 0), dup2(tty, 1), dup2(tty, 2);
+    } else {
+      int devnull = open("/dev/null", O_RDONLY);
+      dup2(devnull, 0);
+      dup2(out[1], 1);
+      dup2(err[1], 2);
+    }
     clearenv();
     setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
     setenv("HOME", strings[0][0] ? user.home : "/root", 1);
@@ -461,11 +489,16 @@ static void start_job(uint32_t id, char *payload, uint32_t len) {
     dprintf(2, "seedfork-agent: cannot run %s: %s\n", strings[sep + 1], strerror(errno));
     _exit(127);
   }
+  if (pty) {
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    *slot = (struct job){.id = id, .pid = pid, .out = master, .err = -1, .tty = dup(master)};
+    return;
+  }
   close(out[1]);
   close(err[1]);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
-  *slot = (struct job){.id = id, .pid = pid, .out = out[0], .err = err[0]};
+  *slot = (struct job){.id = id, .pid = pid, .out = out[0], .err = err[0], .tty = -1};
 }
 
 static void seed(uint32_t id, const unsigned char *payload, uint32_t len) {
@@ -506,9 +539,20 @@ static void probe(uint32_t id, const unsigned char *payload, uint32_t len) {
 }
 
 static void handle(char type, uint32_t id, char *payload, uint32_t len) {
-  if (type == 'X') {
+  if (type == 'X' || type == 'Y') {
     payload[len] = 0;
-    start_job(id, payload, len);
+    start_job(id, payload, len, type == 'Y');
+  } else if (type == 'J') {
+    struct job *j = find_job(id);
+    if (j && j->tty >= 0) write_all(j->tty, payload, len);
+  } else if (type == 'B') {
+    struct job *j = find_job(id);
+    uint16_t size[2];
+    if (j && j->tty >= 0 && len >= 4) {
+      memcpy(size, payload, 4);
+      struct winsize ws = {.ws_row = size[0], .ws_col = size[1]};
+      ioctl(j->tty, TIOCSWINSZ, &ws);
+    }
   } else if (type == 'K') {
     struct job *j = find_job(id);
     if (j && !j->ended) kill(-j->pid, len ? payload[0] : SIGKILL);
@@ -563,6 +607,7 @@ static void drain(struct job *j, int *fd, char type) {
 static void finish_if_done(struct job *j) {
   if (!j->pid || !j->ended || j->out >= 0 || j->err >= 0) return;
   int32_t code = WIFEXITED(j->status) ? WEXITSTATUS(j->status) : 128 + WTERMSIG(j->status);
+  if (j->tty >= 0) close(j->tty);
   send_frame('Z', j->id, &code, 4);
   memset(j, 0, sizeof *j);
 }

@@ -1,8 +1,8 @@
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState } from './support/host.js';
 import { microvmMissing, qemuPids } from './support/microvm.js';
 import { makeProject, REPO } from './support/project.js';
@@ -45,7 +45,7 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
     rmSync(join(EXAMPLE, '.seedfork'), { recursive: true, force: true });
   }, 900_000);
 
-  test('a test changes a global sysctl and the clock in its guest; no other guest and not the host sees it; forks draw their own random bytes', async () => {
+  test('a test changes a global sysctl and the clock in its guest; no other guest and not the host sees it; forks draw their own random bytes; a failed guest is kept for seedfork shell', async () => {
     const project = makeProject('microvm-suite', {});
     cpSync(join(REPO, 'test/fixtures/microvm-suite'), project, { recursive: true });
     const hostSwappiness = readFileSync('/proc/sys/vm/swappiness', 'utf8');
@@ -73,6 +73,37 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
       }
       expect(readFileSync('/proc/sys/vm/swappiness', 'utf8')).toBe(hostSwappiness);
       expect(new Date().getUTCFullYear()).toBeGreaterThan(2001);
+
+      // --keep-failed keeps a failed file's guest running after seedfork exits; `seedfork shell`
+      // reaches it through its agent, with a command or an interactive shell; gc ends it
+      writeFileSync(
+        join(project, 'fails.test.mjs'),
+        `import { writeFileSync } from 'node:fs';\nimport { test } from 'node:test';\ntest('fails', () => { writeFileSync('/tmp/clue', 'left by the test'); throw new Error('boom'); });\n`,
+      );
+      for (const f of ['one.test.mjs', 'two.test.mjs', '.seedfork/timings.json']) rmSync(join(project, f));
+      const failed = await runCli(project, ['run', '--keep-failed']);
+      expect(failed.code, failed.out).toBe(1);
+      const id = /kept sandbox ([0-9a-f]+) of fails\.test\.mjs/.exec(failed.out)?.[1];
+      expect(id, failed.out).toBeDefined();
+      expect(qemuPids()).toHaveLength(1); // its seedfork process is gone, the guest is not
+      expect((await runCli(project, ['list'])).out).toMatch(new RegExp(`^${id}  kept`, 'm'));
+      const command = await runCli(project, [
+        'shell',
+        id!,
+        'sh',
+        '-c',
+        'cat /tmp/clue; echo " in $PWD"; exit 4',
+      ]);
+      expect(command).toEqual({ code: 4, out: `left by the test in ${project}\n` });
+      const shell = startCli(project, ['shell', id!]);
+      shell.child.stdin?.end('echo "$((6 * 7)) $(cat /proc/sys/kernel/random/boot_id)"; exit 5\n');
+      expect(await shell.exited).toBe(5);
+      const [, bootId] = /42 ([0-9a-f-]{36})/.exec(shell.output()) ?? [];
+      expect(bootId, shell.output()).not.toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+      expect(bootId).toBeDefined();
+      expect((await runCli(project, ['gc'])).out).toMatch(/removed 1 sandbox/);
+      expect(qemuPids()).toEqual([]);
+      expect((await runCli(project, ['shell', id!, 'true'])).out).toMatch(/no live microvm sandbox/);
     } finally {
       rmSync(project, { recursive: true, force: true });
     }

@@ -166,7 +166,7 @@ describe.skipIf(why !== undefined)(
       const deadline = Date.now() + 60_000;
       while (!/ready \d+/.test(out) && Date.now() < deadline && holder.exitCode === null)
         await new Promise((r) => setTimeout(r, 50));
-      const [, pid, dir] = /ready (\d+) (\S+)/.exec(out) ?? [];
+      const [, pid, dir, sockets] = /ready (\d+) (\S+) (\S+)/.exec(out) ?? [];
       expect(pid, out).toBeDefined();
       expect(qemuPids().length).toBeGreaterThan(0);
       holder.kill('SIGKILL');
@@ -175,6 +175,7 @@ describe.skipIf(why !== undefined)(
       while (qemuPids().length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
       expect(qemuPids()).toEqual([]);
       rmSync(dir!, { recursive: true, force: true });
+      rmSync(sockets!, { recursive: true, force: true }); // a SIGKILLed process cleans nothing up
     });
 
     test('a guest that never reports ready: the error shows its console, and QEMU is gone', async () => {

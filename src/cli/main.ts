@@ -28,7 +28,7 @@ import { writeFilesAtomic } from '../report/write.js';
 import { cacheDirsOf } from '../run/caches.js';
 import { gcOptions } from '../run/environment.js';
 import { resolveWorkers, run } from '../run/run.js';
-import { backendFor } from '../sandbox/index.js';
+import { type AttachCommand, BACKEND_NAMES, type BackendName, backendFor } from '../sandbox/index.js';
 import { auditProgress, formatAudit } from './audit-text.js';
 import { formatCheck } from './check-text.js';
 import { consoleReporter } from './console-reporter.js';
@@ -466,15 +466,20 @@ program
   .action(async (id: string, command: string[], opts) => {
     // the shell is confined like the tests were, with the config's sandbox.allowSyscalls
     const { loaded, stateDir } = await projectState(opts).catch(fail);
-    const backend = backendFor('namespace', stateDir, {
-      confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] },
-    });
-    let attach: Awaited<ReturnType<typeof backend.attach>>;
-    try {
-      attach = await backend.attach(id, command);
-    } catch (error) {
-      fail(error);
+    const options = { confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] } };
+    // the sandbox is in the state of one backend: the configured one's error is the one to show
+    const preferred: BackendName = loaded?.config.isolation === 'microvm' ? 'microvm' : 'namespace';
+    let attach: AttachCommand | undefined;
+    let refusal: unknown;
+    for (const name of [preferred, ...BACKEND_NAMES.filter((n) => n !== preferred)]) {
+      try {
+        attach = await backendFor(name, stateDir, options).attach(id, command);
+        break;
+      } catch (error) {
+        refusal ??= error;
+      }
     }
+    if (!attach) fail(refusal);
     const r = spawnSync(attach.argv[0]!, attach.argv.slice(1), {
       stdio: 'inherit',
       env: { ...attach.env, TERM: process.env.TERM ?? 'xterm', PS1: `[sandbox ${id}] \\w# ` },
@@ -488,8 +493,8 @@ program
   .option('-c, --config <file>', 'config file')
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .action(async (opts) => {
-    const backend = backendFor('namespace', await stateDirOf(opts));
-    const live = await backend.list();
+    const stateDir = await stateDirOf(opts);
+    const live = (await Promise.all(BACKEND_NAMES.map((name) => backendFor(name, stateDir).list()))).flat();
     if (live.length === 0) process.stdout.write('no live sandboxes\n');
     for (const m of live)
       process.stdout.write(
@@ -510,13 +515,19 @@ program
   .action(async (opts) => {
     // With a config: its snapshot budget, and its current snapshot kept whatever its size.
     const { loaded, stateDir } = await projectState(opts).catch(fail);
-    const backend = backendFor('namespace', stateDir);
-    const report = await backend
-      .gc({
-        includeKept: !opts.keepKept,
-        ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize(DEFAULT_SNAPSHOT_BUDGET) }),
-      })
-      .catch(fail);
+    const options = {
+      includeKept: !opts.keepKept,
+      ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize(DEFAULT_SNAPSHOT_BUDGET) }),
+    };
+    const reports = await Promise.all(
+      BACKEND_NAMES.map((name) => backendFor(name, stateDir).gc(options)),
+    ).catch(fail);
+    const report = {
+      sandboxes: reports.flatMap((r) => r.sandboxes),
+      cgroups: reports.flatMap((r) => r.cgroups),
+      snapshotsInProgress: reports.flatMap((r) => r.snapshotsInProgress),
+      snapshots: reports.flatMap((r) => r.snapshots),
+    };
     process.stdout.write(
       `removed ${report.sandboxes.length} sandbox(es), ${report.cgroups.length} orphaned cgroup(s), ${report.snapshotsInProgress.length} half-built snapshot(s), ${report.snapshots.length} old snapshot(s)\n`,
     );

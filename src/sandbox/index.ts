@@ -30,6 +30,9 @@ const BACKENDS = {
 /** A backend's name, as config `isolation` takes it (`none` is no backend: the shared host). */
 export type BackendName = keyof typeof BACKENDS;
 
+/** Every backend's name: `list`, `shell` and `gc` look at the state of each. */
+export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
+
 /**
  * The backend called `name`, keeping its snapshots and sandboxes under `stateDir`.
  * Callers hold it as a {@link Backend}: nothing above this folder knows an implementation.

@@ -1,5 +1,6 @@
-// Boots a microvm guest, prints "ready <pid of QEMU>" and waits to be killed: the test kills this
-// process with SIGKILL and checks that QEMU went with it.
+// Boots a microvm guest, prints "ready <pid of QEMU's watcher> <its directory> <its socket
+// directory>" and waits to be killed: the test kills this process with SIGKILL and checks that
+// QEMU went with it.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,5 +18,5 @@ const guest = await startGuest(
   },
   120_000,
 );
-console.log(`ready ${guest.process.pid} ${dir}`);
+console.log(`ready ${guest.process.pid} ${dir} ${guest.socketDir}`);
 setInterval(() => {}, 1000);

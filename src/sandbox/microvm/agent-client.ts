@@ -21,6 +21,8 @@ export interface AgentExecOptions {
   env?: Record<string, string>;
   /** Each chunk of stdout and stderr as it comes. */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /** Run on a pseudo-terminal (its output comes as stdout), fed by {@link AgentJob.input}. */
+  terminal?: boolean;
 }
 
 /** A command started with {@link AgentClient.start}. */
@@ -31,6 +33,10 @@ export interface AgentJob {
   readonly done: Promise<AgentExit>;
   /** Send `signal` (a number) to the job's process group. */
   kill(signal: number): void;
+  /** Type `data` into a terminal job. */
+  input(data: Buffer): void;
+  /** Set a terminal job's window size. */
+  resize(rows: number, columns: number): void;
 }
 
 interface Job {
@@ -149,13 +155,21 @@ export class AgentClient {
     const done = new Promise<AgentExit>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
       this.jobs.set(id, { stdout: [], stderr: [], onOutput: options.onOutput, resolve, reject });
-      this.send('X', id, payload);
+      this.send(options.terminal ? 'Y' : 'X', id, payload);
     });
+    const send = (type: string, data: Buffer) => {
+      if (!this.closedWith) this.send(type, id, data);
+    };
     return {
       id,
       done,
-      kill: (signal) => {
-        if (!this.closedWith) this.send('K', id, Buffer.from([signal]));
+      kill: (signal) => send('K', Buffer.from([signal])),
+      input: (data) => send('J', data),
+      resize: (rows, columns) => {
+        const size = Buffer.alloc(4);
+        size.writeUInt16LE(rows, 0);
+        size.writeUInt16LE(columns, 2);
+        send('B', size);
       },
     };
   }

@@ -9,7 +9,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type {
   AttachCommand,
@@ -21,11 +23,12 @@ import type {
   SandboxSummary,
   Snapshot,
 } from '../types.js';
+import type { AttachSpec } from './attach.js';
 import { listingCommand } from './guest-changes.js';
 import { requireHostTools } from './host-tool.js';
 import { currentOwner, type OwnerId, ownerAlive, ownerPid } from './owner.js';
 import { cachedDisk, writeProjectDisk } from './project-disk.js';
-import { chooseAccelerator, qemuBinary } from './qemu.js';
+import { chooseAccelerator, keepFile, qemuBinary } from './qemu.js';
 import { BASE_PACKAGES } from './root-image.js';
 import { GuestSandbox, guestLogDir } from './sandbox.js';
 import {
@@ -57,7 +60,29 @@ interface GuestMeta {
   id: string;
   owner: OwnerId;
   createdAt: string;
+  /** Pid of the shell QEMU runs under (qemu.ts WATCHER): killing it kills the guest. */
+  watcherPid?: number;
+  /** Directory of the guest's agent and QMP sockets. */
+  socketDir?: string;
+  /** The agent's next job id when the guest was forked (a shell starts far above it). */
+  firstJob?: number;
+  /** Kept for `seedfork shell`: it outlives its seedfork process. */
+  kept?: boolean;
 }
+
+/** Whether process `pid` runs (a zombie does not). */
+function running(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The program `seedfork shell` runs to reach a guest's agent. */
+const ATTACH = fileURLToPath(new URL('./attach.js', import.meta.url));
 
 /**
  * Entries of the project's top directory left out of its disk: seedfork's state, VCS data, and
@@ -286,7 +311,12 @@ export class MicrovmBackend implements Backend {
       rmSync(dir, { recursive: true, force: true });
       throw error;
     });
-    writeFileSync(join(dir, 'qemu.pid'), String(guest.process.pid));
+    Object.assign(meta, {
+      watcherPid: guest.process.pid,
+      socketDir: guest.socketDir,
+      firstJob: guest.agent.nextJobId,
+    });
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
     const sandbox = new GuestSandbox(guest, {
       id,
       logDir: guestLogDir(dir),
@@ -294,6 +324,11 @@ export class MicrovmBackend implements Backend {
       baseline: () => readFileSync(join(vm.dir, 'files.list'), 'utf8'),
       mounts: mounts.map((m, i) => ({ device: dataDevice(i), path: m.mountAt })),
       onKill: () => rmSync(dir, { recursive: true, force: true }),
+      onKeep: (shell) => {
+        if (shell) writeFileSync(join(dir, 'env.json'), JSON.stringify(shell));
+        writeFileSync(keepFile(join(dir, 'guest')), '');
+        writeFileSync(join(dir, 'meta.json'), JSON.stringify({ ...meta, kept: true }));
+      },
     });
     try {
       sandbox.adoptLogs(JSON.parse(readFileSync(join(vm.dir, 'logs.json'), 'utf8')));
@@ -303,38 +338,63 @@ export class MicrovmBackend implements Backend {
     return sandbox;
   }
 
-  /** Guests of running seedfork processes (a microvm guest is never kept after its run). */
+  /** Kept guests and those of running seedfork processes. */
   async list(): Promise<SandboxSummary[]> {
     return this.sandboxMetas()
-      .filter(({ meta }) => ownerAlive(meta.owner))
+      .filter(({ meta }) => running(meta.watcherPid) && (meta.kept || ownerAlive(meta.owner)))
       .map(({ meta }) => ({
         id: meta.id,
-        kept: false,
+        kept: meta.kept === true,
         ownerPid: ownerPid(meta.owner),
         createdAt: meta.createdAt,
       }));
   }
 
-  /** @throws SeedforkError: a shell into a guest is not built yet. */
-  async attach(id: string): Promise<AttachCommand> {
-    throw new SeedforkError(
-      `cannot open a shell in microvm sandbox ${id}: the microvm backend has no shell yet`,
-      {
-        hint: 'Rerun the failing file with --isolation namespace --keep-failed to get a sandbox to shell into.',
-      },
-    );
+  /**
+   * A host command that reaches the guest's agent (src/sandbox/microvm/attach.ts) and runs
+   * `argv` there, or an interactive shell on a pseudo-terminal of the guest, at the directory and
+   * with the environment its tests had when it was kept.
+   * @throws SeedforkError when there is no live guest `id`
+   */
+  async attach(id: string, argv: string[]): Promise<AttachCommand> {
+    const found = this.sandboxMetas().find(({ meta }) => meta.id === id);
+    if (!found || !running(found.meta.watcherPid) || !found.meta.socketDir)
+      throw new SeedforkError(`no live microvm sandbox '${id}' under ${this.root}`, {
+        hint: 'List kept sandboxes with `seedfork list`; run with --keep-failed to keep failed ones.',
+      });
+    let shell = { cwd: '/', env: {} as Record<string, string> };
+    try {
+      shell = JSON.parse(readFileSync(join(found.dir, 'env.json'), 'utf8'));
+    } catch {
+      // kept without its tests' environment: the agent's own
+    }
+    const spec: AttachSpec = {
+      cwd: shell.cwd,
+      env: { ...shell.env, TERM: process.env.TERM ?? 'xterm', PS1: `[sandbox ${id}] \\w# ` },
+      argv,
+      // far above the ids of the run that made the guest, and apart for each shell
+      firstJob: 0x40000000 + (process.pid % 0x10000) * 0x1000,
+    };
+    return {
+      argv: [process.execPath, ATTACH, join(found.meta.socketDir, 'agent.sock'), JSON.stringify(spec)],
+      env: process.env as Record<string, string>,
+    };
   }
 
   /**
    * Remove what ended runs left: guests whose seedfork process is gone (QEMU killed, files
-   * removed), project disks of ended runs, and snapshot builds that never finished. Snapshots
+   * removed), kept ones too with `includeKept`, project disks of ended runs, and snapshot builds
+   * that never finished. Snapshots
    * themselves are kept (`gc.snapshotBudget` is not applied to microvm snapshots yet).
    */
-  async gc(_options: GcOptions = {}): Promise<GcReport> {
+  async gc(options: GcOptions = {}): Promise<GcReport> {
     const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [], snapshots: [] };
     for (const { dir, meta } of this.sandboxMetas(true)) {
-      if (meta && ownerAlive(meta.owner)) continue;
-      killQemu(dir);
+      const alive = running(meta?.watcherPid);
+      if (meta?.kept ? alive && !options.includeKept : ownerAlive(meta?.owner)) continue;
+      if (alive) await killGuest(dir, meta!.watcherPid!);
+      if (meta?.socketDir?.startsWith(join(tmpdir(), 'seedfork-vm-')))
+        rmSync(meta.socketDir, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
       report.sandboxes.push(meta?.id ?? dir);
     }
@@ -382,17 +442,15 @@ function readText(path: string): string | undefined {
 }
 
 /**
- * Kill the QEMU a crashed run left in `dir` (its pid in `qemu.pid`), if that pid still is a QEMU
- * with this directory's sockets: QEMU dies with its seedfork process (pdeathsig), so this is
- * for the rare one that did not.
+ * Kill the guest whose QEMU runs under watcher `pid` (qemu.ts WATCHER), if that pid still is
+ * the watcher of a guest in `dir` (its command line names the guest's files): QEMU dies with it.
  */
-function killQemu(dir: string): void {
-  const pid = Number(readText(join(dir, 'qemu.pid')));
-  if (!pid) return;
+async function killGuest(dir: string, pid: number): Promise<void> {
   try {
     if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) return;
     process.kill(pid, 'SIGKILL');
   } catch {
-    // gone
+    return; // gone
   }
+  for (let i = 0; i < 500 && running(pid); i++) await new Promise((r) => setTimeout(r, 10));
 }

@@ -172,7 +172,10 @@ export function qemuArgs(spec: GuestSpec): string[] {
 
 /** A running QEMU with its guest's agent. */
 export interface Guest {
+  /** The shell QEMU runs under (see WATCHER): killing it kills QEMU. */
   readonly process: ChildProcess;
+  /** Directory of the guest's QMP and agent sockets. */
+  readonly socketDir: string;
   readonly agent: AgentClient;
   readonly qmp: Qmp;
   /** The guest's serial console (kernel messages, the agent's complaints). */
@@ -191,6 +194,24 @@ export function consoleTail(path: string, lines = 20): string {
 }
 
 /**
+ * What QEMU runs under: a shell whose death kills QEMU (`setpriv --pdeathsig KILL`, util-linux),
+ * and which itself gets SIGTERM when the seedfork process that started it dies, however it dies
+ * (SIGKILL included). On that SIGTERM it exits, taking QEMU with it, unless the guest's keep file
+ * (`$1`) exists: then it stays, and the guest with it, for `seedfork shell`. It exits when QEMU
+ * does. (POSIX: a trapped signal ends `wait` early, so it waits again.)
+ */
+const WATCHER = `keep=$1; shift
+trap '[ -e "$keep" ] || exit 0' TERM
+setpriv --pdeathsig KILL -- "$@" &
+qemu=$!
+while kill -0 "$qemu" 2>/dev/null; do wait "$qemu"; done`;
+
+/** The file whose presence keeps a guest alive after its seedfork process (see WATCHER). */
+export function keepFile(runDir: string): string {
+  return join(runDir, 'keep');
+}
+
+/**
  * Start QEMU for `spec` and connect to its QMP socket and its agent. A booted guest is ready
  * when its agent says so; a clone (`incoming`) is left for the caller to restore.
  * @throws SeedforkError when QEMU fails to start or the agent is not ready within `readyMs`,
@@ -204,11 +225,24 @@ export async function startGuest(guestSpec: Omit<GuestSpec, 'socketDir'>, readyM
   const out = openSync(stderrLog, 'a');
   let child: ChildProcess;
   try {
-    // QEMU gets SIGKILL when this process dies, however it dies (SIGKILL included): no guest
-    // outlives the seedfork process that started it (setpriv is util-linux's)
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemuBinary(), ...qemuArgs(spec)], {
-      stdio: ['ignore', out, out],
-    });
+    child = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'TERM',
+        '--',
+        'sh',
+        '-c',
+        WATCHER,
+        'sh',
+        keepFile(spec.runDir),
+        qemuBinary(),
+        ...qemuArgs(spec),
+      ],
+      {
+        stdio: ['ignore', out, out],
+      },
+    );
   } finally {
     closeSync(out); // QEMU has its own copy
   }
@@ -218,8 +252,11 @@ export async function startGuest(guestSpec: Omit<GuestSpec, 'socketDir'>, readyM
   const kill = async () => {
     agent?.close();
     qmp?.close();
+    const qemu = childPids(child.pid);
+    for (const pid of qemu) signal(pid, 'SIGKILL');
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    await gone(qemu);
     rmSync(spec.socketDir, { recursive: true, force: true });
   };
   const died = exited.then(() => {
@@ -244,7 +281,14 @@ export async function startGuest(guestSpec: Omit<GuestSpec, 'socketDir'>, readyM
       cause: error,
     });
   }
-  return { process: child, agent, qmp, consoleLog: join(spec.runDir, 'console.log'), kill };
+  return {
+    process: child,
+    socketDir: spec.socketDir,
+    agent,
+    qmp,
+    consoleLog: join(spec.runDir, 'console.log'),
+    kill,
+  };
 }
 
 /**
@@ -261,4 +305,35 @@ export async function createOverlay(
     ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay],
     `qemu-img cannot create an overlay of ${backing}`,
   );
+}
+
+/** The children of process `pid` (/proc/<pid>/task/<pid>/children, proc(5)). */
+function childPids(pid: number | undefined): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // exited already
+  }
+}
+
+/** Resolves once none of `pids` runs (a zombie counts as gone), or after 5 s. */
+async function gone(pids: number[]): Promise<void> {
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 5000;
+  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

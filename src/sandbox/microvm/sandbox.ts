@@ -38,6 +38,8 @@ export interface GuestSandboxOptions {
   mounts?: { device: string; path: string }[];
   /** Runs after QEMU is gone (removes the sandbox's files). */
   onKill?: () => Promise<void> | void;
+  /** Keeps the guest alive after seedfork exits (records it as kept, with the shell's `cwd` and `env`). */
+  onKeep?: (shell?: { cwd: string; env: Record<string, string> }) => void;
 }
 
 /**
@@ -275,10 +277,12 @@ export class GuestSandbox implements Sandbox {
     return out.sort((a, b) => a.pid - b.pid);
   }
 
-  async keep(): Promise<void> {
-    throw new SeedforkError('a microvm sandbox cannot be kept after seedfork exits yet', {
-      hint: 'Run with isolation namespace to keep failed sandboxes for `seedfork shell`.',
-    });
+  /** Keep the guest running after seedfork exits, for `seedfork shell` (its QEMU stays, see qemu.ts WATCHER). */
+  async keep(shell?: { cwd: string; env: Record<string, string> }): Promise<void> {
+    if (this.killed || this.exitedBy)
+      throw new SeedforkError(`sandbox ${this.id} cannot be kept: ${this.exitedBy ?? 'it was killed'}`);
+    if (!this.options.onKeep) throw new SeedforkError(`sandbox ${this.id} cannot be kept (a seed's guest)`);
+    this.options.onKeep(shell);
   }
 
   async kill(): Promise<void> {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { probeBoot } from '../src/sandbox/microvm/accel-probe.js';
 import { writeProjectDisk } from '../src/sandbox/microvm/project-disk.js';
 import type { Guest } from '../src/sandbox/microvm/qemu.js';
 import { qemuBinary, startGuest } from '../src/sandbox/microvm/qemu.js';
@@ -140,6 +141,17 @@ describe.skipIf(why !== undefined)(
       } finally {
         await second.kill();
       }
+    });
+
+    test('a probe boot (the check before trusting KVM) comes up with a working accelerator and says why it does not with a broken guest', async () => {
+      expect(
+        await probeBoot({ vmlinux: assets.kernel.vmlinux, initramfs: assets.initramfs }, 'tcg'),
+      ).toBeUndefined();
+      const broken = join(work, 'broken-initramfs');
+      writeFileSync(broken, 'not a cpio archive');
+      const failure = await probeBoot({ vmlinux: assets.kernel.vmlinux, initramfs: broken }, 'tcg', 5_000);
+      expect(failure).toMatch(/did not become ready|QEMU exited/);
+      expect(qemuPids()).toEqual([]);
     });
 
     test('killing forks leaves no QEMU process and none of their files', async () => {

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { probeBoot, settleAccelerator } from './accel-probe.js';
 import { writeInitramfs } from './initramfs.js';
 import { DEBIAN_KERNEL_PACKAGE, debianKernel, type GuestKernel } from './kernel.js';
 import { writeProjectDisk } from './project-disk.js';
@@ -38,8 +39,9 @@ export interface GuestAssets {
 /**
  * The kernel, root image and initramfs, built or fetched once and cached under `cacheDir`.
  * @param onBuild told what is being built when something is (it can take a minute)
- * @throws SeedforkError when the agent was not built, KVM was asked for where there is none, or a
- *   download or build fails
+ * KVM is used only after a probe guest booted under it (accel-probe.ts).
+ * @throws SeedforkError when the agent was not built, KVM was asked for where there is none (or
+ *   where a probe guest does not boot), or a download or build fails
  */
 export async function guestAssets(
   options: {
@@ -70,7 +72,11 @@ export async function guestAssets(
     writeInitramfs(AGENT_PATH, kernel.modules, partial);
     renameSync(partial, initramfs);
   }
-  return { kernel, image, initramfs, accel };
+  const requested = options.accel ?? 'auto';
+  const settled = await settleAccelerator(accel, requested, (a) =>
+    probeBoot({ vmlinux: kernel.vmlinux, initramfs }, a),
+  );
+  return { kernel, image, initramfs, accel: settled };
 }
 
 /** Memory and CPUs of a guest. */

@@ -181,4 +181,22 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
     expect(report.sandboxes).toEqual(['crashed']);
     expect(readdirSync(join(project, '.seedfork/microvm/sandboxes'))).toEqual([]);
   });
+
+  test('gc prunes snapshots beyond the budget, least recently used first, never the current one or one in use', async () => {
+    const snapshots = join(project, '.seedfork/microvm/snapshots');
+    const [current] = readdirSync(snapshots).filter((n) => n.startsWith('inspect-'));
+    // an old snapshot of another seed, last used by a run that ended
+    const old = join(snapshots, 'oldseed-0123456789ab');
+    mkdirSync(join(old, 'users'), { recursive: true });
+    writeFileSync(join(old, 'snapshot.json'), '{}');
+    writeFileSync(join(old, 'memory'), Buffer.alloc(1024 * 1024, 1));
+    writeFileSync(join(old, 'size'), String(1024 * 1024));
+    writeFileSync(join(old, 'users', '999999:1'), '');
+    const kept = await backend.gc({ snapshotBudgetBytes: 64 * 1024 ** 3, keepSnapshots: [] });
+    expect(kept.snapshots).toEqual([]); // within the budget
+    const pruned = await backend.gc({ snapshotBudgetBytes: 0, keepSnapshots: ['not-this-one'] });
+    expect(pruned.snapshots).toEqual(['oldseed-0123456789ab']);
+    // the current snapshot is in use by this process (it opened it), so it stays at any budget
+    expect(readdirSync(snapshots)).toEqual([current]);
+  });
 });

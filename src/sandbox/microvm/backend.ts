@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { pruneSnapshots, recordSize, registerUse } from '../snapshot-retention.js';
 import type {
   AttachCommand,
   Backend,
@@ -210,6 +211,11 @@ export class MicrovmBackend implements Backend {
     const dir = await this.snapshotDir(key);
     const vm = VmSnapshot.open(await this.guestAssets(), dir, this.size);
     if (!vm) return undefined;
+    try {
+      registerUse(dir, this.owner); // gc keeps it while this process lives
+    } catch {
+      return undefined; // pruned meanwhile
+    }
     this.snapshots.set(key, vm);
     return { key, createdAt: vm.createdAt, layers: [] };
   }
@@ -251,6 +257,7 @@ export class MicrovmBackend implements Backend {
       },
     );
     try {
+      recordSize(building);
       renameSync(building, final);
     } catch {
       vm.remove(); // another run finished the same snapshot first: use that one
@@ -383,9 +390,9 @@ export class MicrovmBackend implements Backend {
 
   /**
    * Remove what ended runs left: guests whose seedfork process is gone (QEMU killed, files
-   * removed), kept ones too with `includeKept`, project disks of ended runs, and snapshot builds
-   * that never finished. Snapshots
-   * themselves are kept (`gc.snapshotBudget` is not applied to microvm snapshots yet).
+   * removed), kept ones too with `includeKept`, project disks of ended runs, snapshot builds
+   * that never finished, and with `snapshotBudgetBytes` the least recently used snapshots
+   * beyond it (never one in use, nor one of `keepSnapshots`).
    */
   async gc(options: GcOptions = {}): Promise<GcReport> {
     const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [], snapshots: [] };
@@ -409,6 +416,13 @@ export class MicrovmBackend implements Backend {
       rmSync(dir, { recursive: true, force: true });
       report.snapshotsInProgress.push(name);
     }
+    if (options.snapshotBudgetBytes !== undefined)
+      report.snapshots = await pruneSnapshots(join(this.root, 'snapshots'), {
+        keep: options.keepSnapshots ?? [],
+        budgetBytes: options.snapshotBudgetBytes,
+        isLive: async (owner) => ownerAlive(owner),
+        keyOf: (name) => name.slice(0, name.lastIndexOf('-')),
+      });
     return report;
   }
 

@@ -12,6 +12,8 @@ import {
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { removeTree } from '../remove-tree.js';
+import { pruneSnapshots, recordSize, registerUse } from '../snapshot-retention.js';
 import {
   type AttachCommand,
   type Backend,
@@ -34,7 +36,6 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
-import { removeTree } from './remove.js';
 import { RunLock } from './run-lock.js';
 import {
   alive,
@@ -44,7 +45,6 @@ import {
   releaseQuotaMount,
   type SandboxMeta,
 } from './sandbox.js';
-import { pruneSnapshots, recordSize, registerUse } from './snapshot-retention.js';
 
 /** Read a sandbox's meta.json, or undefined when it is missing or unreadable. */
 export function readSandboxMeta(dir: string): SandboxMeta | undefined {
@@ -231,7 +231,7 @@ export class NamespaceBackend implements Backend {
         layers: [join(final, 'layer')],
       };
       writeFileSync(join(building, 'snapshot.json'), JSON.stringify(snapshot, null, 2));
-      recordSize(building);
+      recordSize(building, join(building, 'layer'));
       registerUse(building, this.runLock.id);
       rmSync(join(building, 'owner'));
       removeTree(final);

@@ -20,6 +20,7 @@ import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
 import { hostFiles, resolveInRoot } from '../host-files.js';
 import { type ListeningSocket, readListeningSockets } from '../proc-net.js';
+import { removeTree } from '../remove-tree.js';
 import type {
   Confinement,
   ExecOptions,
@@ -45,7 +46,6 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
-import { removeTree } from './remove.js';
 import { type Reply, Zygote } from './zygote.js';
 
 /** What `sandboxes/<id>/meta.json` records, so `seedfork shell` and `seedfork gc` can find it. */

@@ -11,13 +11,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { removeTree } from './remove.js';
+import { removeTree } from './remove-tree.js';
 
 /**
- * Which snapshots a state directory keeps. Each snapshot directory holds `users/<run>` (one
- * empty file per run that opened it: a snapshot whose users hold their run locks is in use),
- * `size` (bytes on disk, measured once when it was frozen: snapshots never change) and its
- * modification time of `users/` as the time it was last used.
+ * Which snapshots a state directory keeps, for every backend. Each snapshot directory holds
+ * `users/<run>` (one empty file per run that opened it: a snapshot whose users still run is in
+ * use), `size` (bytes on disk, measured once when it was frozen: snapshots never change), its
+ * `snapshot.json`, and its modification time of `users/` as the time it was last used.
  */
 
 /** Record that run `runId` uses the snapshot in `dir`, and when. */
@@ -44,9 +44,9 @@ export function diskUsage(dir: string): number {
   return total;
 }
 
-/** Measure a snapshot that was just frozen and record its size. */
-export function recordSize(dir: string): void {
-  writeFileSync(join(dir, 'size'), String(diskUsage(join(dir, 'layer'))));
+/** Measure a snapshot that was just frozen (what of it takes space: `measured`, default all of it) and record its size. */
+export function recordSize(dir: string, measured = dir): void {
+  writeFileSync(join(dir, 'size'), String(diskUsage(measured)));
 }
 
 function sizeOf(dir: string): number {
@@ -72,6 +72,8 @@ function lastUsed(dir: string): number {
 export interface PruneOptions {
   /** Snapshot keys never removed (the current config's). */
   keep: readonly string[];
+  /** The key of the snapshot in directory `name` (default: the name itself). */
+  keyOf?: (name: string) => string;
   /** Total bytes the kept snapshots may take; the least recently used go first. */
   budgetBytes: number;
   /** Whether a run still holds its lock (see RunLock). */
@@ -104,8 +106,8 @@ export async function pruneSnapshots(snapshotsDir: string, options: PruneOptions
   const snapshots: { key: string; dir: string; size: number; lastUsed: number; pinned: boolean }[] = [];
   for (const key of readdirSync(snapshotsDir)) {
     const dir = join(snapshotsDir, key);
-    if (key.startsWith('.') || key.endsWith('.building') || !existsSync(join(dir, 'snapshot.json'))) continue;
-    const pinned = options.keep.includes(key) || (await inUse(dir));
+    if (key.startsWith('.') || key.includes('.building') || !existsSync(join(dir, 'snapshot.json'))) continue;
+    const pinned = options.keep.includes(options.keyOf?.(key) ?? key) || (await inUse(dir));
     snapshots.push({ key, dir, size: sizeOf(dir), lastUsed: lastUsed(dir), pinned });
   }
   let total = snapshots.filter((s) => s.pinned).reduce((n, s) => n + s.size, 0);

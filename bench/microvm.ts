@@ -7,11 +7,13 @@
  *     its port itself), and fork to its first answer to `pg_isready`, a client started in the guest
  *     (under TCG starting any dynamically linked program costs hundreds of ms);
  *   - memory per idle fork: the PSS of the processes the forks added, divided by their number;
- * and for the namespace backend: fork + exec, fork with PostgreSQL ready, memory per idle fork.
+ * and for the namespace backend: fork + exec, fork with PostgreSQL ready, memory per idle fork;
+ * then the bundled example suite under `seedfork run` with each backend (needs `npm run build`).
  * Goals under TCG: fork to agent ready < 150 ms p50, < 40 MiB PSS per idle fork, fork to
  * PostgreSQL < 250 ms p50. Needs root, QEMU, qemu-utils, mmdebstrap. Run: `npm run bench:microvm`
  * (env: FORKS, default 12; IDLE, default 4).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
@@ -185,6 +187,34 @@ async function namespace(): Promise<void> {
   }
 }
 
+/**
+ * The bundled example suite (examples/todo-api, 9 files) with `seedfork run --workers 2` under
+ * each backend, the snapshot cached (each timed on its second run): what a user waits for.
+ */
+function suite(): void {
+  const example = join(REPO, 'examples/todo-api');
+  const cli = join(REPO, 'dist/cli/main.js');
+  const runOnce = (isolation: string) => {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [cli, 'run', '--isolation', isolation, '--workers', '2'], {
+      cwd: example,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
+    if (r.status !== 0)
+      throw new Error(`seedfork run --isolation ${isolation} failed:\n${r.stdout}${r.stderr}`);
+    return performance.now() - t;
+  };
+  const times: Record<string, number> = {};
+  for (const isolation of ['namespace', 'microvm']) {
+    runOnce(isolation); // seeds, or reuses the cached snapshot
+    times[isolation] = runOnce(isolation);
+  }
+  console.log(
+    `example suite, 9 files, 2 workers: namespace ${ms(times.namespace!)}, microvm ${ms(times.microvm!)} (${(times.microvm! / times.namespace!).toFixed(1)}x)`,
+  );
+}
+
 if (process.getuid?.() !== 0) {
   console.error('bench/microvm.ts needs root (the namespace backend and the guest image build need it).');
   process.exit(2);
@@ -194,6 +224,7 @@ rmSync(work, { recursive: true, force: true });
 try {
   await microvm(work);
   await namespace();
+  suite();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

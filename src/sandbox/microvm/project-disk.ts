@@ -74,9 +74,17 @@ export async function writeProjectDisk(
 }
 
 /**
+ * Tools' caches kept in node_modules (Vite's and Vitest's, Babel's and others' under `.cache`):
+ * they change on every run and decide nothing about which packages resolve, so a disk is not
+ * written again for them (the disk has them as they were when it was written).
+ */
+const CACHE_ENTRIES = ['.cache', '.vite', '.vitest'];
+
+/**
  * A disk of `dir` (a `node_modules` directory: large, and unchanged from run to run) kept in
  * `cacheDir` and written again only when something in it changed: its name holds a hash of
- * `dir`'s path and one of every entry's path, size and modification time. An older disk of the
+ * `dir`'s path and one of every entry's path, size and modification time (tools' caches left
+ * out: CACHE_ENTRIES). An older disk of the
  * same directory is removed (a guest that has it open keeps reading it).
  * @returns the disk's path
  * @throws SeedforkError when cp, mkfs.ext4 or debugfs is missing or fails
@@ -86,6 +94,7 @@ export async function cachedDisk(dir: string, cacheDir: string): Promise<string>
   const content = createHash('sha256');
   const walk = (at: string) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
+      if (at === dir && CACHE_ENTRIES.includes(entry.name)) continue;
       const path = join(at, entry.name);
       const st = lstatSync(path);
       content.update(`${path}\0${st.size}\0${st.mtimeMs}\0${st.mode}\n`);

@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { SeedforkError } from '../src/errors/seedfork-error.js';
 import { MicrovmBackend } from '../src/sandbox/microvm/backend.js';
+import { microvmCacheDir } from '../src/sandbox/microvm/vm-snapshot.js';
 import type { Sandbox, Snapshot } from '../src/sandbox/types.js';
 import { microvmMissing, qemuPids } from './support/microvm.js';
 import { makeProject } from './support/project.js';
@@ -181,6 +183,43 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
     expect(report.sandboxes).toEqual(['crashed']);
     expect(readdirSync(join(project, '.seedfork/microvm/sandboxes'))).toEqual([]);
   });
+
+  test('a restore that fails (a damaged snapshot) is an error that says so, and leaves no guest or files behind', async () => {
+    const snapshots = join(project, '.seedfork/microvm/snapshots');
+    const [current] = readdirSync(snapshots).filter((n) => n.startsWith('inspect-'));
+    const state = join(snapshots, current!, 'state');
+    const saved = readFileSync(state);
+    writeFileSync(state, saved.subarray(0, 64));
+    try {
+      const failed = (await backend.fork(snapshot).catch((e: Error) => e)) as SeedforkError;
+      expect(failed.message).toMatch(/^restoring the guest from the snapshot in .* failed/);
+      expect(failed.hint).toMatch(/delete its directory/);
+      expect(failed.details).toMatch(/qemu-system-x86_64: .*(load|migration|state)/i); // QEMU's reason
+    } finally {
+      writeFileSync(state, saved);
+    }
+    expect(qemuPids()).toEqual([]);
+    expect(readdirSync(join(project, '.seedfork/microvm/sandboxes'))).toEqual([]);
+    await withSandbox(async (sb) => expect((await sb.exec(['true'])).exitCode).toBe(0)); // intact again
+  });
+
+  test('a guest image that cannot be built (an unknown package) is an error naming the step, and leaves no image', async () => {
+    const images = join(microvmCacheDir(), 'images');
+    const before = readdirSync(images);
+    const broken = new MicrovmBackend(join(project, '.seedfork-broken'), {
+      ownDirs: [project],
+      microvm: { memoryMiB: 512, packages: ['seedfork-no-such-package'] },
+    });
+    const failed = await broken
+      .createSnapshot({ key: 'broken', build: async () => {} })
+      .catch((e: Error) => e);
+    expect(failed).toBeInstanceOf(SeedforkError);
+    expect((failed as SeedforkError).message).toMatch(
+      /mmdebstrap failed while building the microvm guest's root filesystem/,
+    );
+    expect(readdirSync(images)).toEqual(before);
+    rmSync(join(project, '.seedfork-broken'), { recursive: true, force: true });
+  }, 300_000);
 
   test('gc prunes snapshots beyond the budget, least recently used first, never the current one or one in use', async () => {
     const snapshots = join(project, '.seedfork/microvm/snapshots');

@@ -16,10 +16,13 @@ export class Qmp {
     this.notGreeted = reject;
   });
 
+  private closed = false;
+
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
     socket.on('data', (d: string) => this.receive(d));
     const fail = () => {
+      this.closed = true;
       this.notGreeted(new Error('the QMP connection closed before QEMU greeted'));
       for (const p of this.pending.splice(0)) p.reject(new Error('the QMP connection closed'));
     };
@@ -47,10 +50,13 @@ export class Qmp {
 
   /**
    * Run one QMP command.
-   * @throws Error with QEMU's description when the command fails
+   * @throws Error with QEMU's description when the command fails, or when the connection is
+   *   closed (QEMU exited) or closes before the answer
    */
   execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      // a command written to a closed connection would wait for an answer forever
+      if (this.closed || this.socket.destroyed) return reject(new Error('the QMP connection closed'));
       this.pending.push({ resolve, reject });
       this.socket.write(
         `${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`,

@@ -11,6 +11,7 @@ import { writeProjectDisk } from './project-disk.js';
 import {
   type AcceleratorChoice,
   chooseAccelerator,
+  consoleTail,
   createOverlay,
   type Guest,
   type GuestDisk,
@@ -237,7 +238,18 @@ export class VmSnapshot {
         },
         readyMs,
       );
-      await restoreGuest(guest, join(this.dir, 'state'), readyMs);
+      const started = guest;
+      await restoreGuest(started, join(this.dir, 'state'), readyMs).catch(async (error: Error) => {
+        await started.kill(); // QEMU's own message is complete only once it has exited
+        throw new SeedforkError(
+          `restoring the guest from the snapshot in ${this.dir} failed: ${error.message}`,
+          {
+            details: consoleTail(join(runDir, 'qemu.log'), 10),
+            hint: 'The snapshot is damaged, or was saved by another QEMU: delete its directory, and the next run builds it again.',
+            cause: error,
+          },
+        );
+      });
       await mountAll(guest, mounts);
     } catch (error) {
       await guest?.kill();

@@ -53,7 +53,7 @@ export function consoleReporter(
           );
         if (event.files.length === 0) break;
         print(
-          `seedfork: ${event.files.length} test file${event.files.length === 1 ? '' : 's'}, ${event.workers} worker${event.workers === 1 ? '' : 's'}, isolation ${event.isolation}${event.isolation === 'namespace' ? `, one sandbox per ${event.per === 'file' ? 'file' : 'worker'}` : ''}`,
+          `seedfork: ${event.files.length} test file${event.files.length === 1 ? '' : 's'}, ${event.workers} worker${event.workers === 1 ? '' : 's'}, isolation ${event.isolation}${event.isolation !== 'none' ? `, one sandbox per ${event.per === 'file' ? 'file' : 'worker'}` : ''}`,
         );
         break;
       case 'notice':

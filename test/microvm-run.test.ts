@@ -45,7 +45,7 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
     rmSync(join(EXAMPLE, '.seedfork'), { recursive: true, force: true });
   }, 900_000);
 
-  test('a test changes a global sysctl and the clock in its guest; no other guest and not the host sees it; forks draw their own random bytes; a failed guest is kept for seedfork shell', async () => {
+  test('a test changes a global sysctl and the clock in its guest; no other guest and not the host sees it; forks draw their own random bytes; a failed guest is kept for seedfork shell; the audit reads leftovers in guests', async () => {
     const project = makeProject('microvm-suite', {});
     cpSync(join(REPO, 'test/fixtures/microvm-suite'), project, { recursive: true });
     const hostSwappiness = readFileSync('/proc/sys/vm/swappiness', 'utf8');
@@ -104,6 +104,20 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
       expect((await runCli(project, ['gc'])).out).toMatch(/removed 1 sandbox/);
       expect(qemuPids()).toEqual([]);
       expect((await runCli(project, ['shell', id!, 'true'])).out).toMatch(/no live microvm sandbox/);
+
+      // the audit's leftovers report reads a guest through the same Sandbox methods
+      rmSync(join(project, 'fails.test.mjs'));
+      writeFileSync(
+        join(project, 'leaves.test.mjs'),
+        `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\nimport { test } from 'node:test';\ntest('leaves things behind', () => {\n  writeFileSync('/var/tmp/left-behind', 'x');\n  writeFileSync('${project}/written.txt', 'y');\n  spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' }).unref();\n});\n`,
+      );
+      rmSync(join(project, '.seedfork/timings.json'), { force: true });
+      const audit = await runCli(project, ['audit', '--runs', 'repeat', '--repeat', '1', '--max-reruns', '1']);
+      expect(audit.code, audit.out).toBe(0);
+      const [leftovers] = JSON.parse(readFileSync(join(project, '.seedfork/audit.json'), 'utf8')).leftovers;
+      expect(leftovers.files.created).toEqual(['/var/tmp/left-behind', `${project}/written.txt`]);
+      expect(leftovers.processes.map((p: { command: string }) => p.command)).toEqual(['sleep 1000']);
+      expect(existsSync(join(project, 'written.txt'))).toBe(false);
     } finally {
       rmSync(project, { recursive: true, force: true });
     }

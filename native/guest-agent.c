@@ -27,8 +27,10 @@
 //   'M' make a directory and its parents: u32 mode, i32 uid, i32 gid (-1: leave), the path;
 //   'V' mount a disk (the project, its dependencies): the block device, then the path (both
 //       NUL-terminated): the disk read-only below (/run/seedfork/<device>/lower), a tmpfs above
-//       (/run/seedfork/<device>/upper: overlayfs's upper and work), the device's cache dropped first;
-//   'U' unmount what 'V' mounted: the block device, then the path.
+//       (/run/seedfork/<device>/upper: overlayfs's upper and work), the device's cache dropped
+//       first; what a seed wrote there before the snapshot (/run/seedfork/<device>/seed) between;
+//   'U' unmount what 'V' mounted: the block device, then the path; its writes stay (moved to
+//       /run/seedfork/<device>/seed) for 'V' in guests restored from a snapshot of this one.
 // The file requests are served by the agent itself for the same reason as 'P'.
 // Guest to host: 'R' ready (payload: this boot's /proc/sys/kernel/random/boot_id), 'O' / 'E'
 // output of a job, 'Z' a job's end (payload: i32, the exit code, or 128 + the signal that killed
@@ -360,14 +362,18 @@ static void make_dir(uint32_t id, char *payload, uint32_t len) {
   send_frame('A', id, NULL, 0);
 }
 
-/* Where the disk `device` is mounted read-only, and the tmpfs above it: /run/seedfork/<name>/. */
-static void mount_dirs(const char *device, char *lower, char *upper, size_t size) {
+/* Where the disk `device` is mounted read-only (`lower`), the tmpfs of the seed's writes to it
+   (`seed`: the upper layer of the mount the seed had, kept in the snapshot's memory), and the
+   tmpfs of this guest's writes (`upper`): /run/seedfork/<name>/. */
+static void mount_dirs(const char *device, char *lower, char *seed, char *upper, size_t size) {
   const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
   snprintf(lower, size, "/run/seedfork/%.64s/lower", name);
+  snprintf(seed, size, "/run/seedfork/%.64s/seed", name);
   snprintf(upper, size, "/run/seedfork/%.64s/upper", name);
 }
 
-/* 'V': show block device `device` at `path`: read-only ext4 below, tmpfs above (overlayfs). */
+/* 'V': show block device `device` at `path`: read-only ext4 below, tmpfs above (overlayfs).
+   Where the seed had it mounted, what the seed wrote there lies between the two. */
 static void mount_disk(uint32_t id, char *payload, uint32_t len) {
   char *device = payload;
   size_t dlen = strnlen(device, len);
@@ -380,8 +386,8 @@ static void mount_disk(uint32_t id, char *payload, uint32_t len) {
     return fail_errno(id, "flush the cache of", device);
   }
   close(fd);
-  char lower[128], upper[128], dir[160], opts[600];
-  mount_dirs(device, lower, upper, sizeof lower);
+  char lower[128], seed[128], upper[128], dir[160], opts[800];
+  mount_dirs(device, lower, seed, upper, sizeof lower);
   if (make_dirs(lower, 0755) != 0 || make_dirs(upper, 0755) != 0) return fail_errno(id, "create", upper);
   if (make_dirs(path, 0755) != 0) return fail_errno(id, "create", path);
   if (mount(device, lower, "ext4", MS_RDONLY, "") != 0) return fail_errno(id, "mount", device);
@@ -390,21 +396,30 @@ static void mount_disk(uint32_t id, char *payload, uint32_t len) {
     snprintf(dir, sizeof dir, "%s/%s", upper, i ? "work" : "upper");
     if (mkdir(dir, 0755) != 0) return fail_errno(id, "create", dir);
   }
-  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, upper, upper);
+  char seeded[160];
+  snprintf(seeded, sizeof seeded, "%s/upper", seed);
+  if (access(seeded, F_OK) == 0)
+    snprintf(opts, sizeof opts, "lowerdir=%s:%s,upperdir=%s/upper,workdir=%s/work", seeded, lower, upper, upper);
+  else
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, upper, upper);
   if (mount("overlay", path, "overlay", 0, opts) != 0) return fail_errno(id, "mount the disk at", path);
   send_frame('A', id, NULL, 0);
 }
 
-/* 'U': undo 'V' (lazily where something still holds a file: it goes when that lets go). */
+/* 'U': undo 'V' (lazily where something still holds a file: it goes when that lets go), keeping
+   what was written there: its tmpfs moves to `seed`, for the guests restored from a snapshot of
+   this one ('V' puts it between the disk and their own writes). */
 static void unmount_disk(uint32_t id, char *payload, uint32_t len) {
   char *device = payload;
   size_t dlen = strnlen(device, len);
   if (dlen + 1 >= len) return fail(id, "malformed unmount request");
-  char lower[128], upper[128];
-  mount_dirs(device, lower, upper, sizeof lower);
-  const char *points[] = {device + dlen + 1, lower, upper};
-  for (int i = 0; i < 3; i++)
+  char lower[128], seed[128], upper[128];
+  mount_dirs(device, lower, seed, upper, sizeof lower);
+  const char *points[] = {device + dlen + 1, lower};
+  for (int i = 0; i < 2; i++)
     if (umount2(points[i], 0) != 0 && umount2(points[i], MNT_DETACH) != 0) return fail_errno(id, "unmount", points[i]);
+  if (make_dirs(seed, 0755) != 0) return fail_errno(id, "create", seed);
+  if (mount(upper, seed, NULL, MS_MOVE, NULL) != 0) return fail_errno(id, "keep the writes of", upper);
   send_frame('A', id, NULL, 0);
 }
 

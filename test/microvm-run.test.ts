@@ -112,7 +112,15 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
         `import { spawn } from 'node:child_process';\nimport { writeFileSync } from 'node:fs';\nimport { test } from 'node:test';\ntest('leaves things behind', () => {\n  writeFileSync('/var/tmp/left-behind', 'x');\n  writeFileSync('${project}/written.txt', 'y');\n  spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' }).unref();\n});\n`,
       );
       rmSync(join(project, '.seedfork/timings.json'), { force: true });
-      const audit = await runCli(project, ['audit', '--runs', 'repeat', '--repeat', '1', '--max-reruns', '1']);
+      const audit = await runCli(project, [
+        'audit',
+        '--runs',
+        'repeat',
+        '--repeat',
+        '1',
+        '--max-reruns',
+        '1',
+      ]);
       expect(audit.code, audit.out).toBe(0);
       const [leftovers] = JSON.parse(readFileSync(join(project, '.seedfork/audit.json'), 'utf8')).leftovers;
       expect(leftovers.files.created).toEqual(['/var/tmp/left-behind', `${project}/written.txt`]);

@@ -38,6 +38,9 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
       build: async (sb) => {
         await sb.writeFile('/etc/seeded', 'by the seed\n');
         await sb.writeFile('/etc/doomed', 'deleted by a test\n');
+        // a build step of the seed: its output in the project is part of the snapshot
+        await sb.makeDir(join(project, 'build'));
+        await sb.writeFile(join(project, 'build/out.js'), 'built by the seed\n');
         const server = sb.spawn(['node', '-e', SERVER], { cwd: '/', logFile: join(sb.logDir, 'server.log') });
         for (let i = 0; i < 600 && !(await sb.listeningSockets()).some((s) => s.port === 4321); i++)
           await new Promise((r) => setTimeout(r, 100));
@@ -105,6 +108,9 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
       const found = await sb.findFiles(project, ['src/**', '*.md']);
       expect(found.map((f) => f.path)).toEqual(['README.md', 'src/app.js', 'src/old.js']);
       expect(found[0]!.mtimeMs).toBeGreaterThan(Date.now() - 3_600_000);
+      // what the seed wrote in the project is there, over the run's files; not on the host
+      expect((await sb.readFile(join(project, 'build/out.js')))?.toString()).toBe('built by the seed\n');
+      expect(existsSync(join(project, 'build'))).toBe(false);
       // the project's node_modules came on a disk of its own
       expect((await sb.readFile(join(project, 'node_modules/dep/index.js')))?.toString()).toMatch(/dep/);
     });
@@ -151,6 +157,7 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
         ]),
       );
       expect(changes.changed).toEqual(expect.arrayContaining(['/etc/seeded', `${project}/README.md`]));
+      expect([...changes.created, ...changes.changed]).not.toContain(`${project}/build/out.js`); // the snapshot's
       expect(changes.deleted).toEqual(expect.arrayContaining(['/etc/doomed', `${project}/src/old.js`]));
       // nothing the test did not touch: no directory that only holds something new, no mount point
       for (const path of [...changes.created, ...changes.changed, ...changes.deleted])

@@ -11,12 +11,17 @@ import { runHostTool } from './host-tool.js';
 export const PROJECT_DISK_BYTES = 16 * 1024 ** 3;
 
 /**
- * Where the guest's agent mounts disk `device` read-only (`lower`) and the tmpfs whose `upper`
- * directory takes what is written there (native/guest-agent.c, mount_dirs).
+ * Where the guest's agent mounts disk `device` read-only (`lower`), where it keeps what a seed
+ * wrote there before the snapshot (`seed`), and the tmpfs whose `upper` directory takes what is
+ * written there now (native/guest-agent.c, mount_dirs).
  */
-export function diskMountDirs(device: string): { lower: string; upper: string } {
+export function diskMountDirs(device: string): { lower: string; seed: string; upper: string } {
   const name = device.slice(device.lastIndexOf('/') + 1);
-  return { lower: `/run/seedfork/${name}/lower`, upper: `/run/seedfork/${name}/upper/upper` };
+  return {
+    lower: `/run/seedfork/${name}/lower`,
+    seed: `/run/seedfork/${name}/seed/upper`,
+    upper: `/run/seedfork/${name}/upper/upper`,
+  };
 }
 
 /**

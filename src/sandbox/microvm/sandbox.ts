@@ -235,14 +235,17 @@ export class GuestSandbox implements Sandbox {
     const mounts = this.options.mounts ?? [];
     const mountPoints = new Set(mounts.map((m) => m.path));
     for (const mount of mounts) {
-      const { lower, upper } = diskMountDirs(mount.device);
+      const { lower, seed, upper } = diskMountDirs(mount.device);
       const written = await this.guest.agent.exec(upperListingCommand(upper));
       const entries = parseUpperListing(written.stdout);
       const dirsWithEntries = new Set([...entries.keys()].map((p) => p.slice(0, p.lastIndexOf('/'))));
       for (const [rel, type] of entries) {
         const path = `${mount.path}/${rel}`;
         if (mountPoints.has(path) || ignore(type === 'd' ? `${path}/` : path)) continue;
-        const onDisk = await this.guest.agent.exists(`${lower}/${rel}`);
+        // there before: on the disk, or written by the seed
+        const onDisk =
+          (await this.guest.agent.exists(`${lower}/${rel}`)) ||
+          (await this.guest.agent.exists(`${seed}/${rel}`));
         if (type === 'c') changes.deleted.push(path);
         else if (type === 'd') {
           if (!onDisk && !dirsWithEntries.has(rel)) changes.created.push(`${path}/`);

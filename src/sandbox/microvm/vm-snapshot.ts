@@ -111,8 +111,9 @@ interface SnapshotRecord {
  * templating): its memory file (mapped copy-on-write by every fork), its device state, and its
  * disk (the backing file of every fork's qcow2 overlay). Its directory holds all of it. The
  * guest has data disks after its root (/dev/vdb, /dev/vdc, …): the project and its dependencies
- * while it is prepared, unmounted before it is saved; each fork gets the current run's disks
- * there, mounted after the restore, so tests always see the current files.
+ * while it is prepared, unmounted before it is saved (what `prepare` wrote there is kept, in
+ * the guest's memory); each fork gets the current run's disks there, mounted after the restore
+ * with the seed's writes above them, so tests see the current files as the seed left them.
  */
 export class VmSnapshot {
   private constructor(

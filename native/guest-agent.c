@@ -41,7 +41,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -652,6 +654,48 @@ static void loopback_up(void) {
   if (fd >= 0) close(fd);
 }
 
+/* With `seedfork.net=1` (a guest asked to have a network: QEMU's user-mode network, slirp):
+   the first interface but lo gets 10.0.2.15/24, the default route goes via 10.0.2.2 and DNS is
+   10.0.2.3, QEMU's defaults for it (QEMU docs, "Network emulation", user networking). */
+static void network_up(void) {
+  char name[IFNAMSIZ] = {0};
+  for (int waited = 0; waited < 3000 && !name[0]; waited += 10) {
+    DIR *d = opendir("/sys/class/net");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+      if (e->d_name[0] != '.' && strcmp(e->d_name, "lo") != 0) snprintf(name, sizeof name, "%.15s", e->d_name);
+    if (d) closedir(d);
+    if (!name[0]) usleep(10000);
+  }
+  if (!name[0]) return say("no network interface %s", "(virtio-net)");
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {0};
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+  sin->sin_family = AF_INET;
+  inet_pton(AF_INET, "10.0.2.15", &sin->sin_addr);
+  if (ioctl(fd, SIOCSIFADDR, &ifr) != 0) say("cannot set the address of %s", name);
+  inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
+  if (ioctl(fd, SIOCSIFNETMASK, &ifr) != 0) say("cannot set the netmask of %s", name);
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0) say("cannot bring %s up", name);
+  }
+  struct rtentry rt = {0};
+  struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst, *gw = (struct sockaddr_in *)&rt.rt_gateway,
+                     *mask = (struct sockaddr_in *)&rt.rt_genmask;
+  dst->sin_family = gw->sin_family = mask->sin_family = AF_INET;
+  inet_pton(AF_INET, "10.0.2.2", &gw->sin_addr);
+  rt.rt_flags = RTF_UP | RTF_GATEWAY;
+  if (ioctl(fd, SIOCADDRT, &rt) != 0) say("cannot add the default route via %s", "10.0.2.2");
+  close(fd);
+  int conf = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (conf >= 0) {
+    write_all(conf, "nameserver 10.0.2.3\n", 20);
+    close(conf);
+  }
+}
+
 int main(void) {
   if (getpid() == 1) {
     mount_basics("");
@@ -660,6 +704,8 @@ int main(void) {
     if (root) switch_root(root);
     sethostname("seedfork", 8);
     loopback_up();
+    char *net = cmdline_value("seedfork.net");
+    if (net && strcmp(net, "1") == 0) network_up();
   }
   sigset_t mask;
   sigemptyset(&mask);

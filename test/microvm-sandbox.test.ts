@@ -228,6 +228,36 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
     rmSync(join(project, '.seedfork-broken'), { recursive: true, force: true });
   }, 300_000);
 
+  test('a guest has no network unless its seed asked for one; a seed with seed.network host reaches the registry, its forks reach nothing', async () => {
+    await withSandbox(async (sb) => expect((await sb.exec(['ls', '/sys/class/net'])).output).toBe('lo\n'));
+    const connect = (host: string) => ['timeout', '10', 'bash', '-c', `exec 3<>/dev/tcp/${host}/443`];
+    const networked = new MicrovmBackend(join(project, '.seedfork-net'), {
+      ownDirs: [project],
+      microvm: { memoryMiB: 512 },
+    });
+    let address = '';
+    const seeded = await networked.createSnapshot({
+      key: 'network',
+      shareNetwork: true,
+      build: async (sb) => {
+        const resolved = await sb.exec(['getent', 'ahostsv4', 'registry.npmjs.org']);
+        expect(resolved.exitCode, resolved.output).toBe(0);
+        address = resolved.output.split(/\s+/)[0]!;
+        const reached = await sb.exec(connect('registry.npmjs.org'));
+        expect(reached.exitCode, reached.output).toBe(0);
+      },
+    });
+    const fork = await networked.fork(seeded);
+    try {
+      expect((await fork.exec(connect(address))).exitCode).not.toBe(0);
+      expect((await fork.exec(['getent', 'hosts', 'registry.npmjs.org'])).exitCode).not.toBe(0);
+    } finally {
+      await fork.kill();
+      await networked.gc({ snapshotBudgetBytes: 0 });
+      rmSync(join(project, '.seedfork-net'), { recursive: true, force: true });
+    }
+  }, 300_000);
+
   test('gc prunes snapshots beyond the budget, least recently used first, never the current one or one in use', async () => {
     const snapshots = join(project, '.seedfork/microvm/snapshots');
     const [current] = readdirSync(snapshots).filter((n) => n.startsWith('inspect-'));

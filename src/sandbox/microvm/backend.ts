@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { pruneSnapshots, recordSize, registerUse } from '../snapshot-retention.js';
@@ -133,7 +133,7 @@ export class MicrovmBackend implements Backend {
    *   is being built (a minute or more)
    */
   constructor(
-    stateDir: string,
+    private readonly stateDir: string,
     private readonly options: {
       ownDirs?: string[];
       microvm?: MicrovmOptions;
@@ -222,16 +222,13 @@ export class MicrovmBackend implements Backend {
 
   /**
    * Boot a guest with the project mounted, run `build` in it, and save it running: what `build`
-   * started (services) runs on in every fork. Two runs building one key at once both build;
-   * the first to finish is kept.
-   * @throws SeedforkError when the seed needs the network (guests have none), the guest does not
-   *   boot, `build` fails, or saving fails
+   * started (services) runs on in every fork, and what it wrote in the project is kept. With
+   * `shareNetwork` the seed guest has a network (QEMU's user-mode network: what the host
+   * reaches); its forks have the device with nothing behind it. Two runs building one key at
+   * once both build; the first to finish is kept.
+   * @throws SeedforkError when the guest does not boot, `build` fails, or saving fails
    */
   async createSnapshot(options: CreateSnapshotOptions): Promise<Snapshot> {
-    if (options.shareNetwork)
-      throw new SeedforkError('a microvm guest has no network, so seed.network "host" cannot work there', {
-        hint: 'Install dependencies on the host before the run (the project directory is shown in every guest), or use isolation namespace.',
-      });
     const final = await this.snapshotDir(options.key);
     const building = `${final}.building-${this.owner.replace(':', '-')}`;
     const assets = await this.guestAssets();
@@ -249,6 +246,7 @@ export class MicrovmBackend implements Backend {
       },
       {
         mounts,
+        ...(options.shareNetwork ? { network: true } : {}),
         beforeSave: async (guest) => {
           const listing = await guest.agent.exec(listingCommand());
           writeFileSync(join(building, 'files.list'), listing.stdout);
@@ -281,7 +279,10 @@ export class MicrovmBackend implements Backend {
       writeFileSync(join(runDir, 'owner'), this.owner);
       this.removeOnExit(runDir);
       const disk = join(runDir, 'project.ext4');
-      await writeProjectDisk(project, disk, PROJECT_SKIP);
+      // the state directory (snapshots, sandboxes, this very disk) is no part of the project
+      const state = relative(project, this.stateDir);
+      const inside = state !== '' && !state.startsWith('..') && !isAbsolute(state);
+      await writeProjectDisk(project, disk, [...PROJECT_SKIP, ...(inside ? [state] : [])]);
       const cached = await Promise.all(
         dependencies.map((d) => cachedDisk(d, join(microvmCacheDir(), 'dependencies'))),
       );

@@ -12,7 +12,13 @@ const run = promisify(execFile);
 export const DEBIAN_KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 
 /** Kernel modules the guest needs, by name, when the kernel does not build them in. */
-export const GUEST_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_console', 'overlay'] as const;
+export const GUEST_MODULES = [
+  'virtio_mmio',
+  'virtio_blk',
+  'virtio_console',
+  'virtio_net',
+  'overlay',
+] as const;
 
 /** A kernel a guest boots: the uncompressed ELF image and its modules in load order. */
 export interface GuestKernel {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runHostTool } from './host-tool.js';
@@ -27,7 +27,7 @@ export function diskMountDirs(device: string): { lower: string; seed: string; up
 /**
  * An ext4 image of `dir` (or an empty one) at `out`: the project's files as a block device for a
  * guest. `mkfs.ext4 -d` copies the tree without mounting anything on the host.
- * @param skip top-level entries of `dir` left out (`.git`, seedfork's state)
+ * @param skip paths relative to `dir` left out (`.git`, seedfork's state directory, at any depth)
  * @throws SeedforkError when cp, mkfs.ext4 or debugfs is missing or fails
  */
 export async function writeProjectDisk(
@@ -41,14 +41,18 @@ export async function writeProjectDisk(
   let stage: string | undefined;
   try {
     let source = dir;
-    if (dir && skip.length && readdirSync(dir).some((e) => skip.includes(e))) {
-      // hard links: a copy of the tree without the skipped entries, at no cost in data
-      stage = `${out}.stage`;
-      rmSync(stage, { recursive: true, force: true });
-      const entries = readdirSync(dir).filter((e) => !skip.includes(e));
-      mkdirSync(stage, { recursive: true });
+    if (dir && skip.some((p) => existsSync(join(dir, p)))) {
+      // hard links: a copy of the tree without the skipped paths, at no cost in data. It is made
+      // in `dir` itself (hard links need one filesystem), beside the entries it copies, never
+      // inside one: a skipped directory (the state directory) may hold `out`.
+      const top = skip.filter((p) => !p.includes('/'));
+      const entries = readdirSync(dir).filter((e) => !top.includes(e));
+      stage = join(dir, `.seedfork-disk-${process.pid}-${randomBytes(4).toString('hex')}`);
+      mkdirSync(stage);
       if (entries.length)
         await runHostTool('cp', ['-al', ...entries.map((e) => `${dir}/${e}`), stage], failed);
+      for (const nested of skip.filter((p) => p.includes('/')))
+        rmSync(join(stage, nested), { recursive: true, force: true });
       source = stage;
     }
     await runHostTool(

@@ -115,9 +115,15 @@ export interface GuestSpec {
   incoming?: boolean;
   /** The agent's first job id: above every id of a restored snapshot's jobs, which still run. */
   firstJob?: number;
+  /**
+   * A network device on QEMU's user-mode network (slirp): `open` reaches what the host reaches
+   * (a seed with `seed.network: 'host'`); `restricted` is the same device cut off from everything
+   * (`restrict=on`: the forks of such a seed, whose restored guest has the device). Default: none.
+   */
+  network?: 'open' | 'restricted';
 }
 
-/** QEMU's arguments for `spec`: the microvm machine, virtio-mmio devices, no network, no display. */
+/** QEMU's arguments for `spec`: the microvm machine, virtio-mmio devices, no network unless `spec.network`, no display. */
 export function qemuArgs(spec: GuestSpec): string[] {
   const tsc = spec.accel === 'tcg' ? hostTscKhz() : undefined;
   const machine = ['microvm', 'x-option-roms=off', 'acpi=on', 'rtc=on'];
@@ -144,9 +150,14 @@ export function qemuArgs(spec: GuestSpec): string[] {
   args.push('-kernel', spec.vmlinux, '-initrd', spec.initramfs);
   args.push(
     '-append',
-    ['console=ttyS0', 'quiet', 'panic=-1', ...(tsc ? [`tsc_early_khz=${tsc}`] : []), ...spec.append].join(
-      ' ',
-    ),
+    [
+      'console=ttyS0',
+      'quiet',
+      'panic=-1',
+      ...(tsc ? [`tsc_early_khz=${tsc}`] : []),
+      ...(spec.network ? ['seedfork.net=1'] : []),
+      ...spec.append,
+    ].join(' '),
   );
   args.push('-serial', `file:${join(spec.runDir, 'console.log')}`);
   args.push('-qmp', `unix:${join(spec.socketDir, 'qmp.sock')},server=on,wait=off`);
@@ -166,6 +177,13 @@ export function qemuArgs(spec: GuestSpec): string[] {
       `virtio-blk-device,drive=${disk.id}`,
     );
   }
+  if (spec.network)
+    args.push(
+      '-netdev',
+      `user,id=net0${spec.network === 'restricted' ? ',restrict=on' : ''}`,
+      '-device',
+      'virtio-net-device,netdev=net0',
+    );
   if (spec.incoming) args.push('-incoming', 'defer');
   return args;
 }

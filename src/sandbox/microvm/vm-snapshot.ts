@@ -102,6 +102,8 @@ interface SnapshotRecord {
   nextJob: number;
   /** How many data disks (/dev/vdb, /dev/vdc, …) the guest has: every fork has as many. */
   slots: number;
+  /** Whether the guest had a network (an open one): its forks have the device, cut off. */
+  network?: boolean;
   /** ISO time it was saved. */
   createdAt: string;
 }
@@ -135,6 +137,8 @@ export class VmSnapshot {
    * @param options.slots data disks the guest has (default: as many as `mounts`, at least one);
    *   those `mounts` leave are empty placeholders
    * @param options.beforeSave runs last, with the disks unmounted (a listing of the guest's files)
+   * @param options.network give the guest a network (QEMU's user-mode network); its forks get the
+   *   same device with nothing behind it
    * @throws SeedforkError when the guest does not boot, `prepare` throws, or saving fails
    */
   static async create(
@@ -145,6 +149,7 @@ export class VmSnapshot {
     options: {
       mounts?: ProjectDisk[];
       slots?: number;
+      network?: boolean;
       beforeSave?: (guest: Guest) => Promise<void>;
       readyMs?: number;
     } = {},
@@ -165,6 +170,7 @@ export class VmSnapshot {
           ],
           runDir: join(dir, 'boot'),
           memoryFile: { path: join(dir, 'memory'), share: true },
+          ...(options.network ? { network: 'open' as const } : {}),
         },
         readyMs,
       );
@@ -181,6 +187,7 @@ export class VmSnapshot {
       const record: SnapshotRecord = {
         nextJob: guest.agent.nextJobId,
         slots,
+        ...(options.network ? { network: true } : {}),
         createdAt: new Date().toISOString(),
       };
       await saveGuest(guest, join(dir, 'state'));
@@ -236,6 +243,7 @@ export class VmSnapshot {
           memoryFile: { path: join(this.dir, 'memory'), share: false },
           incoming: true,
           firstJob: this.record.nextJob,
+          ...(this.record.network ? { network: 'restricted' as const } : {}),
         },
         readyMs,
       );

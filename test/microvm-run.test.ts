@@ -123,7 +123,7 @@ describe.skipIf(why !== undefined)('seedfork run --isolation microvm', () => {
       ]);
       expect(audit.code, audit.out).toBe(0);
       const [leftovers] = JSON.parse(readFileSync(join(project, '.seedfork/audit.json'), 'utf8')).leftovers;
-      expect(leftovers.files.created).toEqual(['/var/tmp/left-behind', `${project}/written.txt`]);
+      expect(leftovers.files.created).toEqual(['/var/tmp/left-behind', `${project}/written.txt`].sort());
       expect(leftovers.processes.map((p: { command: string }) => p.command)).toEqual(['sleep 1000']);
       expect(existsSync(join(project, 'written.txt'))).toBe(false);
     } finally {

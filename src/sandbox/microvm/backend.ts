@@ -240,7 +240,6 @@ export class MicrovmBackend implements Backend {
       building,
       this.size,
       async (guest) => {
-        writeFileSync(join(building, 'owner'), this.owner);
         seedSandbox = new GuestSandbox(guest, { id: 'seed', logDir: logs });
         await options.build(seedSandbox);
       },
@@ -276,7 +275,6 @@ export class MicrovmBackend implements Backend {
       if (!project) return [];
       const runDir = join(this.root, 'runs', this.owner.replace(':', '-'));
       mkdirSync(runDir, { recursive: true });
-      writeFileSync(join(runDir, 'owner'), this.owner);
       this.removeOnExit(runDir);
       const disk = join(runDir, 'project.ext4');
       // the state directory (snapshots, sandboxes, this very disk) is no part of the project
@@ -406,14 +404,13 @@ export class MicrovmBackend implements Backend {
       rmSync(dir, { recursive: true, force: true });
       report.sandboxes.push(meta?.id ?? dir);
     }
-    for (const name of list(join(this.root, 'runs'))) {
-      const dir = join(this.root, 'runs', name);
-      if (!ownerAlive(readText(join(dir, 'owner')))) rmSync(dir, { recursive: true, force: true });
-    }
+    for (const name of list(join(this.root, 'runs')))
+      if (!ownerAlive(ownerOfName(name)))
+        rmSync(join(this.root, 'runs', name), { recursive: true, force: true });
     for (const name of list(join(this.root, 'snapshots'))) {
       if (!name.includes('.building-')) continue;
       const dir = join(this.root, 'snapshots', name);
-      if (ownerAlive(readText(join(dir, 'owner')))) continue;
+      if (ownerAlive(ownerOfName(name.slice(name.indexOf('.building-') + '.building-'.length)))) continue;
       rmSync(dir, { recursive: true, force: true });
       report.snapshotsInProgress.push(name);
     }
@@ -448,12 +445,12 @@ function list(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
+/**
+ * The owner a directory is named after (`<pid>-<start time>`, as `building-…` and `runs/…`
+ * are): named at creation, so gc never takes a live run's directory for an orphan.
+ */
+function ownerOfName(name: string): OwnerId {
+  return name.replace('-', ':');
 }
 
 /**

@@ -27,7 +27,7 @@ import type {
 import type { AttachSpec } from './attach.js';
 import { listingCommand } from './guest-changes.js';
 import { requireHostTools } from './host-tool.js';
-import { currentOwner, type OwnerId, ownerAlive, ownerPid } from './owner.js';
+import { currentOwner, type OwnerId, ownerAlive, ownerPid, processRunning, waitUntilGone } from './owner.js';
 import { cachedDisk, writeProjectDisk } from './project-disk.js';
 import { chooseAccelerator, keepFile, qemuBinary } from './qemu.js';
 import { BASE_PACKAGES } from './root-image.js';
@@ -69,17 +69,6 @@ interface GuestMeta {
   firstJob?: number;
   /** Kept for `seedfork shell`: it outlives its seedfork process. */
   kept?: boolean;
-}
-
-/** Whether process `pid` runs (a zombie does not). */
-function running(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** The program `seedfork shell` runs to reach a guest's agent. */
@@ -346,14 +335,12 @@ export class MicrovmBackend implements Backend {
 
   /** Kept guests and those of running seedfork processes. */
   async list(): Promise<SandboxSummary[]> {
-    return this.sandboxMetas()
-      .filter(({ meta }) => running(meta.watcherPid) && (meta.kept || ownerAlive(meta.owner)))
-      .map(({ meta }) => ({
-        id: meta.id,
-        kept: meta.kept === true,
-        ownerPid: ownerPid(meta.owner),
-        createdAt: meta.createdAt,
-      }));
+    return this.liveGuests().map(({ meta }) => ({
+      id: meta.id,
+      kept: meta.kept === true,
+      ownerPid: ownerPid(meta.owner),
+      createdAt: meta.createdAt,
+    }));
   }
 
   /**
@@ -363,8 +350,8 @@ export class MicrovmBackend implements Backend {
    * @throws SeedforkError when there is no live guest `id`
    */
   async attach(id: string, argv: string[]): Promise<AttachCommand> {
-    const found = this.sandboxMetas().find(({ meta }) => meta.id === id);
-    if (!found || !running(found.meta.watcherPid) || !found.meta.socketDir)
+    const found = this.liveGuests().find(({ meta }) => meta.id === id);
+    if (!found?.meta.socketDir)
       throw new SeedforkError(`no live microvm sandbox '${id}' under ${this.root}`, {
         hint: 'List kept sandboxes with `seedfork list`; run with --keep-failed to keep failed ones.',
       });
@@ -395,8 +382,8 @@ export class MicrovmBackend implements Backend {
    */
   async gc(options: GcOptions = {}): Promise<GcReport> {
     const report: GcReport = { sandboxes: [], cgroups: [], snapshotsInProgress: [], snapshots: [] };
-    for (const { dir, meta } of this.sandboxMetas(true)) {
-      const alive = running(meta?.watcherPid);
+    for (const { dir, meta } of this.sandboxMetas()) {
+      const alive = processRunning(meta?.watcherPid);
       if (meta?.kept ? alive && !options.includeKept : ownerAlive(meta?.owner)) continue;
       if (alive) await killGuest(dir, meta!.watcherPid!);
       if (meta?.socketDir?.startsWith(join(tmpdir(), 'seedfork-vm-')))
@@ -424,20 +411,27 @@ export class MicrovmBackend implements Backend {
     return report;
   }
 
-  private sandboxMetas(withBroken?: false): { dir: string; meta: GuestMeta }[];
-  private sandboxMetas(withBroken: true): { dir: string; meta: GuestMeta | undefined }[];
-  private sandboxMetas(withBroken = false) {
+  /** Every sandbox directory, with its record (undefined where it is missing or unreadable). */
+  private sandboxMetas(): { dir: string; meta: GuestMeta | undefined }[] {
     const root = join(this.root, 'sandboxes');
-    return list(root)
-      .map((id) => {
-        const dir = join(root, id);
-        try {
-          return { dir, meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as GuestMeta };
-        } catch {
-          return { dir, meta: undefined };
-        }
-      })
-      .filter((s) => withBroken || s.meta !== undefined);
+    return list(root).map((id) => {
+      const dir = join(root, id);
+      try {
+        return { dir, meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as GuestMeta };
+      } catch {
+        return { dir, meta: undefined };
+      }
+    });
+  }
+
+  /** The guests of {@link sandboxMetas} whose QEMU still runs (kept, or of a live run). */
+  private liveGuests(): { dir: string; meta: GuestMeta }[] {
+    return this.sandboxMetas().filter(
+      (s): s is { dir: string; meta: GuestMeta } =>
+        s.meta !== undefined &&
+        processRunning(s.meta.watcherPid) &&
+        (s.meta.kept === true || ownerAlive(s.meta.owner)),
+    );
   }
 }
 
@@ -464,5 +458,5 @@ async function killGuest(dir: string, pid: number): Promise<void> {
   } catch {
     return; // gone
   }
-  for (let i = 0; i < 500 && running(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  await waitUntilGone([pid]);
 }

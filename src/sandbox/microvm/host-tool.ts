@@ -52,10 +52,18 @@ export async function runHostTool(
  * @throws SeedforkError "the microvm backend needs <command>" with the `apt-get install` line
  */
 export function requireHostTools(commands: readonly string[]): void {
-  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean);
   for (const command of commands)
-    if (!dirs.some((d) => existsSync(join(d, command))))
+    if (!findOnPath(command))
       throw new SeedforkError(`the microvm backend needs ${command}, which is not installed`, {
         hint: `apt-get install ${PACKAGES[command] ?? command}`,
       });
+}
+
+/** Where `command` is on PATH, or undefined. */
+export function findOnPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').filter(Boolean)) {
+    const candidate = join(dir, command);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
 }

@@ -6,13 +6,30 @@ import { readFileSync } from 'node:fs';
  */
 export type OwnerId = string;
 
-function startTime(pid: number): string | undefined {
+/** The fields of /proc/<pid>/stat after the command name (proc(5): state first), or undefined when it is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+function startTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+/** Whether process `pid` runs (a zombie does not). */
+export function processRunning(pid: number | undefined): boolean {
+  const state = pid ? statFields(pid)?.[0] : undefined;
+  return state !== undefined && state !== 'Z';
+}
+
+/** Resolves once none of `pids` runs ({@link processRunning}), or after `timeoutMs`. */
+export async function waitUntilGone(pids: readonly number[], timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(processRunning) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** This process's {@link OwnerId}. */

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { AgentClient } from './agent-client.js';
-import { runHostTool } from './host-tool.js';
+import { findOnPath, runHostTool } from './host-tool.js';
+import { waitUntilGone } from './owner.js';
 import { Qmp } from './qmp.js';
 
 /** How QEMU runs the guest's CPU: hardware virtualisation, or software emulation. */
@@ -73,10 +74,8 @@ export function hostTscKhz(): number | undefined {
  * @throws SeedforkError naming the Debian package when it is not installed
  */
 export function qemuBinary(): string {
-  for (const dir of (process.env.PATH ?? '/usr/bin').split(':')) {
-    const candidate = join(dir, 'qemu-system-x86_64');
-    if (existsSync(candidate)) return candidate;
-  }
+  const found = findOnPath('qemu-system-x86_64');
+  if (found) return found;
   throw new SeedforkError('the microvm backend needs QEMU (qemu-system-x86_64), which is not installed', {
     hint: 'apt-get install qemu-system-x86',
   });
@@ -274,7 +273,7 @@ export async function startGuest(guestSpec: Omit<GuestSpec, 'socketDir'>, readyM
     for (const pid of qemu) signal(pid, 'SIGKILL');
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
-    await gone(qemu);
+    await waitUntilGone(qemu);
     rmSync(spec.socketDir, { recursive: true, force: true });
   };
   const died = exited.then(() => {
@@ -340,18 +339,4 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // exited already
   }
-}
-
-/** Resolves once none of `pids` runs (a zombie counts as gone), or after 5 s. */
-async function gone(pids: number[]): Promise<void> {
-  const running = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    } catch {
-      return false;
-    }
-  };
-  const deadline = Date.now() + 5000;
-  while (pids.some(running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

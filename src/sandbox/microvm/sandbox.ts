@@ -99,7 +99,7 @@ export class GuestSandbox implements Sandbox {
                 value: maxOutput,
                 message: `output limit reached: more than ${maxOutput} bytes of output (limits.output)`,
               };
-              job.kill(signalNumber('SIGKILL'));
+              kill();
             }
             return;
           }
@@ -109,16 +109,17 @@ export class GuestSandbox implements Sandbox {
         else if (typeof stdio === 'number') writeSync(stdio, chunk);
       },
     });
+    const kill = () => job.kill(signalNumber('SIGKILL'));
     const timer =
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            job.kill(signalNumber('SIGKILL'));
+            kill();
           }, options.timeoutMs);
-    const onAbort = () => job.kill(signalNumber('SIGKILL'));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
+
+    options.signal?.addEventListener('abort', kill, { once: true });
+    if (options.signal?.aborted) kill();
     try {
       const exit = await job.done;
       return {
@@ -140,7 +141,7 @@ export class GuestSandbox implements Sandbox {
       };
     } finally {
       if (timer) clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      options.signal?.removeEventListener('abort', kill);
     }
   }
 

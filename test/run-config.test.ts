@@ -46,13 +46,13 @@ describe.skipIf(!isRoot)('config a real suite needs', () => {
     await expectHostClean(before);
   });
 
-  test('a jest process that does not exit after its last result is killed within test.exitGraceMs and reported with its process tree', async () => {
+  test('a runner that waits on a process that does not exit after its last result (mocha) is killed within test.exitGraceMs and reported with its process tree', async () => {
     const dir = makeProject('hung-runner', {
       'package.json': '{ "type": "commonjs" }\n',
       'seedfork.config.mjs':
-        "export default { test: { include: ['*.test.js'], runner: 'jest', timeoutMs: 120_000, exitGraceMs: 1500 } };\n",
-      'hangs.test.js': "test('leaves a timer running', () => { setInterval(() => {}, 1000); });\n",
-      'exits.test.js': "test('cleans up', () => {});\n",
+        "export default { test: { include: ['*.test.js'], runner: 'mocha', timeoutMs: 120_000, exitGraceMs: 1500 } };\n",
+      'hangs.test.js': "it('leaves a timer running', () => { setInterval(() => {}, 1000); });\n",
+      'exits.test.js': "it('cleans up', () => {});\n",
     });
     const started = Date.now();
     const r = await runCli(dir, ['run']);
@@ -64,7 +64,7 @@ describe.skipIf(!isRoot)('config a real suite needs', () => {
     expect(hung.status).toBe('error');
     expect(hung.tests).toMatchObject([{ name: 'leaves a timer running', status: 'passed' }]);
     expect(hung.error).toMatch(/did not exit 1500 ms after reporting its last result/);
-    expect(hung.error).toMatch(/Processes still running:\n\s*\d+ \S*node .*jest/);
+    expect(hung.error).toMatch(/Processes still running:\n\s*\d+ \S*node .*mocha/);
     expect(hung.durationMs).toBeLessThan(hung.tests[0]!.durationMs + 30_000);
     expect(results(dir).files.find((f) => f.file === 'exits.test.js')!.status).toBe('passed');
     expect(r.out).toMatch(/did not exit/);

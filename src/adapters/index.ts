@@ -9,7 +9,7 @@ import { pytestAdapter } from './pytest.js';
 import type { Adapter } from './types.js';
 import { vitestAdapter } from './vitest.js';
 
-export type { Adapter, AdapterContext, ParsedReport, ResultSource } from './types.js';
+export type { Adapter, AdapterContext, ExitSemantics, ParsedReport, ResultSource } from './types.js';
 
 /** The runners `test.runner` can name, by name. */
 export const ADAPTERS = {

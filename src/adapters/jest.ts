@@ -41,11 +41,23 @@ function statusOf(status: string | undefined): TestCaseResult['status'] {
  * @throws SeedforkError when the text is not Jest's JSON.
  */
 export function parseJestJson(text: string): ParsedReport {
-  const doc = parseJsonReport<{ testResults?: JestFileResult[] }>(text, 'Jest');
+  const doc = parseJsonReport<{ testResults?: JestFileResult[]; success?: boolean }>(text, 'Jest');
   if (!doc || !Array.isArray(doc.testResults))
     throw new SeedforkError('malformed Jest JSON results: no testResults array');
-  return jestReport(doc.testResults);
+  const report = jestReport(doc.testResults);
+  return typeof doc.success === 'boolean' ? { ...report, exitCode: doc.success ? 0 : 1 } : report;
 }
+
+/**
+ * How long jest-worker waits for a worker it told to exit before it kills it, in ms
+ * (`FORCE_EXIT_DELAY` in jest-worker's `workers/*Worker`; Jest 27-30).
+ */
+export const JEST_FORCE_EXIT_MS = 500;
+
+/** What Jest prints when it force-exits a worker that did not exit (jest-worker's warning), and
+ * what seedfork carries into the file's result when it does the same. */
+export const JEST_FORCE_EXIT_WARNING =
+  'A worker process has failed to exit gracefully and has been force exited. This is likely caused by tests leaking due to improper teardown. Try running with --detectOpenHandles to find leaks. Active timers can also cause this, ensure that .unref() was called on them.';
 
 /**
  * The test cases of Jest's per-file results, in the shape of its `--json` output
@@ -122,5 +134,8 @@ export const jestAdapter: Adapter = {
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/jest.json` }),
   parse: (text) => parseJestJson(text),
   complete: jsonComplete,
+  // jest-worker's semantics, what a project running `jest -w N` sees; in band (`jest -i`) Jest
+  // would print "did not exit one second after the test run has completed" and wait instead
+  exitSemantics: { kind: 'force-exit', afterMs: JEST_FORCE_EXIT_MS, warning: JEST_FORCE_EXIT_WARNING },
   check: (root) => void requireNodeBin(root, 'jest', 'jest'),
 };

@@ -92,5 +92,9 @@ export const mochaAdapter: Adapter = {
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/mocha.json` }),
   parse: (text) => parseMochaJson(text),
   complete: jsonComplete,
+  exitSemantics: {
+    kind: 'wait',
+    hint: 'Mocha (since v4) waits for whatever the file left open (a server, a timer, a pool): close it in an after hook, or set `exit: true` in .mocharc as `mocha --exit` does.',
+  },
   check: (root) => void requireNodeBin(root, 'mocha', 'mocha'),
 };

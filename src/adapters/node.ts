@@ -24,5 +24,10 @@ export const nodeAdapter: Adapter = {
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/junit.xml` }),
   parse: parseJUnit,
   complete: junitComplete,
+  exitSemantics: {
+    kind: 'wait',
+    hint: 'node:test waits for whatever the file left open (a server, a timer, a pool): close it in after(), or run node with --test-force-exit.',
+    reportsAtExit: true,
+  },
   check: () => {},
 };

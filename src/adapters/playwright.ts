@@ -119,5 +119,10 @@ export const playwrightAdapter: Adapter = {
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/playwright.json` }),
   parse: (text) => parsePlaywrightJson(text),
   complete: jsonComplete,
+  // Playwright Test stops its workers after their last test, whatever they hold
+  exitSemantics: {
+    kind: 'force-exit',
+    warning: 'Playwright Test did not exit after its last result; ended, as it ends its own workers.',
+  },
   check: (root) => void requireNodeBin(root, 'playwright', '@playwright/test'),
 };

@@ -27,7 +27,30 @@ export interface ParsedReport {
   /** A problem the runner reported outside any test case (a file that failed to load, a
    * `beforeAll` that threw, a build error), as it printed it. */
   error?: string;
+  /** The exit code the runner's own report says it exits with (Jest's `success`), when it says:
+   * the verdict of a runner that was ended after its report (see {@link ExitSemantics}). */
+  exitCode?: number;
 }
+
+/**
+ * What the runner itself does with a test process that has written its last result but does
+ * not exit (a keep-alive socket, a ref'd timer, an open database pool), so that a file's
+ * verdict under seedfork is the plain runner's:
+ * - `force-exit`: the runner ends the process and keeps the verdict of its report, with a
+ *   warning. jest-worker kills a worker that has not exited 500 ms after it was told to
+ *   (`FORCE_EXIT_DELAY` in jest-worker's base worker); Vitest ends its pool's workers at once
+ *   and its own process after `teardownTimeout`; Playwright Test kills its workers. seedfork
+ *   ends the runner `afterMs` after the report is whole (test.exitGraceMs when unset) and
+ *   judges the file by the report; the result carries `warning`.
+ * - `wait`: the runner waits for the process for ever (node:test; Mocha since v4 without
+ *   `--exit`). seedfork ends it after test.exitGraceMs and the file errors with "did not exit",
+ *   the processes that kept it alive and `hint`. A runner whose report is whole only once the
+ *   process has exited (`reportsAtExit`: node:test, whose file ends when its event loop does)
+ *   runs into test.timeoutMs instead, and the timeout names `hint`.
+ */
+export type ExitSemantics =
+  | { kind: 'force-exit'; afterMs?: number; warning: string }
+  | { kind: 'wait'; hint: string; reportsAtExit?: boolean };
 
 /**
  * One test runner: how to run some units, where its per-test results land and how to read them.
@@ -67,6 +90,9 @@ export interface Adapter {
    * output's next whole lines, as they come: true once they hold the runner's final event.
    */
   complete(text: string): boolean;
+  /** What the runner does with a test process that does not exit after its last result;
+   * `wait` with a generic hint when unset. */
+  readonly exitSemantics?: ExitSemantics;
   /** Throws a SeedforkError, with the install command, when the runner is not installed. */
   check(root: string): void;
 }

@@ -26,5 +26,12 @@ export const vitestAdapter: Adapter = {
   results: (ctx) => ({ kind: 'file', path: `${ctx.reportDir}/junit.xml` }),
   parse: parseJUnit,
   complete: junitComplete,
+  // Vitest ends its pool's workers whatever they hold, and its own process `teardownTimeout`
+  // (10 s) after closing, with this warning and the verdict of its results
+  exitSemantics: {
+    kind: 'force-exit',
+    warning:
+      'Tests closed successfully but something prevents the main process from exiting (Vitest ends it after teardownTimeout; its "hanging-process" reporter names the cause).',
+  },
   check: (root) => void requireNodeBin(root, 'vitest', 'vitest'),
 };

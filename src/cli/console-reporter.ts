@@ -139,6 +139,20 @@ export function consoleReporter(
             );
           }
         }
+        // what the runner warned about without failing the file (a worker it force-exited)
+        for (const warning of r.warnings ?? []) {
+          const [first, ...rest] = forTerminal(warning).split('\n');
+          print(`    ${pc.yellow('⚠')} ${pc.yellow(first ?? '')}`);
+          if (rest.length > 0)
+            print(
+              pc.dim(
+                rest
+                  .slice(0, 10)
+                  .map((l) => `      ${l}`)
+                  .join('\n'),
+              ),
+            );
+        }
         break;
       }
       case 'done': {

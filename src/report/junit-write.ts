@@ -87,6 +87,8 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
     '@hostname': file.sandboxId ? `sandbox-${file.sandboxId}` : hostname(),
     testcase: cases,
     ...(file.status !== 'passed' && file.output ? { 'system-out': clean(file.output.slice(-100_000)) } : {}),
+    // the runner's warnings (a worker it force-exited), where CI systems show a suite's stderr
+    ...(file.warnings?.length ? { 'system-err': clean(file.warnings.join('\n\n')) } : {}),
   };
 }
 

@@ -27,6 +27,7 @@ const fileResult = z.object({
   tests: z.array(testCase),
   output: z.string(),
   error: z.string().optional(),
+  warnings: z.array(z.string()).optional(),
 });
 
 const runResult = z.looseObject({

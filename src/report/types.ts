@@ -52,6 +52,9 @@ export interface FileResult {
   output: string;
   /** Why the file errored (status `error`), or what the runner reported outside any test case. */
   error?: string;
+  /** What the runner warned about without failing the file, as it words it (a process that
+   * did not exit after its last result and was ended, as the runner ends its workers). */
+  warnings?: string[];
   /** Host paths of the files copied out of the sandbox for `test.artifacts`. */
   artifacts?: string[];
 }

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from 'node:path';
-import type { Adapter, AdapterContext, ParsedReport } from '../adapters/index.js';
+import type { Adapter, AdapterContext, ExitSemantics, ParsedReport } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { FileResult, TestCaseResult } from '../report/types.js';
@@ -79,6 +79,8 @@ export interface WorkerOutcome {
   output: string;
   /** Why the file could not finish (timeout, a limit, a killed worker), as runFile words it. */
   unfinished?: string;
+  /** What the runner would have warned about (a worker it force-exited), for the result. */
+  warnings?: string[];
   /** When the worker got the file (epoch ms), and how long it took, in ms. */
   startedAt: number;
   durationMs: number;
@@ -174,6 +176,12 @@ export async function runFile(
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const exits = adapter.exitSemantics ?? GENERIC_WAIT;
+  // a runner that force-exits its workers is ended when it would end them (at most exitGraceMs)
+  const graceMs =
+    exits.kind === 'force-exit'
+      ? Math.min(exits.afterMs ?? options.exitGraceMs, options.exitGraceMs)
+      : options.exitGraceMs;
   let hung: { graceMs: number; tree: string } | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
   let finished = false;
@@ -188,7 +196,7 @@ export async function runFile(
   // for this work (`graceWork`), not for the command.
   let graceWork: Promise<void> | undefined;
   const onGraceOver = async () => {
-    hung = { graceMs: options.exitGraceMs, tree: await killProcessTree(lease, pidFile) };
+    hung = { graceMs, tree: await killProcessTree(lease, pidFile) };
     stop.abort();
   };
   const poller =
@@ -201,7 +209,7 @@ export async function runFile(
             if (!finished && !graceTimer)
               graceTimer = setTimeout(() => {
                 if (!finished) graceWork = onGraceOver();
-              }, options.exitGraceMs);
+              }, graceMs);
           }
         }, REPORT_POLL_MS);
   let result: Awaited<ReturnType<typeof sandbox.exec>>;
@@ -251,6 +259,8 @@ export async function runFile(
   }
   const { tests } = report;
   const aborted = options.signal?.aborted === true;
+  // ended as the runner itself ends a process that will not exit: the report's verdict stands
+  const forced = hung && exits.kind === 'force-exit' && parseError === undefined ? hung : undefined;
   if (result.exitCode === 127 && tests.length === 0 && !aborted && !hung) {
     throw new SeedforkError(`the test command was not found: ${argv.join(' ')}`, {
       details: result.output.trim().split('\n').slice(-10).join('\n'),
@@ -260,11 +270,14 @@ export async function runFile(
   // Why the file could not finish: a timeout, cancellation, a runner that would not exit, a
   // sandbox limit it ran into, or a report that cannot be read.
   const unfinished = result.timedOut
-    ? timedOut(options.timeoutMs)
+    ? timedOut(
+        options.timeoutMs,
+        exits.kind === 'wait' && exits.reportsAtExit ? `If its tests had finished: ${exits.hint}` : undefined,
+      )
     : aborted
       ? 'cancelled'
-      : hung
-        ? didNotExit(hung.graceMs, hung.tree)
+      : hung && !forced
+        ? didNotExit(hung.graceMs, hung.tree, exits.kind === 'wait' ? exits.hint : undefined)
         : result.sandboxDied
           ? result.sandboxDied
           : result.limit
@@ -274,11 +287,34 @@ export async function runFile(
     tests,
     reportError: report.error,
     unfinished,
-    exitCode: result.exitCode,
+    exitCode: forced ? verdictOf(report) : result.exitCode,
     output: result.output,
     startedAt,
     durationMs: result.durationMs,
+    ...(forced && exits.kind === 'force-exit'
+      ? { warnings: [forcedExit(exits.warning, forced.graceMs, forced.tree)] }
+      : {}),
   });
+}
+
+/** What a runner says when it waits for a process that will not exit, unless its adapter says
+ * better (see ExitSemantics). */
+const GENERIC_WAIT: ExitSemantics = {
+  kind: 'wait',
+  hint: 'Close what the tests left open (a server, a timer, a pool), or raise test.exitGraceMs if the runner is still writing its output.',
+};
+
+/** The exit code a runner ended after its report would have exited with: its own word when its
+ * report has one, else 1 when a test or the file failed. */
+export function verdictOf(report: ParsedReport): number {
+  if (report.exitCode !== undefined) return report.exitCode;
+  return report.error || report.tests.some((t) => t.status === 'failed') ? 1 : 0;
+}
+
+/** The warning a file carries when seedfork ended its runner `graceMs` after its last result,
+ * as the runner itself would have (`warning` is the runner's own). */
+export function forcedExit(warning: string, graceMs: number, tree: string): string {
+  return `${warning}\nseedfork ended it ${graceMs} ms after its last result, as the runner would; its verdict stands. Processes still running:\n${tree}`;
 }
 
 /**
@@ -297,9 +333,9 @@ export async function killProcessTree(lease: Lease, pidFile: string): Promise<st
   return tree?.output.trim() || '(the process tree could not be read)';
 }
 
-/** Why a file that ran past test.timeoutMs (`ms`) is an error. */
-export function timedOut(ms: number): string {
-  return `timed out after ${ms} ms (test.timeoutMs)`;
+/** Why a file that ran past test.timeoutMs (`ms`) is an error, with what to check when given. */
+export function timedOut(ms: number, hint?: string): string {
+  return `timed out after ${ms} ms (test.timeoutMs)${hint ? `. ${hint}` : ''}`;
 }
 
 /** Why a file that ran into a sandbox limit is an error, with where to raise it. */
@@ -307,11 +343,12 @@ export function limitReached(limit: LimitHit): string {
   return `${limit.message}. Raise it with limits.${limit.name} in the config if the suite needs more.`;
 }
 
-/** Why a file whose runner reported its last result but did not exit is an error. */
-export function didNotExit(graceMs: number, tree: string): string {
+/** Why a file whose runner reported its last result but did not exit is an error; `hint` says
+ * how to fix it for this runner. */
+export function didNotExit(graceMs: number, tree: string, hint?: string): string {
   return (
     `did not exit ${graceMs} ms after reporting its last result (test.exitGraceMs); ` +
-    `killed. Processes still running:\n${tree}`
+    `killed. ${hint ? `${hint} ` : ''}Processes still running:\n${tree}`
   );
 }
 
@@ -333,6 +370,7 @@ async function judge(
     output: string;
     startedAt: number;
     durationMs: number;
+    warnings?: string[];
   },
 ): Promise<FileResult> {
   const { tests, reportError, unfinished } = ran;
@@ -355,6 +393,7 @@ async function judge(
     tests,
     output: ran.output,
     ...(error ? { error } : {}),
+    ...(ran.warnings?.length ? { warnings: ran.warnings } : {}),
     ...(artifacts.length > 0 ? { artifacts } : {}),
   };
 }

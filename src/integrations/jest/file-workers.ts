@@ -2,12 +2,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { ParsedReport } from '../../adapters/index.js';
-import { type JestAssertion, jestAdapter, jestCacheDir, jestReport } from '../../adapters/jest.js';
+import {
+  JEST_FORCE_EXIT_MS,
+  JEST_FORCE_EXIT_WARNING,
+  type JestAssertion,
+  jestAdapter,
+  jestCacheDir,
+  jestReport,
+} from '../../adapters/jest.js';
 import type { Lease } from '../../run/environment.js';
 import type { FileWorkersContext } from '../../run/run.js';
 import {
-  didNotExit,
   type FileWorkers,
+  forcedExit,
   killProcessTree,
   limitReached,
   type RunFileOptions,
@@ -102,47 +109,50 @@ class JestFileWorkers implements FileWorkers {
     );
     const talk = await talkToWorker(
       child,
-      // drain: after its result the worker exits when its file's leftovers let it, as Jest's
-      // CLI does, so that a file leaving a handle open is reported as with the CLI
+      // drain: after its result the worker exits when its file's leftovers let it, as a
+      // jest-worker child does, so that a file leaving a handle open is seen and reported
       { path: join(this.root, file), workerId: (this.handedOut++ % this.workers) + 1, drain: true },
       { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
     );
     const durationMs = Date.now() - startedAt;
+    // a worker that has not exited when jest-worker would force-exit it is ended the same way,
+    // and its file keeps its verdict, with Jest's warning
+    const graceMs = Math.min(JEST_FORCE_EXIT_MS, options.exitGraceMs);
     const code = await Promise.race([
       exited,
       new Promise<undefined>((done) => {
-        setTimeout(() => done(undefined), options.exitGraceMs).unref();
+        setTimeout(() => done(undefined), graceMs).unref();
       }),
     ]);
-    let hung: string | undefined;
+    let forced: string | undefined;
     if (code === undefined) {
       const pid = talk.outcome?.pid;
+      let tree = '(the process tree could not be read)';
       if (pid !== undefined) {
         const pidFile = `${lease.junitDir}/${options.index}.worker.pid`;
         await lease.sandbox.writeFile(pidFile, String(pid)).catch(() => {});
-        hung = didNotExit(options.exitGraceMs, await killProcessTree(lease, pidFile));
+        tree = await killProcessTree(lease, pidFile);
       }
       child.kill('SIGKILL');
+      forced = forcedExit(JEST_FORCE_EXIT_WARNING, graceMs, tree);
     }
     const exitCode = code ?? (await exited);
     if (!talk.outcome && this.zygote.unusable) return this.fallback(); // died with the zygote
     const result = talk.outcome?.result as JestTestResult | undefined;
-    if (!result || hung) {
+    if (!result) {
       const { limit, died } = await lease.sandbox.incidents();
-      const why =
-        hung ??
-        (talk.timedOut
-          ? timedOut(options.timeoutMs)
-          : options.signal?.aborted
-            ? 'cancelled'
-            : (talk.broken ??
-              died ??
-              (limit
-                ? limitReached(limit)
-                : (talk.outcome?.error?.message ??
-                  `the Jest worker exited with code ${exitCode} and no result`))));
+      const why = talk.timedOut
+        ? timedOut(options.timeoutMs)
+        : options.signal?.aborted
+          ? 'cancelled'
+          : (talk.broken ??
+            died ??
+            (limit
+              ? limitReached(limit)
+              : (talk.outcome?.error?.message ??
+                `the Jest worker exited with code ${exitCode} and no result`)));
       return {
-        report: { tests: result ? this.report(result).tests : [] },
+        report: { tests: [] },
         exitCode: exitCode || 1,
         output,
         unfinished: why,
@@ -163,6 +173,7 @@ class JestFileWorkers implements FileWorkers {
       output: (output + printed).slice(-WORKER_OUTPUT_CHARS),
       startedAt,
       durationMs,
+      ...(forced ? { warnings: [forced] } : {}),
     };
   }
 

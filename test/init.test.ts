@@ -50,11 +50,16 @@ describe('seedfork init', () => {
     expect(found.runner?.name).toBe('node');
     expect(found.matched).toBe(1);
     expect(found.services).toEqual([
-      expect.objectContaining({ kind: 'postgres', name: 'db', port: 5433, database: 'shop' }),
+      expect.objectContaining({
+        kind: 'postgres',
+        name: 'db',
+        port: 5433,
+        database: 'shop',
+        urlVar: 'TEST_DATABASE_URL',
+      }),
     ]);
     expect(found.steps.map((s) => s.command)).toEqual(['npm run db:migrate']);
     expect(found.inputs).toEqual(['package-lock.json', 'migrations/**']);
-    expect(found.databaseUrlVar).toBe('TEST_DATABASE_URL');
     expect(found.unknown.join('\n')).toMatch(/mailer.*mailhog/);
   });
 

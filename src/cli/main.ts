@@ -371,9 +371,23 @@ program
       const { path, found } = initConfig(process.cwd(), { force: opts.force });
       process.stdout.write(`wrote ${path}\n`);
       if (found.runner) process.stdout.write(`  runner: ${found.runner.name} (from ${found.runner.why})\n`);
-      process.stdout.write(`  tests: ${found.include.join(', ') || '(none)'}: ${found.matched} files\n`);
-      for (const s of found.services)
-        process.stdout.write(`  service: ${s.name} (${s.kind}, from ${s.from})\n`);
+      process.stdout.write(
+        `  tests: ${found.include.join(', ') || '(none)'}: ${found.matched} files${found.includeWhy ? ` (from ${found.includeWhy})` : ''}\n`,
+      );
+      for (const s of found.services) {
+        const detail =
+          s.kind === 'postgres'
+            ? `database ${s.database}${s.user ? `, user ${s.user}` : ''}, port ${s.port}`
+            : `port ${s.port}`;
+        const read = s.urlVar ? `, the code reads ${s.urlVar}` : '';
+        process.stdout.write(`  service: ${s.name} (${s.kind}: ${detail}${read}; from ${s.from})\n`);
+      }
+      if (found.env)
+        process.stdout.write(
+          `  test env: ${Object.entries(found.env.vars)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')} (from ${found.env.why})\n`,
+        );
       for (const s of found.steps) process.stdout.write(`  seed step: ${s.command} (${s.why})\n`);
       for (const u of found.unknown) process.stdout.write(`${pc.yellow('could not infer:')} ${u}\n`);
       process.stdout.write(`next: ${pc.bold('npx seedfork run')}\n`);

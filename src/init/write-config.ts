@@ -5,6 +5,8 @@ import { type Inspection, inspectProject } from './inspect.js';
 
 const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const list = (items: string[]) => `[${items.map(q).join(', ')}]`;
+/** An object key: bare when it is an identifier, else quoted. */
+const key = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : q(name));
 
 /** The text of a commented `seedfork.config.ts` for what `inspectProject` found. */
 export function renderConfig(found: Inspection): string {
@@ -26,17 +28,15 @@ export function renderConfig(found: Inspection): string {
     lines.push('    services: {');
     for (const s of found.services) {
       lines.push(`      // from ${s.from}`);
+      const conventional = s.kind === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL';
+      const exports = s.urlVar ? `, exports: { ${conventional}: ${q(s.urlVar)} }` : '';
+      if (s.urlVar)
+        lines.push(`      // the code reads ${s.urlVar}, so ${conventional} is exported under that name`);
       if (s.kind === 'postgres') {
-        const exports = found.databaseUrlVar ? `, exports: { DATABASE_URL: ${q(found.databaseUrlVar)} }` : '';
-        if (found.databaseUrlVar)
-          lines.push(
-            `      // the code reads ${found.databaseUrlVar}, so DATABASE_URL is exported under that name`,
-          );
-        lines.push(`      ${s.name}: { port: ${s.port}, database: ${q(s.database)}${exports} },`);
+        const user = s.user ? `, user: ${q(s.user)}` : '';
+        lines.push(`      ${key(s.name)}: { port: ${s.port}, database: ${q(s.database)}${user}${exports} },`);
       } else {
-        lines.push(
-          `      ${s.name}: { command: 'redis-server --port ${s.port} --save ""', ready: { port: ${s.port} } },`,
-        );
+        lines.push(`      ${key(s.name)}: { kind: 'redis', port: ${s.port}${exports} },`);
       }
     }
     lines.push('    },');
@@ -48,9 +48,15 @@ export function renderConfig(found: Inspection): string {
     lines.push(
       "    runner: 'node', // not inferred: set jest, vitest, mocha, playwright, pytest, go or { command }",
     );
+  if (found.includeWhy) lines.push(`    // from ${found.includeWhy}`);
   lines.push(
     `    include: ${list(found.include.length > 0 ? found.include : ['test/**/*.test.js'])}, // ${found.matched} files today`,
   );
+  if (found.env) {
+    lines.push(`    // from ${found.env.why}`);
+    const vars = Object.entries(found.env.vars).map(([k, v]) => `${key(k)}: ${q(v)}`);
+    lines.push(`    env: { ${vars.join(', ')} },`);
+  }
   lines.push('  },');
   lines.push("  // workers: 'auto', retries: 0, limits: { memory: '2GiB' },");
   lines.push('};');

@@ -562,4 +562,10 @@ addHistoryCommands(program, fail);
 // An exception thrown outside the promise chain (in an event listener or timer) is a bug: say
 // so and exit 3, rather than Node's default exit 1, which reads as "a test failed".
 process.on('uncaughtException', fail);
+// A reader that went away (`seedfork init | head`) is not an error of seedfork's: stop quietly.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    fail(error);
+  });
 program.parseAsync(process.argv).catch(fail);

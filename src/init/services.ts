@@ -208,9 +208,11 @@ function gitlabHints(root: string, unknown: string[]): Hint[] {
     doc,
     ...Object.values(doc).filter((v): v is Record<string, unknown> => !!v && typeof v === 'object'),
   ];
+  const global = envBlock(doc.variables);
   for (const block of blocks) {
-    const variables = envBlock(block.variables);
-    hints.push(...urlHints(variables, file));
+    // a job's variables on top of the pipeline's, as GitLab applies them
+    const variables = block === doc ? global : { ...global, ...envBlock(block.variables) };
+    hints.push(...urlHints(envBlock(block.variables), file));
     for (const svc of Array.isArray(block.services) ? block.services : []) {
       const image = typeof svc === 'string' ? svc : String((svc as { name?: unknown })?.name ?? '');
       const alias = typeof svc === 'object' ? (svc as { alias?: string })?.alias : undefined;

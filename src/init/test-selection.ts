@@ -79,29 +79,33 @@ function askRunner(root: string, runner: RunnerName, unknown: string[]): string[
 }
 
 /**
- * Globs that match exactly `files` (relative, sorted) and no other file of the project: one
- * per top directory and file-name suffix (`src/**\/*.spec.ts`), or per `__tests__` folder.
- * Undefined when no such set exists (a testRegex that picks some files of a pattern only).
+ * Globs that match exactly `files` (relative, sorted) and no other file of the project: one per
+ * top directory and file-name suffix (`src/**\/*.spec.ts`, `**\/__tests__/**\/*.ts`), else one
+ * per directory (`test/*.test.ts`, when a subfolder holds fixtures named like tests).
+ * Undefined when neither reproduces the list (a testRegex that picks some files of a pattern).
  */
 export function globsFor(root: string, files: string[]): string[] | undefined {
   if (files.length === 0) return undefined;
-  const globs = new Set<string>();
-  for (const file of files) {
+  const suffix = (name: string) => {
+    const s = name.includes('.') ? name.slice(name.indexOf('.')) : name;
+    return s.split('.').length > 2 ? s : extension(name);
+  };
+  const broad = (file: string) => {
     const parts = file.split('/');
-    const name = basename(file);
     const top = parts.length > 1 ? `${parts[0]}/**/` : '';
-    if (parts.includes('__tests__')) {
-      globs.add(`${top}__tests__/**/*${extension(name)}`.replace('/**/__tests__', '/**/__tests__'));
-      continue;
-    }
-    const suffix = name.includes('.') ? name.slice(name.indexOf('.')) : name;
-    // `test/foo.js` under a test folder: the folder is the pattern, not the suffix
-    const dot = suffix.split('.').length > 2 ? suffix : extension(name);
-    globs.add(`${top}*${dot}`);
+    if (parts.includes('__tests__')) return `${top || '**/'}__tests__/**/*${extension(basename(file))}`;
+    return `${top}*${suffix(basename(file))}`;
+  };
+  const perDirectory = (file: string) => {
+    const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
+    return `${dir}*${suffix(basename(file))}`;
+  };
+  for (const strategy of [broad, perDirectory]) {
+    const list = [...new Set(files.map(strategy))].sort();
+    const found = matches(root, list);
+    if (found.length === files.length && found.every((f, i) => f === files[i])) return list;
   }
-  const list = [...globs].sort();
-  const found = matches(root, list);
-  return found.length === files.length && found.every((f, i) => f === files[i]) ? list : undefined;
+  return undefined;
 }
 
 const extension = (name: string) => (name.includes('.') ? name.slice(name.lastIndexOf('.')) : '');

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { TestCaseResult } from '../report/types.js';
@@ -88,6 +88,44 @@ export function jestReport(files: JestFileResult[]): ParsedReport {
   return errors.length > 0 ? { tests, error: errors.join('\n') } : { tests };
 }
 
+/** The Jest majors seedfork runs and tests (the CLI adapter, the worker zygote, seedfork/jest). */
+export const JEST_MAJORS = { min: 27, max: 30 } as const;
+
+/**
+ * The version of the project's Jest (from the package.json beside its `jest` bin), or undefined
+ * when it cannot be read.
+ */
+export function jestVersion(root: string): string | undefined {
+  try {
+    const bin = realpathSync(requireNodeBin(root, 'jest', 'jest'));
+    // node_modules/jest/bin/jest.js or node_modules/jest-cli/bin/jest.js
+    const pkg = JSON.parse(readFileSync(join(dirname(bin), '..', 'package.json'), 'utf8'));
+    return typeof pkg.version === 'string' ? pkg.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuse a Jest older than {@link JEST_MAJORS}: Jest 26 and older have another worker API (the
+ * zygote's), another runner interface (seedfork/jest) and no per-test durations in their JSON.
+ * @throws SeedforkError naming the version and the upgrade.
+ */
+export function checkJestVersion(root: string): void {
+  const version = jestVersion(root);
+  const major = version ? Number.parseInt(version, 10) : Number.NaN;
+  if (Number.isFinite(major) && major < JEST_MAJORS.min)
+    throw new SeedforkError(
+      `Jest ${version} is not supported: seedfork runs Jest ${JEST_MAJORS.min} to ${JEST_MAJORS.max}`,
+      {
+        hint:
+          'Upgrade Jest: npm install --save-dev jest@29 (and ts-jest@29 or babel-jest@29 with it; ' +
+          'https://jestjs.io/docs/upgrading-to-jest29). Or run it as a plain command, with file-level ' +
+          "results only: test.runner { command: 'npx jest --ci --runTestsByPath {files}' }.",
+      },
+    );
+}
+
 /** Whether the project runs Jest on native ES modules (needs `--experimental-vm-modules`). */
 function isEsmProject(root: string): boolean {
   if (['jest.config.mjs', 'jest.config.mts'].some((f) => existsSync(join(root, f)))) return true;
@@ -104,7 +142,7 @@ export function jestCacheDir(root: string): string {
 }
 
 /**
- * Jest (30; 27+ read the same flags), one process per test file, with its own JSON results
+ * Jest 27 to 30 (older: a clear error at preflight), one process per test file, with its own JSON results
  * (`--json --outputFile`): no reporter to install. The project's Jest config is found by Jest
  * itself from the root. `--runTestsByPath` takes the paths literally; `-t` filters test cases
  * by full name. Projects of native ES modules (`"type": "module"`, `jest.config.mjs`) get
@@ -137,5 +175,8 @@ export const jestAdapter: Adapter = {
   // jest-worker's semantics, what a project running `jest -w N` sees; in band (`jest -i`) Jest
   // would print "did not exit one second after the test run has completed" and wait instead
   exitSemantics: { kind: 'force-exit', afterMs: JEST_FORCE_EXIT_MS, warning: JEST_FORCE_EXIT_WARNING },
-  check: (root) => void requireNodeBin(root, 'jest', 'jest'),
+  check: (root) => {
+    requireNodeBin(root, 'jest', 'jest');
+    checkJestVersion(root);
+  },
 };

@@ -51,6 +51,8 @@ const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
  */
 export default class SeedforkJestRunner {
   readonly supportsEventEmitters = true;
+  /** Jest 27's name for {@link supportsEventEmitters} (its TestScheduler reads only this one). */
+  readonly __PRIVATE_UNSTABLE_API_supportsEventEmitters__ = true;
   readonly isSerial = false;
   private readonly listeners = new Map<string, Set<Listener>>();
 
@@ -88,7 +90,10 @@ export default class SeedforkJestRunner {
     const { default: TestRunner } = require('jest-runner') as {
       default: new (globalConfig: unknown, context: unknown) => JestRunner;
     };
-    const runner = new TestRunner(this.globalConfig, this.context);
+    const runner = new TestRunner(this.globalConfig, this.context) as JestRunner & {
+      __PRIVATE_UNSTABLE_API_supportsEventEmitters__?: boolean;
+      supportsEventEmitters?: boolean;
+    };
     const events = [
       'test-file-start',
       'test-file-success',
@@ -98,7 +103,9 @@ export default class SeedforkJestRunner {
     ];
     const unsubscribe = events.map((event) => runner.on(event, (args) => this.emit(event, args)));
     try {
-      await runner.runTests(tests, watcher, options);
+      // Jest 27's runTests takes the legacy callbacks before the options
+      if (runner.supportsEventEmitters) await runner.runTests(tests, watcher, options);
+      else await runner.runTests(tests, watcher, undefined, undefined, undefined, options);
     } finally {
       for (const off of unsubscribe) off();
     }
@@ -112,7 +119,10 @@ export default class SeedforkJestRunner {
    * Run `tests`, each in a fresh sandbox.
    * @throws SeedforkError when seedfork's config is missing or invalid, or seeding fails
    */
-  async runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void> {
+  async runTests(tests: JestTest[], watcher: JestWatcher, ...rest: unknown[]): Promise<void> {
+    // Jest 28-30 pass (tests, watcher, options); Jest 27 (tests, watcher, onStart, onResult,
+    // onFailure, options), the callbacks undefined for a runner with event emitters
+    const options = (rest.length > 1 ? rest[3] : rest[0]) as { serial: boolean };
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
     if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
     const { loaded, stateDir, environment, baseEnv } = await openProjectEnvironment(rootDir);
@@ -187,7 +197,7 @@ export default class SeedforkJestRunner {
 /** Jest's own runner (jest-runner's default export), as the project has it. */
 interface JestRunner {
   on(event: string, listener: Listener): () => void;
-  runTests(tests: JestTest[], watcher: JestWatcher, options: { serial: boolean }): Promise<void>;
+  runTests(tests: JestTest[], watcher: JestWatcher, ...rest: unknown[]): Promise<void>;
 }
 
 /** Whether a file's outcome is a pass (Jest's TestResult: no failing test, no exec error). */

@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // fixture projects' own tests, run by their runners under seedfork
+    exclude: ['**/node_modules/**', 'test/fixtures/**'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Integration tests fork real sandboxes and share the machine's 2 cores.

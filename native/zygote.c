@@ -35,6 +35,7 @@
 #define SEEDFORK_ADDON 1
 #include "seedfork-ns.c"
 
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/un.h>
 
@@ -85,12 +86,16 @@ static int connect_role(const char *address, const char *token, const char *role
     errno = ENAMETOOLONG;
     return -1;
   }
-  /* abstract: sun_path[0] is NUL; Node 20 (libuv) binds the name padded with NULs to the full
-   * sun_path, and an abstract name is all of its bytes, so connect with the full length too */
+  /* abstract: sun_path[0] is NUL, and an abstract name is every byte of the address length.
+   * Node 20's libuv binds the name padded with NULs to the full sun_path; Node 22 and later
+   * (libuv >= 1.46, uv_pipe_bind2) bind exactly its bytes. Try the exact name, then the padded. */
   memcpy(sa.sun_path + 1, address, len);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-    close(fd);
-    return -1;
+  socklen_t exact = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+  if (connect(fd, (struct sockaddr *)&sa, exact) < 0) {
+    if (errno != ECONNREFUSED || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+      close(fd);
+      return -1;
+    }
   }
   char header[200];
   int n = snprintf(header, sizeof header, "%s %s\n", token, role);

@@ -149,7 +149,9 @@ export async function startVitestHost(
   try {
     const entry = createRequire(join(root, 'package.json')).resolve('vitest/node');
     const version = packageVersion(entry, 'vitest');
-    if (Number(version?.split('.')[0]) !== 4) return { unavailable: `Vitest ${version} is not Vitest 4` };
+    // the Node API and pool interface seedfork uses are those of Vitest 4, unchanged in 5
+    const major = Number(version?.split('.')[0]);
+    if (major !== 4 && major !== 5) return { unavailable: `Vitest ${version} is not Vitest 4 or 5` };
     api = await import(pathToFileURL(entry).href);
     // vitest/node has the reporters from 4.1 on (vitest/reporters is deprecated there)
     JUnitReporter =

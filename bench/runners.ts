@@ -13,7 +13,9 @@
  * then REPEAT timed runs; medians are printed with the ratio to the plain runner, and where
  * seedfork's per-file time goes (waiting for a sandbox, runner start and exit, tests).
  * Needs root, PostgreSQL's server binaries and the npm registry. Run: `npm run bench:runners`
- * (env: WORKERS, FILES, REPEAT, SUITES=jest or vitest).
+ * (env: WORKERS, FILES, REPEAT, SUITES=jest,vitest,jest-open,vitest-open). The `-open` suites are
+ * the same files leaving their client and an interval open (issue 24): every runner passes them,
+ * Jest by force-exiting its workers, and seedfork must too, without waiting test.exitGraceMs.
  * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -29,9 +31,12 @@ const FILES = Number(process.env.FILES ?? 14);
 const REPEAT = Number(process.env.REPEAT ?? 3);
 const W = Number(process.env.WORKERS ?? Math.min(availableParallelism(), 8));
 
-/** One test file: its own table, a few tests with real queries. */
-function testFile(n: number, imports: string): string {
-  return `${imports}
+/**
+ * One test file: its own table, a few tests with real queries. With `leaveOpen` it never ends
+ * its client and leaves an interval running, as careless suites do: the runner must end it.
+ */
+function testFile(n: number, imports: string, leaveOpen = false): string {
+  const text = `${imports}
 import { Client } from 'pg';
 
 const table = 'ledger_${n}';
@@ -77,6 +82,12 @@ describe('ledger ${n}', () => {
   });
 });
 `;
+  if (!leaveOpen) return text;
+  return `${text.replace('afterAll(async () => {\n  await db.end();\n});', '// the client is never ended')}
+test('starts a heartbeat it never stops', () => {
+  setInterval(() => {}, 1000);
+});
+`;
 }
 
 interface Suite {
@@ -109,7 +120,7 @@ const seedforkConfig = `export default {
 };
 `;
 
-function jestSuite(): Suite {
+function jestSuite(leaveOpen = false): Suite {
   const files: Record<string, string> = {
     'package.json': JSON.stringify({
       name: 'bench-jest',
@@ -136,11 +147,15 @@ function jestSuite(): Suite {
     }),
     'seedfork.config.mjs': seedforkConfig.replace('RUNNER', "'jest'"),
   };
-  for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, '');
-  const dir = writeSuite('jest', files);
+  // Jest runs up to 20 fast files in band, and in band it waits for ever on a file that leaves
+  // a handle open ("did not exit one second after the test run has completed"): more files, so
+  // that plain Jest force-exits its workers as it does on real suites
+  const count = leaveOpen ? Math.max(FILES, 21) : FILES;
+  for (let n = 0; n < count; n++) files[`test/ledger${n}.test.ts`] = testFile(n, '', leaveOpen);
+  const dir = writeSuite(leaveOpen ? 'jest-open-handles' : 'jest', files);
   const plain = ['node_modules/.bin/jest', '-w', String(W)];
   return {
-    name: 'jest + ts-jest',
+    name: leaveOpen ? 'jest + ts-jest, files leaving handles open' : 'jest + ts-jest',
     dir,
     plain,
     integration: [...plain, `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`],
@@ -148,7 +163,7 @@ function jestSuite(): Suite {
   };
 }
 
-function vitestSuite(): Suite {
+function vitestSuite(leaveOpen = false): Suite {
   const files: Record<string, string> = {
     'package.json': JSON.stringify({
       name: 'bench-vitest',
@@ -165,11 +180,11 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedfor
     'seedfork.config.mjs': seedforkConfig.replace('RUNNER', "'vitest'"),
   };
   const imports = "import { afterAll, beforeAll, describe, expect, test } from 'vitest';";
-  for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, imports);
-  const dir = writeSuite('vitest', files);
+  for (let n = 0; n < FILES; n++) files[`test/ledger${n}.test.ts`] = testFile(n, imports, leaveOpen);
+  const dir = writeSuite(leaveOpen ? 'vitest-open-handles' : 'vitest', files);
   const plain = ['node_modules/.bin/vitest', 'run', '--maxWorkers', String(W)];
   return {
-    name: 'vitest',
+    name: leaveOpen ? 'vitest, files leaving handles open' : 'vitest',
     dir,
     plain,
     integration: [...plain, '--config', 'vitest.seedfork.config.ts'],
@@ -360,6 +375,9 @@ async function main() {
   const suites = [
     ...(only && !only.includes('jest') ? [] : [jestSuite()]),
     ...(only && !only.includes('vitest') ? [] : [vitestSuite()]),
+    // files that leave a client and an interval open: each runner ends them as it would
+    ...(only && !only.includes('jest-open') ? [] : [jestSuite(true)]),
+    ...(only && !only.includes('vitest-open') ? [] : [vitestSuite(true)]),
   ];
   const pg = hostPostgres();
   try {

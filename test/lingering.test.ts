@@ -135,8 +135,12 @@ describe.skipIf(!isRoot)('a file that leaves handles open gets the plain runnerâ
       for (const file of ['interval-ref.test.js', 'listening-server.test.js', 'open-pool.test.js']) {
         const r = result.get(file)!;
         expect(r.warnings?.[0]).toMatch(/^A worker process has failed to exit gracefully/);
+        // the worker zygote says what the file left open; Jest's CLI is listed by its processes
+        if (!(extra as Record<string, string>).SEEDFORK_ZYGOTE)
+          expect(r.warnings?.[0]).toMatch(/Left open by the file: \w+/);
+        else expect(r.warnings?.[0]).toMatch(/Processes still running:\n\s*\d+ /);
         expect(r.warnings?.[0]).toMatch(
-          /ended it 500 ms after its last result[\s\S]*Processes still running:\n\s*\d+ /,
+          /ended it (50|500) ms after its last result[\s\S]*Processes still running:/,
         );
         // ended when jest-worker would end it, not after test.exitGraceMs (10 s)
         expect(r.durationMs).toBeLessThan(8_000);

@@ -27,6 +27,18 @@ import { PreparedWorkers } from '../prepared-workers.js';
 import { startWorkerZygote } from '../started-workers.js';
 import { talkToWorker } from './worker-client.js';
 
+/** How long a worker that says its file left something open may take to close it, in ms. */
+const LEFT_OPEN_MS = 50;
+
+/** The resource names a worker reported open, kept to words fit for a warning (it runs test code). */
+function openResources(open: unknown): string[] {
+  if (!Array.isArray(open)) return [];
+  return open
+    .filter((name): name is string => typeof name === 'string')
+    .slice(0, 20)
+    .map((name) => name.replace(/[^\w .-]/g, '').slice(0, 60));
+}
+
 /** The worker zygote (zygote.cts, compiled beside this file). */
 const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
 
@@ -115,9 +127,12 @@ class JestFileWorkers implements FileWorkers {
       { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
     );
     const durationMs = Date.now() - startedAt;
-    // a worker that has not exited when jest-worker would force-exit it is ended the same way,
-    // and its file keeps its verdict, with Jest's warning
-    const graceMs = Math.min(JEST_FORCE_EXIT_MS, options.exitGraceMs);
+    // A worker that has not exited when jest-worker would force-exit it is ended the same way,
+    // and its file keeps its verdict, with Jest's warning. Plain Jest reuses the worker for its
+    // next file, so what a file leaves open costs it nothing: a worker that says it has
+    // something open is given only a moment to close it, off the run's critical path.
+    const open = openResources(talk.outcome?.open);
+    const graceMs = Math.min(open.length > 0 ? LEFT_OPEN_MS : JEST_FORCE_EXIT_MS, options.exitGraceMs);
     const code = await Promise.race([
       exited,
       new Promise<undefined>((done) => {
@@ -134,7 +149,11 @@ class JestFileWorkers implements FileWorkers {
         tree = await killProcessTree(lease, pidFile);
       }
       child.kill('SIGKILL');
-      forced = forcedExit(JEST_FORCE_EXIT_WARNING, graceMs, tree);
+      forced = forcedExit(
+        `${JEST_FORCE_EXIT_WARNING}${open.length > 0 ? ` Left open by the file: ${open.join(', ')}.` : ''}`,
+        graceMs,
+        tree,
+      );
     }
     const exitCode = code ?? (await exited);
     if (!talk.outcome && this.zygote.unusable) return this.fallback(); // died with the zygote

@@ -148,10 +148,13 @@ export function serveChannel(ready?: Promise<Prepared>): void {
   // not keep the sandbox's worker alive; with `drain`, exit as Jest's CLI would instead.
   let drain = false;
   let finished = false;
+  // what was open before the file ran: what is open beyond it after is what the file left
+  let openBefore: string[] = [];
   const finish = (message: unknown, code: number) => {
     finished = true;
+    const open = drain ? leftOpen(openBefore, process.getActiveResourcesInfo()) : [];
     // the pid as the sandbox sees it, for the runner to list what a worker left running
-    const line = `${JSON.stringify({ ...(message as object), pid: process.pid })}\n`;
+    const line = `${JSON.stringify({ ...(message as object), pid: process.pid, ...(open.length > 0 ? { open } : {}) })}\n`;
     if (!drain) return channel.end(line, () => process.exit(code));
     process.exitCode = code;
     channel.end(line);
@@ -166,6 +169,7 @@ export function serveChannel(ready?: Promise<Prepared>): void {
     if (!ready) throw new Error('seedfork: the Jest worker was asked to run a file before its setup');
     const { testWorker, setup } = await ready;
     process.env.JEST_WORKER_ID = String(request.workerId);
+    openBefore = process.getActiveResourcesInfo();
     return testWorker.worker({
       config: setup.config,
       globalConfig: setup.globalConfig,
@@ -199,4 +203,15 @@ export function serveChannel(ready?: Promise<Prepared>): void {
   channel.on('end', () => {
     if (!finished || !drain) process.exit(0);
   });
+}
+
+/**
+ * The resources (Node's `process.getActiveResourcesInfo()` names: Timeout, TCPSocketWrap,
+ * TCPServerWrap, …) in `after` beyond those in `before`, counted: what a test file left open.
+ */
+export function leftOpen(before: string[], after: string[]): string[] {
+  const left = new Map<string, number>();
+  for (const name of after) left.set(name, (left.get(name) ?? 0) + 1);
+  for (const name of before) left.set(name, (left.get(name) ?? 0) - 1);
+  return [...left].filter(([, n]) => n > 0).map(([name, n]) => (n > 1 ? `${name} x${n}` : name));
 }

@@ -7,6 +7,9 @@ export interface Outcome {
   error?: { message: string; stack?: string };
   /** The worker's pid in the sandbox's PID namespace. */
   pid?: number;
+  /** With `drain`: what the file left open (Node's active resource names, `Timeout x2`), as the
+   * worker says (it runs test code: only words for a warning). */
+  open?: unknown;
 }
 
 /** How a worker's file went: its outcome, unless it broke the protocol, timed out or died. */

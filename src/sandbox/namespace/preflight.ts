@@ -1,21 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { helperPath } from './helper.js';
+import { readHostFacts, restrictionError } from './restrictions.js';
 
 /** Whether this process creates sandboxes as root or through an unprivileged user namespace. */
 export type Privilege = 'root' | 'rootless';
 
-function readNumber(path: string): number | undefined {
-  try {
-    return Number(readFileSync(path, 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Check the kernel features the namespace backend needs, and how it will get its privileges.
- * @throws SeedforkError naming the missing feature and the command that fixes it.
+ * Check the kernel features the namespace backend needs, and how it will get its privileges: a
+ * probe makes the namespaces once, and a refusal is named (see {@link restrictionError}).
+ * @throws SeedforkError naming the missing feature or restriction and what fixes it.
  */
 export function namespacePreflight(): Privilege {
   if (process.platform !== 'linux') {
@@ -40,25 +34,9 @@ export function namespacePreflight(): Privilege {
       hint: 'Load it with `modprobe overlay` (as root), or use --isolation none.',
     });
   }
-  if (process.getuid?.() === 0) return 'root';
-  const unprivileged = readNumber('/proc/sys/kernel/unprivileged_userns_clone');
-  const maxUserNs = readNumber('/proc/sys/user/max_user_namespaces');
-  if (unprivileged === 0 || maxUserNs === 0) {
-    throw new SeedforkError(
-      'sandboxes need root, or unprivileged user namespaces, and this kernel disables them',
-      {
-        hint:
-          'Run seedfork as root (sudo), or enable them: sysctl -w kernel.unprivileged_userns_clone=1 ' +
-          'user.max_user_namespaces=15000.',
-      },
-    );
-  }
-  if (readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === 1) {
-    throw new SeedforkError('AppArmor restricts unprivileged user namespaces on this machine', {
-      hint:
-        'Run seedfork as root (sudo), or allow them: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 ' +
-        '(or an AppArmor profile for node granting userns).',
-    });
-  }
-  return 'rootless';
+  // can this process make the namespaces? if not, name the restriction and its fix
+  const facts = readHostFacts();
+  const restricted = restrictionError(facts);
+  if (restricted) throw restricted;
+  return facts.uid === 0 ? 'root' : 'rootless';
 }

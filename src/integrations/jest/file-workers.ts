@@ -27,9 +27,6 @@ import { PreparedWorkers } from '../prepared-workers.js';
 import { startWorkerZygote } from '../started-workers.js';
 import { talkToWorker } from './worker-client.js';
 
-/** How long a worker that says its file left something open may take to close it, in ms. */
-const LEFT_OPEN_MS = 50;
-
 /** The resource names a worker reported open, kept to words fit for a warning (it runs test code). */
 function openResources(open: unknown): string[] {
   if (!Array.isArray(open)) return [];
@@ -129,17 +126,20 @@ class JestFileWorkers implements FileWorkers {
     const durationMs = Date.now() - startedAt;
     // A worker that has not exited when jest-worker would force-exit it is ended the same way,
     // and its file keeps its verdict, with Jest's warning. Plain Jest reuses the worker for its
-    // next file, so what a file leaves open costs it nothing: a worker that says it has
-    // something open is given only a moment to close it, off the run's critical path.
+    // next file, so what a file leaves open costs it nothing: a worker that finds its file left
+    // something open says what, and exits at once.
     const open = openResources(talk.outcome?.open);
-    const graceMs = Math.min(open.length > 0 ? LEFT_OPEN_MS : JEST_FORCE_EXIT_MS, options.exitGraceMs);
+    const graceMs = Math.min(JEST_FORCE_EXIT_MS, options.exitGraceMs);
     const code = await Promise.race([
       exited,
       new Promise<undefined>((done) => {
         setTimeout(() => done(undefined), graceMs).unref();
       }),
     ]);
-    let forced: string | undefined;
+    let forced: string | undefined =
+      open.length > 0
+        ? `${JEST_FORCE_EXIT_WARNING}\nLeft open by the file: ${open.join(', ')}; seedfork ended its worker after its last result, as the runner would; its verdict stands.`
+        : undefined;
     if (code === undefined) {
       const pid = talk.outcome?.pid;
       let tree = '(the process tree could not be read)';
@@ -149,11 +149,7 @@ class JestFileWorkers implements FileWorkers {
         tree = await killProcessTree(lease, pidFile);
       }
       child.kill('SIGKILL');
-      forced = forcedExit(
-        `${JEST_FORCE_EXIT_WARNING}${open.length > 0 ? ` Left open by the file: ${open.join(', ')}.` : ''}`,
-        graceMs,
-        tree,
-      );
+      forced = forcedExit(JEST_FORCE_EXIT_WARNING, graceMs, tree);
     }
     const exitCode = code ?? (await exited);
     if (!talk.outcome && this.zygote.unusable) return this.fallback(); // died with the zygote

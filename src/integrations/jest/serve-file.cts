@@ -155,7 +155,9 @@ export function serveChannel(ready?: Promise<Prepared>): void {
     const open = drain ? leftOpen(openBefore, process.getActiveResourcesInfo()) : [];
     // the pid as the sandbox sees it, for the runner to list what a worker left running
     const line = `${JSON.stringify({ ...(message as object), pid: process.pid, ...(open.length > 0 ? { open } : {}) })}\n`;
-    if (!drain) return channel.end(line, () => process.exit(code));
+    // what the file left open would keep the worker alive: end it now, as jest-worker would
+    // end it (the runner warns with `open`)
+    if (!drain || open.length > 0) return channel.end(line, () => process.exit(code));
     process.exitCode = code;
     channel.end(line);
   };

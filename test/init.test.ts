@@ -215,6 +215,40 @@ test:
   });
 });
 
+describe('seedfork init takes the test files as the runner selects them', () => {
+  test('Vitest is asked (vitest list): its include, not the default globs', () => {
+    const found = inspectProject(join(REPO, 'test/fixtures/lingering/vitest'));
+    expect(found.include).toEqual(['*.test.js']);
+    expect(found.includeWhy).toMatch(/^`vitest list --filesOnly`: the 6 files vitest runs/);
+  });
+
+  test('Mocha’s spec from .mocharc.yml, pytest’s testpaths, the test script’s variables', () => {
+    const mocha = inspectProject(
+      makeProject('init-mocha', {
+        'package.json': JSON.stringify({
+          scripts: { test: 'cross-env TZ=UTC NODE_ENV=test mocha --exit' },
+          devDependencies: { mocha: '12' },
+        }),
+        '.mocharc.yml': "spec: 'spec/**/*.spec.js'\ntimeout: 5000\n",
+        'spec/a.spec.js': '',
+        'test/helper.js': '',
+      }),
+    );
+    expect(mocha.include).toEqual(['spec/**/*.spec.js']);
+    expect(mocha.matched).toBe(1);
+    expect(mocha.env?.vars).toEqual({ TZ: 'UTC', NODE_ENV: 'test' });
+    const pytest = inspectProject(
+      makeProject('init-pytest', {
+        'pytest.ini': '[pytest]\ntestpaths = tests/integration\naddopts = -q\n',
+        'tests/integration/test_orders.py': '',
+        'tests/unit/test_math.py': '',
+      }),
+    );
+    expect(pytest.include).toEqual(['tests/integration/**/test_*.py', 'tests/integration/**/*_test.py']);
+    expect(pytest.matched).toBe(1);
+  });
+});
+
 describe.skipIf(!isRoot)('a config written by init runs a project nobody wrote it for', () => {
   let before: HostState;
   beforeAll(() => {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { RunnerName } from '../adapters/index.js';
 import { type FoundService, findServices, safeRead } from './services.js';
 import { readTestScript, unportableArgs } from './test-script.js';
@@ -78,7 +78,8 @@ function findRunner(root: string, pkg: Record<string, unknown> | undefined): Ins
  * (see {@link findServices}) with the variable the code reads each URL from, and the lock files
  * and migration folders that key the snapshot cache. Runs nothing but the runner's list command.
  */
-export function inspectProject(root: string): Inspection {
+export function inspectProject(dir: string): Inspection {
+  const root = resolve(dir);
   const unknown: string[] = [];
   const pkg = readPackage(root);
   const runner = findRunner(root, pkg);

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { checkNativePlatform } from '../native-platform.js';
 
 /**
  * Absolute path of the compiled namespace helper (native/seedfork-ns, built by `npm run build`).
  * Same relative location from src/ (tests) and dist/ (the CLI).
- * @throws SeedforkError when it has not been compiled.
+ * @throws SeedforkError when it has not been compiled, or was compiled for another platform.
  */
 export function helperPath(): string {
   const path = fileURLToPath(new URL('../../../native/seedfork-ns', import.meta.url));
@@ -14,5 +15,6 @@ export function helperPath(): string {
       hint: 'Build it with `npm run build` (needs a C compiler: apt-get install gcc).',
     });
   }
+  checkNativePlatform(path, 'the namespace helper');
   return path;
 }

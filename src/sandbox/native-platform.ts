@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 
 /** A platform as Node's packages name them: `linux-x64-gnu`, `linux-arm64-musl`. */
@@ -48,7 +49,7 @@ export function checkNativePlatform(path: string, what: string): void {
   if (!built || built === host) return;
   throw new SeedforkError(`${what} ${path} was built for ${built}, and this machine is ${host}`, {
     hint:
-      `Build it for this machine: node ${path.replace(/\/native\/[^/]+$/, '/native/build.mjs')} ` +
+      `Build it for this machine: node ${join(dirname(path), 'build.mjs')} ` +
       '(needs a C compiler: apt-get install gcc libc6-dev, or apk add build-base on Alpine). ' +
       'seedfork does not ship prebuilt helpers for other platforms yet.',
   });

@@ -11,10 +11,15 @@ const MACHINES: Record<number, string> = { 62: 'x64', 183: 'arm64', 3: 'ia32', 4
 /** The platform this process runs on: its architecture and C library (glibc when Node's report
  * names a glibc version, else musl). */
 export function hostPlatform(): NativePlatform {
+  if (thisHost) return thisHost;
+  // a diagnostic report takes a few ms to build: ask once
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)
     ?.header;
-  return `${process.platform}-${process.arch}-${header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
+  thisHost = `${process.platform}-${process.arch}-${header?.glibcVersionRuntime ? 'gnu' : 'musl'}`;
+  return thisHost;
 }
+
+let thisHost: NativePlatform | undefined;
 
 /**
  * The platform an ELF executable or shared object was built for, from its header (e_machine at

@@ -9,6 +9,7 @@ import { checkNativePlatform } from '../native-platform.js';
  * @throws SeedforkError when it has not been compiled, or was compiled for another platform.
  */
 export function helperPath(): string {
+  if (checked) return checked;
   const path = fileURLToPath(new URL('../../../native/seedfork-ns', import.meta.url));
   if (!existsSync(path)) {
     throw new SeedforkError(`the namespace helper ${path} is missing`, {
@@ -16,5 +17,10 @@ export function helperPath(): string {
     });
   }
   checkNativePlatform(path, 'the namespace helper');
+  checked = path;
   return path;
 }
+
+/** The helper's path once it was found and checked: every exec asks for it, and neither the
+ * file nor this machine's platform changes during a run. */
+let checked: string | undefined;

@@ -35,13 +35,15 @@ function readNumber(path: string): number | undefined {
   }
 }
 
-/** A field of /proc/self/status. */
-function status(field: string): string | undefined {
+/** This process's /proc/self/status, read once, as a field reader. */
+function processStatus(): (field: string) => string | undefined {
+  let text = '';
   try {
-    return new RegExp(`^${field}:\\s*(\\S+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    text = readFileSync('/proc/self/status', 'utf8');
   } catch {
-    return undefined;
+    // not Linux's procfs: every field unknown
   }
+  return (field) => new RegExp(`^${field}:\\s*(\\S+)`, 'm').exec(text)?.[1];
 }
 
 /**
@@ -51,6 +53,7 @@ function status(field: string): string | undefined {
  */
 export function readHostFacts(): HostFacts {
   const uid = process.getuid?.() ?? -1;
+  const status = processStatus();
   const capEff = status('CapEff');
   const capSysAdmin = capEff ? ((BigInt(`0x${capEff}`) >> CAP_SYS_ADMIN) & 1n) === 1n : uid === 0;
   const flags = ['--mount', '--pid', '--net', '--ipc', '--uts', '--fork'];

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RunnerName } from '../adapters/index.js';
-import { type FoundService, findServices, safeRead } from './services.js';
+import { configFile, firstExisting, readPackage, safeRead } from './project-files.js';
+import { type FoundService, findServices } from './services.js';
 import { readTestScript, unportableArgs } from './test-script.js';
-import { countMatches, findInclude, readPackage } from './test-selection.js';
+import { countMatches, findInclude } from './test-selection.js';
 
 export type { FoundService } from './services.js';
 
@@ -24,13 +25,6 @@ export interface Inspection {
   unknown: string[];
 }
 
-const has = (root: string, names: string[]) => names.find((n) => existsSync(join(root, n)));
-const configFile = (root: string, base: string) =>
-  has(
-    root,
-    ['js', 'mjs', 'cjs', 'ts', 'mts', 'cts', 'json'].map((e) => `${base}.${e}`),
-  );
-
 /** Which runner the project uses, from its configs, dependencies and test script. */
 function findRunner(root: string, pkg: Record<string, unknown> | undefined): Inspection['runner'] {
   const deps = { ...(pkg?.dependencies as object), ...(pkg?.devDependencies as object) } as Record<
@@ -48,7 +42,7 @@ function findRunner(root: string, pkg: Record<string, unknown> | undefined): Ins
     ['jest', configFile(root, 'jest.config') ?? (deps.jest || pkg?.jest ? 'the jest dependency' : undefined)],
     [
       'mocha',
-      has(root, [
+      firstExisting(root, [
         '.mocharc.json',
         '.mocharc.js',
         '.mocharc.cjs',
@@ -58,10 +52,10 @@ function findRunner(root: string, pkg: Record<string, unknown> | undefined): Ins
       ]) ?? (deps.mocha ? 'the mocha dependency' : undefined),
     ],
     ['node', /\bnode\b.*--test\b/.test(testScript) ? `the test script "${testScript}"` : undefined],
-    ['go', has(root, ['go.mod'])],
+    ['go', firstExisting(root, ['go.mod'])],
     [
       'pytest',
-      has(root, ['pytest.ini', 'conftest.py', 'tox.ini']) ??
+      firstExisting(root, ['pytest.ini', 'conftest.py', 'tox.ini']) ??
         (/\[tool\.pytest/.test(safeRead(join(root, 'pyproject.toml'))) ? 'pyproject.toml' : undefined),
     ],
   ];

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { globSync } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
+import { IGNORE, safeRead } from './project-files.js';
 
 /** A service seedfork can start, as `seedfork init` writes it into the config. */
 export type FoundService =
@@ -29,24 +30,6 @@ interface Hint {
   user?: string;
   urlVar?: string;
   from: string;
-}
-
-/** Files that are never the project's own (dependencies, builds, virtualenvs). */
-export const IGNORE = [
-  '**/node_modules/**',
-  '**/.git/**',
-  '**/vendor/**',
-  '**/.venv/**',
-  '**/venv/**',
-  '**/dist/**',
-];
-
-export function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 const POSTGRES_IMAGE = /(^|\/)(postgres|postgis|pgvector|timescaledb)/;
@@ -315,31 +298,43 @@ function dependencyHints(pkg: Record<string, unknown> | undefined, unknown: stri
   return hints;
 }
 
+/** The variable a service's URL goes by when nothing renames it (what seedfork exports). */
+export const CONVENTIONAL_URL_VAR = { postgres: 'DATABASE_URL', redis: 'REDIS_URL' } as const;
+
+/** Names a variable holding each kind of service's URL can have. */
+const URL_VAR_NAMES = {
+  postgres: '(?:[A-Z][A-Z0-9_]*_)?(?:DATABASE|POSTGRES|PG|DB)_?URL',
+  redis: '(?:[A-Z][A-Z0-9_]*_)?REDIS_URL',
+} as const;
+
 /**
- * Which variables the code reads a database URL from (`process.env.X`, `os.environ['X']`,
- * `os.Getenv("X")`, Prisma's `env("X")`), counted over the project's files; test and source
- * files count double those under scripts/, bench/ and perf/, which a suite does not run.
+ * Which variables the code reads each kind of service's URL from (`process.env.X`,
+ * `os.environ['X']`, `os.Getenv("X")`, Prisma's `env("X")`), counted over the project's files in
+ * one pass; test and source files count double those under scripts/, bench/ and perf/, which a
+ * suite does not run.
  */
-export function urlVarsRead(root: string, kind: 'postgres' | 'redis'): Map<string, number> {
-  const name =
-    kind === 'postgres'
-      ? '(?:[A-Z][A-Z0-9_]*_)?(?:DATABASE|POSTGRES|PG|DB)_?URL'
-      : '(?:[A-Z][A-Z0-9_]*_)?REDIS_URL';
-  const read = new RegExp(
-    `(?:process\\.env\\.|process\\.env\\[['"]|environ(?:\\.get\\(|\\[)['"]|getenv\\(['"]|Getenv\\("|env\\(")(${name})\\b`,
-    'g',
-  );
-  const counts = new Map<string, number>();
+export function urlVarsRead(root: string): Record<'postgres' | 'redis', Map<string, number>> {
+  const reader = (name: string) =>
+    new RegExp(
+      `(?:process\\.env\\.|process\\.env\\[['"]|environ(?:\\.get\\(|\\[)['"]|getenv\\(['"]|Getenv\\("|env\\(")(${name})\\b`,
+      'g',
+    );
+  const kinds = (['postgres', 'redis'] as const).map((kind) => ({
+    kind,
+    read: reader(URL_VAR_NAMES[kind]),
+    counts: new Map<string, number>(),
+  }));
   const files = globSync(['**/*.{js,mjs,cjs,ts,mts,cts,py,go,prisma}'], { cwd: root, ignore: IGNORE }).slice(
     0,
     5000,
   );
   for (const file of files) {
     const weight = /(^|\/)(scripts?|bench|benchmarks?|perf|tools)\//.test(file) ? 1 : 2;
-    for (const m of safeRead(join(root, file)).matchAll(read))
-      counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + weight);
+    const text = safeRead(join(root, file));
+    for (const { read, counts } of kinds)
+      for (const m of text.matchAll(read)) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + weight);
   }
-  return counts;
+  return { postgres: kinds[0]!.counts, redis: kinds[1]!.counts };
 }
 
 /** The variable most read, preferring the conventional name when the code reads it at all. */
@@ -371,13 +366,14 @@ export function findServices(
     ...dependencyHints(pkg, unknown),
   ];
   const services: FoundService[] = [];
+  const readByKind = hints.length > 0 ? urlVarsRead(root) : undefined;
   for (const kind of ['postgres', 'redis'] as const) {
     const mine = hints.filter((h) => h.kind === kind);
-    if (mine.length === 0) continue;
+    if (mine.length === 0 || !readByKind) continue;
     const first = <K extends keyof Hint>(key: K) => mine.find((h) => h[key] !== undefined)?.[key];
     const from = [...new Set(mine.map((h) => h.from))].join(', ');
-    const read = urlVarsRead(root, kind);
-    const conventional = kind === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL';
+    const read = readByKind[kind];
+    const conventional = CONVENTIONAL_URL_VAR[kind];
     // what the code reads wins over what a config file names
     const urlVar = chosenVar(read, conventional) ?? (read.size === 0 ? first('urlVar') : undefined);
     const name = first('name') ?? kind;

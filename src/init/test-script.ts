@@ -92,17 +92,12 @@ export function readTestScript(script: string, runner: string): ScriptSettings |
  * generated config does not carry: worth a line in what init could not infer. */
 export function unportableArgs(runner: string, args: string[]): string[] {
   const notes: string[] = [];
+  const note = (given: string) =>
+    `the test script runs ${runner} with ${given}: seedfork runs ${runner} with its default config file; rename it or point the default at it`;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (/^(--config|-c)$/.test(a) && args[i + 1]) {
-      notes.push(
-        `the test script runs ${runner} with ${a} ${args[i + 1]}: seedfork runs ${runner} with its default config file; rename it or point the default at it`,
-      );
-      i++;
-    } else if (/^--config=/.test(a))
-      notes.push(
-        `the test script runs ${runner} with ${a}: seedfork runs ${runner} with its default config file; rename it or point the default at it`,
-      );
+    if (/^(--config|-c)$/.test(a) && args[i + 1]) notes.push(note(`${a} ${args[++i]}`));
+    else if (/^--config=/.test(a)) notes.push(note(a));
   }
   return notes;
 }

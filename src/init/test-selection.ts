@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import { globSync } from 'tinyglobby';
 import { parse as parseYaml } from 'yaml';
 import { findNodeBin } from '../adapters/find-bin.js';
 import type { RunnerName } from '../adapters/index.js';
-import { IGNORE, safeRead } from './services.js';
+import { configFile, IGNORE, safeRead } from './project-files.js';
 
 /** The test files of a project, as `test.include` globs, with where they came from. */
 export interface TestSelection {
@@ -136,9 +135,7 @@ function statedInclude(
     if (Array.isArray(spec)) return spec.map((s) => String(s).replace(/^\.\//, ''));
   }
   if (runner === 'playwright') {
-    const config = ['ts', 'js', 'mjs', 'cjs', 'mts']
-      .map((e) => `playwright.config.${e}`)
-      .find((f) => existsSync(join(root, f)));
+    const config = configFile(root, 'playwright.config');
     const dir = config ? /testDir\s*:\s*['"]([^'"]+)['"]/.exec(safeRead(join(root, config)))?.[1] : undefined;
     if (dir) return [`${dir.replace(/^\.\//, '').replace(/\/$/, '')}/**/*.{test,spec}.${JS}`];
   }
@@ -197,13 +194,4 @@ export function findInclude(
 /** How many files `include` matches today. */
 export function countMatches(root: string, include: string[]): number {
   return include.length > 0 ? matches(root, include).length : 0;
-}
-
-/** package.json, or undefined. */
-export function readPackage(root: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { type Inspection, inspectProject } from './inspect.js';
+import { CONVENTIONAL_URL_VAR } from './services.js';
 
 const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const list = (items: string[]) => `[${items.map(q).join(', ')}]`;
@@ -28,7 +29,7 @@ export function renderConfig(found: Inspection): string {
     lines.push('    services: {');
     for (const s of found.services) {
       lines.push(`      // from ${s.from}`);
-      const conventional = s.kind === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL';
+      const conventional = CONVENTIONAL_URL_VAR[s.kind];
       const exports = s.urlVar ? `, exports: { ${conventional}: ${q(s.urlVar)} }` : '';
       if (s.urlVar)
         lines.push(`      // the code reads ${s.urlVar}, so ${conventional} is exported under that name`);

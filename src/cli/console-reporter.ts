@@ -4,6 +4,11 @@ import { failsTheBuild } from '../report/types.js';
 import type { RunEvent } from '../run/run.js';
 import { forTerminal } from './terminal-text.js';
 
+/** Lines under a file's line: dimmed, each after `indent`. */
+function indented(lines: string[], indent: string): string {
+  return pc.dim(lines.map((l) => `${indent}${l}`).join('\n'));
+}
+
 /**
  * Prints run progress: on a TTY a live status line under the finished files, in CI (or when
  * piped) plain lines only. With `verbose`, every runner's output as it comes, each line
@@ -111,47 +116,21 @@ export function consoleReporter(
           const [errorLine, ...errorRest] = forTerminal(r.error ?? '').split('\n');
           print(`${pc.red('✗')} ${file} (${tests}${errorLine ? `; ${errorLine}` : ''}) ${timing}`);
           // The rest of a multi-line error (a hung runner's process tree, a load error), indented.
-          if (errorRest.length > 0)
-            print(
-              pc.dim(
-                errorRest
-                  .slice(0, 30)
-                  .map((l) => `    ${l}`)
-                  .join('\n'),
-              ),
-            );
+          if (errorRest.length > 0) print(indented(errorRest.slice(0, 30), '    '));
           for (const t of r.tests.filter((x) => x.status === 'failed')) {
             const note = t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : '';
             print(
               `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(note))}`,
             );
           }
-          if (r.tests.length === 0 && r.output.trim()) {
-            print(
-              pc.dim(
-                forTerminal(r.output)
-                  .trimEnd()
-                  .split('\n')
-                  .slice(-15)
-                  .map((l) => `    ${l}`)
-                  .join('\n'),
-              ),
-            );
-          }
+          if (r.tests.length === 0 && r.output.trim())
+            print(indented(forTerminal(r.output).trimEnd().split('\n').slice(-15), '    '));
         }
         // what the runner warned about without failing the file (a worker it force-exited)
         for (const warning of r.warnings ?? []) {
           const [first, ...rest] = forTerminal(warning).split('\n');
           print(`    ${pc.yellow('⚠')} ${pc.yellow(first ?? '')}`);
-          if (rest.length > 0)
-            print(
-              pc.dim(
-                rest
-                  .slice(0, 10)
-                  .map((l) => `      ${l}`)
-                  .join('\n'),
-              ),
-            );
+          if (rest.length > 0) print(indented(rest.slice(0, 10), '      '));
         }
         break;
       }

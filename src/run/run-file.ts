@@ -259,8 +259,12 @@ export async function runFile(
   }
   const { tests } = report;
   const aborted = options.signal?.aborted === true;
-  // ended as the runner itself ends a process that will not exit: the report's verdict stands
-  const forced = hung && exits.kind === 'force-exit' && parseError === undefined ? hung : undefined;
+  // ended as the runner itself ends a process that will not exit: the report's verdict stands,
+  // with the runner's warning
+  const forced =
+    hung && exits.kind === 'force-exit' && parseError === undefined
+      ? forcedExit(exits.warning, hung.graceMs, hung.tree)
+      : undefined;
   if (result.exitCode === 127 && tests.length === 0 && !aborted && !hung) {
     throw new SeedforkError(`the test command was not found: ${argv.join(' ')}`, {
       details: result.output.trim().split('\n').slice(-10).join('\n'),
@@ -291,9 +295,7 @@ export async function runFile(
     output: result.output,
     startedAt,
     durationMs: result.durationMs,
-    ...(forced && exits.kind === 'force-exit'
-      ? { warnings: [forcedExit(exits.warning, forced.graceMs, forced.tree)] }
-      : {}),
+    ...(forced ? { warnings: [forced] } : {}),
   });
 }
 

@@ -44,6 +44,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+/* the kernel's own call numbers too: a C library's list can lag the kernel's (musl 1.2.3 has no
+ * quotactl_fd), and a call this file cannot name is a call the filter lets through */
+#include <asm/unistd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>

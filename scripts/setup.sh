@@ -4,7 +4,8 @@
 # example's and the tests' postgres service), util-linux (setpriv). Then `npm ci` and the build.
 # With --test, also what seedfork's own tests need: Chromium (the audit's HTML report, the Playwright
 # fixture), Go and pytest (the go and pytest adapter fixtures), redis-server (the redis service),
-# QEMU, qemu-utils, mmdebstrap and lz4 (the microvm backend).
+# QEMU, qemu-utils, mmdebstrap and lz4 (the microvm backend), and the cross compilers, musl and
+# qemu-user that build and run the per-platform native packages (scripts/cross-toolchains.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -35,6 +36,9 @@ if [ "${#need[@]}" -gt 0 ]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+if [ "${1:-}" = "--test" ]; then
+  bash scripts/cross-toolchains.sh
 fi
 node -e 'const [major] = process.versions.node.split("."); if (+major < 20) { console.error(`seedfork needs Node >= 20 (this is ${process.version})`); process.exit(1); }'
 # The lock file lists every platform's optional packages (biome, rollup, esbuild), so `npm ci`

@@ -5,7 +5,6 @@
 // the runner closes it.
 import { randomInt } from 'node:crypto';
 import { closeSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -46,14 +45,17 @@ export function settleHeap(): void {
  * the process leaves through process.exit (or the end of its work), never through Node's own
  * teardown, which would wait for threads a fork does not have; an uncaught exception is
  * printed and exits with code 1, as Node does.
- * @throws Error when the process was not started by a ProcessZygote (no SEEDFORK_ZYGOTE_ADDRESS)
+ * @throws Error when the process was not started by a ProcessZygote (no SEEDFORK_ZYGOTE_ADDRESS or
+ *   SEEDFORK_ZYGOTE_ADDON)
  */
 export function forkIntoSandboxes(): { id: string; cwd: string } | null {
   const address = process.env.SEEDFORK_ZYGOTE_ADDRESS;
-  if (!address)
-    throw new Error('seedfork: not started as a worker zygote (SEEDFORK_ZYGOTE_ADDRESS is unset)');
-  // dist/integrations/ and src/integrations/ are both two levels below the package's root
-  const addon = require(join(__dirname, '..', '..', 'native', 'seedfork-zygote.node')) as Addon;
+  const addonPath = process.env.SEEDFORK_ZYGOTE_ADDON; // the host found it for this machine
+  if (!address || !addonPath)
+    throw new Error(
+      'seedfork: not started as a worker zygote (SEEDFORK_ZYGOTE_ADDRESS or SEEDFORK_ZYGOTE_ADDON is unset)',
+    );
+  const addon = require(addonPath) as Addon;
   const forked = addon.serve(3, address);
   if (!forked) return null;
   // process.exit() ends with process.reallyExit(code), after the 'exit' listeners ran

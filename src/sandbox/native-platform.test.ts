@@ -25,6 +25,8 @@ describe('native parts built for another platform', () => {
     const helper = resolve(import.meta.dirname, '../../native/seedfork-ns');
     expect(binaryPlatform(helper)).toBe(hostPlatform());
     expect(() => checkNativePlatform(helper, 'the namespace helper')).not.toThrow();
+    // a shared object names no loader: its libc is the one it needs (libc.so.6 here)
+    expect(binaryPlatform(resolve(helper, '../seedfork-zygote.node'), 'linux-x64-musl')).toBe(hostPlatform());
   });
 
   test.each([

@@ -1,6 +1,12 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../errors/seedfork-error.js';
+
+/** seedfork's build of its native parts (native/build.mjs, shipped with its C sources). */
+export const BUILD_SCRIPT = fileURLToPath(new URL('../../native/build.mjs', import.meta.url));
+
+/** How to build the native parts on a machine seedfork has no prebuilt ones for. */
+export const BUILD_HERE = `node ${BUILD_SCRIPT} (needs a C compiler: apt-get install gcc libc6-dev, or apk add build-base on Alpine)`;
 
 /** A platform as Node's packages name them: `linux-x64-gnu`, `linux-arm64-musl`. */
 export type NativePlatform = string;
@@ -23,12 +29,14 @@ let thisHost: NativePlatform | undefined;
 
 /**
  * The platform an ELF executable or shared object was built for, from its header (e_machine at
- * byte 18) and the dynamic loader it names (`ld-musl-…` or `ld-linux-…`; a static binary counts
- * as the host's libc). Undefined when the file is not ELF.
+ * byte 18) and the C library it links (the dynamic loader an executable names, `ld-musl-…` or
+ * `ld-linux-…`, or the `libc.so.6` (glibc) or `libc.so` (musl) a shared object needs; a static
+ * binary counts as the host's libc). Reads the first 64 KiB, where both live in a small binary.
+ * Undefined when the file is not ELF.
  */
 export function binaryPlatform(path: string, host = hostPlatform()): NativePlatform | undefined {
   const fd = openSync(path, 'r');
-  const head = Buffer.alloc(4096);
+  const head = Buffer.alloc(64 * 1024);
   let n: number;
   try {
     n = readSync(fd, head, 0, head.length, 0);
@@ -39,7 +47,10 @@ export function binaryPlatform(path: string, host = hostPlatform()): NativePlatf
   const littleEndian = head[5] === 1;
   const machine = littleEndian ? head.readUInt16LE(18) : head.readUInt16BE(18);
   const text = head.subarray(0, n).toString('latin1');
-  const libc = text.includes('ld-musl-') ? 'musl' : text.includes('ld-linux') ? 'gnu' : host.split('-')[2];
+  let libc = host.split('-')[2];
+  if (text.includes('ld-musl-')) libc = 'musl';
+  else if (text.includes('ld-linux') || text.includes('libc.so.6\0')) libc = 'gnu';
+  else if (text.includes('\0libc.so\0')) libc = 'musl';
   return `linux-${MACHINES[machine] ?? `machine-${machine}`}-${libc}`;
 }
 
@@ -53,9 +64,6 @@ export function checkNativePlatform(path: string, what: string): void {
   const built = binaryPlatform(path, host);
   if (!built || built === host) return;
   throw new SeedforkError(`${what} ${path} was built for ${built}, and this machine is ${host}`, {
-    hint:
-      `Build it for this machine: node ${join(dirname(path), 'build.mjs')} ` +
-      '(needs a C compiler: apt-get install gcc libc6-dev, or apk add build-base on Alpine). ' +
-      'seedfork does not ship prebuilt helpers for other platforms yet.',
+    hint: `Build it for this machine: ${BUILD_HERE}`,
   });
 }

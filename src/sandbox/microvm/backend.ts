@@ -33,7 +33,7 @@ import { chooseAccelerator, keepFile, qemuBinary } from './qemu.js';
 import { BASE_PACKAGES } from './root-image.js';
 import { GuestSandbox, guestLogDir } from './sandbox.js';
 import {
-  AGENT_PATH,
+  agentPath,
   dataDevice,
   type GuestAssets,
   guestAssets,
@@ -137,16 +137,22 @@ export class MicrovmBackend implements Backend {
   }
 
   /**
-   * @throws SeedforkError when QEMU, qemu-img or the agent is missing, or KVM is asked for and
-   *   this machine has no hardware KVM
+   * @throws SeedforkError on a machine that is not x86-64, when QEMU, qemu-img or the agent is
+   *   missing, or KVM is asked for and this machine has no hardware KVM
    */
   async preflight(): Promise<void> {
+    if (process.arch !== 'x64') {
+      // its guest is Debian's amd64 kernel under qemu-system-x86_64, with an x86-64 agent as PID 1
+      throw new SeedforkError(
+        `the microvm backend runs x86-64 guests only, and this machine is ${process.arch}`,
+        {
+          hint: 'Use the namespace backend here (--isolation namespace, the default).',
+        },
+      );
+    }
     qemuBinary();
     requireHostTools(['qemu-img', 'setpriv', 'mkfs.ext4', 'debugfs']);
-    if (!existsSync(AGENT_PATH))
-      throw new SeedforkError('the microvm guest agent (native/seedfork-agent) was not built', {
-        hint: 'Install a static C library (apt-get install libc6-dev), then run npm run build.',
-      });
+    agentPath();
     chooseAccelerator(this.options.microvm?.accel);
   }
 

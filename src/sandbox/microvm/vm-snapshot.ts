@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { nativePart } from '../native-parts.js';
 import { probeBoot, settleAccelerator } from './accel-probe.js';
 import { writeInitramfs } from './initramfs.js';
 import { DEBIAN_KERNEL_PACKAGE, debianKernel, type GuestKernel } from './kernel.js';
@@ -26,8 +26,13 @@ export function microvmCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'seedfork', 'microvm');
 }
 
-/** The guest agent, built by native/build.mjs. */
-export const AGENT_PATH = fileURLToPath(new URL('../../../native/seedfork-agent', import.meta.url));
+/**
+ * The guest agent (native/guest-agent.c) for this machine's architecture.
+ * @throws SeedforkError when there is none (see nativePart), with what to do
+ */
+export function agentPath(): string {
+  return nativePart('seedfork-agent', 'the microvm guest agent');
+}
 
 /** What every guest boots: kernel, initramfs (the agent and modules), root image, accelerator. */
 export interface GuestAssets {
@@ -55,22 +60,19 @@ export async function guestAssets(
   } = {},
 ): Promise<GuestAssets> {
   const cacheDir = options.cacheDir ?? microvmCacheDir();
-  if (!existsSync(AGENT_PATH))
-    throw new SeedforkError('the microvm guest agent (native/seedfork-agent) was not built', {
-      hint: 'Install a static C library (apt-get install libc6-dev), then run npm run build.',
-    });
+  const agent = agentPath();
   const accel = chooseAccelerator(options.accel);
   const kernel = await debianKernel(cacheDir, options.kernel);
   const image = await rootImage(cacheDir, options.packages ?? BASE_PACKAGES, () =>
     options.onBuild?.('the guest root filesystem (Debian packages, once per set of packages)'),
   );
   // named by what it holds, so that concurrent runs share one and a rebuilt agent makes another
-  const hash = createHash('sha256').update(readFileSync(AGENT_PATH));
+  const hash = createHash('sha256').update(readFileSync(agent));
   for (const m of kernel.modules) hash.update(m.path);
   const initramfs = join(cacheDir, 'images', `initramfs-${hash.digest('hex').slice(0, 16)}`);
   if (!existsSync(initramfs)) {
     const partial = `${initramfs}.${process.pid}`;
-    writeInitramfs(AGENT_PATH, kernel.modules, partial);
+    writeInitramfs(agent, kernel.modules, partial);
     renameSync(partial, initramfs);
   }
   const requested = options.accel ?? 'auto';

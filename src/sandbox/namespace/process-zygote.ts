@@ -1,22 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Duplex, PassThrough, type Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { SeedforkError } from '../../errors/seedfork-error.js';
+import { nativePart } from '../native-parts.js';
 import type { ProcessTemplate, SpawnedProcess } from '../types.js';
 
-/** The process zygote's addon (native/zygote.c), built beside the helper by `npm run build`. */
-export const ZYGOTE_ADDON = fileURLToPath(new URL('../../../native/seedfork-zygote.node', import.meta.url));
-
-/** Why processes cannot be forked from a template here, or undefined when they can. */
+/** Why processes cannot be forked from a template here (the process zygote's addon,
+ * native/zygote.c, is missing or built for another machine), or undefined when they can. */
 export function processZygoteUnavailable(): string | undefined {
-  if (!existsSync(ZYGOTE_ADDON)) {
-    return `${ZYGOTE_ADDON} was not built (it needs Node's headers: npm install node-api-headers, then npm run build)`;
+  try {
+    nativePart('seedfork-zygote.node', 'the process zygote');
+    return undefined;
+  } catch (error) {
+    return error instanceof SeedforkError ? `${error.message} (${error.hint})` : String(error);
   }
-  return undefined;
 }
 
 /** Characters of the zygote's own output kept for the error that says why it ended. */
@@ -100,7 +100,11 @@ export class ProcessZygote implements ProcessTemplate {
     const [node, ...rest] = argv;
     const child = spawn(node!, ['--single-threaded', ...rest], {
       cwd: options.cwd,
-      env: { ...options.env, SEEDFORK_ZYGOTE_ADDRESS: address },
+      env: {
+        ...options.env,
+        SEEDFORK_ZYGOTE_ADDRESS: address,
+        SEEDFORK_ZYGOTE_ADDON: nativePart('seedfork-zygote.node', 'the process zygote'),
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     const zygote = new ProcessZygote(child, server);

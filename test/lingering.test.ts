@@ -165,6 +165,36 @@ describe.skipIf(!isRoot)('a file that leaves handles open gets the plain runnerâ
     }
   });
 
+  test('playwright: its workers end whatever a file left open; every file as plain Playwright judges it', async () => {
+    const report = join(REPO, 'test-output', `lingering-playwright-${process.pid}.json`);
+    const run = await plain(
+      [bin('playwright'), 'test', '--workers', '2', '--reporter=json'],
+      join(FIXTURES, 'playwright'),
+      { ...env, PLAYWRIGHT_JSON_OUTPUT_NAME: report },
+      60_000,
+    );
+    expect(run.verdict, run.out).toBe('failed'); // the failing test, and nothing hangs
+    const doc = JSON.parse(readFileSync(report, 'utf8')) as {
+      suites: { file: string; specs: { tests: { results: { status: string }[] }[] }[] }[];
+    };
+    rmSync(report, { force: true });
+    const verdicts = Object.fromEntries(
+      doc.suites.map((s) => [
+        s.file,
+        s.specs.every((spec) => spec.tests.every((t) => t.results.at(-1)?.status === 'passed'))
+          ? 'passed'
+          : 'failed',
+      ]),
+    ) as Record<string, Verdict>;
+    expect(Object.keys(verdicts)).toHaveLength(6);
+    expect(verdicts['fails-and-lingers.spec.js']).toBe('failed');
+    const result = byFile(await seedforkRun('playwright'));
+    for (const [file, verdict] of Object.entries(verdicts)) {
+      expectAgrees(verdict, result.get(file)!);
+      expect(result.get(file)!.durationMs).toBeLessThan(8_000);
+    }
+  });
+
   test('mocha: waits for ever, as plain Mocha does; ended after test.exitGraceMs with Mochaâ€™s fix', async () => {
     const verdicts = await perFile('mocha', env, 6_000);
     expect(verdicts).toMatchObject({

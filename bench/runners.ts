@@ -16,7 +16,8 @@
  * (env: WORKERS, FILES, REPEAT, SUITES=jest,vitest,jest-open,vitest-open). The `-open` suites are
  * the same files leaving their client and an interval open (issue 24): every runner passes them,
  * Jest by force-exiting its workers, and seedfork must too, without waiting test.exitGraceMs.
- * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x.
+ * Goals (issue 10): `seedfork run` at most 1.3x the plain runner, the integration at most 1.1x;
+ * on the `-open` suites (issue 24) the integrations at most 1.3x too.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,8 @@ interface Suite {
   integration?: string[];
   /** Arguments that make the runner write its JSON results (Jest's format) to `path`. */
   json: (path: string) => string[];
+  /** The files leave handles open: the integration's goal is issue 24's 1.3x too. */
+  leavesOpen: boolean;
 }
 
 function writeSuite(name: string, files: Record<string, string>): string {
@@ -160,6 +163,7 @@ function jestSuite(leaveOpen = false): Suite {
     plain,
     integration: [...plain, `--runner=${join(REPO, 'dist/integrations/jest/runner.js')}`],
     json: (path) => ['--json', `--outputFile=${path}`],
+    leavesOpen: leaveOpen,
   };
 }
 
@@ -189,6 +193,7 @@ export default defineConfig({ test: { include: ['test/*.test.ts'], pool: seedfor
     plain,
     integration: [...plain, '--config', 'vitest.seedfork.config.ts'],
     json: (path) => ['--reporter=json', `--outputFile=${path}`],
+    leavesOpen: leaveOpen,
   };
 }
 
@@ -343,7 +348,7 @@ async function measure(suite: Suite, pgUrl: string): Promise<void> {
   if (integrated.length > 0) {
     const r = median(integrated) / median(plain);
     console.log(
-      `  runner integration          ${seconds(median(integrated)).padStart(9)}   (${integrated.map(seconds).join(', ')})   ${r.toFixed(2)}x plain, goal ≤ 1.1x: ${r <= 1.1 ? 'met' : 'MISSED'}`,
+      `  runner integration          ${seconds(median(integrated)).padStart(9)}   (${integrated.map(seconds).join(', ')})   ${r.toFixed(2)}x plain, goal ≤ 1.1x: ${r <= 1.1 ? 'met' : 'MISSED'}${suite.leavesOpen ? `; with handles left open, ≤ 1.3x (issue 24): ${r <= 1.3 ? 'met' : 'MISSED'}` : ''}`,
     );
   } else {
     console.log('  runner integration          not built yet');

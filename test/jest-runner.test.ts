@@ -151,6 +151,47 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
     await expectHostClean(before);
   });
 
+  test('the worker zygote starts before seedfork reads its config: replaced when test.env changes its environment, ended when the config is broken', async () => {
+    const before = hostState();
+    const dir = jestProject('jest-runner-head-start');
+    // a test environment of the project: the zygote loads it, so what it read of the environment
+    // when it was loaded is what every fork has
+    writeFileSync(
+      join(dir, 'probe-environment.cjs'),
+      `const { TestEnvironment } = require('jest-environment-node');
+const atLoad = process.env.ZYGOTE_PROBE ?? 'unset';
+module.exports = class extends TestEnvironment {
+  constructor(config, context) { super(config, context); this.global.probeAtLoad = atLoad; }
+};
+`,
+    );
+    writeFileSync(
+      join(dir, 'jest.config.mjs'),
+      "export default { testEnvironment: '<rootDir>/probe-environment.cjs', transform: {}, testMatch: ['**/test/**/*.test.js'] };\n",
+    );
+    writeFileSync(
+      join(dir, 'test/probe.test.js'),
+      "test('the zygote had the config’s environment', () => { expect(globalThis.probeAtLoad).toBe('from-config'); expect(process.env.ZYGOTE_PROBE).toBe('from-config'); });\n",
+    );
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 60_000, env: { ZYGOTE_PROBE: 'from-config' } } };\n",
+    );
+    const ok = await jest(dir, 'probe.json');
+    expect(runnerJsonStatuses(join(dir, 'probe.json')), ok.stderr).toMatchObject({
+      'the zygote had the config’s environment': 'passed',
+    });
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { runner: 'no-such-runner' } };\n",
+    );
+    const broken = await jest(dir, 'broken.json');
+    expect(broken.code).not.toBe(0);
+    expect(broken.stderr).toMatch(/invalid config in .*seedfork\.config\.mjs/);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
   test("seedfork run runs Jest's files through forks of the worker zygote, with the results, retries and limits of Jest's CLI", async () => {
     const before = hostState();
     const dir = jestProject('jest-run-zygote');

@@ -4,6 +4,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { TestCaseResult } from '../report/types.js';
 import { requireNodeBin } from './find-bin.js';
+import { jestCacheDir } from './jest-cache.js';
 import { fullNamePattern } from './name-pattern.js';
 import { jsonComplete, parseJsonReport } from './report-formats.js';
 import type { Adapter, ParsedReport } from './types.js';
@@ -136,10 +137,7 @@ function isEsmProject(root: string): boolean {
   }
 }
 
-/** Where Jest keeps its transform cache (ts-jest's and babel-jest's too) under seedfork. */
-export function jestCacheDir(root: string): string {
-  return join(root, 'node_modules/.cache/seedfork-jest');
-}
+export { jestCacheDir };
 
 /**
  * Jest 27 to 30 (older: a clear error at preflight), one process per test file, with its own JSON results

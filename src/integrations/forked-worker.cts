@@ -4,7 +4,8 @@
 // call returns once in every process forked into a sandbox, and in the zygote itself only when
 // the runner closes it.
 import { randomInt } from 'node:crypto';
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -13,9 +14,40 @@ interface Addon {
   exit(code: number): never;
 }
 
-/** The setup the runner wrote to fd 4 (ProcessZygote.start's `input`), read to its end. */
+/** What was read of fd 4 beyond the line {@link readSetupLine} returned. */
+let unread = '';
+/** Characters split between two reads of fd 4 wait here for their other bytes. */
+const decoder = new StringDecoder('utf8');
+
+/**
+ * The first line the runner wrote to fd 4 (without its newline; all of it, if it wrote no
+ * newline before closing fd 4): a setup sent in parts, so that the program can start on the
+ * first part while the runner works out the rest. The rest is {@link readSetup}'s.
+ */
+export function readSetupLine(): string {
+  const chunk = Buffer.alloc(64 * 1024);
+  for (;;) {
+    const end = unread.indexOf('\n');
+    if (end >= 0) {
+      const line = unread.slice(0, end);
+      unread = unread.slice(end + 1);
+      return line;
+    }
+    const n = readSync(4, chunk, 0, chunk.length, null);
+    if (n === 0) {
+      const line = unread + decoder.end();
+      unread = '';
+      return line;
+    }
+    unread += decoder.write(chunk.subarray(0, n));
+  }
+}
+
+/** The setup the runner wrote to fd 4 (ProcessZygote.start's `input`), read to its end, less
+ * what {@link readSetupLine} took. */
 export function readSetup(): string {
-  const text = readFileSync(4, 'utf8');
+  const text = unread + readFileSync(4, 'utf8');
+  unread = '';
   closeSync(4);
   return text;
 }

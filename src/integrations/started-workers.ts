@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { type Lease, type TestEnvironment, warmPoolSize } from '../run/environment.js';
 import { WarmPool } from '../run/warm-pool.js';
-import { type RunningTemplate, type SpawnedProcess, startProcessTemplate } from '../sandbox/index.js';
+import type { SpawnedProcess } from '../sandbox/index.js';
 
 /** SIGKILL for 9, and so on; undefined for a number that names no signal. */
 function signalName(n: number): string | undefined {
@@ -108,25 +108,4 @@ export function startedWorkerPool(
     },
     { ahead: Math.min(MAX_STARTED_AHEAD, Math.max(1, workers)), parallel: warmPoolSize(workers).parallel },
   );
-}
-
-/**
- * Start a worker zygote (see startProcessTemplate): a runner's worker program loaded once on the
- * host, to be forked into each sandbox. Undefined when SEEDFORK_ZYGOTE=0 asks for workers started
- * afresh, or where the zygote cannot run here; `onUnavailable` is told why in that case.
- * @param argv the program: [node, ...options, script]
- * @param options.input its setup (the program reads it on fd 4)
- */
-export async function startWorkerZygote(
-  argv: string[],
-  options: { cwd: string; env: Record<string, string>; input: string },
-  onUnavailable: (reason: string) => void = () => {},
-): Promise<RunningTemplate | undefined> {
-  if (process.env.SEEDFORK_ZYGOTE === '0') return undefined;
-  const started = await startProcessTemplate(argv, options);
-  if ('unavailable' in started) {
-    onUnavailable(started.unavailable);
-    return undefined;
-  }
-  return started;
 }

@@ -1,9 +1,9 @@
 import { MicrovmBackend, type MicrovmOptions } from './microvm/backend.js';
 import { NamespaceBackend } from './namespace/backend.js';
-import { ProcessZygote, processZygoteUnavailable } from './namespace/process-zygote.js';
-import type { Backend, Confinement, ProcessTemplate } from './types.js';
+import type { Backend, Confinement } from './types.js';
 
 export type { MicrovmOptions } from './microvm/backend.js';
+export { type RunningTemplate, startProcessTemplate } from './process-template.js';
 export type * from './types.js';
 export { DEFAULT_LIMITS } from './types.js';
 
@@ -39,28 +39,4 @@ export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
  */
 export function backendFor(name: BackendName, stateDir: string, options: BackendOptions = {}): Backend {
   return BACKENDS[name](stateDir, options);
-}
-
-/** A running {@link ProcessTemplate} that its owner stops. */
-export interface RunningTemplate extends ProcessTemplate {
-  /** Why it can fork no more (its program exited), or undefined while it can. */
-  readonly unusable: string | undefined;
-  /** Stop the program; processes forked from it that still run die with it. Never throws. */
-  close(): Promise<void>;
-}
-
-/**
- * Start `argv`, a Node program that serves forks (src/integrations/forked-worker.cts), on the
- * host, to be forked into sandboxes with `Sandbox.spawnFrom`: a process zygote
- * (sandbox/namespace/process-zygote.ts). Undefined, with the reason, where this machine cannot
- * (the addon was not built): start the program afresh in each sandbox then.
- * @param options.input the program's setup, on its fd 4
- */
-export async function startProcessTemplate(
-  argv: string[],
-  options: { cwd: string; env: Record<string, string>; input: string },
-): Promise<RunningTemplate | { unavailable: string }> {
-  const unavailable = processZygoteUnavailable();
-  if (unavailable) return { unavailable };
-  return ProcessZygote.start(argv, options);
 }

@@ -24,7 +24,7 @@ import {
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
 import { PreparedWorkers } from '../prepared-workers.js';
-import { startWorkerZygote } from '../started-workers.js';
+import { startWorkerZygote } from '../worker-zygote.js';
 import { talkToWorker } from './worker-client.js';
 
 /** The resource names a worker reported open, kept to words fit for a warning (it runs test code). */

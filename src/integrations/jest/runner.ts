@@ -1,16 +1,8 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { jestAdapter, jestCacheDir } from '../../adapters/jest.js';
-import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
-import type { Lease } from '../../run/environment.js';
-import { runPool } from '../../run/pool.js';
-import type { WarmPool } from '../../run/warm-pool.js';
-import type { RunningTemplate } from '../../sandbox/index.js';
-import { openProjectEnvironment } from '../project-environment.js';
-import { StartedWorker, startedWorkerPool, startWorkerZygote } from '../started-workers.js';
-import { type Outcome, talkToWorker } from './worker-client.js';
+import { jestCacheDir } from '../../adapters/jest-cache.js';
+import type { RunningTemplate } from '../../sandbox/process-template.js';
+import { startJestZygote } from './zygote-start.js';
 
 export { databasePerTest, rollbackPerTest, withTestDatabase } from '../fixtures/jest.js';
 
@@ -27,10 +19,29 @@ export interface JestWatcher {
 
 type Listener = (args: unknown) => unknown;
 
-/** The worker that runs one file inside a sandbox (worker.cts, compiled beside this file). */
-const WORKER = fileURLToPath(new URL('./worker.cjs', import.meta.url));
-/** The worker zygote (zygote.cts): Jest loaded once on the host, forked into each sandbox. */
-const ZYGOTE = fileURLToPath(new URL('./zygote.cjs', import.meta.url));
+/** What a Jest worker needs to run files of one project (serve-file.cts's Setup): Jest's config
+ * and module map, as its main process made them. */
+export interface JestSetup {
+  rootDir: string;
+  config: unknown;
+  globalConfig: unknown;
+  context: unknown;
+  moduleMap: unknown;
+  warmUpDir?: string;
+}
+
+/** A Jest project's worker zygote, started as soon as Jest hands over its files, before seedfork
+ * reads its own config (see startHeadStarts). */
+export interface HeadStart {
+  /** Its setup, less the warm-up directory (seedfork's config says where that is). */
+  setup: JestSetup;
+  /** The environment it was started with. */
+  env: Record<string, string>;
+  /** The zygote; undefined where it cannot run (said once). */
+  zygote: Promise<RunningTemplate | undefined>;
+  /** Send the rest of its setup, the warm-up directory (undefined: none): it goes on from there. */
+  finish(warmUpDir: string | undefined): void;
+}
 
 /**
  * A Jest test runner (Jest's `runner` option: `runner: 'seedfork/jest'`) that runs every test
@@ -125,72 +136,57 @@ export default class SeedforkJestRunner {
     const options = (rest.length > 1 ? rest[3] : rest[0]) as { serial: boolean };
     const rootDir = tests[0]?.context.config.rootDir ?? this.globalConfig.rootDir;
     if (process.env.SEEDFORK_SANDBOX_ID) return this.runWithJest(rootDir, tests, watcher, options);
-    const { loaded, stateDir, environment, baseEnv } = await openProjectEnvironment(rootDir);
-    // Jest runs small suites in band when it guesses that starting workers costs more than the
-    // tests (options.serial); sandboxes are prepared and their workers started ahead by the
-    // warm pool, so seedfork keeps every worker busy. `-i` sets maxWorkers to 1 and still runs
-    // one at a time.
-    const workers = Math.max(1, this.globalConfig.maxWorkers);
-    // Jest's cache defaults to /tmp, fresh in every sandbox: one kept warm instead (see caches.ts)
-    const caches = new CacheHarvest(cacheDirsOf(loaded, jestAdapter), stateDir);
+    // The worker zygotes start first: Node's start and Jest's modules (hundreds of ms) overlap
+    // loading the rest of seedfork, reading its config and finding the snapshot.
+    const headStarts = this.startHeadStarts(tests, rootDir);
+    try {
+      const { runInSandboxes } = await import('./sandboxed-run.js');
+      await runInSandboxes({
+        tests,
+        watcher,
+        rootDir,
+        maxWorkers: this.globalConfig.maxWorkers,
+        headStarts,
+        emit: (event, args) => this.emit(event, args),
+      });
+    } finally {
+      for (const start of headStarts.values()) start.finish(undefined);
+      await Promise.all([...headStarts.values()].map(async (start) => (await start.zygote)?.close()));
+    }
+  }
+
+  /**
+   * Start one worker zygote per Jest project (config) among `tests`, with this process's
+   * environment and SEEDFORK=1 (what seedfork's config gives, unless its test.env changes it),
+   * Jest's setup on fd 4 and the warm-up directory to follow.
+   */
+  private startHeadStarts(tests: JestTest[], rootDir: string): Map<string, HeadStart> {
     const context = {
       changedFiles: this.context.changedFiles && [...this.context.changedFiles],
       sourcesRelatedToTestsInChangedFiles: this.context.sourcesRelatedToTestsInChangedFiles && [
         ...this.context.sourcesRelatedToTestsInChangedFiles,
       ],
     };
-    // one warm pool of started workers per Jest project (config), each told how many files come
-    const pools = new Map<string, WarmPool<StartedWorker>>();
-    const zygotes: RunningTemplate[] = [];
+    const env = { ...(process.env as Record<string, string>), SEEDFORK: '1' };
+    const starts = new Map<string, HeadStart>();
     for (const test of tests) {
       const { id } = test.context.config;
-      if (pools.has(id)) continue;
-      const setup = {
+      if (starts.has(id)) continue;
+      const setup: JestSetup = {
         rootDir,
         config: { ...test.context.config, cacheDirectory: jestCacheDir(rootDir) },
         globalConfig: this.globalConfig,
         context,
         moduleMap: test.context.moduleMap.toJSON(),
-        warmUpDir: join(stateDir, 'jest-warm-up'),
       };
-      const zygote = await startZygote(setup, baseEnv);
-      if (zygote) zygotes.push(zygote);
-      const pool = startedWorkerPool(environment, workers, (lease) =>
-        zygote && lease.sandbox.spawnFrom
-          ? forkJestWorker(lease, zygote, rootDir)
-          : startJestWorker(lease, setup),
-      );
-      pool.expect(tests.filter((t) => t.context.config.id === id).length);
-      pools.set(id, pool);
-    }
-    try {
-      await runPool(tests, workers, async (test, index) => {
-        if (watcher.isInterrupted()) return;
-        await this.emit('test-file-start', [test]);
-        try {
-          const outcome = await runInSandbox(
-            pools.get(test.context.config.id)!,
-            { path: test.path, workerId: (index % workers) + 1 },
-            loaded.config.test.timeoutMs,
-            caches,
-            (event, args) => this.emit(event, args),
-          );
-          if (outcome.error) await this.emit('test-file-failure', [test, outcome.error]);
-          else await this.emit('test-file-success', [test, outcome.result]);
-        } catch (error) {
-          await this.emit('test-file-failure', [
-            test,
-            { message: (error as Error).message, stack: (error as Error).stack },
-          ]);
-        }
+      let finish: (warmUpDir: string | undefined) => void = () => {};
+      const rest = new Promise<string>((resolve) => {
+        finish = (warmUpDir) => resolve(warmUpDir ? JSON.stringify({ warmUpDir }) : '');
       });
-      if (!watcher.isInterrupted()) caches.merge();
-    } finally {
-      await Promise.all([...pools.values()].map((pool) => pool.close()));
-      await Promise.all(zygotes.map((zygote) => zygote.close()));
-      caches.discard();
-      await environment.close();
+      const zygote = startJestZygote(rootDir, [`${JSON.stringify(setup)}\n`, rest], env);
+      starts.set(id, { setup, env, zygote, finish });
     }
+    return starts;
   }
 }
 
@@ -198,90 +194,4 @@ export default class SeedforkJestRunner {
 interface JestRunner {
   on(event: string, listener: Listener): () => void;
   runTests(tests: JestTest[], watcher: JestWatcher, ...rest: unknown[]): Promise<void>;
-}
-
-/** Whether a file's outcome is a pass (Jest's TestResult: no failing test, no exec error). */
-function passed(outcome: Outcome): boolean {
-  const result = outcome.result as { numFailingTests?: number; testExecError?: unknown } | undefined;
-  return !outcome.error && result !== undefined && !result.numFailingTests && !result.testExecError;
-}
-
-/** Whether the zygote's absence was said already (once per process). */
-let saidNoZygote = false;
-
-/**
- * Start the worker zygote of one Jest project: Jest's modules loaded once on the host, forked
- * into each sandbox. Undefined where it cannot run (said once on stderr: workers start afresh,
- * slower) or when SEEDFORK_ZYGOTE=0 asks for fresh workers.
- */
-function startZygote(
-  setup: { rootDir: string },
-  env: Record<string, string>,
-): Promise<RunningTemplate | undefined> {
-  return startWorkerZygote(
-    [process.execPath, ZYGOTE],
-    { cwd: setup.rootDir, env, input: JSON.stringify(setup) },
-    (reason) => {
-      if (!saidNoZygote)
-        process.stderr.write(`seedfork: Jest workers start afresh in each sandbox (slower): ${reason}\n`);
-      saidNoZygote = true;
-    },
-  );
-}
-
-/** Fork the zygote's worker into a fresh sandbox: Jest is loaded there already; it waits for a file. */
-function forkJestWorker(lease: Lease, zygote: RunningTemplate, rootDir: string): StartedWorker {
-  const child = lease.sandbox.spawnFrom!(zygote, {
-    cwd: rootDir,
-    env: { ...lease.env, SEEDFORK_ATTEMPT: '1' },
-  });
-  return new StartedWorker(lease, child, true);
-}
-
-/** Start worker.cjs in a fresh sandbox and send it its setup: it loads Jest and waits for a file. */
-function startJestWorker(lease: Lease, setup: unknown): StartedWorker {
-  const child = lease.sandbox.spawn([process.execPath, WORKER], {
-    cwd: (setup as { rootDir: string }).rootDir,
-    env: { ...lease.env, SEEDFORK_ATTEMPT: '1' },
-    channel: true,
-  });
-  const worker = new StartedWorker(lease, child, true);
-  const channel = child.stdio[3] as Duplex;
-  channel.write(`${JSON.stringify({ setup })}\n`);
-  return worker;
-}
-
-/**
- * Run one file in a sandbox whose worker the warm pool started, passing Jest's per-test events
- * on as they come; the sandbox is killed after.
- */
-async function runInSandbox(
-  pool: WarmPool<StartedWorker>,
-  request: { path: string; workerId: number },
-  timeoutMs: number,
-  caches: CacheHarvest,
-  onEvent: (event: string, args: unknown) => Promise<void>,
-): Promise<Outcome> {
-  const worker = await pool.acquire();
-  const { sandbox } = worker.lease;
-  try {
-    const { outcome, broken, timedOut } = await talkToWorker(worker.child, request, { timeoutMs, onEvent });
-    if (outcome) {
-      if (passed(outcome)) await caches.collect(sandbox);
-      return outcome;
-    }
-    const { limit, died } = await sandbox.incidents();
-    const why =
-      broken ??
-      died ??
-      limit?.message ??
-      (timedOut ? `timed out after ${timeoutMs} ms` : (worker.ended ?? 'closed its channel'));
-    return {
-      error: {
-        message: `the test file's worker in sandbox ${sandbox.id} stopped with no result: ${why}\n${worker.output.slice(-4000)}`,
-      },
-    };
-  } finally {
-    await worker.release(false);
-  }
 }

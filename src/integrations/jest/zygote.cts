@@ -3,7 +3,7 @@
 // part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
 // (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No code of
 // the project's tests runs here (see warm-up.cts): it first runs in the forks.
-import { forkIntoSandboxes, readSetup, settleHeap } from '../forked-worker.cjs';
+import { forkIntoSandboxes, readSetup, readSetupLine, settleHeap } from '../forked-worker.cjs';
 import {
   type Prepared,
   prepare,
@@ -17,8 +17,9 @@ import { warmUp } from './warm-up.cjs';
 async function main(): Promise<void> {
   let prepared: Prepared;
   try {
-    // the Jest runner sends the setup Jest made; `seedfork run` asks for it to be read here
-    const input = JSON.parse(readSetup()) as Setup | { read: ReadSetup };
+    // the Jest runner sends the setup Jest made (its warm-up directory after it, once seedfork's
+    // config is read); `seedfork run` asks for it to be read here
+    const input = JSON.parse(readSetupLine()) as Setup | { read: ReadSetup };
     prepared = await prepare('read' in input ? await setupFromConfig(input.read) : input);
   } catch (error) {
     process.stderr.write(
@@ -26,7 +27,9 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  const warm = prepared.setup.warmUpDir ? await warmUp(prepared, prepared.setup.warmUpDir) : 'no warm-up';
+  const rest = readSetup().trim();
+  const { warmUpDir = prepared.setup.warmUpDir } = (rest ? JSON.parse(rest) : {}) as { warmUpDir?: string };
+  const warm = warmUpDir ? await warmUp(prepared, warmUpDir) : 'no warm-up';
   if (process.env.SEEDFORK_DEBUG) process.stderr.write(`seedfork: Jest worker zygote: ${warm}\n`);
   settleHeap();
   const forked = forkIntoSandboxes();

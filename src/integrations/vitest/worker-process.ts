@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lease } from '../../run/environment.js';
 import type { RunningTemplate, SpawnedProcess } from '../../sandbox/index.js';
-import { startWorkerZygote } from '../started-workers.js';
+import { startWorkerZygote } from '../worker-zygote.js';
 
 /** Preloaded into a worker started afresh in a sandbox: its IPC channel over fd 3
  * (channel-preload.cts, compiled beside this file). */

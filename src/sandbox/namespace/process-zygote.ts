@@ -19,6 +19,22 @@ export function processZygoteUnavailable(): string | undefined {
   }
 }
 
+/** Write `parts` to `stream` in order as each resolves, then end it; a part that rejects, or
+ * a stream ended meanwhile (the zygote closed), ends the writing. */
+async function writeInOrder(stream: Writable, parts: (string | Promise<string>)[]): Promise<void> {
+  for (const part of parts) {
+    let text: string;
+    try {
+      text = await part;
+    } catch {
+      break;
+    }
+    if (stream.writableEnded) return;
+    stream.write(text);
+  }
+  if (!stream.writableEnded) stream.end();
+}
+
 /** Characters of the zygote's own output kept for the error that says why it ended. */
 const TAIL_CHARS = 4000;
 
@@ -84,12 +100,14 @@ export class ProcessZygote implements ProcessTemplate {
    * Start `argv` (a Node program that serves forks: see src/integrations/forked-worker.cts) on
    * the host with `--single-threaded` for V8 (forks have only the forking thread).
    * @param argv the program: [node, ...options, script, ...args]
-   * @param options.input written to the program's fd 4, then closed (its setup)
+   * @param options.input written to the program's fd 4, then closed (its setup): a string, or
+   *   parts written in order as each is ready (a part that rejects ends the input there), so
+   *   that the program can start on the first while the caller works out the rest
    * @throws Error when the socket cannot be listened on
    */
   static async start(
     argv: string[],
-    options: { cwd: string; env: Record<string, string>; input: string },
+    options: { cwd: string; env: Record<string, string>; input: string | (string | Promise<string>)[] },
   ): Promise<ProcessZygote> {
     const address = `seedfork-zygote-${process.pid}-${randomBytes(8).toString('hex')}`;
     const server = createServer();
@@ -109,7 +127,10 @@ export class ProcessZygote implements ProcessTemplate {
     });
     const zygote = new ProcessZygote(child, server);
     server.on('connection', (socket) => zygote.accept(socket));
-    (child.stdio[4] as Writable).end(options.input);
+    void writeInOrder(
+      child.stdio[4] as Writable,
+      typeof options.input === 'string' ? [options.input] : options.input,
+    );
     return zygote;
   }
 
@@ -135,6 +156,7 @@ export class ProcessZygote implements ProcessTemplate {
   /** Stop the zygote: forks still running die with it (their helpers watch it). Never throws. */
   async close(): Promise<void> {
     if (!this.ended) {
+      (this.child.stdio[4] as Writable).end(); // a program still waiting for its setup gets none
       (this.child.stdio[3] as Writable).end();
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
       await this.exited;

@@ -38,10 +38,13 @@ export function platformPackage(platform: string): string {
  * 2. seedfork's own `native/<part>`, when it was built here for this platform (a git checkout
  *    after `npm run build`, or `node native/build.mjs` on a platform with no prebuilt parts);
  * 3. the `@seedfork/<platform>` package installed beside seedfork.
+ * @param host the platform to find it for (default: this machine's)
  * @returns the absolute path, or `why` it is not there (for a message, with what to do)
  */
-export function findNativePart(part: NativePart): { path: string } | { why: string; hint: string } {
-  const host = hostPlatform();
+export function findNativePart(
+  part: NativePart,
+  host = hostPlatform(),
+): { path: string } | { why: string; hint: string } {
   const pinned = process.env.SEEDFORK_NATIVE_DIR;
   if (pinned) {
     const path = join(pinned, part);

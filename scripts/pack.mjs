@@ -15,22 +15,24 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl'];
 const PARTS = ['seedfork-ns', 'seedfork-zygote.node', 'seedfork-agent'];
-/** npm's names (package.json `cpu`, `libc`) for the parts of a platform's name. */
-const CPU = { x64: 'x64', arm64: 'arm64' };
+/** npm's name (package.json `libc`) for the C library part of a platform's name. */
 const LIBC = { gnu: 'glibc', musl: 'musl' };
 
 const { values } = parseArgs({ options: { platforms: { type: 'string' }, out: { type: 'string' } } });
+if (!existsSync(join(root, 'dist/cli/main.js'))) fail('dist/ is missing: run npm run build first');
+// the platforms and package names seedfork looks for at run time (src/sandbox/native-parts.ts)
+const { PREBUILT_PLATFORMS: ALL, platformPackage } = await import(
+  pathToFileURL(join(root, 'dist/sandbox/native-parts.js')).href
+);
 const platforms = values.platforms ? values.platforms.split(',') : ALL;
 for (const p of platforms) if (!ALL.includes(p)) fail(`unknown platform ${p}: one of ${ALL.join(', ')}`);
 const out = resolve(values.out ?? join(root, 'build/npm'));
 const main = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-if (!existsSync(join(root, 'dist/cli/main.js'))) fail('dist/ is missing: run npm run build first');
 
 function fail(message) {
   console.error(`pack: ${message}`);
@@ -50,7 +52,7 @@ rmSync(out, { recursive: true, force: true });
 const tarballs = {};
 for (const platform of platforms) {
   const [os, cpu, libc] = platform.split('-');
-  const name = `@seedfork/${platform}`;
+  const name = platformPackage(platform);
   const dir = join(out, name);
   execFileSync(process.execPath, [join(root, 'native/build.mjs'), '--platform', platform, '--out', dir], {
     stdio: 'inherit',
@@ -62,7 +64,7 @@ for (const platform of platforms) {
     license: main.license,
     repository: main.repository,
     os: [os],
-    cpu: [CPU[cpu]],
+    cpu: [cpu],
     libc: [LIBC[libc]],
     files: PARTS,
     preferUnplugged: true,
@@ -86,7 +88,7 @@ cpSync(join(root, 'native'), join(staged, 'native'), {
 });
 cpSync(join(root, 'README.md'), join(staged, 'README.md'));
 const { devDependencies, workspaces, scripts, ...published } = main;
-published.optionalDependencies = Object.fromEntries(ALL.map((p) => [`@seedfork/${p}`, main.version]));
+published.optionalDependencies = Object.fromEntries(ALL.map((p) => [platformPackage(p), main.version]));
 writeFileSync(join(staged, 'package.json'), `${JSON.stringify(published, null, 2)}\n`);
 tarballs.seedfork = pack(staged);
 console.log(JSON.stringify(tarballs, null, 2));

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { jestAdapter } from '../../adapters/jest.js';
 import { CacheHarvest, cacheDirsOf } from '../../run/caches.js';
-import type { Lease } from '../../run/environment.js';
+import type { Lease, TestEnvironment } from '../../run/environment.js';
 import { runPool } from '../../run/pool.js';
 import type { WarmPool } from '../../run/warm-pool.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
@@ -55,7 +55,7 @@ export async function runInSandboxes(run: SandboxedRun): Promise<void> {
       zygotes.set(id, zygote);
     }
   }
-  let environment: Awaited<ReturnType<typeof openProjectEnvironment>>['environment'] | undefined;
+  let environment: TestEnvironment | undefined;
   // one warm pool of started workers per Jest project (config), each told how many files come
   const pools = new Map<string, WarmPool<StartedWorker>>();
   // Jest's cache defaults to /tmp, fresh in every sandbox: one kept warm instead (see caches.ts)
@@ -70,8 +70,7 @@ export async function runInSandboxes(run: SandboxedRun): Promise<void> {
     for (const [id, start] of run.headStarts) {
       const zygote = await zygotes.get(id);
       const setup = { ...start.setup, warmUpDir };
-      const open = environment;
-      const pool = startedWorkerPool(open, workers, (lease) =>
+      const pool = startedWorkerPool(environment, workers, (lease) =>
         zygote && lease.sandbox.spawnFrom
           ? forkJestWorker(lease, zygote, rootDir)
           : startJestWorker(lease, setup),

@@ -12,6 +12,16 @@ if (!isRoot) console.warn('skipping the hostile-test fixture: sandboxes need roo
 
 const FIXTURE = join(REPO, 'test/fixtures/hostile');
 
+/** What the host's environment holds when the hostile run starts (environment.test.mjs looks). */
+const HOST_SECRETS = {
+  SEEDFORK_TOKEN: 'hostile-seedfork-token',
+  GITHUB_TOKEN: 'hostile-github-token',
+  AWS_SECRET_ACCESS_KEY: 'hostile-aws-secret',
+  HOSTILE_DENIED: 'hostile-denied',
+  HOSTILE_PLAIN: 'plain',
+  NPM_TOKEN: 'passed-on-purpose',
+};
+
 /** What a hostile test would like to change on the host, read before and after the run. */
 function hostKnobs(): Record<string, string> {
   const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '(missing)');
@@ -42,7 +52,7 @@ describe.skipIf(!isRoot)('hostile tests', () => {
     before = hostState();
     knobs = hostKnobs();
     const started = Date.now();
-    const r = await runCli(project, ['run', '--workers', '3', '--junit', 'junit.xml']);
+    const r = await runCli(project, ['run', '--workers', '3', '--junit', 'junit.xml'], HOST_SECRETS);
     run = { ...r, ms: Date.now() - started };
     const results = JSON.parse(readFileSync(join(project, '.seedfork/results.json'), 'utf8'));
     files = Object.fromEntries(results.files.map((f: FileResult) => [f.file.replace(/^test\//, ''), f]));
@@ -56,7 +66,7 @@ describe.skipIf(!isRoot)('hostile tests', () => {
 
   test('every attack on the kernel, the init and the lifeline is refused with the expected error', () => {
     // Each test file asserts the errno itself (EPERM, EROFS, ENOENT); here: they all held.
-    for (const name of ['kernel.test.mjs', 'neighbours.test.mjs']) {
+    for (const name of ['kernel.test.mjs', 'neighbours.test.mjs', 'environment.test.mjs']) {
       expect(files[name]?.status, `${name}: ${files[name]?.tests.map((t) => t.message).join('\n')}`).toBe(
         'passed',
       );
@@ -70,6 +80,17 @@ describe.skipIf(!isRoot)('hostile tests', () => {
     expect(files['neighbours.test.mjs']!.output).toContain('seedfork: pidfd_getfd refused in the sandbox');
     // io_uring_setup is refused quietly (Node's libuv asks for a ring in every process)
     expect(files['kernel.test.mjs']!.output).not.toContain('io_uring_setup refused');
+  });
+
+  test("seedfork's token and secret-looking variables are withheld, passed ones arrive, and the run says which", () => {
+    // environment.test.mjs looks in its environment and every /proc/<pid>/{environ,cmdline}
+    expect(files['environment.test.mjs']?.status).toBe('passed');
+    const line = run.out.split('\n').find((l) => l.includes('withheld from the tests:')) ?? '';
+    for (const name of ['AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'HOSTILE_DENIED', 'SEEDFORK_TOKEN'])
+      expect(line).toContain(name);
+    expect(line).toContain("SEEDFORK_TOKEN (seedfork's own, never passed)");
+    for (const name of ['NPM_TOKEN', 'HOSTILE_PLAIN']) expect(line).not.toContain(name);
+    expect(run.out).not.toContain('hostile-seedfork-token');
   });
 
   test('neighbours in the same run pass, and the run ends within its timeouts', () => {

@@ -8,6 +8,7 @@ import { byPath } from '../plan/partition.js';
 import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
 import { type RunOptions, resolveWorkers } from '../run/run.js';
+import { withheldNotice } from '../sandbox/host-env.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { configHash } from './check.js';
 import { classify, observe } from './classify.js';
@@ -100,8 +101,9 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   };
   // the tool caches seedfork keeps warm: emptied in the cold run, left out of the leftovers
   const caches = cacheDirsOf(loaded, adapter);
+  const { env: baseEnv, withheld } = baseEnvironment(config);
   const executor = new AuditExecutor(loaded, adapter, {
-    baseEnv: baseEnvironment(config),
+    baseEnv,
     signal: options.signal,
     onSeedEvent: (event) => emit({ type: 'seed', event }),
     // tool caches are the runner's, not what a test left
@@ -115,6 +117,8 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
     runs: [...plan.sandboxed, ...plan.shared].map((p) => p.label),
     seed,
   });
+  const withheldLine = withheldNotice(withheld);
+  if (withheldLine) emit({ type: 'notice', message: withheldLine });
   const state = new AuditState(
     started,
     seed,
@@ -136,7 +140,7 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
           loaded,
           adapter,
           stateDir,
-          baseEnv: baseEnvironment(config),
+          baseEnv,
           workers,
           updateSnapshots: false,
           notify: (message) => emit({ type: 'notice', message }),

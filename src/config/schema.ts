@@ -92,6 +92,9 @@ const size = z.union([
   z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i),
 ]);
 
+/** A glob of environment variable names (`*`, `?`, `[...]`). */
+const envGlob = z.string().regex(/^[A-Za-z0-9_*?[\]!-]+$/, 'must be a glob of environment variable names');
+
 /** Disk the snapshots other than the current one may take before `gc` prunes them. */
 export const DEFAULT_SNAPSHOT_BUDGET = '4GiB';
 
@@ -181,8 +184,17 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** System calls the sandbox refuses by default that this suite needs, e.g. ['ptrace']. */
       allowSyscalls: z.array(z.string().regex(/^[a-z_0-9]+$/, 'must be a system call name')).default([]),
+      /** Which host environment variables reach seed steps, services and tests (see EnvPolicy
+       * in src/sandbox/host-env.ts): names that look like secrets are withheld unless `pass`
+       * names them; `deny` withholds more. Globs of names, case-insensitive. */
+      env: z
+        .strictObject({
+          pass: z.array(envGlob).default([]),
+          deny: z.array(envGlob).default([]),
+        })
+        .default({ pass: [], deny: [] }),
     })
-    .default({ allowSyscalls: [] }),
+    .default({ allowSyscalls: [], env: { pass: [], deny: [] } }),
   /** Recorded durations that sharding and the local queue plan with. */
   timings: z
     .strictObject({

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { baseEnvironment, openEnvironment, type TestEnvironment } from '../run/environment.js';
+import { withheldNotice } from '../sandbox/host-env.js';
 
 /** A project as an integration sees it: its seedfork config, state directory and the base
  * environment of its commands (before services add theirs). */
@@ -10,17 +11,23 @@ export interface Project {
   baseEnv: Record<string, string>;
 }
 
+/** Projects whose withheld variables this process has named already (once per run). */
+const said = new Set<string>();
+
 /**
- * The seedfork.config found from `root`, with its state directory and base environment.
+ * The seedfork.config found from `root`, with its state directory and base environment; names
+ * the host variables withheld from the tests on stderr, once per project and process.
  * @throws SeedforkError when the config is missing or invalid
  */
 export async function loadProject(root: string): Promise<Project> {
   const loaded = await loadConfig(root);
-  return {
-    loaded,
-    stateDir: resolve(loaded.root, loaded.config.stateDir),
-    baseEnv: baseEnvironment(loaded.config),
-  };
+  const { env, withheld } = baseEnvironment(loaded.config);
+  const notice = withheldNotice(withheld);
+  if (notice && !said.has(loaded.root)) {
+    said.add(loaded.root);
+    process.stderr.write(`seedfork: ${notice}\n`);
+  }
+  return { loaded, stateDir: resolve(loaded.root, loaded.config.stateDir), baseEnv: env };
 }
 
 /**

@@ -8,6 +8,7 @@ import { type Config, serviceKind } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { holdLockFile } from '../locks/lock-file.js';
+import { filterHostEnv } from '../sandbox/host-env.js';
 import {
   type Backend,
   type BackendName,
@@ -74,11 +75,17 @@ export interface EnvironmentOptions {
 }
 
 /**
- * The environment of seed steps, services and tests before services add theirs: seedfork's own
- * environment with `test.env` applied (a `false` entry removes a variable) and `SEEDFORK=1`.
+ * The environment of seed steps, services and tests before services add theirs: the host's
+ * variables that `sandbox.env` lets through (secret-looking names and seedfork's credentials
+ * withheld: filterHostEnv), then `test.env` (a `false` entry removes a variable) and
+ * `SEEDFORK=1`; with the names withheld, for the run to say once (withheldNotice).
  */
-export function baseEnvironment(config: Config): Record<string, string> {
-  return { ...applyEnv(process.env as Record<string, string>, config.test.env), SEEDFORK: '1' };
+export function baseEnvironment(
+  config: Config,
+  host: Record<string, string | undefined> = process.env,
+): { env: Record<string, string>; withheld: string[] } {
+  const { env, withheld } = filterHostEnv(host, config.sandbox.env);
+  return { env: { ...applyEnv(env, config.test.env), SEEDFORK: '1' }, withheld };
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   summarize,
 } from '../report/types.js';
 import { writeReports } from '../report/write.js';
+import { withheldNotice } from '../sandbox/host-env.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
 import { CacheHarvest, cacheDirsOf } from './caches.js';
@@ -333,7 +334,9 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
         message: `queue: job ${options.queue.job} joined build ${queueBuild} at ${options.queue.url} (${joined.joined.remaining} of ${joined.joined.files} files left)`,
       });
     }
-    const baseEnv = baseEnvironment(config);
+    const { env: baseEnv, withheld } = baseEnvironment(config);
+    const withheldLine = withheldNotice(withheld);
+    if (withheldLine) emit({ type: 'notice', message: withheldLine });
     // the runner's workers start (a worker zygote loads the runner) while the seed runs
     if (settings.isolation === 'namespace' && options.fileWorkers) {
       workers = await options.fileWorkers({

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { jestCacheDir } from '../../adapters/jest-cache.js';
+import { filterHostEnv } from '../../sandbox/host-env.js';
 import type { RunningTemplate } from '../../sandbox/process-template.js';
 import { startJestZygote } from './zygote-start.js';
 
@@ -157,7 +158,8 @@ export default class SeedforkJestRunner {
 
   /**
    * Start one worker zygote per Jest project (config) among `tests`, with this process's
-   * environment and SEEDFORK=1 (what seedfork's config gives, unless its test.env changes it),
+   * environment less secret-looking names and SEEDFORK=1 (what seedfork's config gives, unless
+   * its test.env or sandbox.env changes it),
    * Jest's setup on fd 4 and the warm-up directory to follow.
    */
   private startHeadStarts(tests: JestTest[], rootDir: string): Map<string, HeadStart> {
@@ -167,7 +169,7 @@ export default class SeedforkJestRunner {
         ...this.context.sourcesRelatedToTestsInChangedFiles,
       ],
     };
-    const env = { ...(process.env as Record<string, string>), SEEDFORK: '1' };
+    const env = { ...filterHostEnv(process.env).env, SEEDFORK: '1' };
     const starts = new Map<string, HeadStart>();
     for (const test of tests) {
       const { id } = test.context.config;

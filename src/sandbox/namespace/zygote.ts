@@ -77,7 +77,12 @@ export class Zygote {
   private failure: Error | undefined;
 
   private constructor() {
-    this.child = spawn(helperPath(), ['serve'], { stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
+    // Sandboxes' inits are forks of this helper and keep its environment's memory: it gets
+    // only PATH, never seedfork's own (SEEDFORK_TOKEN); every command's comes with its request.
+    this.child = spawn(helperPath(), ['serve'], {
+      stdio: ['pipe', 'pipe', 'inherit', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
     const lines = createInterface({ input: this.child.stdout! });
     lines.on('line', (line) => {
       const space = line.indexOf(' ');

@@ -171,11 +171,20 @@ for (const n of SHARDS) {
     );
     staticB.push(balanceOf(staticTimes));
     const build = `bench-${n}-${seed}`;
+    const secretOf = (m: number) => `secret-of-machine-${m}`.padEnd(32, '.');
     const files = [...planned].sort(longestFirst).map((c) => ({ file: c.file, costMs: c.ms }));
     for (let m = 0; m < n; m++)
       await joinQueue(
         store,
-        { service: 'bench', build, job: `m${m}`, suiteId: 's', files, leaseMs: 3_600_000 },
+        {
+          service: 'bench',
+          build,
+          job: `m${m}`,
+          secret: secretOf(m),
+          suiteId: 's',
+          files,
+          leaseMs: 3_600_000,
+        },
         0,
       );
     const free = new Array<number>(n).fill(0); // when each machine next calls the broker
@@ -188,7 +197,7 @@ for (const n of SHARDS) {
       const now = free[m]! + QUEUE_CALL_MS;
       const answer = await nextFile(
         store,
-        { service: 'bench', build, job: `m${m}`, finished: finished[m]! },
+        { service: 'bench', build, job: `m${m}`, secret: secretOf(m), finished: finished[m]! },
         now,
       );
       finished[m] = [];

@@ -316,7 +316,12 @@ describe.skipIf(!isRoot)('seedfork ingest and flaky, PostgreSQL store', () => {
     const stores = await Promise.all(Array.from({ length: 8 }, () => openHistory(url)));
     try {
       const files = Array.from({ length: 60 }, (_, i) => ({ file: `f${i}.test.js`, costMs: 1000 - i }));
-      const call = (job: number) => ({ service: 'race', build: `b-${process.pid}`, job: `j${job}` });
+      const call = (job: number) => ({
+        service: 'race',
+        build: `b-${process.pid}`,
+        job: `j${job}`,
+        secret: `secret-of-job-${job}`.padEnd(32, '-'),
+      });
       // every job joins at once (the first creates the queue; the others wait on its row)
       await Promise.all(
         stores.map((store, j) => joinQueue(store, { ...call(j), suiteId: 's', files, leaseMs: 60_000 })),

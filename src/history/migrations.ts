@@ -19,7 +19,8 @@
  *   the flake-rate threshold, until it expires or is released.
  * - `queue_builds`, `queue_jobs`, `queue_items`: queue mode's broker (src/server/queue/): one
  *   build's files with their predicted cost, each queued, leased to a job or done; each job with
- *   the time its leases run out (ms since the epoch), running, complete or lost.
+ *   the time its leases run out (ms since the epoch), running, complete or lost, and the SHA-256
+ *   of the secret it joined with.
  */
 export const MIGRATIONS: { version: number; sql: string[] }[] = [
   {
@@ -152,5 +153,10 @@ export const MIGRATIONS: { version: number; sql: string[] }[] = [
       )`,
       'create index queue_items_next on queue_items (build_id, state, cost_ms desc, position)',
     ],
+  },
+  {
+    version: 7,
+    // a job's secret (SHA-256, hex): its calls must show the secret it joined with
+    sql: ['alter table queue_jobs add column secret_sha256 text'],
   },
 ];

@@ -17,6 +17,13 @@
  * A job not heard from for `leaseMs` is *lost*: every file it held or finished goes back to the
  * queue (a killed job writes no report, so its finished files have no result anywhere), and its
  * later calls are answered 409 with `lost: true`.
+ *
+ * Any token of a service may call for any job of it, so each job also proves it is itself: its
+ * join carries a `secret` the job drew at random, the broker keeps its SHA-256, and every later
+ * call of that job id (a repeated join included) must show the same secret, or is answered 403.
+ * The job draws it rather than the broker so that a join retried after a lost answer still works.
+ * Reporting as finished a file that is not leased to the job (queued, another job's, or done by
+ * another) is answered 409 and changes nothing.
  */
 
 /** Shortest and longest lease a job may ask for, in ms. */
@@ -30,7 +37,13 @@ export interface QueueCall {
   build: string;
   /** Unique to this job (and this attempt of it). */
   job: string;
+  /** The job's secret, drawn at random when it joins (32 to 200 characters; see the top of
+   * this file): the same in every call of the job. */
+  secret: string;
 }
+
+/** Shortest job secret the broker accepts (characters); the client draws 43 (256 bits, base64url). */
+export const MIN_SECRET_LENGTH = 32;
 
 /** A file to queue, with its predicted cost (ms) from the timings file: costliest first. */
 export interface QueueFile {
@@ -70,7 +83,7 @@ export interface QueueJoined {
   remaining: number;
 }
 
-/** Error answers (4xx) carry this; `lost` when the job was given up on. */
+/** Error answers (4xx) carry this; `lost` when the job was given up on (409). */
 export interface QueueError {
   error: string;
   lost?: boolean;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { postJson, sleep } from '../http/post-json.js';
 import type { QueueAnswer, QueueCall, QueueError, QueueFile, QueueJoined } from '../plan/queue-protocol.js';
@@ -61,7 +62,9 @@ export class QueueClient implements WorkSource {
     suite: { suiteId: string; files: QueueFile[] },
     signal?: AbortSignal,
   ): Promise<{ client: QueueClient; joined: QueueJoined }> {
-    const call: QueueCall = { service: options.service, build, job: options.job };
+    // the job's secret: shown in every call, so no other holder of a token can act as this job
+    const secret = randomBytes(32).toString('base64url');
+    const call: QueueCall = { service: options.service, build, job: options.job, secret };
     const client = new QueueClient(options, call, signal);
     try {
       const joined = await client.post<QueueJoined>('join', { ...call, ...suite, leaseMs: options.leaseMs });

@@ -7,7 +7,15 @@ import { type HistoryStore, openHistory } from '../../history/store.js';
 import { createToken } from '../../history/tokens.js';
 import type { QueueFile, QueueJoin } from '../../plan/queue-protocol.js';
 import { historyApp } from '../app.js';
-import { heartbeat, joinQueue, nextFile, QueueConflict, QueueUnknown, queueStatus } from './broker.js';
+import {
+  heartbeat,
+  joinQueue,
+  nextFile,
+  QueueConflict,
+  QueueForbidden,
+  QueueUnknown,
+  queueStatus,
+} from './broker.js';
 
 const FILES: QueueFile[] = [
   { file: 'a.test.js', costMs: 100 },
@@ -36,11 +44,14 @@ describe('the queue broker', () => {
     service: 'billing',
     build,
     job,
+    secret: secretOf(job),
     suiteId: `suite-${files.map((f) => f.file).join(',')}`,
     files,
     leaseMs: LEASE,
   });
-  const call = (build: string, job: string) => ({ service: 'billing', build, job });
+  /** Each job's secret, as a job draws it (here: fixed per job id). */
+  const secretOf = (job: string) => `secret-of-${job}`.padEnd(43, '-');
+  const call = (build: string, job: string) => ({ service: 'billing', build, job, secret: secretOf(job) });
   const newBuild = () => `build-${++builds}`;
 
   test('hands out the costliest file first, waits while files are leased, and is done when all are', async () => {
@@ -152,6 +163,75 @@ describe('the queue broker', () => {
     );
   });
 
+  test('another job cannot act as a job: its calls without the secret are 403 and change nothing', async () => {
+    const build = newBuild();
+    await joinQueue(store, joinOf(build, 'A'), T0);
+    await joinQueue(store, joinOf(build, 'B'), T0);
+    expect(await nextFile(store, { ...call(build, 'A'), finished: [] }, T0)).toEqual({ file: 'b.test.js' });
+    const forged = { ...call(build, 'A'), secret: secretOf('B') };
+    // B, with a token of the same service, tries to take files, keep leases and rejoin as A
+    await expect(nextFile(store, { ...forged, finished: ['b.test.js'] }, T0 + 1)).rejects.toThrow(
+      /job A of build .* joined with another secret/,
+    );
+    await expect(nextFile(store, { ...forged, finished: [] }, T0 + 1)).rejects.toBeInstanceOf(QueueForbidden);
+    await expect(
+      joinQueue(store, { ...joinOf(build, 'A'), secret: secretOf('B') }, T0 + 1),
+    ).rejects.toBeInstanceOf(QueueForbidden);
+    // heartbeats with the wrong secret do not keep A alive: A's lease runs out on time
+    for (let k = 1; k <= 3; k++) {
+      await expect(heartbeat(store, forged, T0 + k * (LEASE / 2))).rejects.toBeInstanceOf(QueueForbidden);
+      await heartbeat(store, call(build, 'B'), T0 + k * (LEASE / 2)); // B itself stays alive
+    }
+    await heartbeat(store, call(build, 'B'), T0 + LEASE + 1);
+    expect(await nextFile(store, { ...call(build, 'B'), finished: [] }, T0 + LEASE + 2)).toEqual({
+      file: 'b.test.js', // A's file, handed to B because A itself went silent
+    });
+    // controls: a retried join with the job's own secret is fine, and so are its calls
+    await joinQueue(store, joinOf(build, 'C'), T0 + LEASE + 3);
+    await joinQueue(store, joinOf(build, 'C'), T0 + LEASE + 4);
+    expect(await nextFile(store, { ...call(build, 'C'), finished: [] }, T0 + LEASE + 5)).toEqual({
+      file: 'c.test.js',
+    });
+    // a secret too short (or none) is a malformed request
+    await expect(heartbeat(store, { ...call(build, 'C'), secret: 'short' })).rejects.toThrow(
+      /secret must be/,
+    );
+  });
+
+  test('reporting a file another job leased, or one not leased at all, is a conflict that changes nothing', async () => {
+    const build = newBuild();
+    await joinQueue(store, joinOf(build, 'A'), T0);
+    await joinQueue(store, joinOf(build, 'B'), T0);
+    expect(await nextFile(store, { ...call(build, 'A'), finished: [] }, T0)).toEqual({ file: 'b.test.js' });
+    await expect(nextFile(store, { ...call(build, 'B'), finished: ['b.test.js'] }, T0 + 1)).rejects.toThrow(
+      /job B reports "b.test.js" finished, but that file is leased to job A/,
+    );
+    await expect(nextFile(store, { ...call(build, 'B'), finished: ['d.test.js'] }, T0 + 1)).rejects.toThrow(
+      /"d.test.js" finished, but that file is queued, not leased to it/,
+    );
+    await expect(nextFile(store, { ...call(build, 'B'), finished: ['nope.js'] }, T0 + 1)).rejects.toThrow(
+      /is not in the build/,
+    );
+    // nothing changed: b is still A's, and B has taken nothing
+    expect(await queueStatus(store, 'billing', build)).toMatchObject({
+      queued: 3,
+      done: 0,
+      jobs: [
+        { job: 'A', leased: ['b.test.js'] },
+        { job: 'B', leased: [] },
+      ],
+    });
+    // control: A reports its own file, and again (a retried call), and it is done
+    expect(await nextFile(store, { ...call(build, 'A'), finished: ['b.test.js'] }, T0 + 2)).toEqual({
+      file: 'c.test.js',
+    });
+    await nextFile(store, { ...call(build, 'A'), finished: ['b.test.js', 'c.test.js'] }, T0 + 3);
+    await expect(nextFile(store, { ...call(build, 'B'), finished: ['c.test.js'] }, T0 + 4)).rejects.toThrow(
+      /was finished by job A/,
+    );
+    expect((await queueStatus(store, 'billing', build))?.done).toBe(2);
+  });
+
   test('malformed joins are refused with the reason', async () => {
     const build = newBuild();
     await expect(joinQueue(store, { ...joinOf(build, 'A'), leaseMs: 10 }, T0)).rejects.toThrow(
@@ -203,8 +283,20 @@ describe('the queue broker', () => {
     const first = await post('next', { ...call(build, 'A'), finished: [] }, ingest);
     expect(await first.json()).toEqual({ file: 'b.test.js' });
     expect((await post('next', { ...call(build, 'stranger'), finished: [] }, ingest)).status).toBe(404);
+    // the same service's token, another job's secret: 403; a file of A's reported by B: 409
+    await post('join', { ...join, job: 'B', secret: secretOf('B') }, ingest);
+    const forged = await post('next', { ...call(build, 'A'), secret: secretOf('B'), finished: [] }, ingest);
+    expect(forged.status).toBe(403);
+    expect(await forged.json()).toEqual({ error: expect.stringMatching(/joined with another secret/) });
+    const stolen = await post('next', { ...call(build, 'B'), finished: ['b.test.js'] }, ingest);
+    expect(stolen.status).toBe(409);
+    expect(await stolen.json()).toMatchObject({
+      error: expect.stringMatching(/leased to job A/),
+      lost: false,
+    });
+    expect((await post('heartbeat', call(build, 'A'), ingest)).status).toBe(200); // the control
     await new Promise((done) => setTimeout(done, 1100)); // the real clock: A's 1 s lease runs out
-    await post('join', { ...join, job: 'B' }, ingest);
+    await post('join', { ...join, job: 'B', secret: secretOf('B') }, ingest);
     const lost = await post('heartbeat', call(build, 'A'), ingest);
     expect(lost.status).toBe(409);
     expect(await lost.json()).toMatchObject({ lost: true });

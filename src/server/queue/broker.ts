@@ -1,7 +1,9 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { HistoryStore, Queryable } from '../../history/store.js';
 import {
   LEASE_LIMITS_MS,
+  MIN_SECRET_LENGTH,
   type QueueAnswer,
   type QueueCall,
   type QueueJoin,
@@ -22,10 +24,29 @@ export class QueueConflict extends SeedforkError {
 /** A call about a build or job the broker does not know (HTTP 404). */
 export class QueueUnknown extends SeedforkError {}
 
+/** A call for a job that does not show the job's secret (HTTP 403). */
+export class QueueForbidden extends SeedforkError {}
+
 interface JobRow {
   state: 'running' | 'complete' | 'lost';
   lease_ms: number;
   expires_at_ms: string;
+  secret_sha256: string | null;
+}
+
+const secretHash = (secret: string) => createHash('sha256').update(secret).digest();
+
+/**
+ * @throws QueueForbidden unless `call.secret` is the secret the job joined with (compared in
+ *   constant time, as hashes)
+ */
+function checkSecret(call: QueueCall, job: JobRow): void {
+  const held = job.secret_sha256 ? Buffer.from(job.secret_sha256, 'hex') : undefined;
+  const shown = secretHash(call.secret);
+  if (!held || held.length !== shown.length || !timingSafeEqual(held, shown))
+    throw new QueueForbidden(
+      `job ${call.job} of build ${call.build} joined with another secret: only that job may call for it (each job draws its own; give each job of a build its own --queue-job id)`,
+    );
 }
 
 /** The build's id, its row locked until the transaction ends: calls of one build go one by one. */
@@ -59,15 +80,17 @@ async function expireJobs(tx: Queryable, buildId: number, now: number): Promise<
 
 /**
  * The caller's job, alive for another lease from `now`.
- * @throws QueueUnknown when it never joined; QueueConflict (`lost`) when it was given up on
+ * @throws QueueUnknown when it never joined; QueueForbidden when the call does not show its
+ *   secret; QueueConflict (`lost`) when it was given up on
  */
 async function touchJob(tx: Queryable, buildId: number, call: QueueCall, now: number): Promise<JobRow> {
   await expireJobs(tx, buildId, now);
   const [job] = await tx.query<JobRow>(
-    'select state, lease_ms, expires_at_ms from queue_jobs where build_id = $1 and job = $2',
+    'select state, lease_ms, expires_at_ms, secret_sha256 from queue_jobs where build_id = $1 and job = $2',
     [buildId, call.job],
   );
   if (!job) throw new QueueUnknown(`job ${call.job} has not joined build ${call.build}: join it first`);
+  checkSecret(call, job);
   if (job.state === 'lost')
     throw new QueueConflict(
       `job ${call.job} of build ${call.build} was not heard from for ${job.lease_ms} ms, so its files were handed to the other jobs: its results no longer count`,
@@ -86,6 +109,10 @@ function validCall(call: QueueCall): void {
   for (const key of ['service', 'build', 'job'] as const)
     if (typeof call?.[key] !== 'string' || call[key] === '' || call[key].length > 200)
       throw new SeedforkError(`${key} must be a non-empty string of at most 200 characters`);
+  if (typeof call.secret !== 'string' || call.secret.length < MIN_SECRET_LENGTH || call.secret.length > 200)
+    throw new SeedforkError(
+      `secret must be a string of ${MIN_SECRET_LENGTH} to 200 characters, drawn at random by the job when it joins`,
+    );
 }
 
 function validJoin(join: QueueJoin): void {
@@ -105,11 +132,12 @@ function validJoin(join: QueueJoin): void {
 
 /**
  * A job joins the queue of its build (see queue-protocol.ts). The first job of a build creates
- * the queue from its files; a later one must bring the same suite. Joining again (a retried
- * call) only renews the job's lease.
+ * the queue from its files; a later one must bring the same suite. The job's secret is kept (as
+ * its SHA-256) for its later calls. Joining again (a retried call, with the same secret) only
+ * renews the job's lease.
  * @param at ms since the epoch (the broker's clock; a parameter so that simulations can drive it)
- * @throws SeedforkError for a malformed request; QueueConflict when the job brings another suite
- *   or was lost
+ * @throws SeedforkError for a malformed request; QueueForbidden when the job joined before
+ *   with another secret; QueueConflict when the job brings another suite or was lost
  */
 export async function joinQueue(
   store: HistoryStore,
@@ -141,9 +169,10 @@ export async function joinQueue(
         );
     }
     await tx.query(
-      `insert into queue_jobs (build_id, job, state, lease_ms, expires_at_ms) values ($1, $2, 'running', $3, $4)
+      `insert into queue_jobs (build_id, job, state, lease_ms, expires_at_ms, secret_sha256)
+       values ($1, $2, 'running', $3, $4, $5)
        on conflict (build_id, job) do nothing`,
-      [buildId, join.job, join.leaseMs, now + join.leaseMs],
+      [buildId, join.job, join.leaseMs, now + join.leaseMs, secretHash(join.secret).toString('hex')],
     );
     await touchJob(tx, buildId, join, now);
     const [counts] = await tx.query<{ files: string; remaining: string }>(
@@ -161,7 +190,8 @@ export async function joinQueue(
  * back); when every file is done, the answer is done and a job holding no lease is complete.
  * @param at ms since the epoch
  * @throws SeedforkError for a malformed request; QueueUnknown for a build or job that never
- *   joined; QueueConflict (`lost`) for a job given up on
+ *   joined; QueueForbidden without the job's secret; QueueConflict (`lost`) for a job given up
+ *   on, or (changing nothing) when a finished file was not leased to the job
  */
 export async function nextFile(store: HistoryStore, next: QueueNext, at = Date.now()): Promise<QueueAnswer> {
   validCall(next);
@@ -171,12 +201,7 @@ export async function nextFile(store: HistoryStore, next: QueueNext, at = Date.n
   return store.transaction(async (tx) => {
     const buildId = await lockBuild(tx, next);
     const job = await touchJob(tx, buildId, next, now);
-    if (next.finished.length > 0)
-      await tx.query(
-        `update queue_items set state = 'done'
-         where build_id = $1 and job = $2 and state = 'leased' and file = any($3::text[])`,
-        [buildId, next.job, next.finished],
-      );
+    if (next.finished.length > 0) await finishFiles(tx, buildId, next);
     const [queued] = await tx.query<{ file: string }>(
       `select file from queue_items where build_id = $1 and state = 'queued'
        order by cost_ms desc, position limit 1`,
@@ -209,9 +234,40 @@ export async function nextFile(store: HistoryStore, next: QueueNext, at = Date.n
 }
 
 /**
+ * Mark the files `next` reports finished as done. A file already done by this job is fine (a
+ * call retried after its answer was lost).
+ * @throws QueueConflict, changing nothing, when a file is not leased to this job: queued,
+ *   leased to another job, done by another, or not in the build
+ */
+async function finishFiles(tx: Queryable, buildId: number, next: QueueNext): Promise<void> {
+  const rows = await tx.query<{ file: string; state: string; job: string | null }>(
+    'select file, state, job from queue_items where build_id = $1 and file = any($2::text[])',
+    [buildId, next.finished],
+  );
+  const found = new Map(rows.map((r) => [r.file, r]));
+  for (const file of new Set(next.finished)) {
+    const row = found.get(file);
+    if (row?.job === next.job && row.state !== 'queued') continue;
+    const why = !row
+      ? 'is not in the build'
+      : row.state === 'queued'
+        ? 'is queued, not leased to it'
+        : row.state === 'leased'
+          ? `is leased to job ${row.job}`
+          : `was finished by job ${row.job}`;
+    throw new QueueConflict(`job ${next.job} reports ${JSON.stringify(file)} finished, but that file ${why}`);
+  }
+  await tx.query(
+    `update queue_items set state = 'done'
+     where build_id = $1 and job = $2 and state = 'leased' and file = any($3::text[])`,
+    [buildId, next.job, next.finished],
+  );
+}
+
+/**
  * The job is alive: its leases last another lease from `now`.
- * @throws QueueUnknown for a build or job that never joined; QueueConflict (`lost`) for a job
- *   given up on
+ * @throws QueueUnknown for a build or job that never joined; QueueForbidden without the job's
+ *   secret; QueueConflict (`lost`) for a job given up on
  */
 export async function heartbeat(store: HistoryStore, call: QueueCall, at = Date.now()): Promise<void> {
   validCall(call);

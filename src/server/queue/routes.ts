@@ -6,7 +6,15 @@ import type { TokenGrant } from '../../history/tokens.js';
 import type { QueueCall } from '../../plan/queue-protocol.js';
 import { isLocal } from '../dashboard/routes.js';
 import { serviceRequest } from '../service-request.js';
-import { heartbeat, joinQueue, nextFile, QueueConflict, QueueUnknown, queueStatus } from './broker.js';
+import {
+  heartbeat,
+  joinQueue,
+  nextFile,
+  QueueConflict,
+  QueueForbidden,
+  QueueUnknown,
+  queueStatus,
+} from './broker.js';
 
 /** Largest queue request: a join listing some tens of thousands of files. */
 const MAX_QUEUE_BODY_BYTES = 8 * 1024 * 1024;
@@ -14,8 +22,8 @@ const MAX_QUEUE_BODY_BYTES = 8 * 1024 * 1024;
 /**
  * Queue mode's routes (protocol in src/plan/queue-protocol.ts), each with a bearer token that may
  * ingest for the request's service (an admin token for any): none or an unknown one 401, another
- * service's 403; a malformed request 400, an unknown build or job 404, another suite or a lost
- * job 409. `GET /api/v1/queue/:service/:build` shows a build's queue (open to loopback, a token
+ * service's 403, and so is a call without the job's secret; a malformed request 400, an unknown
+ * build or job 404, another suite, a lost job or a finished file not leased to the job 409. `GET /api/v1/queue/:service/:build` shows a build's queue (open to loopback, a token
  * needed from elsewhere).
  */
 export function queueRoutes(
@@ -35,6 +43,7 @@ export function queueRoutes(
       } catch (error) {
         if (error instanceof QueueConflict) return c.json({ error: error.message, lost: error.lost }, 409);
         if (error instanceof QueueUnknown) return c.json({ error: error.message }, 404);
+        if (error instanceof QueueForbidden) return c.json({ error: error.message }, 403);
         if (error instanceof SeedforkError) return c.json({ error: error.message }, 400);
         throw error;
       }

@@ -48,7 +48,7 @@
  *   --userns          (rootless: a user namespace mapping the caller's uid/gid)
  *   --quota-dir DIR --quota-bytes N
  *                     (root) a tmpfs of N bytes at DIR holds upper/, work/ and the
- *                     sandbox's /tmp: the sandbox's disk quota (see mount_quota)
+ *                     sandbox's /tmp and /dev/shm: the sandbox's disk quota (see mount_quota)
  *   --own-dir DIR     (repeatable) a directory that gets an overlay of its own. Rootless:
  *                     the caller's directories (project, $HOME), so writing in them never
  *                     needs a copy-up of root-owned parents, which a user namespace that
@@ -354,15 +354,17 @@ static void bind_device(const char *dev, const char *name) {
 }
 
 /* A minimal /dev instead of the host's: the devices the OCI runtime spec requires of every
- * container (null, zero, full, random, urandom, tty, ptmx over a private devpts) and a /dev/shm
- * of `shm_opts`. No disks, no /dev/kvm, no /dev/kmsg. */
-static void minimal_dev(const char *root, const char *shm_opts) {
+ * container (null, zero, full, random, urandom, tty, ptmx over a private devpts) and a /dev/shm:
+ * the directory `shm_dir` bound there (inside the disk quota), else a tmpfs of `shm_opts`. No
+ * disks, no /dev/kvm, no /dev/kmsg. */
+static void minimal_dev(const char *root, const char *shm_dir, const char *shm_opts) {
   char dev[4200];
   snprintf(dev, sizeof dev, "%s/dev", root);
   mount_at(root, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
   static const char *devices[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
   for (int i = 0; devices[i]; i++) bind_device(dev, devices[i]);
-  mount_at(root, "/dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, shm_opts);
+  if (shm_dir) mount_at(root, "/dev/shm", shm_dir, NULL, MS_BIND, NULL);
+  else mount_at(root, "/dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, shm_opts);
   mount_at(root, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
   mount_at(root, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   static const char *links[][2] = {{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
@@ -438,7 +440,10 @@ static void setup_root(struct start_opts *o) {
 
   char size_opt[64];
   snprintf(size_opt, sizeof size_opt, "mode=1777,size=%lld", o->quota_bytes > 0 ? o->quota_bytes : 64LL << 20);
-  minimal_dev(m, size_opt);
+  /* with a quota, /dev/shm is a directory of it like /tmp: the two together stop at the quota */
+  char shm[4200];
+  if (o->quota_dir) snprintf(shm, sizeof shm, "%s/shm", o->quota_dir);
+  minimal_dev(m, o->quota_dir ? shm : NULL, size_opt);
   mount_at(m, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_at(m, "/sys", "/sys", NULL, MS_BIND | MS_REC, NULL);
   if (o->quota_dir) {
@@ -527,8 +532,9 @@ static void init_loop(int rootless) {
 }
 
 /* The disk quota of a sandbox (root only): a tmpfs of `bytes` mounted at `dir` in seedfork's
- * mount namespace, holding the overlay's upper/ and work/ and the sandbox's /tmp, so writes to
- * the project and to /tmp together stop with ENOSPC at the quota (tmpfs counts whole pages).
+ * mount namespace, holding the overlay's upper/ and work/ and the sandbox's /tmp and /dev/shm,
+ * so writes to the project, /tmp and /dev/shm together stop with ENOSPC at the quota (tmpfs
+ * counts whole pages).
  * The watcher unmounts it when the sandbox's init dies; `seedfork gc` when the watcher was
  * killed first. */
 static void mount_quota(const char *dir, long long bytes) {
@@ -538,13 +544,16 @@ static void mount_quota(const char *dir, long long bytes) {
   if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
     die("quota", "tmpfs on %s: %s", dir, strerror(errno));
   quota_mount = dir;
-  static const char *subdirs[] = {"upper", "work", "tmp", NULL};
+  static const char *subdirs[] = {"upper", "work", "tmp", "shm", NULL};
   for (int i = 0; subdirs[i]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
     if (mkdir(path, 0755) < 0) die("quota", "mkdir %s: %s", path, strerror(errno));
   }
-  snprintf(path, sizeof path, "%s/tmp", dir);
-  chmod(path, 01777);
+  static const char *shared[] = {"tmp", "shm", NULL};
+  for (int i = 0; shared[i]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, shared[i]);
+    chmod(path, 01777);
+  }
 }
 
 static void release_quota(void) {

@@ -102,6 +102,10 @@ describe.skipIf(!isRoot)('hostile tests', () => {
   test('each limit stops its test and the report names the limit and its value', () => {
     expect(files['disk.test.mjs']?.status).toBe('error');
     expect(files['disk.test.mjs']?.error).toContain('limits.disk = 32 MiB');
+    // /dev/shm and /tmp share the quota: the file's own assertions (ENOSPC, and the control)
+    // passed, and the file is an error naming the limit
+    expect(files['shm.test.mjs']?.tests.map((t) => t.status)).toEqual(['passed', 'passed']);
+    expect(files['shm.test.mjs']?.error).toContain('limits.disk = 32 MiB');
     expect(files['memory.test.mjs']?.error).toContain('limits.memory = 192 MiB');
     expect(files['memory.test.mjs']?.error).toContain('OOM killer');
     expect(files['pids.test.mjs']?.status).toBe('error'); // the runner itself said "passed"
@@ -120,6 +124,23 @@ describe.skipIf(!isRoot)('hostile tests', () => {
     expect(files['links.test.mjs']?.status).toBe('passed');
     const copied = (files['links.test.mjs']?.artifacts ?? []).map((a) => a.replace(/.*\/out\//, 'out/'));
     expect(copied.sort()).toEqual(['out/real.txt']);
+  });
+
+  test('artifacts with a newline in the name or past PATH_MAX are named as skipped; the plain one is copied', () => {
+    const odd = files['odd-artifacts.test.mjs'];
+    expect(odd?.status).toBe('passed');
+    const copied = (odd?.artifacts ?? []).map((a) => a.replace(/.*\/out\//, 'out/'));
+    expect(copied).toEqual(['out/odd/plain.txt']);
+    const warnings = odd?.warnings ?? [];
+    expect(warnings).toHaveLength(2);
+    expect(warnings).toContainEqual(
+      'artifact not copied: "out/odd/new\\nline.txt": its name has a newline, which reports, shells and CI systems split on: rename it to copy it',
+    );
+    expect(warnings.find((w) => w.includes('PATH_MAX'))).toMatch(
+      /^artifact not copied: "out\/odd\/0d+…d*\/ \(\d{4} characters\)": its path is longer than PATH_MAX \(4096 bytes\)/,
+    );
+    // the console shows them as warnings under the file
+    expect(run.out).toContain('⚠ artifact not copied: "out/odd/new\\nline.txt"');
   });
 
   test('control characters in test names reach neither the JUnit XML nor the terminal raw', () => {

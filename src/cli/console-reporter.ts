@@ -1,6 +1,6 @@
 import logUpdate from 'log-update';
 import pc from 'picocolors';
-import { failsTheBuild } from '../report/types.js';
+import { failsTheBuild, type TestCaseResult } from '../report/types.js';
 import type { RunEvent } from '../run/run.js';
 import { forTerminal } from './terminal-text.js';
 
@@ -99,30 +99,37 @@ export function consoleReporter(
           print(
             `${pc.yellow('⚠')} ${file} (${tests}) ${pc.yellow(`flaky: failed, then passed on attempt ${r.attempts} in a fresh fork`)} ${timing}`,
           );
-          for (const t of r.tests.filter((x) => x.status === 'flaky'))
-            print(
+          listTests(
+            r.tests.filter((x) => x.status === 'flaky'),
+            'flaky',
+            print,
+            (t) =>
               `    ${pc.yellow('⚠')} ${forTerminal(t.name)}${pc.dim(` — failed first: ${forTerminal((t.flakyFailures?.[0]?.message ?? '').split('\n')[0] ?? '')}`)}`,
-            );
+          );
         } else if (!failsTheBuild(r)) {
           print(
             `${pc.yellow('⊘')} ${file} (${tests}) ${pc.yellow('failed in quarantined tests only: the build does not fail')} ${timing}`,
           );
-          for (const t of r.tests.filter((x) => x.status === 'failed'))
-            print(
+          listTests(
+            r.tests.filter((x) => x.status === 'failed'),
+            'quarantined',
+            print,
+            (t) =>
               `    ${pc.yellow('⊘')} ${forTerminal(t.name)}${pc.dim(` — quarantined: ${forTerminal(t.quarantined ?? '')}`)}`,
-            );
+          );
         } else {
           failed++;
           const [errorLine, ...errorRest] = forTerminal(r.error ?? '').split('\n');
           print(`${pc.red('✗')} ${file} (${tests}${errorLine ? `; ${errorLine}` : ''}) ${timing}`);
           // The rest of a multi-line error (a hung runner's process tree, a load error), indented.
           if (errorRest.length > 0) print(indented(errorRest.slice(0, 30), '    '));
-          for (const t of r.tests.filter((x) => x.status === 'failed')) {
-            const note = t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : '';
-            print(
-              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(note))}`,
-            );
-          }
+          listTests(
+            r.tests.filter((x) => x.status === 'failed'),
+            'failed',
+            print,
+            (t) =>
+              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : ''))}`,
+          );
           if (r.tests.length === 0 && r.output.trim())
             print(indented(forTerminal(r.output).trimEnd().split('\n').slice(-15), '    '));
         }
@@ -164,4 +171,23 @@ export function consoleReporter(
     if (live) logUpdate.clear();
   };
   return { onEvent, stop };
+}
+
+/** Test cases the console lists under one file, at most; results.json and the JUnit XML have all. */
+const LISTED_PER_FILE = 50;
+
+/** Print a line per test of `tests`, at most LISTED_PER_FILE, then how many more there are. */
+function listTests(
+  tests: TestCaseResult[],
+  kind: string,
+  print: (line: string) => void,
+  line: (t: TestCaseResult) => string,
+): void {
+  for (const t of tests.slice(0, LISTED_PER_FILE)) print(line(t));
+  if (tests.length > LISTED_PER_FILE)
+    print(
+      pc.dim(
+        `    … and ${tests.length - LISTED_PER_FILE} more ${kind} tests (all of them in the JSON result)`,
+      ),
+    );
 }

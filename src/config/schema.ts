@@ -173,10 +173,18 @@ export const configSchema = z.strictObject({
       memory: z.union([size, z.literal(false)]).optional(),
       /** Processes and threads. */
       pids: z.union([z.number().int().positive(), z.literal(false)]).optional(),
-      /** What the sandbox writes (copy-on-write layer and /tmp together). */
+      /** What the sandbox writes (copy-on-write layer, /tmp and /dev/shm together). */
       disk: z.union([size, z.literal(false)]).optional(),
       /** Captured stdout and stderr of one test command. */
       output: z.union([size, z.literal(false)]).optional(),
+      /** What seedfork reads of one file's report (DEFAULT_REPORT_LIMITS): a larger report, or
+       * one with more test cases, makes the file an error naming the limit. */
+      report: z
+        .strictObject({
+          bytes: z.union([size, z.literal(false)]).optional(),
+          tests: z.union([z.number().int().positive(), z.literal(false)]).optional(),
+        })
+        .optional(),
     })
     .default({}),
   /** How test commands are confined inside the sandbox (see the README's security model). */

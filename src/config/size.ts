@@ -27,3 +27,25 @@ export function parseSize(value: number | string): number {
     });
   return Math.round(Number(m[1]) * factor);
 }
+
+/**
+ * Bytes as a short binary size: exact where the unit divides them (`512 MiB`, `4 GiB`, `100 B`),
+ * else to one decimal in the largest unit under them (`240.3 MiB`).
+ */
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let exact = bytes;
+  let unit = 0;
+  while (exact >= 1024 && unit < units.length - 1 && exact % 1024 === 0) {
+    exact /= 1024;
+    unit++;
+  }
+  if (exact < 1024 || unit === units.length - 1) return `${exact} ${units[unit]}`;
+  let value = bytes;
+  unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -92,27 +92,56 @@ function suite(file: FileResult, timestamp: string): Record<string, unknown> {
   };
 }
 
+/** Cases of a file's `<testsuite>`: its tests, and one for the file when it failed without a
+ * failing test. */
+function caseCount(file: FileResult): number {
+  return (
+    file.tests.length + (isFailure(file.status) && !file.tests.some((t) => t.status === 'failed') ? 1 : 0)
+  );
+}
+
 /**
  * One JUnit XML document for a whole run: a `<testsuite>` per test file under `<testsuites>`,
  * in the Surefire/Jenkins dialect CI systems read (times in seconds). Retried tests carry
  * Surefire's rerun elements: a flaky test passes with `<flakyFailure>` children, a test that
  * failed every attempt has its first `<failure>` and then `<rerunFailure>` children
  * (https://maven.apache.org/surefire/maven-surefire-plugin/examples/rerun-failing-tests.html).
+ * Yielded in pieces, one `<testsuite>` at a time, so that a run of any size is written
+ * without the whole document in memory (or over V8's longest string).
  */
-export function writeJUnit(result: RunResult): string {
-  const suites = result.files.map((f) => suite(f, result.startedAt));
-  const total = (key: string) => suites.reduce((n, s) => n + Number(s[key]), 0);
-  const doc = {
-    '?xml': { '@version': '1.0', '@encoding': 'UTF-8' },
-    testsuites: {
-      '@name': 'seedfork',
-      '@tests': total('@tests'),
-      '@failures': total('@failures'),
-      '@errors': total('@errors'),
-      '@skipped': total('@skipped'),
-      '@time': seconds(result.durationMs),
-      testsuite: suites,
-    },
+export function* junitChunks(result: RunResult): Generator<string> {
+  const sum = (count: (f: FileResult) => number) => result.files.reduce((n, f) => n + count(f), 0);
+  const cases = sum(caseCount);
+  const tests = sum((f) => f.tests.length);
+  const attributes = {
+    '@name': 'seedfork',
+    '@tests': cases,
+    '@failures': sum((f) => f.tests.filter((t) => t.status === 'failed').length),
+    '@errors': cases - tests,
+    '@skipped': sum((f) => f.tests.filter((t) => t.status === 'skipped').length),
+    '@time': seconds(result.durationMs),
   };
-  return builder.build(doc) as string;
+  const declaration = { '@version': '1.0', '@encoding': 'UTF-8' };
+  if (result.files.length === 0) {
+    yield builder.build({ '?xml': declaration, testsuites: attributes }) as string;
+    return;
+  }
+  // the suites go between `<testsuites ...>` and `</testsuites>`, one level in
+  const mark = 'SEEDFORK-SUITES';
+  const frame = builder.build({
+    '?xml': declaration,
+    testsuites: { ...attributes, '#text': mark },
+  }) as string;
+  const [open, close] = frame.split(mark) as [string, string];
+  yield `${open}\n`;
+  for (const file of result.files) {
+    const xml = builder.build({ testsuite: suite(file, result.startedAt) }) as string;
+    yield xml.replace(/^(?=.)/gm, '  ');
+  }
+  yield close;
+}
+
+/** {@link junitChunks} as one string (for tests and small runs). */
+export function writeJUnit(result: RunResult): string {
+  return [...junitChunks(result)].join('');
 }

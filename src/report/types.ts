@@ -124,6 +124,9 @@ export interface RunResult {
   snapshot?: { key: string; cached: boolean };
   /** Time to seed or restore the snapshot, in ms. */
   seedMs?: number;
+  /** Set when the run broke off (cancelled, or an error) before every file ran: why. `files`
+   * holds what finished. */
+  incomplete?: string;
   files: FileResult[];
   summary: RunSummary;
 }

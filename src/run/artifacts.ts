@@ -9,19 +9,37 @@ export const SNAPSHOT_GLOBS = ['**/__snapshots__/**', '**/*.snap', '**/*-snapsho
 /** Filesystem timestamps can lag the clock slightly; files this much older still count as new (ms). */
 const MTIME_SLACK_MS = 1000;
 
+/** What a run wrote that matched: the files to copy, and those that cannot be (with why). */
+export interface WrittenFiles {
+  /** Relative to the root, sorted. */
+  files: string[];
+  skipped: { path: string; why: string }[];
+}
+
 /**
  * Files under the project in `sandbox` that match `patterns` (relative to `root`, never under
- * node_modules) and were written at or after `since` (epoch ms): what this run produced.
- * @returns paths relative to `root`, sorted.
+ * node_modules) and were written at or after `since` (epoch ms): what this run produced, and
+ * the matches that cannot be copied (a newline in the name, a path over PATH_MAX).
  */
 export async function writtenFiles(
   sandbox: Sandbox,
   root: string,
   patterns: readonly string[],
   since: number,
-): Promise<string[]> {
-  const found = await sandbox.findFiles(root, patterns);
-  return found.filter((f) => f.mtimeMs >= since - MTIME_SLACK_MS).map((f) => f.path);
+): Promise<WrittenFiles> {
+  const found = (await sandbox.findFiles(root, patterns)).filter((f) => f.mtimeMs >= since - MTIME_SLACK_MS);
+  return {
+    files: found.filter((f) => !f.unreadable).map((f) => f.path),
+    skipped: found.flatMap((f) => (f.unreadable ? [{ path: f.path, why: f.unreadable }] : [])),
+  };
+}
+
+/** The warning a file's result carries for each match that was not copied out. */
+export function skippedWarning(kind: string, skipped: { path: string; why: string }): string {
+  const { path } = skipped;
+  const shown =
+    path.length > 160 ? `${path.slice(0, 80)}…${path.slice(-60)} (${path.length} characters)` : path;
+  return `${kind} not copied: ${JSON.stringify(shown)}: ${skipped.why}`;
 }
 
 /**

@@ -1,10 +1,11 @@
 import { isAbsolute, join } from 'node:path';
 import type { Adapter, AdapterContext, ExitSemantics, ParsedReport } from '../adapters/index.js';
 import type { LoadedConfig } from '../config/load.js';
+import { formatSize, parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { FileResult, TestCaseResult } from '../report/types.js';
-import type { LimitHit } from '../sandbox/index.js';
-import { copyOut, SNAPSHOT_GLOBS, writtenFiles } from './artifacts.js';
+import { FileTooLargeError, type LimitHit } from '../sandbox/index.js';
+import { copyOut, SNAPSHOT_GLOBS, skippedWarning, writtenFiles } from './artifacts.js';
 import type { Lease } from './environment.js';
 import { processTreeCommand } from './process-tree.js';
 
@@ -40,6 +41,34 @@ export interface RunFileOptions {
    * through `workers` or in a sandbox that cannot trace them.
    */
   onBinds?: (binds: string[]) => void;
+  /** What is read of the runner's report (config `limits.report`); a limit left out is lifted. */
+  reportLimits?: ReportLimits;
+}
+
+/** Limits on one file's report (config `limits.report`): its size in bytes and its test cases. */
+export interface ReportLimits {
+  bytes?: number;
+  tests?: number;
+}
+
+/**
+ * What seedfork reads of one file's report unless `limits.report` says otherwise: 64 MiB and
+ * 100,000 test cases. A real suite's file stays far below both (a 10,000-case JUnit file is about
+ * 2 MB); they keep a test that writes a giant report from taking seedfork's memory (reading and
+ * parsing take several times the file's size).
+ */
+export const DEFAULT_REPORT_LIMITS = { bytes: 64 * 1024 ** 2, tests: 100_000 } as const;
+
+/** The report limits of a config: DEFAULT_REPORT_LIMITS where left out, none where `false`.
+ * @throws SeedforkError on a size that does not parse */
+export function reportLimitsOf(config: LoadedConfig['config']): ReportLimits {
+  const { bytes, tests } = config.limits.report ?? {};
+  return {
+    ...(bytes === false
+      ? {}
+      : { bytes: bytes === undefined ? DEFAULT_REPORT_LIMITS.bytes : parseSize(bytes) }),
+    ...(tests === false ? {} : { tests: tests ?? DEFAULT_REPORT_LIMITS.tests }),
+  };
 }
 
 /**
@@ -95,10 +124,12 @@ export function fileOptionsFor(
   extra: Partial<Omit<RunFileOptions, 'index'>> = {},
 ): () => RunFileOptions {
   let index = 0;
+  const reportLimits = reportLimitsOf(loaded.config);
   return () => ({
     root: loaded.root,
     timeoutMs: loaded.config.test.timeoutMs,
     exitGraceMs: loaded.config.test.exitGraceMs,
+    reportLimits,
     ...extra,
     index: index++,
   });
@@ -185,11 +216,22 @@ export async function runFile(
   let hung: { graceMs: number; tree: string } | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
   let finished = false;
+  const maxBytes = options.reportLimits?.bytes;
+  /** The report's text; undefined when there is none (or not a regular file), `too large`
+   * when it is over limits.report.bytes (not read). */
+  const readReport = async (path: string): Promise<string | { tooLarge: number } | undefined> => {
+    try {
+      return (await sandbox.readFile(path, maxBytes === undefined ? {} : { maxBytes }))?.toString('utf8');
+    } catch (error) {
+      if (error instanceof FileTooLargeError) return { tooLarge: error.bytes };
+      throw error;
+    }
+  };
   const reportComplete = async (): Promise<boolean> => {
     if (source.kind === 'output') return outputComplete;
     if (!reportPath) return false;
-    const text = (await sandbox.readFile(reportPath))?.toString('utf8');
-    return text !== undefined && adapter.complete(text);
+    const text = await readReport(reportPath);
+    return typeof text === 'string' && adapter.complete(text);
   };
   // Once the grace period is over: list and kill the runner's process tree, then stop the
   // command. The kill may end the command before the listing returns, so the verdict waits
@@ -240,13 +282,19 @@ export async function runFile(
 
   let report: ParsedReport = { tests: [] };
   let parseError: string | undefined;
-  const text =
-    source.kind === 'output'
-      ? result.output
-      : reportPath
-        ? (await sandbox.readFile(reportPath))?.toString('utf8')
-        : undefined;
-  if (text !== undefined && text.trim() !== '') {
+  const read =
+    source.kind === 'output' ? result.output : reportPath ? await readReport(reportPath) : undefined;
+  const text = typeof read === 'string' ? read : undefined;
+  const cases = text === undefined ? 0 : countTestCases(text, (options.reportLimits?.tests ?? Infinity) + 1);
+  if (typeof read === 'object') {
+    parseError = reportTooLarge(
+      `is ${formatSize(read.tooLarge)}`,
+      `limits.report.bytes (${formatSize(maxBytes!)})`,
+    );
+  } else if (cases > (options.reportLimits?.tests ?? Infinity)) {
+    // a JUnit report: counted without parsing it
+    parseError = tooManyTests(`more than ${options.reportLimits!.tests}`, options.reportLimits!.tests!);
+  } else if (text !== undefined && text.trim() !== '') {
     try {
       report = adapter.parse(text, { ...ctx, units: [file] });
     } catch (e) {
@@ -335,6 +383,27 @@ export async function killProcessTree(lease: Lease, pidFile: string): Promise<st
   return tree?.output.trim() || '(the process tree could not be read)';
 }
 
+/** Why a file whose report is over a limit is an error: what it `is` (its size), the limit. */
+function reportTooLarge(is: string, limit: string): string {
+  return `the runner's report ${is}, over ${limit}: not read. A real suite's file stays far below it; raise the limit in the config (false lifts it) if this one needs more`;
+}
+
+/** Why a file whose report has `count` test cases, over `max`, is an error. */
+function tooManyTests(count: string, max: number): string {
+  return reportTooLarge(`has ${count} test cases`, `limits.report.tests (${max})`);
+}
+
+/**
+ * How many `<testcase` elements a JUnit report has, counting up to `stop` (the text of another
+ * format has none): cheap enough to run before parsing, whose memory grows with the cases.
+ */
+export function countTestCases(text: string, stop: number): number {
+  let count = 0;
+  for (let at = text.indexOf('<testcase'); at !== -1 && count < stop; at = text.indexOf('<testcase', at + 9))
+    count++;
+  return count;
+}
+
 /** Why a file that ran past test.timeoutMs (`ms`) is an error, with what to check when given. */
 export function timedOut(ms: number, hint?: string): string {
   return `timed out after ${ms} ms (test.timeoutMs)${hint ? `. ${hint}` : ''}`;
@@ -375,14 +444,20 @@ async function judge(
     warnings?: string[];
   },
 ): Promise<FileResult> {
-  const { tests, reportError, unfinished } = ran;
+  const maxTests = options.reportLimits?.tests;
+  const overLimit = maxTests !== undefined && ran.tests.length > maxTests;
+  // a report over the limit counts for nothing: its file is an error naming the limit
+  const tests = overLimit ? [] : ran.tests;
+  const unfinished = overLimit ? tooManyTests(String(ran.tests.length), maxTests) : ran.unfinished;
+  const { reportError } = ran;
   const error = unfinished ?? reportError;
   let status: FileResult['status'];
   if (tests.some((t) => t.status === 'failed')) status = 'failed';
   else if (unfinished) status = 'error';
   else if (reportError) status = 'failed';
   else status = ran.exitCode === 0 ? 'passed' : 'failed';
-  const artifacts = await collect(lease, file, options, ran.startedAt, status);
+  const { artifacts, skipped } = await collect(lease, file, options, ran.startedAt, status);
+  const warnings = [...(ran.warnings ?? []), ...skipped];
   const { sandbox } = lease;
   return {
     file,
@@ -395,7 +470,7 @@ async function judge(
     tests,
     output: ran.output,
     ...(error ? { error } : {}),
-    ...(ran.warnings?.length ? { warnings: ran.warnings } : {}),
+    ...(warnings.length ? { warnings } : {}),
     ...(artifacts.length > 0 ? { artifacts } : {}),
   };
 }
@@ -403,7 +478,7 @@ async function judge(
 /**
  * Copy this run's artifacts out of the sandbox and, with `updateSnapshots` and a passing file,
  * its updated snapshot files back into the project. (Without isolation they are already there.)
- * @returns the artifacts' host paths.
+ * @returns the artifacts' host paths, and a warning for each match that could not be copied.
  */
 async function collect(
   lease: Lease,
@@ -411,16 +486,19 @@ async function collect(
   options: RunFileOptions,
   since: number,
   status: FileResult['status'],
-): Promise<string[]> {
+): Promise<{ artifacts: string[]; skipped: string[] }> {
   const { sandbox } = lease;
-  if (sandbox.backend === 'none') return [];
+  const skipped: string[] = [];
+  if (sandbox.backend === 'none') return { artifacts: [], skipped };
   if (options.updateSnapshots && status === 'passed') {
     const updated = await writtenFiles(sandbox, options.root, SNAPSHOT_GLOBS, since);
-    await copyOut(sandbox, options.root, updated, options.root);
+    await copyOut(sandbox, options.root, updated.files, options.root);
+    skipped.push(...updated.skipped.map((s) => skippedWarning('updated snapshot', s)));
   }
-  if (!options.artifacts) return [];
+  if (!options.artifacts) return { artifacts: [], skipped };
   const attempt = options.attempt ?? 1;
   const dest = join(options.artifacts.dir, file, ...(attempt > 1 ? [`attempt-${attempt}`] : []));
-  const files = await writtenFiles(sandbox, options.root, options.artifacts.patterns, since);
-  return copyOut(sandbox, options.root, files, dest);
+  const written = await writtenFiles(sandbox, options.root, options.artifacts.patterns, since);
+  skipped.push(...written.skipped.map((s) => skippedWarning('artifact', s)));
+  return { artifacts: await copyOut(sandbox, options.root, written.files, dest), skipped };
 }

@@ -18,7 +18,7 @@ import {
   type ShardInfo,
   summarize,
 } from '../report/types.js';
-import { writeReports } from '../report/write.js';
+import { writeIncompleteReports, writeReports } from '../report/write.js';
 import { withheldNotice } from '../sandbox/host-env.js';
 import type { SeedEvent } from '../seed/seed.js';
 import { runWithRetries } from './attempts.js';
@@ -396,13 +396,17 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     if (record.queue && client) record.queue.complete = client.complete;
     caches?.merge();
   } catch (error) {
-    // Keep what finished: a cancelled or broken run still leaves its partial results.
-    if (record.results.length > 0) {
-      writeReports(record.result(), { json: reports.json });
-      saveTimings(loaded, suite, record, options);
-    }
+    // Keep what finished: a cancelled or broken run still leaves its partial results, marked
+    // incomplete, and never a previous run's JUnit XML that would look like this run's.
+    const cancelled = options.signal?.aborted === true;
+    writeIncompleteReports(
+      record.result(),
+      reports,
+      cancelled ? 'cancelled (Ctrl-C)' : (error as Error).message,
+    );
+    if (record.results.length > 0) saveTimings(loaded, suite, record, options);
     // Whatever failed while cancelling (a seed step or service killed mid-way) is the cancellation.
-    if (options.signal?.aborted) throw new CancelledError('cancelled (Ctrl-C)');
+    if (cancelled) throw new CancelledError('cancelled (Ctrl-C)');
     throw error;
   } finally {
     client?.close();

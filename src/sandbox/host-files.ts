@@ -1,6 +1,7 @@
 import { constants, lstatSync, readlinkSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { FileTooLargeError } from './types.js';
 
 /** The largest file {@link hostFiles.read} returns (a runner's JSON report of a big suite fits). */
 export const MAX_READ_BYTES = 256 * 1024 * 1024;
@@ -51,10 +52,15 @@ export const hostFiles = {
   /**
    * Contents of a regular file, or undefined when there is none, it is something else (a FIFO a
    * test put in its place would block the read forever; a device, a socket, a symbolic link) or
-   * larger than `maxBytes`. Never blocks on what a test left there: opened non-blocking, checked
-   * with fstat, and read for at most the size it had then.
+   * larger than `maxBytes` (then, with `tooLarge: 'throw'`, FileTooLargeError). Never blocks on
+   * what a test left there: opened non-blocking, checked with fstat, and read for at most the
+   * size it had then.
    */
-  async read(hostPath: string, maxBytes = MAX_READ_BYTES): Promise<Buffer | undefined> {
+  async read(
+    hostPath: string,
+    maxBytes = MAX_READ_BYTES,
+    tooLarge: 'undefined' | 'throw' = 'undefined',
+  ): Promise<Buffer | undefined> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(hostPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -63,7 +69,11 @@ export const hostFiles = {
     }
     try {
       const stat = await handle.stat();
-      if (!stat.isFile() || stat.size > maxBytes) return undefined;
+      if (!stat.isFile()) return undefined;
+      if (stat.size > maxBytes) {
+        if (tooLarge === 'throw') throw new FileTooLargeError(hostPath, stat.size, maxBytes);
+        return undefined;
+      }
       const buffer = Buffer.alloc(stat.size);
       let offset = 0;
       while (offset < buffer.length) {
@@ -72,7 +82,8 @@ export const hostFiles = {
         offset += bytesRead;
       }
       return buffer.subarray(0, offset);
-    } catch {
+    } catch (error) {
+      if (error instanceof FileTooLargeError) throw error;
       return undefined;
     } finally {
       await handle.close();

@@ -5,7 +5,7 @@ import type { Backend, Confinement } from './types.js';
 export type { MicrovmOptions } from './microvm/backend.js';
 export { type RunningTemplate, startProcessTemplate } from './process-template.js';
 export type * from './types.js';
-export { DEFAULT_LIMITS } from './types.js';
+export { DEFAULT_LIMITS, FileTooLargeError } from './types.js';
 
 /** Options every backend takes. */
 export interface BackendOptions {

@@ -91,6 +91,18 @@ export interface ExecResult {
 }
 
 /** A sandbox limit a command reached (see {@link ResourceLimits}). */
+/** A file larger than a reader would take (Sandbox.readFile's `maxBytes`): it was not read. */
+export class FileTooLargeError extends Error {
+  constructor(
+    readonly path: string,
+    /** Its size, in bytes. */
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${path} is ${bytes} bytes, more than the ${maxBytes} allowed`);
+  }
+}
+
 export interface LimitHit {
   /** The `limits` key: `memory` (the OOM killer ended a process), `pids` (a fork was refused),
    * `disk` (the quota filled up: writes failed with ENOSPC), `output` (the command was stopped). */
@@ -105,8 +117,11 @@ export interface LimitHit {
 export interface FoundFile {
   /** Relative to the directory searched. */
   path: string;
-  /** Last modification, epoch ms. */
+  /** Last modification, epoch ms (when listed, for an `unreadable` one). */
   mtimeMs: number;
+  /** Why it matched but cannot be copied by name (a newline in its name, a path over
+   * PATH_MAX): listed so that callers say what they skipped, never read. */
+  unreadable?: string;
 }
 
 /** What {@link Sandbox.changedFiles} reports: absolute paths inside the sandbox, sorted. */
@@ -163,8 +178,12 @@ export interface Sandbox {
   incidents(): Promise<{ limit?: LimitHit; died?: string }>;
   // Inspection, in terms any backend can answer (a microVM through its guest agent); paths are
   // absolute paths inside the sandbox.
-  /** Contents of a regular file, or undefined when there is none (or it cannot be read). */
-  readFile(path: string): Promise<Buffer | undefined>;
+  /**
+   * Contents of a regular file, or undefined when there is none (or it cannot be read; the
+   * microvm guest's agent reads at most 16 MiB).
+   * @throws FileTooLargeError when the file is larger than `options.maxBytes` (not read)
+   */
+  readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined>;
   /** Write a file (its directory must exist). */
   writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void>;
   /** Create a directory and its missing parents; `mode` and `owner` (numeric ids of the

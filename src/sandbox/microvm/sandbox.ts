@@ -3,17 +3,19 @@ import { appendFileSync, mkdirSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import picomatch from 'picomatch';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { NEWLINE_NAME, PATH_MAX, PATH_TOO_LONG } from '../find-files.js';
 import { type ListeningSocket, parseListeningSockets } from '../proc-net.js';
-import type {
-  ExecOptions,
-  ExecResult,
-  FileChanges,
-  FoundFile,
-  LimitHit,
-  ResourceLimits,
-  Sandbox,
-  SandboxProcess,
-  SpawnOptions,
+import {
+  type ExecOptions,
+  type ExecResult,
+  type FileChanges,
+  FileTooLargeError,
+  type FoundFile,
+  type LimitHit,
+  type ResourceLimits,
+  type Sandbox,
+  type SandboxProcess,
+  type SpawnOptions,
 } from '../types.js';
 import {
   diffListings,
@@ -182,8 +184,12 @@ export class GuestSandbox implements Sandbox {
     return this.exitedBy ? { died: this.exitedBy } : {};
   }
 
-  async readFile(path: string): Promise<Buffer | undefined> {
-    return this.guest.agent.readFile(path).catch(() => undefined);
+  async readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined> {
+    const data = await this.guest.agent.readFile(path).catch(() => undefined);
+    const maxBytes = options?.maxBytes;
+    if (data && maxBytes !== undefined && data.length > maxBytes)
+      throw new FileTooLargeError(path, data.length, maxBytes);
+    return data;
   }
 
   async writeFile(path: string, data: string | Buffer, options: { mode?: number } = {}): Promise<void> {
@@ -223,7 +229,14 @@ export class GuestSandbox implements Sandbox {
       const space = record.indexOf(' ');
       if (space < 0) continue;
       const path = record.slice(space + 1);
-      if (match(path)) out.push({ path, mtimeMs: Number(record.slice(0, space)) * 1000 });
+      if (!match(path.replaceAll('\n', '_'))) continue;
+      const mtimeMs = Number(record.slice(0, space)) * 1000;
+      const unreadable = path.includes('\n')
+        ? NEWLINE_NAME
+        : Buffer.byteLength(`${dir}/${path}`) >= PATH_MAX
+          ? PATH_TOO_LONG
+          : undefined;
+      out.push({ path, mtimeMs, ...(unreadable ? { unreadable } : {}) });
     }
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }

@@ -15,6 +15,7 @@ import {
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatSize } from '../../config/size.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
@@ -429,7 +430,7 @@ export class NamespaceSandbox implements Sandbox {
       return {
         name: 'output',
         value: bytes,
-        message: `stopped at the output limit (limits.output = ${formatBytes(bytes)}): it wrote more than that`,
+        message: `stopped at the output limit (limits.output = ${formatSize(bytes)}): it wrote more than that`,
       };
     }
     const after = limitCounters(cgroupDirs);
@@ -437,7 +438,7 @@ export class NamespaceSandbox implements Sandbox {
       return {
         name: 'memory',
         value: limits.memoryBytes,
-        message: `the memory limit (limits.memory = ${formatBytes(limits.memoryBytes)}) was reached: the kernel's OOM killer ended ${after.oomKills - before.oomKills} process(es)`,
+        message: `the memory limit (limits.memory = ${formatSize(limits.memoryBytes)}) was reached: the kernel's OOM killer ended ${after.oomKills - before.oomKills} process(es)`,
       };
     }
     if (after.pidsRefused > before.pidsRefused && limits.pids) {
@@ -455,7 +456,7 @@ export class NamespaceSandbox implements Sandbox {
           return {
             name: 'disk',
             value: limits.diskBytes,
-            message: `the disk quota (limits.disk = ${formatBytes(limits.diskBytes)}, the sandbox's writes and /tmp together) is full: writes failed with ENOSPC`,
+            message: `the disk quota (limits.disk = ${formatSize(limits.diskBytes)}, the sandbox's writes and /tmp together) is full: writes failed with ENOSPC`,
           };
         }
       } catch {
@@ -498,8 +499,11 @@ export class NamespaceSandbox implements Sandbox {
 
   // File methods resolve symbolic links inside the sandbox's root (resolveInRoot), so a link a
   // test planted never makes seedfork read or write a host file.
-  async readFile(path: string): Promise<Buffer | undefined> {
-    return hostFiles.read(this.safeHostPath(path));
+  async readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined> {
+    const maxBytes = options?.maxBytes;
+    return maxBytes === undefined
+      ? hostFiles.read(this.safeHostPath(path))
+      : hostFiles.read(this.safeHostPath(path), maxBytes, 'throw');
   }
 
   async writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {
@@ -592,18 +596,6 @@ export class NamespaceSandbox implements Sandbox {
       throw new SeedforkError(`sandbox ${this.id} was already killed`);
     }
   }
-}
-
-/** Bytes as a short binary size: `512 MiB`, `4 GiB`, `100 B`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value} ${units[unit]}`;
 }
 
 /** Unmount a sandbox's disk quota whose watcher died before it could (a no-op when not mounted). */

@@ -83,8 +83,9 @@ export class NoneSandbox implements Sandbox {
     return child;
   }
 
-  readFile(path: string): Promise<Buffer | undefined> {
-    return hostFiles.read(path);
+  readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer | undefined> {
+    const maxBytes = options?.maxBytes;
+    return maxBytes === undefined ? hostFiles.read(path) : hostFiles.read(path, maxBytes, 'throw');
   }
 
   writeFile(path: string, data: string | Buffer, options?: { mode?: number }): Promise<void> {

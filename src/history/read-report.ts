@@ -120,6 +120,21 @@ function fromRunResult(doc: RunResult): Omit<Report, 'content'> {
   return { cases, ...(Number.isFinite(started) ? { timestamp: started } : {}) };
 }
 
+/**
+ * How many `<testcase` elements a report's bytes hold, counting up to `stop` (a seedfork JSON
+ * result has none): cheap enough to run before parsing, whose memory grows with the cases.
+ */
+export function countJUnitCases(content: Buffer, stop: number): number {
+  let count = 0;
+  for (
+    let at = content.indexOf('<testcase');
+    at !== -1 && count < stop;
+    at = content.indexOf('<testcase', at + 9)
+  )
+    count++;
+  return count;
+}
+
 /** A regular file's bytes, refused beyond MAX_REPORT_BYTES without reading it all. */
 function readBounded(path: string): Buffer {
   let fd: number;

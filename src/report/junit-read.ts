@@ -97,7 +97,25 @@ function timestampOf(doc: Node): number | undefined {
   return undefined;
 }
 
+/**
+ * The document before its root element (declaration, comments, DOCTYPE): where entity
+ * declarations live.
+ */
+function prolog(xml: string): string {
+  const root = /<[A-Za-z_]/.exec(xml);
+  return root ? xml.slice(0, root.index) : xml;
+}
+
+/**
+ * @throws SeedforkError on entity declarations, which no JUnit writer emits and which are how
+ *   entity-expansion ("billion laughs") and external-entity (XXE) attacks work
+ *   (OWASP XML External Entity Prevention Cheat Sheet), or on XML that does not parse
+ */
 function parse(xml: string): Node {
+  if (/<!ENTITY/i.test(prolog(xml)))
+    throw new SeedforkError(
+      'the report declares XML entities (<!ENTITY>): refused, since no JUnit writer needs them and they are how entity-expansion (billion laughs) and external-entity attacks work',
+    );
   try {
     return parser.parse(xml, true) as Node;
   } catch (error) {

@@ -3,38 +3,34 @@ import { bodyLimit } from 'hono/body-limit';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { parseDuration } from '../history/duration.js';
 import { flakyTests } from '../history/flaky.js';
-import { IngestConflict, ingest } from '../history/ingest.js';
+import { IngestConflict, type PreparedIngest, storeIngest } from '../history/ingest.js';
 import { activeQuarantine, quarantineMatcher } from '../history/quarantine.js';
-import { MAX_REPORT_BYTES, parseReport } from '../history/read-report.js';
+import { MAX_REPORT_BYTES } from '../history/read-report.js';
 import type { HistoryStore } from '../history/store.js';
 import { type TokenGrant, verifyToken } from '../history/tokens.js';
 import { dashboardRoutes, isLocal } from './dashboard/routes.js';
+import { UploadThread } from './ingest/thread.js';
+import { type UploadLimits, UploadTooLarge } from './ingest/upload.js';
 import { queueRoutes } from './queue/routes.js';
-import { serviceRequest } from './service-request.js';
 
-/** What `POST /api/v1/runs` takes: one CI job's reports, base64-encoded. */
-export interface RunUpload {
-  service: string;
-  build: string;
-  attempt?: number;
-  commit?: string;
-  branch?: string;
-  /** ISO 8601 */
-  at?: string;
-  dependsOn?: string[];
-  replace?: boolean;
-  reports: { name: string; content: string }[];
-}
+export type { RunUpload } from './ingest/upload.js';
 
-/** Largest request body: a few reports at the report limit, base64 (4/3). */
+/** Largest request body: a few reports at the report limit, base64 (4/3), in bytes. */
 const MAX_BODY_BYTES = 4 * MAX_REPORT_BYTES;
+
+/** What one upload may hold unless the caller says otherwise: 64 MiB per report (as
+ * `seedfork ingest` reads them) and 1,000,000 test cases. */
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { reportBytes: MAX_REPORT_BYTES, tests: 1_000_000 };
 
 /**
  * The history server's HTTP API (Hono):
  * - `POST /api/v1/runs`: ingest one job (`RunUpload`), with `Authorization: Bearer <token>`; an
  *   ingest token only for its own service (else 403), none or an unknown one 401; a job
- *   ingested before with other reports 409; bad reports 400 with the reason. Answers the
- *   ingest outcome, with each failed test's quarantine reason (for `--gate`).
+ *   ingested before with other reports 409; bad reports or fields 400 with the reason (naming
+ *   the field); a body, report or test count over the server's limits 413 naming the limit.
+ *   The upload is parsed on a worker thread and stored in batches, so other requests are
+ *   answered meanwhile. Answers the ingest outcome, with each failed test's quarantine reason
+ *   (for `--gate`).
  * - `GET /api/v1/flaky?service=&since=30d`: the verdicts, as `seedfork flaky --json`; open to
  *   loopback clients, a token needed from elsewhere.
  * - `GET /api/v1/health`.
@@ -44,7 +40,12 @@ const MAX_BODY_BYTES = 4 * MAX_REPORT_BYTES;
  */
 export function historyApp(
   store: HistoryStore,
-  options: { regressionRuns: number; dependsOn?: Record<string, string[]> } = { regressionRuns: 2 },
+  options: {
+    regressionRuns: number;
+    dependsOn?: Record<string, string[]>;
+    /** What one upload may hold (DEFAULT_UPLOAD_LIMITS). */
+    uploadLimits?: UploadLimits;
+  } = { regressionRuns: 2 },
 ): Hono {
   const app = new Hono();
 
@@ -55,40 +56,41 @@ export function historyApp(
 
   app.get('/api/v1/health', (c) => c.json({ ok: true, store: store.kind }));
 
-  app.post('/api/v1/runs', bodyLimit({ maxSize: MAX_BODY_BYTES }), async (c) => {
-    const request = await serviceRequest<RunUpload>(c, grant, {
-      check: (b) =>
-        typeof b?.service !== 'string' || typeof b.build !== 'string' || !Array.isArray(b.reports)
-          ? 'service, build and reports[] are required'
-          : undefined,
-      forbidden: (mine, wanted) => `this token may ingest for ${mine} only, not ${wanted}`,
-    });
-    if ('refusal' in request) return request.refusal;
-    const { body } = request;
+  const uploads = new UploadThread();
+  const limits = options.uploadLimits ?? DEFAULT_UPLOAD_LIMITS;
+  const bodyCap = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      c.json(
+        {
+          error: `the request body is over the server's limit of ${MAX_BODY_BYTES / 1024 ** 2} MiB: send fewer reports per ingest`,
+        },
+        413,
+      ),
+  });
+  app.post('/api/v1/runs', bodyCap, async (c) => {
+    const who = await grant(c.req.header('authorization'));
+    if (!who)
+      return c.json({ error: 'a valid bearer token is needed: seedfork token create --service S' }, 401);
+    let prepared: PreparedIngest;
     try {
-      const reports = body.reports.map((r) =>
-        parseReport(String(r.name), Buffer.from(String(r.content), 'base64')),
-      );
-      const at = body.at === undefined ? undefined : Date.parse(body.at);
-      if (at !== undefined && !Number.isFinite(at))
-        throw new SeedforkError(`at: "${body.at}" is not an ISO-8601 time`);
-      const outcome = await ingest(store, {
-        service: body.service,
-        build: body.build,
-        attempt: body.attempt ?? 1,
-        ...(body.commit ? { commit: body.commit } : {}),
-        ...(body.branch ? { branch: body.branch } : {}),
-        ...(at !== undefined ? { at } : {}),
-        dependsOn: Array.isArray(body.dependsOn) ? body.dependsOn.map(String) : [],
-        reports,
-        replace: body.replace === true,
-      });
+      // parsed on a worker thread: a large report does not hold up other requests
+      prepared = await uploads.prepare(new Uint8Array(await c.req.arrayBuffer()), limits);
+    } catch (error) {
+      if (error instanceof UploadTooLarge) return c.json({ error: error.message }, 413);
+      if (error instanceof SeedforkError) return c.json({ error: error.message }, 400);
+      throw error;
+    }
+    if (who.scope !== 'admin' && who.service !== prepared.service)
+      return c.json({ error: `this token may ingest for ${who.service} only, not ${prepared.service}` }, 403);
+    try {
+      const outcome = await storeIngest(store, prepared);
       const quarantined = quarantineMatcher(await activeQuarantine(store));
       return c.json({
         ...outcome,
         failed: outcome.failed.map((f) => ({
           ...f,
-          quarantined: quarantined(body.service, f.file, f.name)?.reason,
+          quarantined: quarantined(prepared.service, f.file, f.name)?.reason,
         })),
       });
     } catch (error) {
@@ -106,7 +108,7 @@ export function historyApp(
     try {
       since = Date.now() - parseDuration(c.req.query('since') ?? '30d');
     } catch (error) {
-      return c.json({ error: (error as Error).message }, 400);
+      return c.json({ error: `since: ${(error as Error).message}` }, 400);
     }
     const service = c.req.query('service');
     const branch = c.req.query('branch');

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { HistoryStore, Queryable } from '../../history/store.js';
+import { wholeNumber } from '../../http/fields.js';
 import {
   LEASE_LIMITS_MS,
   MIN_SECRET_LENGTH,
@@ -10,6 +11,9 @@ import {
   type QueueJoined,
   type QueueNext,
 } from '../../plan/queue-protocol.js';
+
+/** Largest predicted cost of a file, in ms (a year): keeps sums and orders finite. */
+const MAX_COST_MS = 365 * 86_400_000;
 
 /** A call the queue's state refuses (HTTP 409): another suite, or a job given up on (`lost`). */
 export class QueueConflict extends SeedforkError {
@@ -121,13 +125,19 @@ function validJoin(join: QueueJoin): void {
   if (!Array.isArray(join.files) || join.files.length === 0)
     throw new SeedforkError('files must list at least one { file, costMs }');
   for (const f of join.files)
-    if (typeof f?.file !== 'string' || f.file === '' || !Number.isFinite(f.costMs) || f.costMs < 0)
-      throw new SeedforkError(`bad file entry ${JSON.stringify(f)}: expected { file, costMs >= 0 }`);
+    if (
+      typeof f?.file !== 'string' ||
+      f.file === '' ||
+      typeof f.costMs !== 'number' ||
+      !(f.costMs >= 0 && f.costMs <= MAX_COST_MS)
+    )
+      throw new SeedforkError(
+        `bad file entry ${JSON.stringify(f)}: expected { file, costMs } with costMs from 0 to ${MAX_COST_MS}`,
+      );
   if (new Set(join.files.map((f) => f.file)).size !== join.files.length)
     throw new SeedforkError('files lists a file twice');
   const { min, max } = LEASE_LIMITS_MS;
-  if (!Number.isInteger(join.leaseMs) || join.leaseMs < min || join.leaseMs > max)
-    throw new SeedforkError(`leaseMs must be a whole number of ms from ${min} to ${max}`);
+  wholeNumber('leaseMs', join.leaseMs, min, max);
 }
 
 /**

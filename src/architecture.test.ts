@@ -17,6 +17,7 @@ const LAYERS = [
   'plan',
   'init',
   'run',
+  'sdk',
   'audit',
   'history',
   'server',

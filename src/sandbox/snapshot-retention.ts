@@ -10,7 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { removeTree } from './remove-tree.js';
 
 /**
@@ -137,4 +137,37 @@ export async function pruneSnapshots(snapshotsDir: string, options: PruneOptions
     if (name.startsWith('.removing-') && Date.now() - statSync(path).ctimeMs > 60_000) removeTree(path);
   }
   return removed;
+}
+
+/**
+ * Remove one snapshot directory now (`seedfork` SDK's Snapshot.delete): renamed away first, so
+ * that no run opens it meanwhile, then removed unless a live run other than `self` registered
+ * as a user (it is then put back).
+ * @returns false when there was no such snapshot
+ * @throws Error naming the run that still uses it
+ */
+export async function removeSnapshot(
+  dir: string,
+  options: { self: string; isLive: (run: string) => Promise<boolean> },
+): Promise<boolean> {
+  const doomed = join(dirname(dir), `.removing-${basename(dir)}-${randomBytes(3).toString('hex')}`);
+  try {
+    renameSync(dir, doomed);
+  } catch {
+    return false;
+  }
+  let users: string[] = [];
+  try {
+    users = readdirSync(join(doomed, 'users'));
+  } catch {
+    // never registered
+  }
+  for (const run of users) {
+    if (run !== options.self && (await options.isLive(run))) {
+      renameSync(doomed, dir);
+      throw new Error(`snapshot ${basename(dir)} is in use by another seedfork process (run ${run})`);
+    }
+  }
+  removeTree(doomed);
+  return true;
 }

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { ListeningSocket } from './proc-net.js';
@@ -205,6 +206,13 @@ export interface Sandbox {
   changedFiles(ignore?: (path: string) => boolean): Promise<FileChanges>;
   /** TCP sockets listening in the sandbox's network namespace. */
   listeningSockets(): Promise<ListeningSocket[]>;
+  /**
+   * A connection from the host to `127.0.0.1:<port>` inside the sandbox (its own network
+   * namespace, which the host cannot reach by address), through a bridge process started in
+   * the sandbox on first use. Only where the backend can (namespace).
+   * @throws SeedforkError when the bridge cannot start; the socket errors when nothing listens
+   */
+  connect?(port: number): Promise<Socket>;
   /** Processes running in the sandbox except its init (pids as the sandbox sees them). */
   processes(): Promise<SandboxProcess[]>;
   /** Host directory for this sandbox's logs (service logs, captured output). */
@@ -335,6 +343,13 @@ export interface Backend {
     snapshot: Snapshot | undefined,
     options?: { limits?: ResourceLimits; shareNetwork?: boolean },
   ): Promise<Sandbox>;
+  /**
+   * Remove the cached snapshot with this key now. Sandboxes already forked from it must be
+   * killed first (the namespace backend's forks read its files).
+   * @returns false when there was none
+   * @throws Error when another live seedfork process uses it
+   */
+  deleteSnapshot(key: string): Promise<boolean>;
   /** Remove sandboxes, cgroups and half-built snapshots that crashed or kept runs left behind. */
   gc(options?: GcOptions): Promise<GcReport>;
   /** Live sandboxes under this backend's state (kept ones and those of running seedfork processes). */

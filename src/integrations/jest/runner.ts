@@ -5,6 +5,7 @@ import { filterHostEnv } from '../../sandbox/host-env.js';
 import type { RunningTemplate } from '../../sandbox/process-template.js';
 import { startJestZygote } from './zygote-start.js';
 
+export { withSandbox } from '../../sdk/seeded.js';
 export { databasePerTest, rollbackPerTest, withTestDatabase } from '../fixtures/jest.js';
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */

@@ -5,7 +5,8 @@ import { openProjectEnvironment } from '../project-environment.js';
 import { StartedWorker, startedWorkerPool } from '../started-workers.js';
 import { ChannelPoolWorker } from './channel-worker.js';
 
-export { type DatabaseFixtures, databaseFixtures } from '../fixtures/vitest.js';
+export { withSandbox } from '../../sdk/seeded.js';
+export { type DatabaseFixtures, databaseFixtures, sandboxFixtures } from '../fixtures/vitest.js';
 
 import { startVitestWorker, startVitestZygote, type VitestWorkerSpec, workerKey } from './worker-process.js';
 

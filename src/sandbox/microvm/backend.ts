@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedforkError } from '../../errors/seedfork-error.js';
-import { pruneSnapshots, recordSize, registerUse } from '../snapshot-retention.js';
+import { pruneSnapshots, recordSize, registerUse, removeSnapshot } from '../snapshot-retention.js';
 import type {
   AttachCommand,
   Backend,
@@ -213,6 +213,15 @@ export class MicrovmBackend implements Backend {
     }
     this.snapshots.set(key, vm);
     return { key, createdAt: vm.createdAt, layers: [] };
+  }
+
+  async deleteSnapshot(key: string): Promise<boolean> {
+    if (!/^[\w.-]+$/.test(key) || key.startsWith('.')) return false;
+    this.snapshots.delete(key);
+    return removeSnapshot(await this.snapshotDir(key), {
+      self: this.owner,
+      isLive: async (owner) => ownerAlive(owner),
+    });
   }
 
   /**

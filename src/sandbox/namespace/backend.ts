@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { removeTree } from '../remove-tree.js';
-import { pruneSnapshots, recordSize, registerUse } from '../snapshot-retention.js';
+import { pruneSnapshots, recordSize, registerUse, removeSnapshot } from '../snapshot-retention.js';
 import {
   type AttachCommand,
   type Backend,
@@ -241,6 +241,15 @@ export class NamespaceBackend implements Backend {
       removeTree(building);
       throw error;
     }
+  }
+
+  async deleteSnapshot(key: string): Promise<boolean> {
+    if (!/^[\w.-]+$/.test(key) || key.startsWith('.')) return false;
+    await this.runLock.hold();
+    return removeSnapshot(join(this.snapshotsDir, key), {
+      self: this.runLock.id,
+      isLive: (run) => this.runLock.isLive(run),
+    });
   }
 
   async fork(

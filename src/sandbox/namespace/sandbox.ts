@@ -12,6 +12,7 @@ import {
   statfsSync,
   writeFileSync,
 } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -122,6 +123,23 @@ export type SandboxState =
   | { name: 'dead'; cause: string };
 
 /** Which states each state may move to (see {@link SandboxState}). */
+/**
+ * The bridge connect() starts in a sandbox (run by `node -e`, argv: socket path, port): a Unix
+ * socket server whose every connection is joined to 127.0.0.1:port; prints `ready` once it
+ * listens.
+ */
+const PORT_BRIDGE = `
+const net = require('node:net');
+const [path, port] = process.argv.slice(1);
+try { require('node:fs').unlinkSync(path); } catch {}
+net.createServer((client) => {
+  const target = net.connect(Number(port), '127.0.0.1');
+  client.pipe(target).pipe(client);
+  target.on('error', () => client.destroy());
+  client.on('error', () => target.destroy());
+}).listen(path, () => console.log('ready'));
+`;
+
 const TRANSITIONS: Record<SandboxState['name'], SandboxState['name'][]> = {
   running: ['kept', 'killing', 'dead'],
   kept: ['killing', 'dead'],
@@ -162,6 +180,8 @@ export class NamespaceSandbox implements Sandbox {
   readonly initPid: number;
   private state: SandboxState = { name: 'running' };
   private execs = 0;
+  /** Port bridges started by connect(), by port: the host path of each one's Unix socket. */
+  private readonly bridges = new Map<number, Promise<string>>();
   private gone: Promise<void> = Promise.resolve();
   /** The cgroup's limit counters when the sandbox was made (see {@link incidents}). */
   private readonly forkCounters: LimitCounters;
@@ -537,6 +557,51 @@ export class NamespaceSandbox implements Sandbox {
 
   async listeningSockets(): Promise<ListeningSocket[]> {
     return readListeningSockets(`/proc/${this.initPid}/net`);
+  }
+
+  async connect(port: number): Promise<Socket> {
+    this.assertUsable();
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw new SeedforkError(`port must be a whole number from 1 to 65535, not ${port}`);
+    let bridge = this.bridges.get(port);
+    if (!bridge) {
+      bridge = this.startBridge(port);
+      this.bridges.set(port, bridge);
+      bridge.catch(() => this.bridges.delete(port));
+    }
+    const path = await bridge;
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ path });
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    });
+  }
+
+  /**
+   * Start a process in the sandbox that listens on a Unix socket in its /tmp and joins each
+   * connection to 127.0.0.1:`port` there; resolves with the socket's path as the host reaches
+   * it (through /proc/<init>/root). It dies with the sandbox.
+   */
+  private async startBridge(port: number): Promise<string> {
+    const inside = `/tmp/.seedfork-port-${port}.sock`;
+    const child = this.spawn([process.execPath, '-e', PORT_BRIDGE, inside, String(port)], {
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    let said = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk) => {
+        said += chunk;
+        if (said.includes('ready')) resolve();
+      });
+      child.stderr?.on('data', (chunk) => {
+        said += chunk;
+      });
+      child.once('exit', (code) =>
+        reject(new SeedforkError(`the port bridge in sandbox ${this.id} exited (${code}): ${said.trim()}`)),
+      );
+    });
+    return this.hostPath(inside);
   }
 
   async processes(): Promise<SandboxProcess[]> {

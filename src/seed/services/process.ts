@@ -34,7 +34,14 @@ export function track(child: ChildProcess): ServiceProcess {
     async stop(signal, graceMs) {
       if (state !== undefined) return;
       child.kill(signal);
-      const timedOut = await Promise.race([done.then(() => false), sleep(graceMs).then(() => true)]);
+      // the grace timer is cancelled once the process is gone: a library user's process would
+      // otherwise stay alive until it fires
+      const grace = new AbortController();
+      const timedOut = await Promise.race([
+        done.then(() => false),
+        sleep(graceMs, true, { signal: grace.signal }).catch(() => false),
+      ]);
+      grace.abort();
       if (timedOut) {
         child.kill('SIGKILL');
         await done;

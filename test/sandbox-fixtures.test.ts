@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
+import { microvmMissing, qemuPids } from './support/microvm.js';
 import { makeProject, REPO } from './support/project.js';
 
 const execFileP = promisify(execFile);
@@ -173,4 +174,47 @@ test('fails', async ({ sandbox }) => {
       expect(gc.code, gc.out).toBe(0);
     }
   }, 180_000);
+
+  const why = microvmMissing();
+  if (why) console.warn(`skipping the sandbox fixtures on the microvm backend: ${why}`);
+
+  test.skipIf(why !== undefined)(
+    'vitest on the microvm backend: three concurrent tests each get a guest forked from the saved one',
+    async () => {
+      // the same patterns through exec, in the guest (a host address reaches no port in a guest)
+      const dir = project('sandbox-fixtures-microvm', {
+        'seedfork.config.mjs': CONFIG.replace(
+          'export default {',
+          "export default {\n  isolation: 'microvm',",
+        ),
+        'vitest.config.mjs':
+          "export default { test: { include: ['test/*.test.mjs'], testTimeout: 300_000, hookTimeout: 300_000 } };\n",
+        'test/patterns.test.mjs': `import { describe, expect, test as base } from 'vitest';
+import { sandboxFixtures } from 'seedfork/vitest';
+const test = base.extend(sandboxFixtures());
+describe('a guest per test', () => {
+  for (const i of [0, 1, 2])
+    test.concurrent('test ' + i, async ({ sandbox }) => {
+      expect(sandbox.backend).toBe('microvm');
+      const bump = await sandbox.exec(['psql', '-qtAX', '-c', 'update counters set n = n + 1 where id = 1 returning n']);
+      expect(bump.stdout, bump.stderr).toBe('1\\n');
+      const port = await sandbox.exec(['node', '-e', "require('net').createServer().listen(8080, '127.0.0.1', function () { console.log('bound'); this.close(); })"]);
+      expect(port.stdout, port.stderr).toBe('bound\\n');
+      const file = await sandbox.exec('set -o noclobber; echo ' + i + ' > /tmp/state && cat /tmp/state');
+      expect(file.stdout, file.stderr).toBe(i + '\\n');
+      await expect(sandbox.url(8080)).rejects.toThrow(/cannot reach a port in its sandbox from the host/);
+    });
+});
+`,
+      });
+      const r = await execFileP(join(REPO, 'node_modules/.bin/vitest'), ['run'], {
+        cwd: dir,
+        env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+      }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+      expect('code' in r ? r.code : 0, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/3 passed/);
+      expect(qemuPids()).toEqual([]);
+    },
+    600_000,
+  );
 });

@@ -4,7 +4,7 @@
 //
 //   npm run demo:sdk                      # after ./scripts/setup.sh
 //   SEEDFORK_KEEP_FAILED=1 npm run demo:sdk   # a failed file's sandbox is kept: seedfork shell <id>
-//   node examples/sdk/fork-per-test.mjs --isolation microvm
+//   node examples/sdk/fork-per-test.mjs --isolation microvm [test/users.test.js …]
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -13,7 +13,10 @@ import { parseArgs } from 'node:util';
 import { Snapshot } from '../../dist/sdk/index.js';
 
 const app = join(import.meta.dirname, '../todo-api');
-const { values: flags } = parseArgs({ options: { isolation: { type: 'string', default: 'namespace' } } });
+const { values: flags, positionals } = parseArgs({
+  options: { isolation: { type: 'string', default: 'namespace' } },
+  allowPositionals: true,
+});
 
 // the cache key: what the seed depends on (the migrations, the seed script, the lockfile)
 const inputs = [
@@ -44,10 +47,13 @@ console.log(
   `snapshot ${snapshot.key} (${snapshot.createdAt}) ready in ${Math.round(performance.now() - seedStarted)} ms`,
 );
 
-const files = readdirSync(join(app, 'test'))
-  .filter((f) => f.endsWith('.test.js'))
-  .sort()
-  .map((f) => `test/${f}`);
+const files =
+  positionals.length > 0
+    ? positionals
+    : readdirSync(join(app, 'test'))
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => `test/${f}`);
 const concurrency = Math.max(1, Math.min(availableParallelism(), snapshot.forksThatFit(), files.length));
 const keepFailed = process.env.SEEDFORK_KEEP_FAILED === '1';
 const started = performance.now();

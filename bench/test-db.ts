@@ -7,13 +7,16 @@
  *   2. `CREATE DATABASE … TEMPLATE` without a pool, each strategy;
  *   3. a rollback fixture's per test cost (`withRollback` on a worker's connection: BEGIN,
  *      the test's statement, ROLLBACK), and the same with a connection per test;
- *   4. a sandbox fork with its own PostgreSQL ready, then `psql -c 'select 1'` inside it.
+ *   4. inside a sandbox, with N = 0, 32 and 128 databases cloned at seed time (config `pool`):
+ *      the snapshot's size, a fork with its PostgreSQL ready, and testDatabase() + connect at 5
+ *      and 50 tests per second (30 tests, a test file's worth; with 128, also 120 tests).
  * Also the floor (a connection to a database that exists) and the pool at 5 tests per second.
  * Goal: a pooled database, connected, under 5 ms p50 at 50 tests per second (IntegreSQL reports
  * about 70 ms per test database, pgtestdb about 10 ms). PostgreSQL runs on the host with
  * fsync off, as in sandboxes. Needs root (PostgreSQL runs as the postgres account; sandboxes).
  * Run with `npm run bench:test-db`.
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -21,13 +24,53 @@ import { parseConfig } from '../src/config/load.js';
 import { urlFor } from '../src/pg/names.js';
 import { withRollback } from '../src/pg/rollback.js';
 import { closeTestDatabases, testDatabase } from '../src/pg/test-database.js';
-import { sandboxEnvironment } from '../src/run/environment.js';
+import { sandboxEnvironment, type TestEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
-import { findPostgresBin } from '../src/seed/services/postgres.js';
+import { diskUsage } from '../src/sandbox/snapshot-retention.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
 import { startHostPostgres } from '../test/support/postgres.js';
 
 const REPO = resolve(import.meta.dirname, '..');
+
+/** The seed of the sandboxes' database: one table of 1,000 rows, as on the host. */
+const SEED_STEP = `psql -Xqc "create table accounts (id serial primary key, name text not null); insert into accounts (name) select 'user ' || g from generate_series(1, 1000) g"`;
+
+/**
+ * Run inside a sandbox (argv: rate, tests): the pool is started by a first take (timed apart:
+ * a test file pays it once), then tests start at \`rate\` a second whatever earlier ones do, each
+ * taking a database, connecting, holding it 10 ms and releasing it; prints the latencies as JSON.
+ */
+const INNER = `import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeTestDatabases, testDatabase } from '${join(REPO, 'dist/pg/index.js')}';
+const [rate, tests] = process.argv.slice(2).map(Number);
+const connect = async (url) => { const c = new pg.Client(url); await c.connect(); await c.query('select 1'); return c; };
+const floor = [];
+for (let i = 0; i < 20; i++) {
+  const t = performance.now();
+  await (await connect(process.env.DATABASE_URL)).end();
+  floor.push(performance.now() - t);
+}
+let t = performance.now();
+await (await testDatabase()).release();
+const startMs = performance.now() - t;
+const latencies = [];
+const takes = [];
+const started = performance.now();
+await Promise.all(Array.from({ length: tests }, async (_, k) => {
+  await sleep(Math.max(0, started + (k * 1000) / rate - performance.now()));
+  const t = performance.now();
+  const db = await testDatabase();
+  takes.push(performance.now() - t);
+  const client = await connect(db.url);
+  latencies.push(performance.now() - t);
+  await sleep(10);
+  await client.end();
+  await db.release();
+}));
+await closeTestDatabases();
+console.log(JSON.stringify({ latencies, takes, floor, startMs }));
+`;
 const RATE_PER_S = 50;
 const TESTS = 150;
 
@@ -151,35 +194,89 @@ async function main(): Promise<void> {
     row('withRollback with a connection per test', own);
     await admin.end();
 
-    // 4. a sandbox fork with its own PostgreSQL
-    const pgConfig = { port: 5432, database: 'app' };
-    const loaded = {
-      config: parseConfig({ seed: { services: { postgres: pgConfig } }, test: { include: ['x'] } }),
-      file: join(REPO, 'test-output', 'bench-test-db', 'seedfork.config.json'),
-      root: join(REPO, 'test-output', 'bench-test-db'),
-    };
-    const psql = join(findPostgresBin(loaded.config.seed.services.postgres as never), 'psql');
-    const backend = new NamespaceBackend(join(REPO, 'test-output', 'bench-test-db-state'));
-    const environment = await sandboxEnvironment(backend, {
-      loaded,
-      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    const forks: number[] = [];
-    try {
-      for (let i = 0; i < 17; i++) {
+    // 4. inside a sandbox: the databases cloned at seed time (config pool: N) and frozen in the
+    // snapshot; per N, the snapshot's size, the fork (with its PostgreSQL ready), and the take
+    // + connect of a test file's tests at 5 and 50 a second, measured by a script in the sandbox
+    const root = join(REPO, 'test-output', 'bench-test-db');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'inner.mjs'), INNER);
+    const state = join(REPO, 'test-output', 'bench-test-db-state');
+    rmSync(state, { recursive: true, force: true }); // each snapshot seeded in this run, timed
+    const backend = new NamespaceBackend(state);
+    console.log('');
+    // seed the three snapshots, then fork them in turn (30 each), so that drift in the
+    // machine's speed falls on all three alike
+    const environments: { pool: number; environment: TestEnvironment }[] = [];
+    for (const pool of [0, 32, 128]) {
+      const loaded = {
+        config: parseConfig({
+          seed: {
+            services: { postgres: { port: 5432, database: 'app', pool } },
+            steps: [SEED_STEP],
+          },
+          test: { include: ['x'] },
+        }),
+        file: join(root, 'seedfork.config.json'),
+        root,
+      };
+      const seeding = performance.now();
+      const environment = await sandboxEnvironment(backend, {
+        loaded,
+        baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      });
+      const seedMs = performance.now() - seeding;
+      const layer = environment.layers?.[0];
+      const size = layer ? diskUsage(layer) : Number.NaN;
+      console.log(
+        `pool ${String(pool).padStart(3)}: snapshot ${(size / 1024 ** 2).toFixed(0)} MiB, seeded in ${(seedMs / 1000).toFixed(1)} s`,
+      );
+      environments.push({ pool, environment });
+    }
+    const forks = new Map<number, number[]>(environments.map((e) => [e.pool, []]));
+    for (let i = 0; i < 32; i++)
+      for (const { pool, environment } of environments) {
         const t = performance.now();
         const lease = await environment.acquire();
-        const r = await lease.sandbox.exec([psql, lease.serviceUrls.postgres!, '-Xqtc', 'select 1'], {
-          env: lease.env,
-        });
-        if (r.exitCode !== 0) throw new Error(`psql in the sandbox failed: ${r.output}`);
-        if (i >= 2) forks.push(performance.now() - t);
+        if (i >= 2) forks.get(pool)!.push(performance.now() - t);
         await lease.release(false);
       }
-    } finally {
-      await environment.close();
+    for (const { pool } of environments) row(`fork + its PostgreSQL ready, pool ${pool}`, forks.get(pool)!);
+    for (const { pool, environment } of environments) {
+      console.log(`pool ${pool}:`);
+      try {
+        for (const [rate, tests] of [
+          [5, 30],
+          [RATE_PER_S, 30],
+          ...(pool >= 128 ? [[RATE_PER_S, 120] as const] : []),
+        ] as const) {
+          const lease = await environment.acquire();
+          const r = await lease.sandbox.exec(['node', join(root, 'inner.mjs'), String(rate), String(tests)], {
+            env: lease.env,
+            cwd: root,
+            timeoutMs: 300_000,
+          });
+          await lease.release(false);
+          const line = r.output.split('\n').find((l) => l.startsWith('{'));
+          if (r.exitCode !== 0 || !line) throw new Error(`the sandbox's bench failed: ${r.output}`);
+          const { latencies, takes, floor, startMs } = JSON.parse(line) as Record<
+            'latencies' | 'takes' | 'floor',
+            number[]
+          > & {
+            startMs: number;
+          };
+          const p50 = quantile(latencies, 0.5);
+          row(
+            `  in a sandbox: testDatabase() + connect, ${rate}/s`,
+            latencies,
+            `pool start ${startMs.toFixed(0)} ms${rate === RATE_PER_S ? `; goal p50 < 5 ms: ${p50 < 5 ? 'met' : 'MISSED'}` : ''}`,
+          );
+          row('    of which the take (lock, rename)', takes);
+          row('    floor: connect + select 1 to an existing database', floor);
+        }
+      } finally {
+        await environment.close();
+      }
     }
-    row('sandbox fork + its PostgreSQL ready + psql select 1', forks);
   } finally {
     await closeTestDatabases();
     server.stop();

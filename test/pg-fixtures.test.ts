@@ -174,4 +174,53 @@ describe.skipIf(!isRoot)('database fixtures inside a sandbox, on the real runner
     },
     180_000,
   );
+
+  test('databases cloned at seed time: every sandbox starts with `pool` of them, takes them first and clones none ahead; pool 0 clones none', async () => {
+    const PRECLONED = `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { testDatabase } from 'seedfork/pg';
+const fresh = async () => {
+  const c = new pg.Client(process.env.DATABASE_URL);
+  await c.connect();
+  const { rows } = await c.query("select datname from pg_database where datname like 'sfpool%' order by 1");
+  await c.end();
+  return rows.map((r) => r.datname.slice(r.datname.lastIndexOf('_') + 1));
+};
+test('the pool', async () => {
+  const expected = Number(process.env.EXPECTED_POOL);
+  const ready = await fresh();
+  assert.equal(ready.length, expected);
+  if (expected === 0) return assert.equal(process.env.SEEDFORK_PG_POOL_READY, undefined);
+  assert.equal(process.env.SEEDFORK_PG_POOL_READY, process.env.SEEDFORK_SNAPSHOT_KEY.slice(0, 16));
+  const taken = [];
+  for (let i = 0; i < expected; i++) taken.push(await testDatabase());
+  assert.deepEqual(taken.map((d) => d.name.slice(d.name.lastIndexOf('_') + 1)).sort(), [...ready].sort());
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await fresh()).length, 0, 'nothing is cloned ahead while the seeded ones last');
+  const more = await testDatabase(); // one more than the snapshot holds: cloned on demand
+  assert.ok(!ready.includes(more.name.slice(more.name.lastIndexOf('_') + 1)));
+  const c = new pg.Client(more.url);
+  await c.connect();
+  assert.equal((await c.query('select n from counters')).rows[0].n, 0);
+  await c.end();
+});
+`;
+    for (const pool of [3, 0]) {
+      const dir = makeProject(`pg-precloned-${pool}`, {
+        'package.json': JSON.stringify({ name: 'pg-precloned', private: true, type: 'module' }),
+        'seedfork.config.mjs': `export default {
+  seed: { services: { postgres: { port: 5432, database: 'shop', pool: ${pool} } }, steps: [${JSON.stringify(SEED)}] },
+  test: { include: ['test/*.test.js'], runner: 'node', env: { EXPECTED_POOL: '${pool}' } },
+};
+`,
+        'test/pool.test.js': PRECLONED,
+      });
+      mkdirSync(join(dir, 'node_modules'), { recursive: true });
+      symlinkSync(REPO, join(dir, 'node_modules/seedfork'));
+      const r = await runCli(dir, ['run']);
+      const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+      expect(r.code, `${r.out}\n${result.files.map((f) => f.output).join('\n')}`).toBe(0);
+    }
+  }, 180_000);
 });

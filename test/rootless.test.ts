@@ -58,6 +58,7 @@ describe.skipIf(reason !== undefined)('rootless sandboxes (unprivileged user nam
         exports: {},
         settings: {},
         readyTimeoutMs: 30_000,
+        pool: 0,
         dependsOn: [],
       }),
       'psql',

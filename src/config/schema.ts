@@ -38,6 +38,13 @@ export const postgresServiceSchema = z.strictObject({
   /** Extra server settings (postgresql.conf keys). */
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   readyTimeoutMs: z.number().int().positive().default(30_000),
+  /**
+   * Test databases (`testDatabase()`, seedfork/pg) cloned from the seeded database at seed
+   * time and frozen in the snapshot, so that every fork starts with this many ready; 0 for
+   * none. Default `auto`: 32, fewer when the seeded database is large (the clones together
+   * take at most 1 GiB of the snapshot).
+   */
+  pool: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]).default('auto'),
 });
 
 /** Any long-running command, with a readiness check. */

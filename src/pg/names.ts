@@ -24,6 +24,18 @@ export const names = {
   newId: () => randomBytes(6).toString('hex'),
 };
 
+/**
+ * The template hash of a seedfork snapshot key (`SEEDFORK_SNAPSHOT_KEY`): its letters and digits,
+ * lower-cased, at most 16. The pool inside a sandbox and the databases cloned at seed time
+ * both name their template by it.
+ */
+export function templateHashOfKey(key: string): string {
+  return key
+    .replace(/[^0-9a-z]/gi, '')
+    .toLowerCase()
+    .slice(0, 16);
+}
+
 /** The `<id>` part of a pool database's name. */
 export function idOf(name: string): string {
   return name.slice(name.lastIndexOf('_') + 1);

@@ -16,6 +16,12 @@ export interface TemplatePoolOptions {
   strategy: CloneStrategy;
   /** Builds the template in an empty database (`url` names it) instead of cloning `url`'s. */
   setup?: (url: string) => Promise<void>;
+  /**
+   * Leave released databases as they are (renamed as used, locked until this process ends)
+   * instead of dropping them: in a sandbox, whose server ends with it, a drop (which waits for
+   * a checkpoint) is work for nothing that the tests would wait behind. Default false.
+   */
+  keepReleased?: boolean;
 }
 
 /** A database of its own for one test, from {@link TemplatePool.take}. */
@@ -81,6 +87,12 @@ export class TemplatePool {
   private wanted = 0;
   /** Takes waiting for the next clone. */
   private wake: (() => void)[] = [];
+  /** Fresh databases not tried yet, as tryTake last listed them. */
+  private listed: { oid: string; datname: string }[] = [];
+  /** Fresh databases this process connected to once (see warmAhead). */
+  private readonly warmed = new Set<string>();
+  /** The fresh database being warmed now, which takes leave alone meanwhile. */
+  private warmingName: string | undefined;
   /** ms per clone, by strategy, while `auto` is still timing them. */
   private readonly timed: Partial<Record<'file_copy' | 'wal_log', number>> = {};
   readonly ready: Promise<void>;
@@ -141,14 +153,23 @@ export class TemplatePool {
     }
   }
 
-  /** Take a fresh database if one is ready (lock its oid, then rename it as used). */
+  /** Take a fresh database if one is ready (lock its oid, then rename it as used), a warmed
+   * one first; then warm the next. */
   private async tryTake(): Promise<TestDatabase | undefined> {
     const admin = this.admin!;
-    const fresh = await admin.query<{ oid: string; datname: string }>(
-      'select oid::bigint::text as oid, datname from pg_database where datname like $1 order by datname',
-      [names.freshPattern(this.options.hash)],
-    );
-    for (const row of fresh) {
+    // the fresh databases as last listed: listed again only when those are used up (one round
+    // trip less a take); one another process took meanwhile fails its lock or its rename below
+    if (this.listed.length === 0)
+      this.listed = await admin.query<{ oid: string; datname: string }>(
+        'select oid::bigint::text as oid, datname from pg_database where datname like $1 order by datname',
+        [names.freshPattern(this.options.hash)],
+      );
+    const fresh = [
+      ...this.listed.filter((r) => this.warmed.has(r.datname)),
+      ...this.listed.filter((r) => !this.warmed.has(r.datname) && r.datname !== this.warmingName),
+    ];
+    for (const [index, row] of fresh.entries()) {
+      this.listed = this.listed.filter((r) => r !== row);
       const key = dbLock(row.oid).toString();
       const { ok } = await admin.one<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
       if (!ok) continue; // another process is taking it
@@ -161,9 +182,45 @@ export class TemplatePool {
         continue;
       }
       this.held.set(name, row.oid);
+      this.warmed.delete(row.datname);
+      this.warmAhead(fresh.slice(index + 1).map((r) => r.datname));
       return this.handOut(name);
     }
     return undefined;
+  }
+
+  /**
+   * Connect once, in the background, to the next fresh database this process has not warmed,
+   * so that the test that takes it connects in the time of a connection to a database in use:
+   * a clone has no relation cache init file (pg_internal.init), and PostgreSQL removes every
+   * database's when it starts (as in each fork of a snapshot), so the first connection to each
+   * rebuilds it from the catalogs (about 4 ms here). The database counts as warm once its
+   * backend is gone, so that the rename of a take does not wait for it.
+   */
+  private warmAhead(candidates: string[]): void {
+    const next = candidates.find((name) => !this.warmed.has(name));
+    if (this.warmingName || !next || !this.filler) return;
+    this.warmingName = next;
+    void (async () => {
+      try {
+        const connection = await Connection.open(urlFor(this.options.url, next));
+        await connection.one('select 1');
+        await connection.close();
+        for (let i = 0; i < 100 && this.filler; i++) {
+          const { n } = await this.filler.one<{ n: number }>(
+            'select count(*)::int as n from pg_stat_activity where datname = $1',
+            [next],
+          );
+          if (n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        this.warmed.add(next);
+      } catch {
+        // taken, renamed or dropped meanwhile: nothing to warm
+      } finally {
+        this.warmingName = undefined;
+      }
+    })();
   }
 
   /** The pool's open connections, each once (with little room, one serves all three roles). */
@@ -192,6 +249,7 @@ export class TemplatePool {
     const oid = this.held.get(name);
     if (oid === undefined || !this.admin) return;
     this.held.delete(name);
+    if (this.options.keepReleased) return; // its lock ends with this session; the sandbox with it
     try {
       await (this.dropper ?? this.admin).query(`drop database if exists ${name} with (force)`);
     } catch {
@@ -331,6 +389,7 @@ export class TemplatePool {
         );
         if (!this.filler || (n >= size && n >= this.wanted)) return;
         await this.clone(filler);
+        this.listed = []; // list again, the new clone included
         for (const wake of this.wake.splice(0)) wake();
       }
     } finally {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { redact } from './connection.js';
-import { templateHash } from './names.js';
+import { templateHash, templateHashOfKey } from './names.js';
 import { type CloneStrategy, TemplatePool, type TestDatabase } from './template-pool.js';
 
 /** Options of {@link testDatabase}; every one has a default. */
@@ -20,7 +20,8 @@ export interface TestDatabaseOptions {
    * instead of cloning `url`'s database; it must close its connections before it returns.
    */
   setup?: (url: string) => Promise<void>;
-  /** Fresh databases kept ready; default `SEEDFORK_PG_POOL_SIZE`, else 4. */
+  /** Fresh databases kept ready; default `SEEDFORK_PG_POOL_SIZE`, else 4 (0 in a sandbox whose
+   * snapshot holds databases cloned at seed time: config `seed.services.<pg>.pool`). */
   poolSize?: number;
   /** How clones are copied; default `auto`: each strategy timed once, then the faster. */
   strategy?: CloneStrategy;
@@ -62,7 +63,10 @@ export function poolFor(options: TestDatabaseOptions = {}): TemplatePool {
   const key = `${redact(url)}\u0000${hash}`;
   let pool = pools.get(key);
   if (!pool) {
-    const size = options.poolSize ?? Number(process.env.SEEDFORK_PG_POOL_SIZE ?? 4);
+    // databases cloned at seed time for this template (SEEDFORK_PG_POOL_READY names it): none
+    // cloned ahead, only on demand once they are taken; else 4 kept ready
+    const ready = process.env.SEEDFORK_PG_POOL_READY === hash;
+    const size = options.poolSize ?? Number(process.env.SEEDFORK_PG_POOL_SIZE ?? (ready ? 0 : 4));
     if (!Number.isInteger(size) || size < 0)
       throw new SeedforkError(`poolSize must be a whole number of databases, not ${size}`);
     pool = new TemplatePool({
@@ -70,6 +74,8 @@ export function poolFor(options: TestDatabaseOptions = {}): TemplatePool {
       hash,
       size,
       strategy: options.strategy ?? 'auto',
+      // in a sandbox seeded with a pool, a released database goes with the sandbox
+      keepReleased: ready && process.env.SEEDFORK_SANDBOX_ID !== undefined,
       ...(options.setup ? { setup: options.setup } : {}),
     });
     pools.set(key, pool);
@@ -94,11 +100,7 @@ function hashOf(options: TestDatabaseOptions): string {
   if (template?.files || template?.seed)
     return templateHash(template.files ?? [], template.seed ?? '', resolve(template.cwd ?? process.cwd()));
   const key = process.env.SEEDFORK_SNAPSHOT_KEY;
-  if (key)
-    return key
-      .replace(/[^0-9a-z]/gi, '')
-      .toLowerCase()
-      .slice(0, 16);
+  if (key) return templateHashOfKey(key);
   throw new SeedforkError('testDatabase() cannot tell which template to use outside a seedfork sandbox', {
     hint: "Name what the seeded database is made of, e.g. testDatabase({ template: { files: ['migrations/**'], seed: 'node scripts/seed.js' } }): a change to them builds a new template.",
   });

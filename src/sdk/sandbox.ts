@@ -55,6 +55,8 @@ export class Sandbox implements AsyncDisposable {
     inner: BackendSandbox,
     private services: StartedServices,
     private readonly release: () => void,
+    /** The snapshot it was forked from, or the one it will become (a base). */
+    private readonly snapshotKey: string,
     private readonly base?: BaseBuild & { key: string },
   ) {
     this.inner = inner;
@@ -115,7 +117,7 @@ export class Sandbox implements AsyncDisposable {
     );
     try {
       const { sandbox, services } = await ready;
-      return new Sandbox(context, sandbox, services, release, { key, freeze, built });
+      return new Sandbox(context, sandbox, services, release, key, { key, freeze, built });
     } catch (error) {
       release();
       throw error;
@@ -141,7 +143,7 @@ export class Sandbox implements AsyncDisposable {
         cwd: context.loaded.root,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return new Sandbox(context, inner, services, release);
+      return new Sandbox(context, inner, services, release, snapshot.key);
     } catch (error) {
       await inner?.kill();
       release();
@@ -167,7 +169,13 @@ export class Sandbox implements AsyncDisposable {
   /** The environment commands get: the host's (filtered), `env`, and what services export
    * (DATABASE_URL, PGHOST, REDIS_URL…). */
   get env(): Record<string, string> {
-    return { ...this.context.baseEnv, ...this.services.env, SEEDFORK_SANDBOX_ID: this.live().id };
+    return {
+      ...this.context.baseEnv,
+      ...this.services.env,
+      SEEDFORK_SANDBOX_ID: this.live().id,
+      // testDatabase() (seedfork/pg) names its template by it, and finds the databases cloned at seed time
+      SEEDFORK_SNAPSHOT_KEY: this.snapshotKey,
+    };
   }
 
   /** Each service's connection URL as commands inside the sandbox reach it, by name. */

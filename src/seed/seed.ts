@@ -4,7 +4,12 @@ import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
 import { seedCacheKey } from './cache-key.js';
-import { type StartedServices, startServices, stopServices } from './services/index.js';
+import {
+  prepareServicesForSnapshot,
+  type StartedServices,
+  startServices,
+  stopServices,
+} from './services/index.js';
 
 /**
  * Where service data lives inside a namespace sandbox (and so inside the snapshot). Rootless
@@ -102,6 +107,18 @@ export async function prepareSnapshot(
     shareNetwork: loaded.config.seed.network === 'host',
     build: async (sandbox) => {
       const services = await runSeed(sandbox, loaded, { ...options, dataRoot: sandboxServiceRoot() });
+      try {
+        await prepareServicesForSnapshot({
+          sandbox,
+          services: loaded.config.seed.services,
+          dataRoot: sandboxServiceRoot(),
+          env: { ...options.env, ...services.env },
+          snapshotKey: key,
+        });
+      } catch (error) {
+        await stopServices(services.running);
+        throw error;
+      }
       // a snapshot of files needs them stopped cleanly; a running guest's keeps them running
       if (!backend.forksKeepProcesses) await stopServices(services.running);
       built = true;

@@ -10,7 +10,7 @@ import {
 import { serviceOrder } from '../../config/service-order.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { commandDriver } from './command.js';
-import { postgresDriver } from './postgres.js';
+import { postgresDriver, precloneTestDatabases } from './postgres.js';
 import { redisDriver } from './redis.js';
 import type { RunningService } from './types.js';
 
@@ -84,4 +84,28 @@ export async function stopServices(running: RunningService[]): Promise<void> {
   for (const service of [...running].reverse()) {
     await service.stop().catch(() => {});
   }
+}
+
+/**
+ * What the seed does for the snapshot once its steps have run, with the services still up:
+ * each PostgreSQL service clones its `pool` of test databases (precloneTestDatabases).
+ * @returns how many databases were cloned, by service
+ * @throws SeedforkError as precloneTestDatabases
+ */
+export async function prepareServicesForSnapshot(options: {
+  sandbox: Sandbox;
+  services: Record<string, ServiceConfig>;
+  dataRoot: string;
+  /** The seed steps' environment (the services' variables included). */
+  env: Record<string, string>;
+  snapshotKey: string;
+}): Promise<Record<string, number>> {
+  const cloned: Record<string, number> = {};
+  for (const name of serviceOrder(options.services)) {
+    const config = options.services[name]!;
+    if (serviceKind(config) !== 'postgres') continue;
+    const ctx = { name, sandbox: options.sandbox, dataDir: join(options.dataRoot, name), env: options.env };
+    cloned[name] = await precloneTestDatabases(ctx, config as PostgresServiceConfig, options.snapshotKey);
+  }
+  return cloned;
 }

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PostgresServiceConfig } from '../../config/schema.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { names, templateHashOfKey } from '../../pg/names.js';
 import type { ReadyCheck } from '../ready.js';
 import { awaitReady, resumed, track } from './process.js';
 import type { RunningService, ServiceContext, ServiceDriver } from './types.js';
@@ -77,6 +78,85 @@ function runAs(): string | undefined {
   return process.getuid?.() === 0 ? PG_SYSTEM_USER : undefined;
 }
 
+/** The file in a data directory that names the template whose pool databases it holds. */
+const POOL_MARKER = 'seedfork-pool';
+
+/**
+ * Clone `config.pool` test databases from the seeded database (after the seed steps; `auto`:
+ * 32, fewer when they would take more than 1 GiB together), as
+ * testDatabase()'s pool names them under the template of `snapshotKey`, so that the snapshot
+ * holds them and every fork starts with them ready (a take is then a lock, a rename and a
+ * connect). The template is built first (`sftpl_<hash>`, a template database that takes no
+ * connections); the clones copy its files (`STRATEGY file_copy`). Nothing when `pool` is 0.
+ * @returns how many were cloned
+ * @throws SeedforkError when a clone fails, typically because a seed step left a connection
+ *   to the database open
+ */
+export async function precloneTestDatabases(
+  ctx: Pick<ServiceContext, 'name' | 'sandbox' | 'dataDir' | 'env'>,
+  config: PostgresServiceConfig,
+  snapshotKey: string,
+): Promise<number> {
+  if (config.pool === 0) return 0;
+  const hash = templateHashOfKey(snapshotKey);
+  const template = names.template(hash);
+  const source = `"${config.database.replace(/"/g, '""')}"`;
+  const bin = findPostgresBin(config);
+  const psql = [join(bin, 'psql'), '-h', '127.0.0.1', '-p', String(config.port), '-U', config.user];
+  let count = config.pool === 'auto' ? AUTO_POOL.databases : config.pool;
+  if (config.pool === 'auto') {
+    const size = await ctx.sandbox.exec(
+      [...psql, '-d', 'postgres', '-XqtA', '-c', `select pg_database_size(${sqlLiteral(config.database)})`],
+      { env: ctx.env, cwd: '/', timeoutMs: 60_000 },
+    );
+    const bytes = Number(size.output.trim());
+    if (size.exitCode === 0 && bytes > 0) count = Math.min(count, Math.floor(AUTO_POOL.bytes / bytes));
+    if (count === 0) return 0;
+  }
+  const statements = [
+    `CREATE DATABASE ${template} TEMPLATE ${source} STRATEGY file_copy`,
+    `ALTER DATABASE ${template} WITH is_template true allow_connections false`,
+    ...Array.from(
+      { length: count },
+      () => `CREATE DATABASE ${names.fresh(hash, names.newId())} TEMPLATE ${template} STRATEGY file_copy`,
+    ),
+  ];
+  const r = await ctx.sandbox.exec(
+    [
+      ...psql,
+      '-d',
+      'postgres',
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      ...statements.flatMap((sql) => ['-c', sql]),
+    ],
+    { env: ctx.env, cwd: '/', timeoutMs: 600_000 },
+  );
+  if (r.exitCode !== 0)
+    throw new SeedforkError(`cannot clone the ${count} test databases of service ${ctx.name}`, {
+      details: r.output,
+      hint: `A seed step may have left a connection to ${config.database} open: close it, or set seed.services.${ctx.name}.pool to 0.`,
+    });
+  await ctx.sandbox.writeFile(join(ctx.dataDir, POOL_MARKER), `${hash}\n`);
+  return count;
+}
+
+/** `pool: 'auto'`: this many databases, fewer when together they would take more bytes. */
+const AUTO_POOL = { databases: 32, bytes: 1024 ** 3 };
+
+/** `text` as an SQL string literal. */
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** What a fork's pool needs to know: the template whose databases the snapshot holds. */
+async function poolEnv(ctx: ServiceContext): Promise<Record<string, string>> {
+  const hash = (await ctx.sandbox.readFile(join(ctx.dataDir, POOL_MARKER)))?.toString('utf8').trim();
+  return hash ? { SEEDFORK_PG_POOL_READY: hash } : {};
+}
+
 function connectionEnv(name: string, config: PostgresServiceConfig): Record<string, string> {
   const url = `postgresql://${config.user}@127.0.0.1:${config.port}/${config.database}`;
   return {
@@ -101,7 +181,7 @@ async function startServer(ctx: ServiceContext, config: PostgresServiceConfig): 
   );
   const stop = () => proc.stop('SIGINT', 30_000); // SIGINT = "fast shutdown"
   await awaitReady(ctx, proc, postmasterReady(ctx.dataDir), config.readyTimeoutMs, stop);
-  const env = connectionEnv(ctx.name, config);
+  const env = { ...connectionEnv(ctx.name, config), ...(await poolEnv(ctx)) };
   return { name: ctx.name, env, url: env.DATABASE_URL, logFile: ctx.logFile, stop };
 }
 
@@ -188,8 +268,8 @@ export const postgresDriver: ServiceDriver<PostgresServiceConfig> = {
     return running;
   },
   start: startServer,
-  resume(ctx, config) {
-    const env = connectionEnv(ctx.name, config);
+  async resume(ctx, config) {
+    const env = { ...connectionEnv(ctx.name, config), ...(await poolEnv(ctx)) };
     return resumed(ctx, postmasterReady(ctx.dataDir), config.readyTimeoutMs, { env, url: env.DATABASE_URL });
   },
 };

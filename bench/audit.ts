@@ -7,14 +7,17 @@
  * from its events: the sandboxed base runs (isolated, cold, the three orders), the culprit
  * searches with the confidence reruns beside them, the shared-host runs, and the reruns after
  * them. It also counts file runs, the unit of work on a CPU-bound machine: a plain run is one
- * per file. Needs root. Run with `npm run bench:audit`.
+ * per file. Then the issue-26 goals: the default audit against the sum of the runs it plans
+ * (each kind measured alone: 3 isolated and a cold one, 3 orders in one sandbox, the shared
+ * runs with 1 and max workers) plus its searches (≤ 1.25x), and `audit --quick` against one
+ * plain run (≤ 4x). Needs root. Run with `npm run bench:audit`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type AuditEvent, audit } from '../src/audit/audit.js';
 import { loadConfig } from '../src/config/load.js';
-import { run } from '../src/run/run.js';
+import { type RunOptions, run } from '../src/run/run.js';
 import { auditFixtureCopy, cleanUpAuditFixture } from '../test/support/audit-fixture.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
 
@@ -27,15 +30,20 @@ async function measure(name: string, root: string, clean: () => void): Promise<v
   const out = mkdtempSync(join(tmpdir(), 'seedfork-bench-audit-'));
   const loaded = await loadConfig(root);
   clean();
-  const plain = async () => {
+  const plain = async (options: Partial<RunOptions> = {}) => {
     const t = performance.now();
-    const result = await run(loaded, { json: join(out, 'run.json'), recordTimings: false });
+    const result = await run(loaded, { json: join(out, 'run.json'), recordTimings: false, ...options });
+    clean();
     return { ms: performance.now() - t, result };
   };
   await plain(); // seeds the snapshot, so neither measurement below includes seeding
-  clean();
   const one = await plain();
-  clean();
+  // each kind of run the default audit plans, alone: an isolated run is a plain run; an order
+  // run is every file in one sandbox, one after another; the shared runs are on the host
+  const order = await plain({ per: 'worker', workers: 1 });
+  const shared1 = await plain({ isolation: 'none', workers: 1 });
+  const sharedMax = await plain({ isolation: 'none' });
+  const planned = 4 * one.ms + 3 * order.ms + shared1.ms + sharedMax.ms;
   // when each phase ended, from the audit's events
   const marks: { at: number; event: AuditEvent }[] = [];
   const t = performance.now();
@@ -46,6 +54,15 @@ async function measure(name: string, root: string, clean: () => void): Promise<v
     onEvent: (event) => marks.push({ at: performance.now() - t, event }),
   });
   const auditMs = performance.now() - t;
+  clean();
+  const tq = performance.now();
+  const quick = await audit(loaded, {
+    json: join(out, 'quick.json'),
+    html: join(out, 'quick.html'),
+    seed: 7,
+    quick: true,
+  });
+  const quickMs = performance.now() - tq;
   clean();
   rmSync(out, { recursive: true, force: true });
 
@@ -85,6 +102,18 @@ async function measure(name: string, root: string, clean: () => void): Promise<v
     `file runs: ${fileRuns} in the audit's runs (${(fileRuns / files).toFixed(1)} plain runs' worth) + the searches' sequences; ${report.forks} sandboxes`,
   );
   console.log(`found: ${JSON.stringify(report.counts)}`);
+  // the goals: the default audit against the runs it plans plus its searches; --quick against a plain run
+  const searchesMs = Math.max(0, sharedStart - baseEnd);
+  console.log(
+    `planned runs alone: isolated ${s(one.ms)} (x4, cold included), one sandbox in order ${s(order.ms)} (x3), shared 1 worker ${s(shared1.ms)}, shared max ${s(sharedMax.ms)}: ${s(planned)}`,
+  );
+  console.log(
+    `default audit / (planned runs + searches ${s(searchesMs)}): ${(auditMs / (planned + searchesMs)).toFixed(2)}x (goal ≤ 1.25x)`,
+  );
+  const quickFileRuns = quick.runs.reduce((n, r) => n + r.order.length, 0);
+  console.log(
+    `--quick audit ${s(quickMs)}: ${(quickMs / one.ms).toFixed(1)}x a plain run (goal ≤ 4x); ${quickFileRuns} file runs in its runs + ${quick.tests.reduce((n, x) => n + (x.search?.runs ?? 0), 0)} search sequences; found ${JSON.stringify(quick.counts)}`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -144,6 +144,24 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
     expect(strict.code, strict.out).toBe(1);
   });
 
+  test('--quick: one isolated run, one reverse order, one shared run, no reruns, and it says what confidence that gives', async () => {
+    const dir = auditFixtureCopy('audit-quick');
+    dirs.push(dir);
+    const r = await seedfork(dir, ['audit', 'cart', 'clean', '--quick']);
+    const audit = report(dir);
+    expect(
+      audit.runs.map((run) => run.label),
+      r.out,
+    ).toEqual(['isolated #1', 'order: reverse', expect.stringMatching(/^shared: \d+ workers$/)]);
+    // no adaptive reruns: each test ran alone once
+    for (const t of audit.tests) expect(t.confidence?.isolatedRuns ?? 1, t.name).toBeLessThanOrEqual(1);
+    expect(audit.notes.join('\n')).toMatch(/^quick audit: .* only 30% probability \(the full audit: 99%\)/m);
+    expect(r.out).toMatch(/note: quick audit: one isolated run, one reverse order and one shared run/);
+    expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toContain(
+      'quick audit: one isolated run',
+    );
+  });
+
   test('a search over budget says what it narrowed, and the partial report is kept', async () => {
     const dir = auditFixtureCopy('audit-budget');
     dirs.push(dir);

@@ -23,7 +23,14 @@ export interface PlannedRun {
 export function planAuditRuns(
   files: string[],
   selected: Set<AuditRunSelection>,
-  options: { repeat: number; seed: number; workers: number },
+  options: {
+    repeat: number;
+    seed: number;
+    workers: number;
+    /** The forward order in one sandbox, the other orders' baseline (default true; a quick
+     * audit compares the reverse order with its isolated run instead). */
+    forward?: boolean;
+  },
 ): { sandboxed: PlannedRun[]; shared: PlannedRun[] } {
   const { repeat, seed, workers } = options;
   const sandboxed: PlannedRun[] = [];
@@ -32,7 +39,7 @@ export function planAuditRuns(
       sandboxed.push({ label: `isolated #${i}`, kind: 'isolated', order: files, workers });
   if (selected.has('caches'))
     sandboxed.push({ label: 'isolated: cold caches', kind: 'cold', order: files, workers });
-  if (selected.has('reverse') || selected.has('shuffle'))
+  if ((selected.has('reverse') || selected.has('shuffle')) && options.forward !== false)
     sandboxed.push({ label: 'order: forward', kind: 'order', order: files, workers: 1 });
   if (selected.has('reverse'))
     sandboxed.push({ label: 'order: reverse', kind: 'order', order: [...files].reverse(), workers: 1 });

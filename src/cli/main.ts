@@ -240,6 +240,10 @@ program
     positiveInt,
     3,
   )
+  .option(
+    '--quick',
+    'one isolated run, one reverse order and one shared run, no reruns: about 4 plain runs, with the lower confidence the report states',
+  )
   .option('--seed <n>', 'seed of the shuffled order (printed by every audit)', nonNegativeInt)
   .option('-w, --workers <n>', 'workers of isolated runs and of the max-workers shared run', positiveInt)
   .option('--max-runs <n>', 'sandboxed runs the polluter searches may use in all', positiveInt, 200)
@@ -271,6 +275,7 @@ program
       filter: filters,
       runs: opts.runs,
       repeat: opts.repeat,
+      quick: opts.quick === true,
       seed: opts.seed,
       workers: opts.workers,
       maxRuns: opts.maxRuns,

@@ -169,6 +169,8 @@ test('fails', async ({ sandbox }) => {
       expect(out.match(/kept the sandbox of/g)).toHaveLength(1); // not the passing test's
       const shell = await runCli(dir, ['shell', kept![1]!, 'cat', '/tmp/clue']);
       expect(shell.out).toContain('left for inspection');
+      const dashed = await runCli(dir, ['shell', kept![1]!, '--', 'cat', '/tmp/clue']);
+      expect(dashed.out).toContain('left for inspection');
     } finally {
       const gc = await runCli(dir, ['gc']); // kept sandboxes outlive their process until gc
       expect(gc.code, gc.out).toBe(0);

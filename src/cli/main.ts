@@ -482,7 +482,9 @@ program
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   // options go before the id; every argument after it is the command's, `-c` included
   .passThroughOptions()
-  .action(async (id: string, command: string[], opts) => {
+  .action(async (id: string, given: string[], opts) => {
+    // `shell <id> -- cmd …`, the usual way to end options, means the same as `shell <id> cmd …`
+    const command = given[0] === '--' ? given.slice(1) : given;
     // the shell is confined like the tests were, with the config's sandbox.allowSyscalls
     const { loaded, stateDir } = await projectState(opts).catch(fail);
     const options = { confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] } };

@@ -36,8 +36,10 @@ async function measure(name: string, root: string, clean: () => void): Promise<v
     clean();
     return { ms: performance.now() - t, result };
   };
-  await plain(); // seeds the snapshot, so neither measurement below includes seeding
-  const one = await plain();
+  // seeds the snapshot, so neither measurement below includes seeding; the two plain runs
+  // record timings, as `seedfork run` does: a quick audit's budget is reckoned from them
+  await plain({ recordTimings: true });
+  const one = await plain({ recordTimings: true });
   // each kind of run the default audit plans, alone: an isolated run is a plain run; an order
   // run is every file in one sandbox, one after another; the shared runs are on the host
   const order = await plain({ per: 'worker', workers: 1 });
@@ -113,6 +115,11 @@ async function measure(name: string, root: string, clean: () => void): Promise<v
   const quickFileRuns = quick.runs.reduce((n, r) => n + r.order.length, 0);
   console.log(
     `--quick audit ${s(quickMs)}: ${(quickMs / one.ms).toFixed(1)}x a plain run (goal ≤ 4x); ${quickFileRuns} file runs in its runs + ${quick.tests.reduce((n, x) => n + (x.search?.runs ?? 0), 0)} search sequences; found ${JSON.stringify(quick.counts)}`,
+  );
+  const searched = quick.tests.filter((x) => x.search);
+  const status = (st: string) => searched.filter((x) => x.search!.status === st).length;
+  console.log(
+    `  its searches: ${searched.length} (${status('found')} found, ${status('budget')} stopped by its budget with candidates listed, ${searched.length - status('found') - status('budget')} other)`,
   );
 }
 

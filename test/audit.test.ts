@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -159,6 +159,57 @@ describe.skipIf(!isRoot)('seedfork audit', () => {
     expect(r.out).toMatch(/note: quick audit: one isolated run, one reverse order and one shared run/);
     expect(readFileSync(join(dir, '.seedfork/audit.html'), 'utf8')).toContain(
       'quick audit: one isolated run',
+    );
+  });
+
+  test('--quick searches one victim at a time, probing each candidate file alone, and stops at its budget of plain runs', async () => {
+    // z-polluter.test.js leaves a flag in the project that a-victim.test.js must not find: the
+    // reverse order (z first) breaks the victim, each file alone passes
+    const files: Record<string, string> = {
+      'seedfork.config.mjs': `export default { test: { include: ['test/*.test.js'] } };\n`,
+      'test/a-victim.test.js': `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { existsSync } from 'node:fs';\ntest('finds no flag', () => assert.ok(!existsSync('polluted.flag')));\n`,
+      'test/z-polluter.test.js': `import { test } from 'node:test';\nimport { writeFileSync } from 'node:fs';\ntest('leaves a flag', () => writeFileSync('polluted.flag', 'x'));\n`,
+    };
+    for (const name of ['m1', 'm2', 'm3'])
+      files[`test/${name}-clean.test.js`] = `import { test } from 'node:test';\ntest('${name}', () => {});\n`;
+    const dir = makeProject('audit-quick-search', files);
+    dirs.push(dir);
+    const victimOf = (audit: AuditReport) => audit.tests.find((t) => t.name === 'finds no flag')!;
+    // the budget comes from the recorded timings: 10 s a file is ample here, 1 ms spent at once
+    const recordTimings = (durationMs: number) => {
+      const recorded = Object.fromEntries(
+        Object.keys(files)
+          .filter((f) => f.endsWith('.test.js'))
+          .map((f) => [f, { durationMs, setupMs: 0, samples: 1, updatedAt: '2026-12-05T00:00:00Z' }]),
+      );
+      mkdirSync(join(dir, '.seedfork'), { recursive: true });
+      writeFileSync(
+        join(dir, '.seedfork/timings.json'),
+        JSON.stringify({ version: 1, updatedAt: '2026-12-05T00:00:00Z', files: recorded }),
+      );
+    };
+    recordTimings(10_000);
+    const r = await seedfork(dir, ['audit', '--quick']);
+    expect(r.code, r.out).toBe(1);
+    const audit = report(dir);
+    const victim = victimOf(audit);
+    expect(victim.category).toBe('order-dependent');
+    // named to the file, found by the lone probes (nearest the victim first, two side by side:
+    // m1 and m2, then m3 and z), without reproducing the whole order first
+    expect(victim.search).toMatchObject({ status: 'found', files: ['test/z-polluter.test.js'], tests: [] });
+    expect(victim.search!.runs).toBe(4); // delta debugging would take 3: the order, then halves
+
+    expect(audit.complete).toBe(true);
+    // no reruns, so no note that they were cut short
+    expect(audit.notes.join('\n')).not.toMatch(/isolated reruns stopped/);
+    recordTimings(1);
+    const spent = await seedfork(dir, ['audit', '--quick']);
+    const cut = report(dir);
+    expect(victimOf(cut).search).toMatchObject({ status: 'budget' });
+    expect(victimOf(cut).search!.candidates).toContain('test/z-polluter.test.js');
+    expect(cut.complete).toBe(false);
+    expect(spent.out).toMatch(
+      /stopped \(the quick audit's budget, 4 plain runs of about 0\.0 s with one kept for the shared run, was spent/,
     );
   });
 

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { discoverTestFiles } from '../plan/discover.js';
 import { byPath } from '../plan/partition.js';
+import { emptyTimings, readTimings } from '../plan/timings.js';
 import { cacheDirsOf } from '../run/caches.js';
 import { baseEnvironment } from '../run/environment.js';
 import { type RunOptions, resolveWorkers } from '../run/run.js';
@@ -16,6 +17,7 @@ import { DETECTION, detectionProbability, RERUN_CONFIDENCE, rerunsNeeded } from 
 import { runCulpritSearches } from './culprit-searches.js';
 import { AuditExecutor } from './executor.js';
 import { ALL_RUNS, type AuditRunSelection, type PlannedRun, planAuditRuns } from './plan.js';
+import { plainRunEstimateMs, QUICK_BUDGET_PLAIN_RUNS, quickSearchDeadline } from './quick-budget.js';
 import { AuditState } from './state.js';
 import type { AuditReport, AuditRun, CulpritSearch } from './types.js';
 
@@ -43,7 +45,9 @@ export interface AuditOptions {
   timeoutMs?: number;
   /**
    * A quick audit: one isolated run, one reverse order, one shared run with max workers, no
-   * adaptive reruns (culprit searches still run, for the failures seen). Overrides `runs`,
+   * adaptive reruns. Culprit searches still run for the failures seen, one at a time, each
+   * probing its candidate files alone first, named to the file, and stopped when the audit has
+   * cost {@link QUICK_BUDGET_PLAIN_RUNS} plain runs (see quick-budget.ts). Overrides `runs`,
    * `repeat` and `maxReruns`; the report says what confidence it gives (QUICK_NOTE).
    */
   quick?: boolean;
@@ -66,7 +70,7 @@ export interface AuditOptions {
  * 30% of its runs alone shows in its one isolated run with 30% probability, against 99% for the
  * full audit's runs and reruns (confidence.ts: 1 - (1 - p)^n).
  */
-export const QUICK_NOTE = `quick audit: one isolated run, one reverse order and one shared run, without reruns. A test failing 30% of its runs alone shows itself here with only ${Math.round(detectionProbability(DETECTION.rate, 1) * 100)}% probability (the full audit: ${Math.round(RERUN_CONFIDENCE * 100)}%), and an order-dependent test is found only when the reverse order breaks it. Tests called stable here are not known to be; run \`seedfork audit\` without --quick before trusting that.`;
+export const QUICK_NOTE = `quick audit: one isolated run, one reverse order and one shared run, without reruns. A test failing 30% of its runs alone shows itself here with only ${Math.round(detectionProbability(DETECTION.rate, 1) * 100)}% probability (the full audit: ${Math.round(RERUN_CONFIDENCE * 100)}%), and an order-dependent test is found only when the reverse order breaks it. Its culprit searches name files, not test cases, and stop once the audit has cost about ${QUICK_BUDGET_PLAIN_RUNS} plain runs (a stopped one lists the candidates left). Tests called stable here are not known to be; run \`seedfork audit\` without --quick before trusting that.`;
 
 /** Progress of an audit, for reporters. */
 export type AuditEvent =
@@ -169,23 +173,30 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
         }),
       );
     }
+    const runsFrom = Date.now(); // seeding is not the audit's cost
     await runSandboxed(plan.sandboxed, executor, state, runOptions);
     assertSomeTestRan(state, adapter.results({ root, reportDir: '/' }).kind !== 'none');
     const reruns = { left: quick ? 0 : (options.maxReruns ?? 60), done: 0 };
     if (quick) state.notes.push(QUICK_NOTE);
     const rerun = () =>
-      selected.has('repeat')
+      // a quick audit does none: QUICK_NOTE says what confidence that leaves
+      selected.has('repeat') && !quick
         ? rerunThinEvidence(state, executor, { workers, deadline, budget: reruns, emit, checkAbort })
         : Promise.resolve();
+    const searchBudget = quick
+      ? quickSearchBudget(loaded, files, workers, state, runsFrom, deadline)
+      : undefined;
     let sequences = 0;
     // the reruns and the searches share the workers' slots: neither waits for the other
     await settleAll([
       rerun(),
       runCulpritSearches(state, (steps) => executor.sequence(`culprit search #${++sequences}`, steps), {
         maxRuns: options.maxRuns ?? 200,
-        deadline,
+        deadline: searchBudget?.deadline ?? deadline,
+        ...(searchBudget ? { deadlineReason: searchBudget.reason } : {}),
         workers,
         filtersTests: adapter.filtersTests,
+        oneAtATime: quick,
         emit,
         checkAbort,
         signal: options.signal,
@@ -221,6 +232,35 @@ export async function audit(loaded: LoadedConfig, options: AuditOptions = {}): P
   } finally {
     await executor.close();
   }
+}
+
+/**
+ * The deadline of a quick audit's culprit searches (see {@link quickSearchDeadline}) and the
+ * reason a search it stops gives; none (the --timeout alone) when no plain run can be estimated.
+ */
+function quickSearchBudget(
+  loaded: LoadedConfig,
+  files: string[],
+  workers: number,
+  state: AuditState,
+  runsFrom: number,
+  deadline: number,
+): { deadline: number; reason: string } | undefined {
+  let timings = emptyTimings();
+  try {
+    timings = readTimings(resolve(loaded.root, loaded.config.timings.path));
+  } catch {
+    // a corrupt timings file: the isolated run's durations stand in
+  }
+  const isolated = state.runs.find((r) => r.kind === 'isolated')?.results;
+  const plainMs = plainRunEstimateMs(files, workers, timings, isolated);
+  if (plainMs === undefined) return undefined;
+  const at = quickSearchDeadline(runsFrom, plainMs);
+  if (at >= deadline) return undefined;
+  return {
+    deadline: at,
+    reason: `the quick audit's budget, ${QUICK_BUDGET_PLAIN_RUNS} plain runs of about ${(plainMs / 1000).toFixed(1)} s with one kept for the shared run, was spent`,
+  };
 }
 
 interface PlannedRunOptions {

@@ -14,10 +14,19 @@ export interface SearchOptions {
   maxRuns: number;
   /** Epoch ms after which no new sequence starts (--timeout). */
   deadline: number;
+  /** Why `deadline` is set, for the notes of searches it stops (default: `--timeout reached`). */
+  deadlineReason?: string;
   /** Searches running at once. */
   workers: number;
   /** Whether the runner can run single test cases (then culprits are narrowed to test cases). */
   filtersTests: boolean;
+  /**
+   * Searches one at a time, each probing its candidate files alone, `workers` side by side,
+   * before delta debugging, and culprits named to the file (quick audits): every search then
+   * starts from the culprits of the ones before it, and a lone polluter takes one round of
+   * short sequences.
+   */
+  oneAtATime?: boolean;
   emit: (event: AuditEvent) => void;
   /** Throws CancelledError once the audit is cancelled. */
   checkAbort: () => void;
@@ -36,7 +45,11 @@ export async function runCulpritSearches(
   sequence: (steps: Step[]) => Promise<FileResult[]>,
   options: SearchOptions,
 ): Promise<void> {
-  const runner = new SequenceRunner(sequence, { maxRuns: options.maxRuns, deadline: options.deadline });
+  const runner = new SequenceRunner(sequence, {
+    maxRuns: options.maxRuns,
+    deadline: options.deadline,
+    ...(options.deadlineReason ? { deadlineReason: options.deadlineReason } : {}),
+  });
   const { runs } = state;
   const observed = observe(runs);
   const jobs: { key: string; victim: { file: string; name: string }; kind: SearchKind }[] = [];
@@ -50,7 +63,7 @@ export async function runCulpritSearches(
     [...observed.values()].filter((t) => t.ref.file === file).map((t) => t.ref.name);
   await runPool(
     jobs,
-    Math.max(1, options.workers),
+    options.oneAtATime ? 1 : Math.max(1, options.workers),
     async (job) => {
       const want = job.kind === 'polluter' ? 'failed' : 'passed';
       const outcomes = observed.get(job.key)!.observations;
@@ -92,6 +105,8 @@ export async function runCulpritSearches(
         from: source.label,
         known: known[job.kind],
         likely,
+        singleProbes: options.oneAtATime ? Math.max(1, options.workers) : 0,
+        narrowTests: !options.oneAtATime,
       });
       if (search.status === 'found')
         known[job.kind].push(

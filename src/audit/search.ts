@@ -8,15 +8,22 @@ export class SequenceRunner {
   /** Sandboxed sequences run so far (searches only). */
   runs = 0;
   private readonly memo = new Map<string, Promise<FileResult[]>>();
+  /** Wall times of the sequences that ended, in ms. */
+  private readonly took: number[] = [];
 
+  /**
+   * @param budget `maxRuns` sequences at most; none starts that would, at the median wall time
+   *   of those before it, end past `deadline` (epoch ms), `deadlineReason` saying why it is set
+   *   (default: `--timeout reached`).
+   */
   constructor(
     private readonly run: (steps: Step[]) => Promise<FileResult[]>,
-    private readonly budget: { maxRuns: number; deadline: number },
+    private readonly budget: { maxRuns: number; deadline: number; deadlineReason?: string },
   ) {}
 
   /**
    * Run `steps` in one fresh sandbox, or reuse an identical earlier run unless `again`.
-   * @throws BudgetExhausted when --max-runs or --timeout is reached.
+   * @throws BudgetExhausted when --max-runs or the deadline is reached.
    */
   sequence(steps: Step[], again = false): Promise<FileResult[]> {
     const key = JSON.stringify(steps);
@@ -24,11 +31,24 @@ export class SequenceRunner {
     if (known && !again) return known;
     if (this.runs >= this.budget.maxRuns)
       throw new BudgetExhausted(`--max-runs ${this.budget.maxRuns} reached`);
-    if (Date.now() > this.budget.deadline) throw new BudgetExhausted('--timeout reached');
+    if (Date.now() + this.typicalMs() > this.budget.deadline)
+      throw new BudgetExhausted(this.budget.deadlineReason ?? '--timeout reached');
     this.runs++;
+    const started = Date.now();
     const pending = this.run(steps);
+    pending.then(
+      () => this.took.push(Date.now() - started),
+      () => {},
+    );
     this.memo.set(key, pending);
     return pending;
+  }
+
+  /** The median wall time of the sequences that ended (0 before any did), in ms. */
+  private typicalMs(): number {
+    if (this.took.length === 0) return 0;
+    const sorted = [...this.took].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1]!;
   }
 
   /** Run `steps`; the status of `victim` in the last step's file. */
@@ -63,6 +83,15 @@ export async function searchCulprits(
     known?: TestRef[];
     /** Files the order runs point at ({@link likelyCulprits}); tried before the whole prefix. */
     likely?: string[];
+    /**
+     * Probe each candidate file alone before delta debugging, this many at a time (nearest to
+     * the victim first), and stop at the first that reproduces: a lone polluter (the common
+     * case, iFixFlakies) found in short sequences run side by side rather than in log2(n)
+     * dependent ones. 0 or absent: delta debugging only.
+     */
+    singleProbes?: number;
+    /** Narrow culprit files to their test cases where the runner can run them (default true). */
+    narrowTests?: boolean;
   },
 ): Promise<CulpritSearch> {
   const target = kind === 'polluter' ? 'failed' : 'passed';
@@ -131,6 +160,14 @@ export async function searchCulprits(
       if (knownFiles.length === 1) culpritFiles = knownFiles;
       else start = knownFiles;
     }
+    // 1b. Each candidate alone, side by side (quick audits): the first lone culprit ends it.
+    if (!culpritFiles && !start && (options.singleProbes ?? 0) > 0) {
+      const candidates = (likely.length > 0 ? likely : prefix).filter((f) => !knownFiles.includes(f));
+      const lone = await firstThat([...candidates].reverse(), options.singleProbes!, (f) =>
+        holdsAfterFiles([f]),
+      );
+      if (lone !== undefined) culpritFiles = [lone];
+    }
     // 2. When the pointed-at files alone reproduce, delta-debug them; else (3) reproduce the
     //    whole order again in a fresh sandbox (twice: one miss is not enough) and delta-debug it.
     if (
@@ -158,7 +195,7 @@ export async function searchCulprits(
     // 4. The culprit test cases inside each culprit file, others running whole.
     const tests: TestRef[] = [];
     const notes: string[] = [];
-    if (options.filtersTests) {
+    if (options.filtersTests && options.narrowTests !== false) {
       for (const file of culpritFiles) {
         const names = options.testsOf(file);
         if (names.length < 2) {
@@ -226,4 +263,35 @@ export function likelyCulprits(
   const flipped = orders.filter((o) => o.flipped).map((o) => before(o.order));
   const steady = orders.filter((o) => !o.flipped).map((o) => before(o.order));
   return prefix.filter((f) => flipped.every((b) => b.has(f)) && !steady.some((b) => b.has(f)));
+}
+
+/**
+ * The first of `items` (by when its probe answered) for which `probe` holds, with at most
+ * `concurrency` probes in flight; no new probe starts once one held. Probes in flight then run
+ * to their end, their answers dropped. A probe's error (BudgetExhausted) is thrown once those
+ * in flight have settled.
+ * @returns undefined when none holds.
+ */
+export async function firstThat<T>(
+  items: T[],
+  concurrency: number,
+  probe: (item: T) => Promise<boolean>,
+): Promise<T | undefined> {
+  let next = 0;
+  let found: { item: T } | undefined;
+  let failure: { error: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (!found && !failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        if ((await probe(item)) && !found) found = { item };
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
+  if (found) return found.item;
+  if (failure) throw failure.error;
+  return undefined;
 }

@@ -21,6 +21,17 @@ export function auditFixtureCopy(name: string): string {
   return dir;
 }
 
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** Whether `pid` still runs (a zombie has released its sockets and counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Undo what an audit of the fixture copy at `dir` left on the host: the port test's server
  * (it leaves one running on the shared host, as the suite it imitates would) and the fixed
@@ -31,11 +42,14 @@ export function cleanUpAuditFixture(dir: string): void {
   for (const root of [dir, join(dir, '.seedfork/shared-project')]) {
     const pidFile = join(root, 'data/port-daemon.pid');
     if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
     try {
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
-      // gone already
+      continue; // gone already
     }
+    // the kill is delivered asynchronously: the port is free only once the process has exited
+    for (let waited = 0; waited < 5000 && alive(pid); waited += 10) Atomics.wait(PAUSE, 0, 0, 10);
   }
   rmSync(AUDIT_FIXTURE_SCRATCH, { force: true });
   rmSync(AUDIT_FIXTURE_SESSION, { force: true });

@@ -3,10 +3,12 @@
  * service and with PostgreSQL: Sandbox.create (to ready), base.snapshot(), then FORKS times
  * snapshot.fork() + exec('true') (fork to the first command's exit) and kill(), p50/p99; the
  * namespace backend's plain `backend.fork` + exec, measured in the same run, is the baseline
- * the SDK adds to (bench/fork.ts measures it alone). Env: FORKS (default 30; microvm 8),
+ * the SDK adds to (bench/fork.ts measures it alone). It also prints the whole machine's CPU time
+ * per fork + exec + kill: the difference between the two rows is what a sandbox's own
+ * PostgreSQL start and stop costs in CPU (the share of a file's overhead it takes). Env: FORKS (default 30; microvm 8),
  * BACKENDS (default `namespace,microvm`; microvm is left out, saying why, where QEMU is missing).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backendFor } from '../src/sandbox/index.js';
@@ -21,6 +23,25 @@ const row = (what: string, xs: number[]) =>
   console.log(
     `  ${what.padEnd(34)} p50 ${ms(pct(xs, 0.5)).padStart(10)}  p99 ${ms(pct(xs, 0.99)).padStart(10)}`,
   );
+
+/**
+ * CPU time the whole machine has spent busy so far, in ms: user, nice, system, irq and softirq
+ * from /proc/stat's `cpu` line (in USER_HZ ticks, 100 a second on Linux; proc(5)). Services a
+ * sandbox starts run outside this process, so its own process.cpuUsage() would miss them.
+ */
+function machineCpuMs(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq] = fields as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return (user + nice + system + irq + softirq) * 10;
+}
 
 async function measure(backend: 'namespace' | 'microvm', withPostgres: boolean, dir: string): Promise<void> {
   const forks = Number(process.env.FORKS ?? (backend === 'microvm' ? 8 : 30));
@@ -39,6 +60,7 @@ async function measure(backend: 'namespace' | 'microvm', withPostgres: boolean, 
   console.log(`  create ${ms(createMs)}, snapshot ${ms(snapshotMs)}`);
   const forkExec: number[] = [];
   const kill: number[] = [];
+  const cpuFrom = machineCpuMs();
   for (let i = 0; i < forks; i++) {
     t = performance.now();
     const sandbox = await snap.fork();
@@ -49,8 +71,10 @@ async function measure(backend: 'namespace' | 'microvm', withPostgres: boolean, 
     await sandbox.kill();
     kill.push(performance.now() - t);
   }
+  const cpuPerFork = (machineCpuMs() - cpuFrom) / forks;
   row('fork + exec true (SDK)', forkExec);
   row('kill', kill);
+  console.log(`  CPU per fork + exec + kill (the whole machine's)  ${ms(cpuPerFork)}`);
   if (backend === 'namespace' && !withPostgres) {
     // the backend underneath, in the same run: what the SDK adds to a fork + exec
     const raw = backendFor('namespace', join(dir, '.seedfork'), { ownDirs: [dir] });

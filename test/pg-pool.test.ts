@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { urlFor } from '../src/pg/names.js';
+import { names, urlFor } from '../src/pg/names.js';
 import { withRollback } from '../src/pg/rollback.js';
 import { TemplatePool } from '../src/pg/template-pool.js';
 import { closeTestDatabases, poolFor, testDatabase } from '../src/pg/test-database.js';
@@ -82,6 +82,37 @@ describe.skipIf(!isRoot)('the template database pool (seedfork/pg) against a pla
     // the pool refills in the background to its size
     await expect.poll(() => databases('sfpool\\_%'), { timeout: 10_000 }).toHaveLength(3);
     expect(await databases('sftpl\\_%')).toHaveLength(1);
+  });
+
+  test('the refill makes `refill` clones at once, each on its own connection, and stops at the pool size', async () => {
+    // the most CREATE DATABASE statements of the pool's running at one time while it fills
+    const mostAtOnce = async (refill: number, hash: string) => {
+      const pool = new TemplatePool({ url: shop, hash, size: 16, strategy: 'file_copy', refill });
+      let most = 0;
+      const fresh = () => databases(names.freshPattern(hash));
+      await pool.ready;
+      while ((await fresh()).length < 16) {
+        const { rows } = await admin.query<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where application_name = 'seedfork-pg-pool' and state = 'active' and query ilike 'create database%'",
+        );
+        most = Math.max(most, rows[0]!.n);
+      }
+      // the clones under way when the count was reached finish: at most refill - 1 beyond it
+      await new Promise((r) => setTimeout(r, 300));
+      const made = (await fresh()).length;
+      await pool.close();
+      for (const name of await fresh()) await admin.query(`drop database ${name}`);
+      await admin.query(`alter database ${names.template(hash)} is_template false`);
+      await admin.query(`drop database if exists ${names.template(hash)}`);
+      return { most, made };
+    };
+    const one = await mostAtOnce(1, 'ab12ab12ab12ab12');
+    expect(one).toEqual({ most: 1, made: 16 });
+    const three = await mostAtOnce(3, 'cd34cd34cd34cd34');
+    expect(three.most).toBeGreaterThanOrEqual(2);
+    expect(three.most).toBeLessThanOrEqual(3);
+    expect(three.made).toBeGreaterThanOrEqual(16);
+    expect(three.made).toBeLessThanOrEqual(18);
   });
 
   test('two processes share one pool and never get the same database; theirs are dropped when they exit', async () => {
@@ -239,7 +270,14 @@ describe.skipIf(!isRoot)('the template database pool under max_connections', () 
   test('with little room left it works on one connection; with none it says what to do', async () => {
     const admin = others[0]!;
     const url = urlFor(server.url, 'small');
-    const pool = new TemplatePool({ url, hash: 'c0ffee00c0ffee00', size: 2, strategy: 'file_copy' });
+    // refill 4 asks for clones at once: no room for their connections either
+    const pool = new TemplatePool({
+      url,
+      hash: 'c0ffee00c0ffee00',
+      size: 2,
+      strategy: 'file_copy',
+      refill: 4,
+    });
     const taken = [await pool.take(), await pool.take(), await pool.take()];
     expect(new Set(taken.map((d) => d.name)).size).toBe(3);
     expect(await poolConnections(admin)).toBe(1);

@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { redact } from './connection.js';
@@ -25,6 +26,54 @@ export interface TestDatabaseOptions {
   poolSize?: number;
   /** How clones are copied; default `auto`: each strategy timed once, then the faster. */
   strategy?: CloneStrategy;
+  /**
+   * Clones the refill makes at once (see TemplatePoolOptions.refill); default
+   * `SEEDFORK_PG_REFILL`, else `auto`: {@link idleCores} when the server runs on this machine
+   * (its URL names localhost, a loopback address or a Unix socket), else 1.
+   */
+  refill?: number | 'auto';
+}
+
+/** The most clones at once `auto` asks for: past 4 the development machine gained nothing. */
+const MAX_AUTO_REFILL = 4;
+
+/**
+ * Cores of this machine not busy now: the cores Node may use less the 1-minute load average
+ * (os.loadavg: runnable and uninterruptible tasks, Linux proc(5) /proc/loadavg), rounded up,
+ * between 1 and {@link MAX_AUTO_REFILL}.
+ */
+export function idleCores(cores = availableParallelism(), load = loadavg()[0] ?? 0): number {
+  return Math.max(1, Math.min(MAX_AUTO_REFILL, cores - Math.ceil(load)));
+}
+
+/** Whether the server of `url` runs on this machine: localhost, a loopback address or a socket. */
+export function serverIsLocal(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // WHATWG URLs refuse a user with no host (postgres://u@/db?host=/run/postgresql), which
+    // libpq and pg take: a socket directory in the query still says the server is here
+    return /[?&]host=(\/|%2F)/i.test(url);
+  }
+  const socketDir = parsed.searchParams.get('host');
+  if (socketDir?.startsWith('/')) return true;
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  return host === '' || host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function refillOf(option: number | 'auto' | undefined, url: string): number {
+  const given = option ?? process.env.SEEDFORK_PG_REFILL ?? 'auto';
+  if (given === 'auto') return serverIsLocal(url) ? idleCores() : 1;
+  const n = Number(given);
+  if (!Number.isInteger(n) || n < 1)
+    throw new SeedforkError(
+      `refill must be a whole number of clones at once (1 or more) or auto, not ${given}`,
+      {
+        hint: 'Set testDatabase({ refill }) or SEEDFORK_PG_REFILL to 1, 2, … or auto.',
+      },
+    );
+  return n;
 }
 
 export type { CloneStrategy, TestDatabase } from './template-pool.js';
@@ -74,6 +123,7 @@ export function poolFor(options: TestDatabaseOptions = {}): TemplatePool {
       hash,
       size,
       strategy: options.strategy ?? 'auto',
+      refill: refillOf(options.refill, url),
       // in a sandbox seeded with a pool, a released database goes with the sandbox
       keepReleased: ready && process.env.SEEDFORK_SANDBOX_ID !== undefined,
       ...(options.setup ? { setup: options.setup } : {}),

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { globSync } from 'tinyglobby';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
 import { runCli } from './support/cli.js';
@@ -221,6 +222,12 @@ test('the pool', async () => {
       const r = await runCli(dir, ['run']);
       const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
       expect(r.code, `${r.out}\n${result.files.map((f) => f.output).join('\n')}`).toBe(0);
+      // the snapshot holds the data directory without its relation cache init files, which
+      // PostgreSQL removes at every start (each removal in a fork an overlayfs whiteout)
+      const layers = join(dir, '.seedfork/snapshots');
+      const data = globSync('*/layer/**/services/postgres/base', { cwd: layers, onlyDirectories: true });
+      expect(data.length, `no PostgreSQL data directory under ${layers}`).toBeGreaterThan(0);
+      expect(globSync('*/layer/**/pg_internal.init', { cwd: layers })).toEqual([]);
     }
   }, 180_000);
 });

@@ -4,7 +4,12 @@ import { isAbsolute, join } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Sandbox as BackendSandbox, Snapshot as BackendSnapshot } from '../sandbox/types.js';
 import { sandboxServiceRoot } from '../seed/seed.js';
-import { type StartedServices, startServices, stopServices } from '../seed/services/index.js';
+import {
+  type StartedServices,
+  startServices,
+  stopServices,
+  tidyStoppedServices,
+} from '../seed/services/index.js';
 import { type SandboxOptions, type SdkContext, sdkContext } from './context.js';
 import { type CommandOptions, type CommandResult, runCommand } from './exec.js';
 import { reserveMemory } from './memory-budget.js';
@@ -275,7 +280,14 @@ export class Sandbox implements AsyncDisposable {
         `${this.running} command(s) still run in the sandbox: await them before snapshot()`,
       );
     this.closeForwards();
-    if (!this.context.backend.forksKeepProcesses) await stopServices(this.services.running);
+    if (!this.context.backend.forksKeepProcesses) {
+      await stopServices(this.services.running);
+      await tidyStoppedServices({
+        sandbox: this.inner!,
+        services: this.context.loaded.config.seed.services,
+        dataRoot: sandboxServiceRoot(),
+      });
+    }
     base.freeze(true);
     const frozen = await base.built;
     const snapshot = new Snapshot(this.context, frozen);

@@ -9,6 +9,7 @@ import {
   type StartedServices,
   startServices,
   stopServices,
+  tidyStoppedServices,
 } from './services/index.js';
 
 /**
@@ -120,7 +121,14 @@ export async function prepareSnapshot(
         throw error;
       }
       // a snapshot of files needs them stopped cleanly; a running guest's keeps them running
-      if (!backend.forksKeepProcesses) await stopServices(services.running);
+      if (!backend.forksKeepProcesses) {
+        await stopServices(services.running);
+        await tidyStoppedServices({
+          sandbox,
+          services: loaded.config.seed.services,
+          dataRoot: sandboxServiceRoot(),
+        });
+      }
       built = true;
     },
   });

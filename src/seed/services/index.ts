@@ -10,7 +10,7 @@ import {
 import { serviceOrder } from '../../config/service-order.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { commandDriver } from './command.js';
-import { postgresDriver, precloneTestDatabases } from './postgres.js';
+import { postgresDriver, precloneTestDatabases, removeRelcacheInitFiles } from './postgres.js';
 import { redisDriver } from './redis.js';
 import type { RunningService } from './types.js';
 
@@ -108,4 +108,21 @@ export async function prepareServicesForSnapshot(options: {
     cloned[name] = await precloneTestDatabases(ctx, config as PostgresServiceConfig, options.snapshotKey);
   }
   return cloned;
+}
+
+/**
+ * What the seed does for a snapshot of files once its services stopped cleanly: each
+ * PostgreSQL service's relation cache init files go (removeRelcacheInitFiles), so that a fork's
+ * start has none of the snapshot's to remove.
+ * @throws SeedforkError as removeRelcacheInitFiles
+ */
+export async function tidyStoppedServices(options: {
+  sandbox: Sandbox;
+  services: Record<string, ServiceConfig>;
+  dataRoot: string;
+}): Promise<void> {
+  for (const name of serviceOrder(options.services)) {
+    if (serviceKind(options.services[name]!) !== 'postgres') continue;
+    await removeRelcacheInitFiles({ name, sandbox: options.sandbox, dataDir: join(options.dataRoot, name) });
+  }
 }

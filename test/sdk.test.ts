@@ -145,6 +145,35 @@ describe('the SDK on the namespace backend: seed a base sandbox, snapshot it, fo
     expect(await Snapshot.open({ ...options, services: {}, key })).toBeUndefined();
   });
 
+  test('a pool named in the options clones test databases into the snapshot; without one, none', async () => {
+    const pooled = (sandbox: Sandbox) =>
+      sandbox.exec(psql("select count(*) from pg_database where datname like 'sfpool%'"));
+    // the module snapshot's options name no pool: no databases cloned ahead, none announced
+    await using plain = await snap.fork();
+    expect((await pooled(plain)).stdout).toBe('0\n');
+    expect(plain.env.SEEDFORK_PG_POOL_READY).toBeUndefined();
+    await using base = await Sandbox.create({
+      ...options,
+      services: { postgres: { ...PG.postgres, pool: 3 } },
+    });
+    expect((await base.exec(psql('create table t (n int); insert into t values (7)'))).exitCode).toBe(0);
+    const withPool = await base.snapshot();
+    try {
+      await using f = await withPool.fork();
+      expect((await pooled(f)).stdout).toBe('3\n');
+      // testDatabase() in the fork takes them: the marker names the snapshot key's template
+      expect(f.env.SEEDFORK_PG_POOL_READY).toBe(
+        f.env
+          .SEEDFORK_SNAPSHOT_KEY!.replace(/[^0-9a-z]/gi, '')
+          .toLowerCase()
+          .slice(0, 16),
+      );
+    } finally {
+      await base.kill();
+      await withPool.delete();
+    }
+  }, 60_000);
+
   test('a snapshot taken while a client writes to PostgreSQL forks into a consistent database', async () => {
     await using base = await Sandbox.create(options);
     await base.exec(psql('create table w (n serial primary key, at timestamptz default now())'));

@@ -14,7 +14,9 @@ export interface SandboxOptions {
    * per sandbox, QEMU). */
   backend?: BackendName;
   /** Services started in the base sandbox and in every fork, as config `seed.services` takes
-   * them: `{ postgres: { port: 5432, database: 'app' } }`. */
+   * them: `{ postgres: { port: 5432, database: 'app' } }`. A PostgreSQL service's `pool: N`
+   * has snapshot() clone N test databases ahead into the snapshot, for testDatabase() in the
+   * forks (the config's default, `auto`, does not apply here: none unless named). */
   services?: NonNullable<UserConfig['seed']>['services'];
   /** Per sandbox, as config `limits`: `{ memory: '1GiB', pids: 512, disk: '2GiB', output }`. */
   limits?: UserConfig['limits'];
@@ -50,6 +52,12 @@ export interface SdkContext {
   /** What one sandbox reserves of the memory budget, in bytes. */
   reserveBytes: number;
   budgetBytes: number;
+  /**
+   * Services whose options name a `pool`: snapshot() clones their test databases ahead into
+   * the snapshot. Left out by default (unlike the config's seed): a base sandbox may still
+   * hold connections to the database, which CREATE DATABASE … TEMPLATE refuses.
+   */
+  precloned: string[];
 }
 
 const backends = new Map<string, Backend>();
@@ -72,7 +80,11 @@ export async function sdkContext(options: SandboxOptions): Promise<SdkContext> {
     },
     'the sandbox options',
   );
-  return contextOf({ config, root: dir, file: '' }, options.backend ?? 'namespace', options);
+  const context = await contextOf({ config, root: dir, file: '' }, options.backend ?? 'namespace', options);
+  context.precloned = Object.entries(options.services ?? {})
+    .filter(([, service]) => typeof service === 'object' && service !== null && 'pool' in service)
+    .map(([name]) => name);
+  return context;
 }
 
 /**
@@ -108,6 +120,7 @@ export async function contextOf(
     baseEnv: { ...baseEnvironment(config).env, ...options.env },
     limits,
     reserveBytes,
+    precloned: [],
     budgetBytes:
       budget === undefined
         ? Math.max(0, totalmem() - 1024 ** 3)

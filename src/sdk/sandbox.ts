@@ -5,6 +5,7 @@ import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Sandbox as BackendSandbox, Snapshot as BackendSnapshot } from '../sandbox/types.js';
 import { sandboxServiceRoot } from '../seed/seed.js';
 import {
+  prepareServicesForSnapshot,
   type StartedServices,
   startServices,
   stopServices,
@@ -263,9 +264,11 @@ export class Sandbox implements AsyncDisposable {
    * Freeze this base sandbox into a snapshot to fork from. The namespace backend stops the
    * services cleanly first (a fork starts them again from their data); a microvm snapshot
    * saves the guest running, services and all. This sandbox then goes on from the snapshot's
-   * state, as a fork of it (a new `id`).
+   * state, as a fork of it (a new `id`). A PostgreSQL service whose options name a `pool`
+   * first clones that many test databases (precloneTestDatabases), frozen with the snapshot.
    * @throws SeedforkError on a fork (only a base sandbox is snapshotted), while a command runs,
-   *   after kill, or when freezing fails
+   *   after kill, when the pool's databases cannot be cloned (a connection to the database is
+   *   still open), or when freezing fails
    */
   async snapshot(): Promise<Snapshot> {
     const base = this.base;
@@ -280,6 +283,15 @@ export class Sandbox implements AsyncDisposable {
         `${this.running} command(s) still run in the sandbox: await them before snapshot()`,
       );
     this.closeForwards();
+    const { services } = this.context.loaded.config.seed;
+    if (this.context.precloned.length > 0)
+      await prepareServicesForSnapshot({
+        sandbox: this.inner!,
+        services: Object.fromEntries(this.context.precloned.map((name) => [name, services[name]!])),
+        dataRoot: sandboxServiceRoot(),
+        env: this.env,
+        snapshotKey: this.snapshotKey,
+      });
     if (!this.context.backend.forksKeepProcesses) {
       await stopServices(this.services.running);
       await tidyStoppedServices({

@@ -92,7 +92,7 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
     });
   });
 
-  test('files: read, write, make directories with an owner, test existence, find by glob', async () => {
+  test('files: read, write, make directories with an owner, link, test existence, find by glob', async () => {
     await withSandbox(async (sb) => {
       expect((await sb.readFile('/etc/seeded'))?.toString()).toBe('by the seed\n');
       expect(await sb.readFile('/etc/none')).toBeUndefined();
@@ -105,6 +105,10 @@ describe.skipIf(why !== undefined)('a microvm sandbox: the Sandbox interface ove
       expect((await sb.exec(['stat', '-c', '%a %u', '/srv/a/b'])).output).toBe('700 65534\n');
       expect(await sb.exists('/srv/a')).toBe(true);
       expect(await sb.exists('/srv/none')).toBe(false);
+      await sb.symlink('/srv/a', '/srv/link');
+      expect((await sb.exec(['readlink', '/srv/link'])).output).toBe('/srv/a\n');
+      expect(await sb.exists('/srv/link/b')).toBe(true);
+      await expect(sb.symlink('/srv', '/srv/link')).rejects.toThrow(/cannot link/);
       const found = await sb.findFiles(project, ['src/**', '*.md']);
       expect(found.map((f) => f.path)).toEqual(['README.md', 'src/app.js', 'src/old.js']);
       expect(found[0]!.mtimeMs).toBeGreaterThan(Date.now() - 3_600_000);

@@ -180,7 +180,15 @@ describe.skipIf(!isRoot)('database fixtures inside a sandbox, on the real runner
     const PRECLONED = `import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { lstatSync } from 'node:fs';
 import { testDatabase } from 'seedfork/pg';
+const query = async (sql) => {
+  const c = new pg.Client(process.env.DATABASE_URL);
+  await c.connect();
+  const { rows } = await c.query(sql);
+  await c.end();
+  return rows;
+};
 const fresh = async () => {
   const c = new pg.Client(process.env.DATABASE_URL);
   await c.connect();
@@ -194,6 +202,12 @@ test('the pool', async () => {
   assert.equal(ready.length, expected);
   if (expected === 0) return assert.equal(process.env.SEEDFORK_PG_POOL_READY, undefined);
   assert.equal(process.env.SEEDFORK_PG_POOL_READY, process.env.SEEDFORK_SNAPSHOT_KEY.slice(0, 16));
+  // the clones live in the pool tablespace, whose link (left out of the snapshot) is back
+  const spaces = await query("select t.spcname, count(*)::int as n from pg_database d join pg_tablespace t on t.oid = d.dattablespace where d.datname like 'sfpool%' group by 1");
+  assert.deepEqual(spaces, [{ spcname: 'seedfork_pool', n: expected }]);
+  const [{ location }] = await query("select pg_tablespace_location(oid) as location from pg_tablespace where spcname = 'seedfork_pool'");
+  assert.equal(location, '/var/lib/seedfork/services/postgres.pool-link');
+  assert.ok(lstatSync(location).isSymbolicLink());
   const taken = [];
   for (let i = 0; i < expected; i++) taken.push(await testDatabase());
   assert.deepEqual(taken.map((d) => d.name.slice(d.name.lastIndexOf('_') + 1)).sort(), [...ready].sort());
@@ -228,6 +242,14 @@ test('the pool', async () => {
       const data = globSync('*/layer/**/services/postgres/base', { cwd: layers, onlyDirectories: true });
       expect(data.length, `no PostgreSQL data directory under ${layers}`).toBeGreaterThan(0);
       expect(globSync('*/layer/**/pg_internal.init', { cwd: layers })).toEqual([]);
+      // the clones' directories are in the snapshot, the link to them is not: a fork's server
+      // cannot list them when it starts (RemovePgTempFiles)
+      const clones = globSync('*/layer/**/services/postgres.pool/PG_*/*', {
+        cwd: layers,
+        onlyDirectories: true,
+      });
+      expect(clones.length).toBe(pool);
+      expect(globSync('*/layer/**/services/postgres.pool-link', { cwd: layers })).toEqual([]);
     }
   }, 180_000);
 });

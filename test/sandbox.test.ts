@@ -159,6 +159,28 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     }
   });
 
+  test("symlink makes a link that resolves inside the sandbox, never through a test's link to the host", async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      await sb.exec(
+        ['sh', '-c', 'mkdir /tmp/real && echo inside > /tmp/real/f && ln -s /etc /tmp/etc-link'],
+        {
+          env,
+        },
+      );
+      await sb.symlink('/tmp/real', '/tmp/mine');
+      expect((await sb.exec(['cat', '/tmp/mine/f'], { env })).output).toBe('inside\n');
+      // a link a test planted on the way (/tmp/etc-link -> /etc) leads to the sandbox's /etc,
+      // where the host's kernel, following it from /proc/<pid>/root, would reach the host's
+      await sb.symlink('/tmp/real', '/tmp/etc-link/seedfork-link');
+      expect(existsSync('/etc/seedfork-link')).toBe(false);
+      expect((await sb.exec(['readlink', '/etc/seedfork-link'], { env })).output).toBe('/tmp/real\n');
+      await expect(sb.symlink('/elsewhere', '/tmp/mine')).rejects.toThrow(/EEXIST/);
+    } finally {
+      await sb.kill();
+    }
+  });
+
   test('/proc/sys is read-only and /tmp is private', async () => {
     writeFileSync('/tmp/seedfork-host-file', 'host');
     const sb = await backend.fork(snapshot);

@@ -1,5 +1,5 @@
 import { constants, lstatSync, readlinkSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, symlink } from 'node:fs/promises';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { FileTooLargeError } from './types.js';
 
@@ -116,6 +116,11 @@ export const hostFiles = {
     await mkdir(hostPath, { recursive: true });
     if (options.mode !== undefined) await chmod(hostPath, options.mode);
     if (options.owner) await chown(hostPath, options.owner.uid, options.owner.gid);
+  },
+
+  /** A symbolic link at `hostPath` to `target` (stored as given); EEXIST when there is one. */
+  async symlink(target: string, hostPath: string): Promise<void> {
+    await symlink(target, hostPath);
   },
 
   async exists(hostPath: string): Promise<boolean> {

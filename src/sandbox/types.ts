@@ -193,6 +193,12 @@ export interface Sandbox {
   /** Whether anything (file, directory, socket) exists at `path`. */
   exists(path: string): Promise<boolean>;
   /**
+   * Create a symbolic link at `path` (its directory must exist) that points at `target`, a
+   * path as processes in the sandbox resolve it.
+   * @throws when something already exists at `path`
+   */
+  symlink(target: string, path: string): Promise<void>;
+  /**
    * Files below `dir` matching glob `patterns` (picomatch syntax, relative to `dir`, dotfiles
    * included), never below node_modules, with their modification time (epoch ms). Regular files
    * only: symbolic links are neither listed nor followed.

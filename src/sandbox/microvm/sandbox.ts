@@ -207,6 +207,14 @@ export class GuestSandbox implements Sandbox {
     return this.guest.agent.exists(path).catch(() => false);
   }
 
+  async symlink(target: string, path: string): Promise<void> {
+    const r = await this.guest.agent.exec(['ln', '-s', '-T', '--', target, path]);
+    if (r.exitCode !== 0)
+      throw new SeedforkError(`cannot link ${path} to ${target} in sandbox ${this.id}`, {
+        details: r.stderr,
+      });
+  }
+
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
     if (patterns.length === 0) return [];
     const r = await this.guest.agent.exec([

@@ -13,7 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatSize } from '../../config/size.js';
@@ -539,6 +539,12 @@ export class NamespaceSandbox implements Sandbox {
 
   async exists(path: string): Promise<boolean> {
     return hostFiles.exists(this.safeHostPath(path));
+  }
+
+  /** The link itself is made in its directory as resolved inside the sandbox; its target is
+   * stored as given, so that it resolves inside the sandbox too. */
+  async symlink(target: string, path: string): Promise<void> {
+    return hostFiles.symlink(target, join(this.safeHostPath(dirname(path)), basename(path)));
   }
 
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {

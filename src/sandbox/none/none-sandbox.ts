@@ -100,6 +100,10 @@ export class NoneSandbox implements Sandbox {
     return hostFiles.exists(path);
   }
 
+  symlink(target: string, path: string): Promise<void> {
+    return hostFiles.symlink(target, path);
+  }
+
   async findFiles(dir: string, patterns: readonly string[]): Promise<FoundFile[]> {
     return findFilesIn(dir, patterns);
   }

@@ -10,7 +10,7 @@ import {
 import { serviceOrder } from '../../config/service-order.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { commandDriver } from './command.js';
-import { postgresDriver, precloneTestDatabases, removeRelcacheInitFiles } from './postgres.js';
+import { postgresDriver, precloneTestDatabases, tidyDataDirectory } from './postgres.js';
 import { redisDriver } from './redis.js';
 import type { RunningService } from './types.js';
 
@@ -112,9 +112,10 @@ export async function prepareServicesForSnapshot(options: {
 
 /**
  * What the seed does for a snapshot of files once its services stopped cleanly: each
- * PostgreSQL service's relation cache init files go (removeRelcacheInitFiles), so that a fork's
- * start has none of the snapshot's to remove.
- * @throws SeedforkError as removeRelcacheInitFiles
+ * PostgreSQL service's data directory is tidied (tidyDataDirectory), so that a fork's
+ * start has none of the snapshot's relation cache init files to remove and does not list the
+ * directories of the databases cloned ahead.
+ * @throws SeedforkError as tidyDataDirectory
  */
 export async function tidyStoppedServices(options: {
   sandbox: Sandbox;
@@ -123,6 +124,6 @@ export async function tidyStoppedServices(options: {
 }): Promise<void> {
   for (const name of serviceOrder(options.services)) {
     if (serviceKind(options.services[name]!) !== 'postgres') continue;
-    await removeRelcacheInitFiles({ name, sandbox: options.sandbox, dataDir: join(options.dataRoot, name) });
+    await tidyDataDirectory({ name, sandbox: options.sandbox, dataDir: join(options.dataRoot, name) });
   }
 }

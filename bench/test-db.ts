@@ -9,7 +9,9 @@
  *      the test's statement, ROLLBACK), and the same with a connection per test;
  *   4. inside a sandbox, with N = 0, 32 and 128 databases cloned at seed time (config `pool`):
  *      the snapshot's size, a fork with its PostgreSQL ready, and testDatabase() + connect at 5
- *      and 50 tests per second (30 tests, a test file's worth; with 128, also 120 tests).
+ *      and 50 tests per second (30 tests, a test file's worth; with 128, also 120 tests), beside
+ *      the floor of a connection to a database that exists, from Node's `pg` and from libpq
+ *      (`pgbench -C`, PostgreSQL's client package).
  * Also the floor (a connection to a database that exists) and the pool at 5 tests per second;
  * at 50 a second, the refill making 1, 2 and 4 clones at once (`refill`).
  * Goal: a pooled database, connected, under 5 ms p50 at 50 tests per second (IntegreSQL reports
@@ -205,6 +207,7 @@ async function main(): Promise<void> {
     const root = join(REPO, 'test-output', 'bench-test-db');
     mkdirSync(root, { recursive: true });
     writeFileSync(join(root, 'inner.mjs'), INNER);
+    writeFileSync(join(root, 'select1.sql'), 'select 1;\n');
     const state = join(REPO, 'test-output', 'bench-test-db-state');
     rmSync(state, { recursive: true, force: true }); // each snapshot seeded in this run, timed
     const backend = new NamespaceBackend(state);
@@ -260,6 +263,11 @@ async function main(): Promise<void> {
             cwd: root,
             timeoutMs: 300_000,
           });
+          // the same floor from a C client: libpq's connection, without Node's
+          const c = await lease.sandbox.exec(
+            ['pgbench', '-n', '-C', '-f', join(root, 'select1.sql'), '-t', '200', lease.env.DATABASE_URL!],
+            { env: lease.env, cwd: root, timeoutMs: 60_000 },
+          );
           await lease.release(false);
           const line = r.output.split('\n').find((l) => l.startsWith('{'));
           if (r.exitCode !== 0 || !line) throw new Error(`the sandbox's bench failed: ${r.output}`);
@@ -277,6 +285,10 @@ async function main(): Promise<void> {
           );
           row('    of which the take (lock, rename)', takes);
           row('    floor: connect + select 1 to an existing database', floor);
+          const libpq = /average connection time = ([\d.]+) ms/.exec(c.output)?.[1];
+          console.log(
+            `${'    the same from C (pgbench -C, 200 connections): average'.padEnd(62)} ${libpq ? `${Number(libpq).toFixed(1).padStart(11)} ms` : `failed: ${c.output.trim().split('\n').pop()}`}`,
+          );
         }
       } finally {
         await environment.close();

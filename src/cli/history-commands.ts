@@ -28,7 +28,6 @@ import { uploadRun } from '../history/upload.js';
 import { LEASE_LIMITS_MS } from '../plan/queue-protocol.js';
 import type { RunResult } from '../report/types.js';
 import type { QueueOptions } from '../run/queue-client.js';
-import { serveHistory } from '../server/serve.js';
 import { forTerminal } from './terminal-text.js';
 
 /** The project's config when there is one: `ingest` also serves suites seedfork does not run. */
@@ -599,6 +598,7 @@ export function addHistoryCommands(program: Command, fail: (error: unknown) => n
     .option('-c, --config <file>', 'config file')
     .action(async (opts) => {
       const { store, loaded } = await openProjectHistory(opts).catch(fail);
+      const { serveHistory } = await import('../server/serve.js');
       const server = await serveHistory(store, {
         port: opts.port,
         host: opts.host,

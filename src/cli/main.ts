@@ -4,34 +4,16 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
-import { adapterFor } from '../adapters/index.js';
-import { ALL_RUNS, type AuditRunSelection, audit } from '../audit/audit.js';
-import { checkSuite, configHash } from '../audit/check.js';
+import { ALL_RUNS, type AuditRunSelection } from '../audit/plan.js';
 import { type AuditReport, FLAKY } from '../audit/types.js';
-import { type LoadedConfig, loadConfig } from '../config/load.js';
-import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
+import type { LoadedConfig } from '../config/load.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { parseDuration } from '../history/duration.js';
-import { initConfig } from '../init/write-config.js';
-import { runnerFileWorkers } from '../integrations/file-workers.js';
-import { mergeResults } from '../plan/merge.js';
 import { byPath } from '../plan/partition.js';
-import { makePlan } from '../plan/plan.js';
 import { parseShard } from '../plan/shard-spec.js';
-import { loadSuite } from '../plan/suite.js';
-import { assertSameSuite, readTimings, recordTimings } from '../plan/timings.js';
-import { writeJUnit } from '../report/junit-write.js';
-import { readResultFile } from '../report/result-file.js';
 import { failsTheBuild } from '../report/types.js';
-import { writeFilesAtomic } from '../report/write.js';
-import { cacheDirsOf } from '../run/caches.js';
-import { gcOptions } from '../run/environment.js';
-import { resolveWorkers, run } from '../run/run.js';
-import { type AttachCommand, BACKEND_NAMES, type BackendName, backendFor } from '../sandbox/index.js';
-import { auditProgress, formatAudit } from './audit-text.js';
-import { formatCheck } from './check-text.js';
-import { consoleReporter } from './console-reporter.js';
+import type { AttachCommand, BackendName } from '../sandbox/index.js';
 import {
   addHistoryCommands,
   queueOptionsFor,
@@ -39,8 +21,6 @@ import {
   recordInHistory,
   runQuarantine,
 } from './history-commands.js';
-import { formatMerge } from './merge-text.js';
-import { formatPlan } from './plan-text.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -86,12 +66,27 @@ async function projectState(opts: {
   stateDir?: string;
 }): Promise<{ loaded?: LoadedConfig; stateDir: string }> {
   if (opts.stateDir) return { stateDir: resolve(opts.stateDir) };
-  const loaded = await loadConfig(process.cwd(), opts.config);
+  const loaded = await loadConfig(opts.config);
   return { loaded, stateDir: resolve(loaded.root, loaded.config.stateDir) };
 }
 
 async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise<string> {
   return (await projectState(opts)).stateDir;
+}
+
+/**
+ * The config in the working directory (or `file`). Commands import what they run when they run,
+ * so that `seedfork --version` or `seedfork run` loads none of the other commands' modules.
+ * @throws SeedforkError as config/load's loadConfig
+ */
+async function loadConfig(file?: string): Promise<LoadedConfig> {
+  const { loadConfig: load } = await import('../config/load.js');
+  return load(process.cwd(), file);
+}
+
+/** The runner integrations' file workers (Jest's and Vitest's worker zygotes), for run and audit. */
+async function fileWorkers() {
+  return (await import('../integrations/file-workers.js')).runnerFileWorkers;
 }
 
 const program = new Command('seedfork')
@@ -159,7 +154,12 @@ program
   )
   .action(async (filters: string[], opts) => {
     const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
-    const loaded = await loadConfig(process.cwd(), opts.config);
+    const loaded = await loadConfig(opts.config);
+    const [{ run }, { consoleReporter }, runnerFileWorkers] = await Promise.all([
+      import('../run/run.js'),
+      import('./console-reporter.js'),
+      fileWorkers(),
+    ]);
     const queue = opts.queue ? queueOptionsFor(loaded, opts) : undefined;
     const controller = new AbortController();
     onInterrupt(controller);
@@ -267,7 +267,12 @@ program
     'exit 1 on conflicts too (files that use the same port, path or table), not only on flaky tests',
   )
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(process.cwd(), opts.config);
+    const loaded = await loadConfig(opts.config);
+    const [{ audit }, { auditProgress, formatAudit }, runnerFileWorkers] = await Promise.all([
+      import('../audit/audit.js'),
+      import('./audit-text.js'),
+      fileWorkers(),
+    ]);
     const controller = new AbortController();
     onInterrupt(controller);
     const progress = auditProgress(process.stdout);
@@ -316,7 +321,20 @@ program
   )
   .option('--json', 'print the checklist as JSON')
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(process.cwd(), opts.config);
+    const loaded = await loadConfig(opts.config);
+    const [{ audit }, { checkSuite, configHash }, { auditProgress }, { formatCheck }, { adapterFor }] =
+      await Promise.all([
+        import('../audit/audit.js'),
+        import('../audit/check.js'),
+        import('./audit-text.js'),
+        import('./check-text.js'),
+        import('../adapters/index.js'),
+      ]);
+    const [{ loadSuite }, { resolveWorkers }, runnerFileWorkers] = await Promise.all([
+      import('../plan/suite.js'),
+      import('../run/run.js'),
+      fileWorkers(),
+    ]);
     const suite = loadSuite(loaded, { filter: filters });
     const adapter = adapterFor(loaded.config.test.runner);
     const path = resolve(loaded.root, opts.audit ?? '.seedfork/audit.json');
@@ -371,8 +389,9 @@ program
   .command('init')
   .description('inspect this repository and write a commented seedfork.config.ts')
   .option('--force', 'replace an existing seedfork config')
-  .action((opts) => {
+  .action(async (opts) => {
     try {
+      const { initConfig } = await import('../init/write-config.js');
       const { path, found } = initConfig(process.cwd(), { force: opts.force });
       process.stdout.write(`wrote ${path}\n`);
       if (found.runner) process.stdout.write(`  runner: ${found.runner.name} (from ${found.runner.why})\n`);
@@ -418,7 +437,13 @@ program
   .option('--files', "list each shard's files with their predicted cost")
   .option('--json', 'print the plan as JSON')
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(process.cwd(), opts.config);
+    const loaded = await loadConfig(opts.config);
+    const [{ loadSuite }, { makePlan }, { resolveWorkers }, { formatPlan }] = await Promise.all([
+      import('../plan/suite.js'),
+      import('../plan/plan.js'),
+      import('../run/run.js'),
+      import('./plan-text.js'),
+    ]);
     const suite = loadSuite(loaded, {
       filter: filters,
       timings: opts.timings,
@@ -444,6 +469,21 @@ program
   .option('--slowest <n>', 'how many of the slowest files to list', positiveInt, 10)
   .option('-c, --config <file>', 'config file, for recording in the history (optional)')
   .action(async (paths: string[], opts) => {
+    const [
+      { readResultFile },
+      { mergeResults },
+      { assertSameSuite, readTimings, recordTimings },
+      { writeFilesAtomic },
+      { writeJUnit },
+      { formatMerge },
+    ] = await Promise.all([
+      import('../report/result-file.js'),
+      import('../plan/merge.js'),
+      import('../plan/timings.js'),
+      import('../report/write.js'),
+      import('../report/junit-write.js'),
+      import('./merge-text.js'),
+    ]);
     const inputs = paths.map((path) => ({ path, result: readResultFile(path) }));
     const merged = mergeResults(inputs);
     const timingsPath = resolve(opts.timings);
@@ -468,7 +508,7 @@ program
       pc.dim(`JUnit XML: ${resolve(opts.junit)}\nJSON: ${resolve(opts.json)}\ntimings: ${timingsPath}\n`),
     );
     // the project's history, when there is a config that configures one
-    const loaded = await loadConfig(process.cwd(), opts.config).catch(() => undefined);
+    const loaded = await loadConfig(opts.config).catch(() => undefined);
     if (loaded) await recordInHistory(loaded, merged);
     process.exit(merged.files.some(failsTheBuild) ? 1 : 0);
   });
@@ -490,6 +530,7 @@ program
     const options = { confinement: { allowSyscalls: loaded?.config.sandbox.allowSyscalls ?? [] } };
     // the sandbox is in the state of one backend: the configured one's error is the one to show
     const preferred: BackendName = loaded?.config.isolation === 'microvm' ? 'microvm' : 'namespace';
+    const { BACKEND_NAMES, backendFor } = await import('../sandbox/index.js');
     let attach: AttachCommand | undefined;
     let refusal: unknown;
     for (const name of [preferred, ...BACKEND_NAMES.filter((n) => n !== preferred)]) {
@@ -515,6 +556,7 @@ program
   .option('--state-dir <dir>', 'state directory (default: from the config)')
   .action(async (opts) => {
     const stateDir = await stateDirOf(opts);
+    const { BACKEND_NAMES, backendFor } = await import('../sandbox/index.js');
     const live = (await Promise.all(BACKEND_NAMES.map((name) => backendFor(name, stateDir).list()))).flat();
     if (live.length === 0) process.stdout.write('no live sandboxes\n');
     for (const m of live)
@@ -536,6 +578,11 @@ program
   .action(async (opts) => {
     // With a config: its snapshot budget, and its current snapshot kept whatever its size.
     const { loaded, stateDir } = await projectState(opts).catch(fail);
+    const [{ BACKEND_NAMES, backendFor }, { gcOptions }, { DEFAULT_SNAPSHOT_BUDGET }] = await Promise.all([
+      import('../sandbox/index.js'),
+      import('../run/environment.js'),
+      import('../config/schema.js'),
+    ]);
     const options = {
       includeKept: !opts.keepKept,
       ...(loaded ? gcOptions(loaded) : { snapshotBudgetBytes: parseSize(DEFAULT_SNAPSHOT_BUDGET) }),
@@ -557,6 +604,10 @@ program
         fail(
           new SeedforkError('--caches needs the config (to know the runner and `cache`), not --state-dir'),
         );
+      const [{ cacheDirsOf }, { adapterFor }] = await Promise.all([
+        import('../run/caches.js'),
+        import('../adapters/index.js'),
+      ]);
       for (const dir of cacheDirsOf(loaded, adapterFor(loaded.config.test.runner))) {
         rmSync(dir, { recursive: true, force: true });
         process.stdout.write(`emptied cache ${dir}\n`);

@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { CLI, makeProject, REPO } from './support/project.js';
+
+const REGISTER = join(REPO, 'test/support/import-log/register.mjs');
+
+/** The modules `seedfork args` resolves in `cwd`, as URLs (dist's and packages' files). */
+function modulesLoaded(cwd: string, args: string[]): string[] {
+  const log = join(cwd, `imports-${args[0]}.log`);
+  rmSync(log, { force: true });
+  const r = spawnSync(process.execPath, ['--import', REGISTER, CLI, ...args], {
+    cwd,
+    env: { ...process.env, IMPORT_LOG: log, NO_COLOR: '1' },
+    encoding: 'utf8',
+  });
+  expect(r.error).toBeUndefined();
+  return readFileSync(log, 'utf8').trim().split('\n');
+}
+
+/** Loaded modules that match any of `patterns`. */
+function matching(urls: string[], patterns: RegExp[]): string[] {
+  return urls.filter((url) => patterns.some((p) => p.test(url)));
+}
+
+describe('the CLI loads only what the command runs', () => {
+  const dir = makeProject('cli-startup', {
+    'seedfork.config.mjs': "export default { test: { include: ['test/*.test.js'] } };\n",
+    'test/a.test.js': '',
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('seedfork run loads none of the server, audit or init modules', () => {
+    // a filter that matches no file: the run stops after its modules are loaded and the suite read
+    const urls = modulesLoaded(dir, ['run', 'no-such-file']);
+    expect(urls.some((u) => u.endsWith('/dist/run/run.js'))).toBe(true);
+    expect(
+      matching(urls, [
+        /\/dist\/(server|init)\//,
+        /\/dist\/audit\/audit\.js$/,
+        /\/node_modules\/(hono|@hono|yaml)\//,
+      ]),
+    ).toEqual([]);
+  });
+
+  test('seedfork --version loads no command', () => {
+    const urls = modulesLoaded(dir, ['--version']);
+    expect(
+      matching(urls, [/\/dist\/(run|server|init|sandbox|adapters|seed)\//, /\/dist\/audit\/audit\.js$/]),
+    ).toEqual([]);
+  });
+});

@@ -6,7 +6,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { ALL_RUNS, type AuditRunSelection } from '../audit/plan.js';
 import { type AuditReport, FLAKY } from '../audit/types.js';
-import type { LoadedConfig } from '../config/load.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { parseDuration } from '../history/duration.js';
@@ -66,7 +67,7 @@ async function projectState(opts: {
   stateDir?: string;
 }): Promise<{ loaded?: LoadedConfig; stateDir: string }> {
   if (opts.stateDir) return { stateDir: resolve(opts.stateDir) };
-  const loaded = await loadConfig(opts.config);
+  const loaded = await loadConfig(process.cwd(), opts.config);
   return { loaded, stateDir: resolve(loaded.root, loaded.config.stateDir) };
 }
 
@@ -74,15 +75,9 @@ async function stateDirOf(opts: { config?: string; stateDir?: string }): Promise
   return (await projectState(opts)).stateDir;
 }
 
-/**
- * The config in the working directory (or `file`). Commands import what they run when they run,
- * so that `seedfork --version` or `seedfork run` loads none of the other commands' modules.
- * @throws SeedforkError as config/load's loadConfig
- */
-async function loadConfig(file?: string): Promise<LoadedConfig> {
-  const { loadConfig: load } = await import('../config/load.js');
-  return load(process.cwd(), file);
-}
+// Commands import what they run when they run, so that `seedfork --version` or `seedfork run`
+// loads none of the other commands' modules. The config's modules load up front: nearly every
+// command reads the config, and history-commands.ts imports them too.
 
 /** The runner integrations' file workers (Jest's and Vitest's worker zygotes), for run and audit. */
 async function fileWorkers() {
@@ -154,7 +149,7 @@ program
   )
   .action(async (filters: string[], opts) => {
     const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
-    const loaded = await loadConfig(opts.config);
+    const loaded = await loadConfig(process.cwd(), opts.config);
     const [{ run }, { consoleReporter }, runnerFileWorkers] = await Promise.all([
       import('../run/run.js'),
       import('./console-reporter.js'),
@@ -267,7 +262,7 @@ program
     'exit 1 on conflicts too (files that use the same port, path or table), not only on flaky tests',
   )
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(opts.config);
+    const loaded = await loadConfig(process.cwd(), opts.config);
     const [{ audit }, { auditProgress, formatAudit }, runnerFileWorkers] = await Promise.all([
       import('../audit/audit.js'),
       import('./audit-text.js'),
@@ -321,16 +316,22 @@ program
   )
   .option('--json', 'print the checklist as JSON')
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(opts.config);
-    const [{ audit }, { checkSuite, configHash }, { auditProgress }, { formatCheck }, { adapterFor }] =
-      await Promise.all([
-        import('../audit/audit.js'),
-        import('../audit/check.js'),
-        import('./audit-text.js'),
-        import('./check-text.js'),
-        import('../adapters/index.js'),
-      ]);
-    const [{ loadSuite }, { resolveWorkers }, runnerFileWorkers] = await Promise.all([
+    const loaded = await loadConfig(process.cwd(), opts.config);
+    const [
+      { audit },
+      { checkSuite, configHash },
+      { auditProgress },
+      { formatCheck },
+      { adapterFor },
+      { loadSuite },
+      { resolveWorkers },
+      runnerFileWorkers,
+    ] = await Promise.all([
+      import('../audit/audit.js'),
+      import('../audit/check.js'),
+      import('./audit-text.js'),
+      import('./check-text.js'),
+      import('../adapters/index.js'),
       import('../plan/suite.js'),
       import('../run/run.js'),
       fileWorkers(),
@@ -437,7 +438,7 @@ program
   .option('--files', "list each shard's files with their predicted cost")
   .option('--json', 'print the plan as JSON')
   .action(async (filters: string[], opts) => {
-    const loaded = await loadConfig(opts.config);
+    const loaded = await loadConfig(process.cwd(), opts.config);
     const [{ loadSuite }, { makePlan }, { resolveWorkers }, { formatPlan }] = await Promise.all([
       import('../plan/suite.js'),
       import('../plan/plan.js'),
@@ -508,7 +509,7 @@ program
       pc.dim(`JUnit XML: ${resolve(opts.junit)}\nJSON: ${resolve(opts.json)}\ntimings: ${timingsPath}\n`),
     );
     // the project's history, when there is a config that configures one
-    const loaded = await loadConfig(opts.config).catch(() => undefined);
+    const loaded = await loadConfig(process.cwd(), opts.config).catch(() => undefined);
     if (loaded) await recordInHistory(loaded, merged);
     process.exit(merged.files.some(failsTheBuild) ? 1 : 0);
   });
@@ -578,10 +579,9 @@ program
   .action(async (opts) => {
     // With a config: its snapshot budget, and its current snapshot kept whatever its size.
     const { loaded, stateDir } = await projectState(opts).catch(fail);
-    const [{ BACKEND_NAMES, backendFor }, { gcOptions }, { DEFAULT_SNAPSHOT_BUDGET }] = await Promise.all([
+    const [{ BACKEND_NAMES, backendFor }, { gcOptions }] = await Promise.all([
       import('../sandbox/index.js'),
       import('../run/environment.js'),
-      import('../config/schema.js'),
     ]);
     const options = {
       includeKept: !opts.keepKept,

@@ -20,6 +20,14 @@ export interface Talk {
   timedOut: boolean;
 }
 
+/** How long the end of a worker's channel and its exit wait for each other, in ms. */
+const END_WAIT_MS = 500;
+
+/** Resolves after {@link END_WAIT_MS}, keeping no process alive. */
+function moment(): Promise<void> {
+  return new Promise((done) => setTimeout(done, END_WAIT_MS).unref());
+}
+
 /** A message over the worker's channel larger than this is refused (the worker runs test code). */
 const MAX_MESSAGE_CHARS = 64 * 1024 * 1024;
 
@@ -82,11 +90,13 @@ export async function talkToWorker(
       channel.write(`${JSON.stringify({ run: request })}\n`);
     }
     await Promise.race([closed, exited]);
+    // A fork's exit comes by another path than its channel (the zygote reports it), so it can
+    // come before the last lines the worker wrote, its result among them: read the channel to
+    // its end (bounded: a process the test started may hold the channel open after the worker).
+    await Promise.race([closed, moment()]);
     // its exit tells why the channel closed: give it a moment to come (not when a result came
     // and the worker was asked to drain: it exits when its file's leftovers let it)
-    if (!(outcome && request.drain)) {
-      await Promise.race([exited, new Promise((done) => setTimeout(done, 500).unref())]);
-    }
+    if (!(outcome && request.drain)) await Promise.race([exited, moment()]);
     await events;
     return { ...(outcome && !broken ? { outcome } : {}), ...(broken ? { broken } : {}), timedOut };
   } finally {

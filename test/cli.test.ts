@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readJUnit } from '../src/report/junit-read.js';
 import { runCli } from './support/cli.js';
+import { compileCacheUnder, filesWithTimes, hasCompileCache } from './support/compile-cache.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
@@ -44,6 +45,32 @@ describe('config and input errors', () => {
     const r = await seedfork(makeProject('flags', { 'x.test.js': passing }), ['run', '--workers', 'zero']);
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/expected a positive whole number/);
+  });
+});
+
+describe('start-up', () => {
+  test("the CLI's modules go to seedfork's compile cache where Node has one, and are read from it; none with NODE_DISABLE_COMPILE_CACHE=1", async () => {
+    const dir = makeProject('compile-cache', { 'x.test.js': passing });
+    const caches = join(REPO, 'test-output', `cli-compile-cache-${process.pid}`);
+    rmSync(caches, { recursive: true, force: true });
+    const on = join(caches, 'on');
+    const off = join(caches, 'off');
+    // a run that loads the config and its modules, then stops: no test file matches
+    const args = ['run', 'no-such-file'];
+    expect((await seedfork(dir, args, { XDG_CACHE_HOME: on })).code).toBe(2);
+    const written = filesWithTimes(compileCacheUnder(on));
+    expect((await seedfork(dir, args, { XDG_CACHE_HOME: on })).code).toBe(2);
+    expect(filesWithTimes(compileCacheUnder(on))).toEqual(written); // every module found there
+    expect((await seedfork(dir, args, { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' })).code).toBe(
+      2,
+    );
+    expect(existsSync(off)).toBe(false);
+    if (hasCompileCache) expect(Object.keys(written).length).toBeGreaterThan(100);
+    else {
+      console.warn(`Node ${process.version} has no module compile cache (Node >= 22.1 has): none is written`);
+      expect(existsSync(on)).toBe(false);
+    }
+    rmSync(caches, { recursive: true, force: true });
   });
 });
 

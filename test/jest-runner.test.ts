@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
 import { runCli } from './support/cli.js';
 import { runCommand } from './support/command.js';
+import { compileCacheUnder, filesWithTimes, hasCompileCache } from './support/compile-cache.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 import { runnerJsonStatuses } from './support/runner-json.js';
@@ -147,6 +148,37 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       .filter(Boolean);
     expect(drawn).toHaveLength(2);
     expect(drawn[0]).not.toBe(drawn[1]);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
+  test("the worker zygote loads Jest from seedfork's compile cache where Node has one, writes none when NODE_DISABLE_COMPILE_CACHE=1, and the results do not change", async () => {
+    const before = hostState();
+    const dir = jestProject('jest-runner-compile-cache');
+    const caches = join(REPO, 'test-output', `compile-cache-${process.pid}`);
+    rmSync(caches, { recursive: true, force: true });
+    const on = join(caches, 'on');
+    const off = join(caches, 'off');
+    const runJest = async (out: string, env: Record<string, string>) => {
+      const r = await jest(dir, out, { env });
+      expect(r.code, r.stderr).toBe(1); // the fixture has a failing test
+      return runnerJsonStatuses(join(dir, out));
+    };
+    const cold = await runJest('cold.json', { XDG_CACHE_HOME: on });
+    // plain Jest turns on no compile cache: what is there, the zygote wrote
+    const written = filesWithTimes(compileCacheUnder(on));
+    expect(await runJest('warm.json', { XDG_CACHE_HOME: on })).toEqual(cold);
+    // a warm zygote finds every module's code there: nothing is compiled or written again
+    expect(filesWithTimes(compileCacheUnder(on))).toEqual(written);
+    expect(await runJest('off.json', { XDG_CACHE_HOME: off, NODE_DISABLE_COMPILE_CACHE: '1' })).toEqual(cold);
+    expect(existsSync(off)).toBe(false);
+    if (hasCompileCache) {
+      expect(Object.keys(written).length).toBeGreaterThan(40); // Jest's modules
+    } else {
+      console.warn(`Node ${process.version} has no module compile cache (Node >= 22.1 has): none is written`);
+      expect(existsSync(on)).toBe(false);
+    }
+    rmSync(caches, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
     await expectHostClean(before);
   });

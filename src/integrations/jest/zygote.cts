@@ -3,6 +3,7 @@
 // part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
 // (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No code of
 // the project's tests runs here (see warm-up.cts): it first runs in the forks.
+import { enableCompileCache, flushCompileCache } from '../compile-cache.cjs';
 import { forkIntoSandboxes, readSetup, readSetupLine, settleHeap } from '../forked-worker.cjs';
 import {
   type Prepared,
@@ -15,6 +16,8 @@ import {
 import { warmUp } from './warm-up.cjs';
 
 async function main(): Promise<void> {
+  // before Jest's modules load: hundreds of them, compiled on every start otherwise
+  const cache = enableCompileCache();
   let prepared: Prepared;
   try {
     // the Jest runner sends the setup Jest made (its warm-up directory after it, once seedfork's
@@ -30,7 +33,9 @@ async function main(): Promise<void> {
   const rest = readSetup().trim();
   const { warmUpDir = prepared.setup.warmUpDir } = (rest ? JSON.parse(rest) : {}) as { warmUpDir?: string };
   const warm = warmUpDir ? await warmUp(prepared, warmUpDir) : 'no warm-up';
-  if (process.env.SEEDFORK_DEBUG) process.stderr.write(`seedfork: Jest worker zygote: ${warm}\n`);
+  if (process.env.SEEDFORK_DEBUG)
+    process.stderr.write(`seedfork: Jest worker zygote: ${warm}; compile cache ${cache}\n`);
+  flushCompileCache();
   settleHeap();
   const forked = forkIntoSandboxes();
   if (!forked) process.exit(0);

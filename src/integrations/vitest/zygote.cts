@@ -5,11 +5,13 @@
 // (channel.cts) and waits for Vitest's `start` message as a worker started afresh does. No code
 // of the project's tests runs here: Vitest sends the files to run after the fork.
 import { pathToFileURL } from 'node:url';
+import { enableCompileCache, flushCompileCache } from '../compile-cache.cjs';
 import { forkIntoSandboxes, readSetup, settleHeap } from '../forked-worker.cjs';
 import { connectChannel, deferredSend } from './channel.cjs';
 
 async function main(): Promise<void> {
   const { entrypoint } = JSON.parse(readSetup()) as { entrypoint: string };
+  enableCompileCache(); // before Vitest's modules load
   // Vitest's worker binds process.send as it loads; the channel comes with the fork
   process.send = deferredSend as typeof process.send;
   try {
@@ -20,6 +22,7 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  flushCompileCache(); // forks leave through _exit: they never write it
   settleHeap();
   const forked = forkIntoSandboxes();
   if (!forked) process.exit(0);

@@ -6,7 +6,7 @@ import { runCli } from './support/cli.js';
 import { runCommand } from './support/command.js';
 import { compileCacheUnder, filesWithTimes, hasCompileCache } from './support/compile-cache.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
-import { REPO } from './support/project.js';
+import { CLI, REPO } from './support/project.js';
 import { runnerJsonStatuses } from './support/runner-json.js';
 
 if (!isRoot) console.warn('skipping the Jest runner integration test: sandboxes need root');
@@ -232,14 +232,20 @@ module.exports = class extends TestEnvironment {
       "export default { test: { include: ['test/**/*.test.js'], runner: 'jest', timeoutMs: 3000 }, limits: { memory: '256MiB' } };\n",
     );
     writeHostileFiles(dir);
-    const outcome = async (zygote: boolean) => {
-      const r = await runCli(dir, ['run', '--retries', '1', '--json', `${zygote ? 'zygote' : 'cli'}.json`], {
-        SEEDFORK_ZYGOTE: zygote ? '1' : '0',
-      });
+    // with more than one core the module map is built in a thread of seedfork's while the
+    // zygote loads Jest; on one (taskset) the zygote builds it
+    const outcome = async (zygote: boolean, oneCore = false) => {
+      const json = `${zygote ? 'zygote' : 'cli'}${oneCore ? '-one-core' : ''}.json`;
+      const args = ['run', '--retries', '1', '--json', json];
+      const env = { SEEDFORK_ZYGOTE: zygote ? '1' : '0' };
+      const r = oneCore
+        ? await runCommand('taskset', ['-c', '0', process.execPath, CLI, ...args], {
+            cwd: dir,
+            env: { ...process.env, CI: 'true', NO_COLOR: '1', ...env },
+          }).then((c) => ({ code: c.code, out: c.stdout + c.stderr }))
+        : await runCli(dir, args, env);
       expect(r.code, r.out).toBe(1);
-      const result = JSON.parse(
-        readFileSync(join(dir, `${zygote ? 'zygote' : 'cli'}.json`), 'utf8'),
-      ) as RunResult;
+      const result = JSON.parse(readFileSync(join(dir, json), 'utf8')) as RunResult;
       return result.files.map((f) => ({
         file: f.file,
         status: f.status,
@@ -252,7 +258,9 @@ module.exports = class extends TestEnvironment {
     };
     const forked = await outcome(true);
     const cli = await outcome(false);
+    const oneCore = await outcome(true, true);
     expect(forked.map((f) => f.cli)).toEqual(forked.map(() => false));
+    expect(oneCore).toEqual(forked);
     expect(cli.filter((f) => f.status !== 'error').map((f) => f.cli)).toEqual(
       cli.filter((f) => f.status !== 'error').map(() => true),
     );

@@ -1,6 +1,8 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import type { ParsedReport } from '../../adapters/index.js';
 import {
   JEST_FORCE_EXIT_MS,
@@ -61,25 +63,67 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
   if (context.adapter.name !== 'jest') return undefined;
   const { root } = context.loaded;
   const probe = { root, reportDir: '/' };
+  const read = {
+    rootDir: root,
+    // as the adapter's CLI command: --ci, the warm transform cache, -u when asked
+    argv: {
+      ci: true,
+      cacheDirectory: jestCacheDir(root),
+      maxWorkers: context.workers,
+      ...(context.updateSnapshots ? { updateSnapshot: true } : {}),
+    },
+    warmUpDir: join(context.stateDir, 'jest-warm-up'),
+  };
+  const env = { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) };
+  // with a core to spare, the module map is built here while the zygote loads Jest
+  const thread =
+    process.env.SEEDFORK_ZYGOTE !== '0' && availableParallelism() > 1
+      ? moduleMapThread(read, env)
+      : undefined;
   const zygote = await startWorkerZygote([process.execPath, ZYGOTE], {
     cwd: root,
     // native ES modules need the flag in the zygote: forks keep the flags they were started with
-    env: { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) },
-    input: JSON.stringify({
-      read: {
-        rootDir: root,
-        // as the adapter's CLI command: --ci, the warm transform cache, -u when asked
-        argv: {
-          ci: true,
-          cacheDirectory: jestCacheDir(root),
-          maxWorkers: context.workers,
-          ...(context.updateSnapshots ? { updateSnapshot: true } : {}),
-        },
-        warmUpDir: join(context.stateDir, 'jest-warm-up'),
-      },
-    }),
+    env,
+    input: thread
+      ? [`${JSON.stringify({ read, moduleMap: 'next' })}\n`, thread.line]
+      : JSON.stringify({ read }),
   });
-  return zygote && new JestFileWorkers(zygote, root, context.workers, context.notify);
+  if (!zygote) await thread?.stop();
+  return zygote && new JestFileWorkers(zygote, root, context.workers, context.notify, thread);
+}
+
+/** The worker thread that builds the module map (module-map-thread.cts, beside this file). */
+const MODULE_MAP_THREAD = fileURLToPath(new URL('./module-map-thread.cjs', import.meta.url));
+
+/**
+ * Build the project's module map in a worker thread (module-map-thread.cts), for the zygote.
+ * `line` resolves with the zygote's second line, or rejects when the thread failed (the zygote
+ * then builds the map itself, and says why the config cannot be read if that is the cause);
+ * `stop` ends the thread if it still runs.
+ */
+function moduleMapThread(
+  read: { rootDir: string; argv: Record<string, unknown> },
+  env: Record<string, string>,
+): { line: Promise<string>; stop(): Promise<void> } {
+  // the config runs with the environment the zygote's has (test.env may be read by it)
+  const worker = new Worker(MODULE_MAP_THREAD, { workerData: read, env, stdout: true, stderr: true });
+  const line = new Promise<string>((done, fail) => {
+    worker.once('message', (message: { line?: string; error?: string }) =>
+      message.line ? done(message.line) : fail(new Error(message.error)),
+    );
+    worker.once('error', fail);
+    worker.once('exit', () => fail(new Error('the module map thread exited')));
+  });
+  line.then(
+    () => worker.terminate(),
+    () => worker.terminate(),
+  );
+  return {
+    line,
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
 }
 
 class JestFileWorkers implements FileWorkers {
@@ -92,6 +136,7 @@ class JestFileWorkers implements FileWorkers {
     private readonly root: string,
     private readonly workers: number,
     private readonly notify: (message: string) => void,
+    private readonly thread?: { stop(): Promise<void> },
   ) {}
 
   async run(lease: Lease, file: string, options: RunFileOptions): Promise<WorkerOutcome | undefined> {
@@ -235,7 +280,7 @@ class JestFileWorkers implements FileWorkers {
     return undefined;
   }
 
-  close(): Promise<void> {
-    return this.zygote.close();
+  async close(): Promise<void> {
+    await Promise.all([this.thread?.stop(), this.zygote.close()]);
   }
 }

@@ -64,12 +64,19 @@ function jestPackage(rootDir: string, name: string): string {
   throw new Error(`cannot find ${name}`);
 }
 
+/** A Jest project's config as jest-config's readConfigs gives it (one project). */
+export interface JestConfigs {
+  config: Setup['config'];
+  globalConfig: unknown;
+}
+
 /**
- * Read the project's Jest config and build its module map, as Jest's main process does before
- * it hands files to workers (jest-config's readConfigs, jest-runtime's createHasteMap).
+ * Read the project's Jest config as Jest's main process does before it hands files to workers
+ * (jest-config's readConfigs), and make its cache directory, as Jest's CLI does before the
+ * module map is saved in it.
  * @throws Error when the config cannot be read, or it has several projects (Jest's `projects`)
  */
-export async function setupFromConfig(request: ReadSetup): Promise<Setup> {
+export async function readJestConfig(request: ReadSetup): Promise<JestConfigs> {
   const { readConfigs } = require(jestPackage(request.rootDir, 'jest-config')) as {
     readConfigs(
       argv: unknown,
@@ -81,10 +88,17 @@ export async function setupFromConfig(request: ReadSetup): Promise<Setup> {
   ]);
   if (configs.length !== 1) throw new Error(`the Jest config has ${configs.length} projects`);
   const config = configs[0]!;
-  // Jest's CLI makes its cache directory before the module map is saved in it
   const cacheDirectory = (config as { cacheDirectory?: string }).cacheDirectory;
   if (cacheDirectory) mkdirSync(cacheDirectory, { recursive: true });
-  const runtime = require(jestPackage(request.rootDir, 'jest-runtime')) as {
+  return { config, globalConfig };
+}
+
+/**
+ * Build the project's module map as Jest's main process does (jest-runtime's createHasteMap:
+ * a crawl of the project's files, kept in Jest's cache directory), in its serialized form.
+ */
+export async function buildModuleMap(rootDir: string, config: Setup['config']): Promise<unknown> {
+  const runtime = require(jestPackage(rootDir, 'jest-runtime')) as {
     default: {
       createHasteMap(
         config: unknown,
@@ -98,29 +112,61 @@ export async function setupFromConfig(request: ReadSetup): Promise<Setup> {
     watch: false,
     watchman: false,
   });
-  const { moduleMap } = await hasteMap.build();
+  return (await hasteMap.build()).moduleMap.toJSON();
+}
+
+/**
+ * Read the project's Jest config and build its module map ({@link readJestConfig},
+ * {@link buildModuleMap}): the setup Jest's main process gives a worker.
+ * @throws Error as readJestConfig does
+ */
+export async function setupFromConfig(request: ReadSetup): Promise<Setup> {
+  const { config, globalConfig } = await readJestConfig(request);
+  return setupOf(request, { config, globalConfig }, await buildModuleMap(request.rootDir, config));
+}
+
+/** The setup of a worker from what {@link readJestConfig} read and a module map. */
+export function setupOf(request: ReadSetup, read: JestConfigs, moduleMap: unknown): Setup {
   return {
     rootDir: request.rootDir,
-    config,
-    globalConfig,
+    config: read.config,
+    globalConfig: read.globalConfig,
     context: {},
-    moduleMap: moduleMap.toJSON(),
+    moduleMap,
     ...(request.warmUpDir ? { warmUpDir: request.warmUpDir } : {}),
   };
 }
 
 /**
  * Set up jest-runner's testWorker and load what a first test file would (the transformers, the
- * test environment and runner, jest-runtime), as a Jest worker that already ran a file has.
+ * test environment and runner, jest-runtime), as a Jest worker that already ran a file has;
+ * with `loaded`, {@link loadAhead} did the latter already.
  */
-export async function prepare(setup: Setup): Promise<Prepared> {
-  const runner = dirname(require.resolve('jest-runner', { paths: [setup.rootDir] }));
+export async function prepare(setup: Setup, loaded = false): Promise<Prepared> {
+  const runner = jestRunnerDir(setup.rootDir);
   const testWorker = require(join(runner, 'testWorker.js')) as TestWorker;
   await testWorker.setup({
     serializableResolvers: [{ config: setup.config, serializableModuleMap: setup.moduleMap }],
   });
-  await preload(runner, setup.config);
+  if (!loaded) await preload(runner, setup.config);
   return { testWorker, setup };
+}
+
+/**
+ * Load what a first test file would (see {@link prepare}) before the module map is there: it
+ * needs only the config.
+ * @throws Error when jest-runner cannot be loaded (as prepare would); the rest is a head start
+ *   only, whose failure is left to the files' runs to report
+ */
+export async function loadAhead(rootDir: string, config: Setup['config']): Promise<void> {
+  const runner = jestRunnerDir(rootDir);
+  require(join(runner, 'testWorker.js'));
+  await preload(runner, config);
+}
+
+/** jest-runner's directory, as the project's root resolves it. */
+function jestRunnerDir(rootDir: string): string {
+  return dirname(require.resolve('jest-runner', { paths: [rootDir] }));
 }
 
 /** Load the modules a first test file would: a head start only, so any failure is left to the

@@ -1,17 +1,22 @@
 // The Jest worker zygote: started once on the host by the runner (runner.ts) with the setup of
-// a Jest project on fd 4 (or by `seedfork run`, file-workers.ts, with the config to read), it sets up jest-runner's testWorker and loads Jest's modules (the
+// a Jest project on fd 4 (or by `seedfork run`, file-workers.ts, with the config to read, and
+// then, as a second line, the module map its thread built meanwhile: module-map-thread.cts), it
+// sets up jest-runner's testWorker and loads Jest's modules (the
 // part of a worker's start that costs hundreds of ms of CPU), then is forked into each sandbox
 // (forked-worker.cts), where the fork waits for its file on fd 3 (serve-file.cts). No code of
 // the project's tests runs here (see warm-up.cts): it first runs in the forks.
 import { enableCompileCache, flushCompileCache } from '../compile-cache.cjs';
 import { forkIntoSandboxes, readSetup, readSetupLine, settleHeap } from '../forked-worker.cjs';
 import {
+  buildModuleMap,
+  loadAhead,
   type Prepared,
   prepare,
   type ReadSetup,
+  readJestConfig,
   type Setup,
   serveChannel,
-  setupFromConfig,
+  setupOf,
 } from './serve-file.cjs';
 import { warmUp } from './warm-up.cjs';
 
@@ -22,8 +27,9 @@ async function main(): Promise<void> {
   try {
     // the Jest runner sends the setup Jest made (its warm-up directory after it, once seedfork's
     // config is read); `seedfork run` asks for it to be read here
-    const input = JSON.parse(readSetupLine()) as Setup | { read: ReadSetup };
-    prepared = await prepare('read' in input ? await setupFromConfig(input.read) : input);
+    const input = JSON.parse(readSetupLine()) as Setup | { read: ReadSetup; moduleMap?: 'next' };
+    prepared =
+      'read' in input ? await readAndPrepare(input.read, input.moduleMap === 'next') : await prepare(input);
   } catch (error) {
     process.stderr.write(
       `seedfork: the Jest worker zygote could not set up Jest: ${(error as Error).stack}\n`,
@@ -40,6 +46,21 @@ async function main(): Promise<void> {
   const forked = forkIntoSandboxes();
   if (!forked) process.exit(0);
   serveChannel(Promise.resolve(prepared));
+}
+
+/**
+ * Read the project's Jest config and load Jest's modules, then set the worker up with the
+ * module map: with `mapNext`, the one seedfork's process built meanwhile (module-map-thread.cts),
+ * sent as the next line; built here when that line does not come (the thread failed).
+ */
+async function readAndPrepare(request: ReadSetup, mapNext: boolean): Promise<Prepared> {
+  const read = await readJestConfig(request);
+  if (!mapNext) return prepare(setupOf(request, read, await buildModuleMap(request.rootDir, read.config)));
+  await loadAhead(request.rootDir, read.config);
+  const line = readSetupLine();
+  const sent = line ? (JSON.parse(line) as { moduleMap?: unknown }).moduleMap : undefined;
+  const moduleMap = sent ?? (await buildModuleMap(request.rootDir, read.config));
+  return prepare(setupOf(request, read, moduleMap), true);
 }
 
 void main();

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import type { RunResult } from '../src/report/types.js';
 import { CLI, makeProject, REPO } from './support/project.js';
 
 const REGISTER = join(REPO, 'test/support/import-log/register.mjs');
@@ -42,6 +43,35 @@ describe('the CLI loads only what the command runs', () => {
         /\/node_modules\/(hono|@hono|yaml)\//,
       ]),
     ).toEqual([]);
+  });
+
+  test('seedfork run opens the history for its quarantine list only once a test fails', () => {
+    const project = makeProject('cli-startup-quarantine', {
+      'seedfork.config.mjs':
+        "export default { test: { include: ['test/*.test.mjs'], runner: 'node' }, isolation: 'none' };\n",
+      'test/a.test.mjs': "import test from 'node:test';\ntest('adds', () => {});\n",
+    });
+    const seedfork = (args: string[]) =>
+      spawnSync(process.execPath, [CLI, ...args], {
+        cwd: project,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+    // the project's embedded history, with one quarantined test
+    expect(seedfork(['quarantine', 'add', 'flips', '--reason', 'TICKET-9']).status).toBe(0);
+    const pglite = [/\/node_modules\/@electric-sql\/pglite\//];
+    expect(matching(modulesLoaded(project, ['run']), pglite)).toEqual([]);
+    writeFileSync(
+      join(project, 'test/a.test.mjs'),
+      "import test from 'node:test';\ntest('adds', () => {});\ntest('flips', () => { throw new Error('flipped'); });\n",
+    );
+    expect(matching(modulesLoaded(project, ['run']), pglite)).not.toEqual([]);
+    const result = JSON.parse(readFileSync(join(project, '.seedfork/results.json'), 'utf8')) as RunResult;
+    expect(result.files[0]?.tests.find((t) => t.name === 'flips')).toMatchObject({
+      status: 'failed',
+      quarantined: 'TICKET-9',
+    });
+    rmSync(project, { recursive: true, force: true });
   });
 
   test('seedfork --version loads no command', () => {

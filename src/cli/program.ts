@@ -158,14 +158,15 @@ program
     const controller = new AbortController();
     onInterrupt(controller);
     const reporter = consoleReporter(process.stdout, { verbose: opts.verbose === true });
-    // a history that cannot be read costs the quarantine list, not the run
-    const quarantine = await runQuarantine(loaded).catch((error: Error) => {
-      process.stderr.write(pc.yellow(`seedfork: warning: no quarantine list: ${error.message}\n`));
-      return undefined;
-    });
     try {
       const result = await run(loaded, {
-        ...(quarantine ? { quarantine } : {}),
+        // read from the history when a test first fails; a history that cannot be read costs
+        // the quarantine list, not the run
+        loadQuarantine: () =>
+          runQuarantine(loaded).catch((error: Error) => {
+            process.stderr.write(pc.yellow(`seedfork: warning: no quarantine list: ${error.message}\n`));
+            return undefined;
+          }),
         isolation: opts.isolation,
         workers: opts.workers,
         per: opts.per,

@@ -77,6 +77,12 @@ export interface RunOptions extends TimingsOptions {
    */
   quarantine?: (file: string, test: string) => string | undefined;
   /**
+   * {@link quarantine} loaded when a file first has a failed or flaky test, not before (the
+   * CLI's reads the history: an embedded one costs about 0.6 s to open, which a passing run
+   * never pays). Called at most once; its error is the run's. Ignored when `quarantine` is given.
+   */
+  loadQuarantine?: () => Promise<((file: string, test: string) => string | undefined) | undefined>;
+  /**
    * Start the runner's own workers for this run, to run each file through one forked into its
    * sandbox instead of the runner's CLI (see {@link FileWorkers}); undefined where the runner
    * has none. The CLI passes the integrations' (src/integrations/); only sandboxed runs use it.
@@ -300,6 +306,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
     shard,
   });
   const record = new RunRecord(settings, files, shard);
+  const quarantine = quarantineOf(options);
   const { reports } = settings;
   if (queue.length === 0 && !options.queue) {
     // An empty shard (more shards than files): nothing to seed or run, but merge wants its result.
@@ -380,7 +387,7 @@ export async function run(loaded: LoadedConfig, options: RunOptions = {}): Promi
           signal: options.signal,
           onRetry: (attempt) => emit({ type: 'file-retry', file, attempt }),
         });
-        const result = markQuarantined(done.result, options.quarantine);
+        const result = await markQuarantined(done.result, quarantine);
         record.results.push(result);
         emit({ type: 'file-done', result });
         return done;
@@ -475,12 +482,31 @@ function workQueue(costs: FileCost[], per: 'file' | 'worker', workers: number): 
     .map((bin) => bin.map((c) => c.file));
 }
 
-/** The file's failed and flaky tests that are quarantined, marked with the reason. */
-function markQuarantined(result: FileResult, quarantine: RunOptions['quarantine']): FileResult {
-  if (!quarantine) return result;
+/** A quarantine lookup, or a function that loads one (once): see RunOptions.loadQuarantine. */
+type Quarantine = () => Promise<RunOptions['quarantine']>;
+
+/** The run's quarantine lookup: the given one, or the loader's, loaded on first use and kept. */
+function quarantineOf(options: RunOptions): Quarantine | undefined {
+  const { quarantine, loadQuarantine } = options;
+  if (quarantine) return async () => quarantine;
+  if (!loadQuarantine) return undefined;
+  let loaded: ReturnType<Quarantine> | undefined;
+  return () => {
+    loaded ??= loadQuarantine();
+    return loaded;
+  };
+}
+
+/** The file's failed and flaky tests that are quarantined, marked with the reason (the
+ * quarantine is looked at only when it has some). */
+async function markQuarantined(result: FileResult, quarantine: Quarantine | undefined): Promise<FileResult> {
+  const marked = (t: { status: string }) => t.status === 'failed' || t.status === 'flaky';
+  if (!quarantine || !result.tests.some(marked)) return result;
+  const lookup = await quarantine();
+  if (!lookup) return result;
   const tests = result.tests.map((t) => {
-    if (t.status !== 'failed' && t.status !== 'flaky') return t;
-    const reason = quarantine(result.file, t.name);
+    if (!marked(t)) return t;
+    const reason = lookup(result.file, t.name);
     return reason === undefined ? t : { ...t, quarantined: reason };
   });
   return { ...result, tests };

@@ -9,9 +9,14 @@ const REGISTER = join(REPO, 'test/support/import-log/register.mjs');
 
 /** The modules `seedfork args` resolves in `cwd`, as URLs (dist's and packages' files). */
 function modulesLoaded(cwd: string, args: string[]): string[] {
-  const log = join(cwd, `imports-${args[0]}.log`);
+  return modulesResolvedBy(cwd, [CLI, ...args], `imports-${args[0]}.log`);
+}
+
+/** The modules `node argv` resolves in `cwd`, logged to `logName` there. */
+function modulesResolvedBy(cwd: string, argv: string[], logName: string): string[] {
+  const log = join(cwd, logName);
   rmSync(log, { force: true });
-  const r = spawnSync(process.execPath, ['--import', REGISTER, CLI, ...args], {
+  const r = spawnSync(process.execPath, ['--import', REGISTER, ...argv], {
     cwd,
     env: { ...process.env, IMPORT_LOG: log, NO_COLOR: '1' },
     encoding: 'utf8',
@@ -72,6 +77,15 @@ describe('the CLI loads only what the command runs', () => {
       quarantined: 'TICKET-9',
     });
     rmSync(project, { recursive: true, force: true });
+  });
+
+  test("seedfork/jest, which Jest's own process loads as the runner, loads no backend or SDK module", () => {
+    const runner = join(REPO, 'dist/integrations/jest/runner.js');
+    const urls = modulesResolvedBy(dir, ['-e', `import(${JSON.stringify(runner)})`], 'imports-runner.log');
+    expect(urls.some((u) => u.endsWith('/dist/integrations/jest/runner.js'))).toBe(true);
+    expect(
+      matching(urls, [/\/dist\/(sdk|seed|run)\//, /\/dist\/sandbox\/(namespace\/backend|microvm)/]),
+    ).toEqual([]);
   });
 
   test('seedfork --version loads no command', () => {

@@ -3,10 +3,28 @@ import { join } from 'node:path';
 import { jestCacheDir } from '../../adapters/jest-cache.js';
 import { filterHostEnv } from '../../sandbox/host-env.js';
 import type { RunningTemplate } from '../../sandbox/process-template.js';
+import type { Sandbox } from '../../sdk/sandbox.js';
+
+import type { SeededOptions } from '../../sdk/seeded.js';
+import type { Snapshot } from '../../sdk/snapshot.js';
 import { startJestZygote } from './zygote-start.js';
 
-export { withSandbox } from '../../sdk/seeded.js';
 export { databasePerTest, rollbackPerTest, withTestDatabase } from '../fixtures/jest.js';
+
+/**
+ * The SDK's withSandbox (sdk/seeded.ts), for Jest's test files: `fn` gets a sandbox of its own,
+ * forked from the project's seeded snapshot, killed when `fn` settles (kept when it throws and
+ * SEEDFORK_KEEP_FAILED=1). The SDK loads when it is first called: this module is also what Jest's
+ * own process loads as the runner, before it starts the worker zygote, and the SDK's modules
+ * (the backends, the seed) would cost that start about 90 ms.
+ * @throws what `fn` throws; SeedforkError when the snapshot cannot be had or forked
+ */
+export async function withSandbox<T>(
+  fn: (sandbox: Sandbox) => Promise<T>,
+  options: SeededOptions & { snapshot?: Snapshot } = {},
+): Promise<T> {
+  return (await import('../../sdk/seeded.js')).withSandbox(fn, options);
+}
 
 /** What seedfork reads of Jest's `Test` (@jest/test-result): the file and its project's context. */
 export interface JestTest {

@@ -2,7 +2,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RunResult } from '../src/report/types.js';
-import { runCli } from './support/cli.js';
+import { cliEnv, runCli } from './support/cli.js';
 import { runCommand } from './support/command.js';
 import { compileCacheUnder, filesWithTimes, hasCompileCache } from './support/compile-cache.js';
 import { expectHostClean, hostState, isRoot } from './support/host.js';
@@ -241,7 +241,7 @@ module.exports = class extends TestEnvironment {
       const r = oneCore
         ? await runCommand('taskset', ['-c', '0', process.execPath, CLI, ...args], {
             cwd: dir,
-            env: { ...process.env, CI: 'true', NO_COLOR: '1', ...env },
+            env: cliEnv(env),
           }).then((c) => ({ code: c.code, out: c.stdout + c.stderr }))
         : await runCli(dir, args, env);
       expect(r.code, r.out).toBe(1);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { CLI } from './project.js';
 
 /** The environment every CLI test runs with: CI mode (plain lines), no colours, plus `env`. */
-function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+export function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, CI: 'true', NO_COLOR: '1', ...env };
 }
 

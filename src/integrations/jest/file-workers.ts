@@ -26,7 +26,7 @@ import {
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
 import { PreparedWorkers } from '../prepared-workers.js';
-import { startWorkerZygote } from '../worker-zygote.js';
+import { freshWorkersAsked, startWorkerZygote } from '../worker-zygote.js';
 import { talkToWorker } from './worker-client.js';
 
 /** The resource names a worker reported open, kept to words fit for a warning (it runs test code). */
@@ -76,10 +76,7 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
   };
   const env = { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) };
   // with a core to spare, the module map is built here while the zygote loads Jest
-  const thread =
-    process.env.SEEDFORK_ZYGOTE !== '0' && availableParallelism() > 1
-      ? moduleMapThread(read, env)
-      : undefined;
+  const thread = !freshWorkersAsked() && availableParallelism() > 1 ? moduleMapThread(read, env) : undefined;
   const zygote = await startWorkerZygote([process.execPath, ZYGOTE], {
     cwd: root,
     // native ES modules need the flag in the zygote: forks keep the flags they were started with

@@ -10,11 +10,7 @@ import { enableCompileCache } from '../compile-cache.cjs';
 import { buildModuleMap, type ReadSetup, readJestConfig } from './serve-file.cjs';
 
 async function main(request: ReadSetup): Promise<string> {
-  try {
-    enableCompileCache();
-  } catch {
-    // a Node that keeps the cache to the main thread: only slower
-  }
+  enableCompileCache();
   const { config } = await readJestConfig(request);
   return `${JSON.stringify({ moduleMap: await buildModuleMap(request.rootDir, config) })}\n`;
 }

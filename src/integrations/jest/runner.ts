@@ -4,7 +4,6 @@ import { jestCacheDir } from '../../adapters/jest-cache.js';
 import { filterHostEnv } from '../../sandbox/host-env.js';
 import type { RunningTemplate } from '../../sandbox/process-template.js';
 import type { Sandbox } from '../../sdk/sandbox.js';
-
 import type { SeededOptions } from '../../sdk/seeded.js';
 import type { Snapshot } from '../../sdk/snapshot.js';
 import { startJestZygote } from './zygote-start.js';

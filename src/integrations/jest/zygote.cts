@@ -16,6 +16,7 @@ import {
   readJestConfig,
   type Setup,
   serveChannel,
+  setupFromConfig,
   setupOf,
 } from './serve-file.cjs';
 import { warmUp } from './warm-up.cjs';
@@ -54,8 +55,8 @@ async function main(): Promise<void> {
  * sent as the next line; built here when that line does not come (the thread failed).
  */
 async function readAndPrepare(request: ReadSetup, mapNext: boolean): Promise<Prepared> {
+  if (!mapNext) return prepare(await setupFromConfig(request));
   const read = await readJestConfig(request);
-  if (!mapNext) return prepare(setupOf(request, read, await buildModuleMap(request.rootDir, read.config)));
   await loadAhead(request.rootDir, read.config);
   const line = readSetupLine();
   const sent = line ? (JSON.parse(line) as { moduleMap?: unknown }).moduleMap : undefined;

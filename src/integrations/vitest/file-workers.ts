@@ -15,6 +15,7 @@ import {
 } from '../../run/run-file.js';
 import type { RunningTemplate } from '../../sandbox/index.js';
 import { PreparedWorkers } from '../prepared-workers.js';
+import { freshWorkersAsked } from '../worker-zygote.js';
 import { dropUnfinished, FileRun, FileRunWorker, messageOf, preparedKey } from './file-run.js';
 import { startVitestHost, type VitestHost, type VitestSpecification } from './host.js';
 import { startVitestWorker, startVitestZygote, type VitestWorkerSpec, workerKey } from './worker-process.js';
@@ -38,7 +39,7 @@ interface PoolOptions {
  * SEEDFORK_ZYGOTE=0.
  */
 export async function vitestFileWorkers(context: FileWorkersContext): Promise<FileWorkers | undefined> {
-  if (context.adapter.name !== 'vitest' || process.env.SEEDFORK_ZYGOTE === '0') return undefined;
+  if (context.adapter.name !== 'vitest' || freshWorkersAsked()) return undefined;
   return new VitestFileWorkers(context);
 }
 

@@ -6,6 +6,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -301,6 +302,35 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     expect(await backend.openSnapshot('broken')).toBeUndefined();
     expect(existsSync(join(stateDir, 'snapshots', 'broken.building'))).toBe(false);
     await expectHostClean(before);
+  });
+
+  test('a snapshot build that names no owner yet is waited for by a second builder and spared by gc; an old one is removed', async () => {
+    const snapshots = join(stateDir, 'snapshots');
+    // the moment between a builder's mkdir and its owner file: neither gc nor a second builder may take it
+    const young = join(snapshots, 'ownerless.building');
+    mkdirSync(young, { recursive: true });
+    expect((await backend.gc()).snapshotsInProgress).not.toContain('ownerless');
+    expect(existsSync(young)).toBe(true);
+    let builtAt = 0;
+    const second = backend.createSnapshot({
+      key: 'ownerless',
+      build: async () => {
+        builtAt = Date.now();
+      },
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const ownerWrittenAt = Date.now();
+    writeFileSync(join(young, 'owner'), 'ended-run-0'); // a run that holds no lock: taken over now
+    expect((await second).key).toBe('ownerless');
+    expect(builtAt).toBeGreaterThanOrEqual(ownerWrittenAt);
+    expect(existsSync(join(snapshots, 'ownerless', 'owner'))).toBe(false);
+
+    const old = join(snapshots, 'abandoned.building');
+    mkdirSync(old);
+    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    utimesSync(old, twoMinutesAgo, twoMinutesAgo);
+    expect((await backend.gc()).snapshotsInProgress).toContain('abandoned');
+    expect(existsSync(old)).toBe(false);
   });
 
   test('gc prunes snapshots beyond the budget, least recently used first, never the current one or one in use', async () => {

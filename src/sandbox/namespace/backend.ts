@@ -193,7 +193,7 @@ export class NamespaceBackend implements Backend {
         break;
       } catch {
         // Another run is seeding this key: wait for it while its lock is held, else take over.
-        if (await this.runLock.isLive(readOwner(building))) {
+        if (await this.builderLive(building)) {
           await sleep(200);
           continue;
         }
@@ -233,14 +233,29 @@ export class NamespaceBackend implements Backend {
       writeFileSync(join(building, 'snapshot.json'), JSON.stringify(snapshot, null, 2));
       recordSize(building, join(building, 'layer'));
       registerUse(building, this.runLock.id);
-      rmSync(join(building, 'owner'));
       removeTree(final);
+      // renamed while it still names its owner: a `.building` without one may be taken for abandoned
       renameSync(building, final);
+      rmSync(join(final, 'owner'), { force: true });
       return snapshot;
     } catch (error) {
       removeTree(building);
       throw error;
     }
+  }
+
+  /**
+   * Whether the snapshot build in `building` (a `<key>.building` directory) may still be going
+   * on: its owner run holds its lock, or it names no owner yet and is younger than
+   * {@link OWNERLESS_GRACE_MS} (the moment between its `mkdir` and the owner's write).
+   */
+  private async builderLive(
+    building: string,
+    isLive: (run: string | undefined) => Promise<boolean> = (run) => this.runLock.isLive(run),
+  ): Promise<boolean> {
+    const owner = readOwner(building);
+    if (owner === undefined) return existsSync(building) && ageMs(building) < OWNERLESS_GRACE_MS;
+    return isLive(owner);
   }
 
   async deleteSnapshot(key: string): Promise<boolean> {
@@ -339,7 +354,7 @@ export class NamespaceBackend implements Backend {
         const run = readOwner(dir, 'run');
         if (name.startsWith('.')) {
           // being created (renamed into place in a moment) or abandoned half-way
-          if (run === undefined ? ageMs(dir) < 60_000 : await isLive(run)) continue;
+          if (run === undefined ? ageMs(dir) < OWNERLESS_GRACE_MS : await isLive(run)) continue;
           removeTree(dir);
           continue;
         }
@@ -381,7 +396,7 @@ export class NamespaceBackend implements Backend {
       for (const name of readdirSync(this.snapshotsDir)) {
         if (!name.endsWith('.building')) continue;
         const dir = join(this.snapshotsDir, name);
-        if (await isLive(readOwner(dir))) continue;
+        if (await this.builderLive(dir, isLive)) continue;
         removeTree(dir);
         report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
       }
@@ -405,6 +420,9 @@ function readOwner(dir: string, file = 'owner'): string | undefined {
     return undefined;
   }
 }
+
+/** How long a snapshot build or a sandbox directory that names no run yet counts as being set up (ms). */
+const OWNERLESS_GRACE_MS = 60_000;
 
 /** Milliseconds since `path` was last modified (0 when it is gone). */
 function ageMs(path: string): number {

@@ -1,4 +1,4 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -160,6 +160,38 @@ describe.skipIf(!isRoot || unavailable !== undefined)(
       expect(second.unusable).toMatch(/exited/);
       expect(() => second.fork([])).toThrow(/exited/);
       await other.kill();
+    });
+
+    test('the program is started within the call, before the caller goes on (its socket is listening by then)', async () => {
+      const childrenRunningProgram = () =>
+        readdirSync('/proc')
+          .filter((pid) => /^\d+$/.test(pid))
+          .filter((pid) => {
+            try {
+              const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+              const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+              return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(PROGRAM);
+            } catch {
+              return false; // exited meanwhile
+            }
+          });
+      const before = childrenRunningProgram().length;
+      // the caller's next work (the Jest runner imports the rest of seedfork) must not delay it
+      const starting = ProcessZygote.start([process.execPath, PROGRAM], {
+        cwd: REPO,
+        env,
+        input: JSON.stringify({ greeting: 'early', hostFile: HOST_FILE }),
+      });
+      expect(childrenRunningProgram().length).toBe(before + 1);
+      const early = await starting;
+      const sandbox = await backend.fork(snapshot);
+      try {
+        const { answer } = await obey(sandbox.spawnFrom!(early, { cwd: '/', env }), 'report');
+        expect((JSON.parse(answer) as Report).greeting).toBe('early');
+      } finally {
+        await sandbox.kill();
+        await early.close();
+      }
     });
 
     test('a zygote whose program cannot start says so when asked to fork, and closes at once', async () => {

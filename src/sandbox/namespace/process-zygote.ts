@@ -111,7 +111,11 @@ export class ProcessZygote implements ProcessTemplate {
   ): Promise<ProcessZygote> {
     const address = `seedfork-zygote-${process.pid}-${randomBytes(8).toString('hex')}`;
     const server = createServer();
-    await new Promise<void>((done, fail) => {
+    // A Unix socket server binds and listens within listen() (the event follows on the next
+    // tick), and the program connects only when it forks: it is spawned now, not after the
+    // event, which waited on whatever the caller did next (the Jest runner's import of the rest
+    // of seedfork and its config: the zygote started 60-100 ms later)
+    const listening = new Promise<void>((done, fail) => {
       server.once('error', fail);
       server.listen(`\0${address}`, () => done());
     });
@@ -131,6 +135,12 @@ export class ProcessZygote implements ProcessTemplate {
       child.stdio[4] as Writable,
       typeof options.input === 'string' ? [options.input] : options.input,
     );
+    try {
+      await listening;
+    } catch (error) {
+      await zygote.close();
+      throw error;
+    }
     return zygote;
   }
 

@@ -7,12 +7,29 @@ import type { Config } from '../config/schema.js';
 /** Bumped when the snapshot layout changes, so old caches are not reused. */
 export const SNAPSHOT_FORMAT = 1;
 
+let ownVersion: string | undefined;
+
+/** seedfork's own version (its package.json's), read once. */
+function seedforkVersion(): string {
+  ownVersion ??= (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  return ownVersion;
+}
+
 /**
  * The snapshot cache key: SHA-256 (hex, first 16 chars) over the contents of every file
- * matched by `seed.inputs` (sorted by path), the seed steps, the services and the network
- * mode. Same inputs on any machine give the same key.
+ * matched by `seed.inputs` (sorted by path), the seed steps, the services, the network mode
+ * and seedfork's version (what its service drivers bake into a snapshot, such as PostgreSQL's
+ * settings, may change with it: an upgrade seeds afresh). Same inputs and version on any
+ * machine give the same key.
+ * @param version seedfork's version to key by (default: this package's)
  */
-export function seedCacheKey(config: Config, root: string): { key: string; inputs: string[] } {
+export function seedCacheKey(
+  config: Config,
+  root: string,
+  version: string = seedforkVersion(),
+): { key: string; inputs: string[] } {
   const hash = createHash('sha256');
   const inputs = globSync(config.seed.inputs, {
     cwd: root,
@@ -22,6 +39,7 @@ export function seedCacheKey(config: Config, root: string): { key: string; input
   hash.update(
     JSON.stringify({
       format: SNAPSHOT_FORMAT,
+      seedfork: version,
       root,
       steps: config.seed.steps,
       services: config.seed.services,

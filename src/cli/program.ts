@@ -7,6 +7,7 @@ import { ALL_RUNS, type AuditRunSelection } from '../audit/plan.js';
 import { type AuditReport, FLAKY } from '../audit/types.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import { DEFAULT_SNAPSHOT_BUDGET } from '../config/schema.js';
+import { seedforkVersion } from '../config/seedfork-version.js';
 import { parseSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 import { parseDuration } from '../history/duration.js';
@@ -85,7 +86,7 @@ async function fileWorkers() {
 
 const program = new Command('seedfork')
   .description('Seed once, fork a copy-on-write sandbox per test file, run in parallel.')
-  .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
+  .version(seedforkVersion())
   .showHelpAfterError()
   // lets `shell <id> sh -c '…'` pass everything after the id to the command (passThroughOptions)
   .enablePositionalOptions();

@@ -3,19 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { globSync } from 'tinyglobby';
 import type { Config } from '../config/schema.js';
+import { seedforkVersion } from '../config/seedfork-version.js';
 
 /** Bumped when the snapshot layout changes, so old caches are not reused. */
 export const SNAPSHOT_FORMAT = 1;
-
-let ownVersion: string | undefined;
-
-/** seedfork's own version (its package.json's), read once. */
-function seedforkVersion(): string {
-  ownVersion ??= (
-    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  ).version;
-  return ownVersion;
-}
 
 /**
  * The snapshot cache key: SHA-256 (hex, first 16 chars) over the contents of every file

@@ -193,7 +193,7 @@ export class NamespaceBackend implements Backend {
         break;
       } catch {
         // Another run is seeding this key: wait for it while its lock is held, else take over.
-        if (await this.builderLive(building)) {
+        if (await claimHeld(building, readOwner(building), (run) => this.runLock.isLive(run))) {
           await sleep(200);
           continue;
         }
@@ -242,20 +242,6 @@ export class NamespaceBackend implements Backend {
       removeTree(building);
       throw error;
     }
-  }
-
-  /**
-   * Whether the snapshot build in `building` (a `<key>.building` directory) may still be going
-   * on: its owner run holds its lock, or it names no owner yet and is younger than
-   * {@link OWNERLESS_GRACE_MS} (the moment between its `mkdir` and the owner's write).
-   */
-  private async builderLive(
-    building: string,
-    isLive: (run: string | undefined) => Promise<boolean> = (run) => this.runLock.isLive(run),
-  ): Promise<boolean> {
-    const owner = readOwner(building);
-    if (owner === undefined) return existsSync(building) && ageMs(building) < OWNERLESS_GRACE_MS;
-    return isLive(owner);
   }
 
   async deleteSnapshot(key: string): Promise<boolean> {
@@ -354,7 +340,7 @@ export class NamespaceBackend implements Backend {
         const run = readOwner(dir, 'run');
         if (name.startsWith('.')) {
           // being created (renamed into place in a moment) or abandoned half-way
-          if (run === undefined ? ageMs(dir) < OWNERLESS_GRACE_MS : await isLive(run)) continue;
+          if (await claimHeld(dir, run, isLive)) continue;
           removeTree(dir);
           continue;
         }
@@ -396,7 +382,7 @@ export class NamespaceBackend implements Backend {
       for (const name of readdirSync(this.snapshotsDir)) {
         if (!name.endsWith('.building')) continue;
         const dir = join(this.snapshotsDir, name);
-        if (await this.builderLive(dir, isLive)) continue;
+        if (await claimHeld(dir, readOwner(dir), isLive)) continue;
         removeTree(dir);
         report.snapshotsInProgress.push(name.replace(/\.building$/, ''));
       }
@@ -423,6 +409,20 @@ function readOwner(dir: string, file = 'owner'): string | undefined {
 
 /** How long a snapshot build or a sandbox directory that names no run yet counts as being set up (ms). */
 const OWNERLESS_GRACE_MS = 60_000;
+
+/**
+ * Whether a sandbox directory or a snapshot build (`<key>.building`) in `dir` is still someone's:
+ * its `owner` run holds its lock, or it names no run yet (between its `mkdir` and the write of
+ * its owner) and is younger than {@link OWNERLESS_GRACE_MS}. A directory that is gone is no one's.
+ */
+async function claimHeld(
+  dir: string,
+  owner: string | undefined,
+  isLive: (run: string) => Promise<boolean>,
+): Promise<boolean> {
+  if (owner === undefined) return existsSync(dir) && ageMs(dir) < OWNERLESS_GRACE_MS;
+  return isLive(owner);
+}
 
 /** Milliseconds since `path` was last modified (0 when it is gone). */
 function ageMs(path: string): number {

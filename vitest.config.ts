@@ -10,7 +10,8 @@ export default defineConfig({
     // Integration tests fork real sandboxes and share the machine's 2 cores.
     fileParallelism: false,
     reporters: ['default'],
-    // Names any test that blocks its worker long enough to make Vitest's RPC time out.
-    setupFiles: ['test/support/worker-watch.ts'],
+    // Names any test that blocks its worker long enough to make Vitest's RPC time out, and
+    // removes each file's throwaway projects (and their snapshots) when it ends.
+    setupFiles: ['test/support/worker-watch.ts', 'test/support/project-cleanup.ts'],
   },
 });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { globSync } from 'tinyglobby';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -251,5 +251,58 @@ test('the pool', async () => {
       expect(clones.length).toBe(pool);
       expect(globSync('*/layer/**/services/postgres.pool-link', { cwd: layers })).toEqual([]);
     }
+  }, 180_000);
+
+  test("pool 'auto' (the default) clones none for a suite that takes no test database, and 32 once a test takes one", async () => {
+    const dir = makeProject('pg-auto-pool', {
+      'package.json': JSON.stringify({ name: 'pg-auto-pool', private: true, type: 'module' }),
+      'seedfork.config.mjs': `export default {
+  seed: { services: { postgres: { port: 5432, database: 'shop' } }, steps: [${JSON.stringify(SEED)}] },
+  test: { include: ['test/*.test.js'], runner: 'node' },
+};
+`,
+      'test/plain.test.js': `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+test('reads the seeded row', async () => {
+  const c = new pg.Client(process.env.DATABASE_URL);
+  await c.connect();
+  assert.equal((await c.query('select n from counters')).rows[0].n, 0);
+  await c.end();
+});
+`,
+    });
+    mkdirSync(join(dir, 'node_modules'), { recursive: true });
+    symlinkSync(REPO, join(dir, 'node_modules/seedfork'));
+    const layers = join(dir, '.seedfork/snapshots');
+    const clonesIn = (key: string) =>
+      globSync(`${key}/layer/**/services/postgres.pool/PG_*/*`, { cwd: layers, onlyDirectories: true })
+        .length;
+    const keyOf = (out: string) => /seed: building snapshot (\w+)/.exec(out)?.[1];
+    const plain = await runCli(dir, ['run']);
+    expect(plain.code, plain.out).toBe(0);
+    const plainKey = keyOf(plain.out);
+    expect(plainKey, plain.out).toBeDefined();
+    expect(clonesIn(plainKey!)).toBe(0);
+    // a test that takes databases: the snapshot's key changes and the seed clones the pool
+    writeFileSync(
+      join(dir, 'test/db.test.js'),
+      `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDatabase } from 'seedfork/pg';
+test('takes a pooled database', async () => {
+  assert.equal(process.env.SEEDFORK_PG_POOL_READY, process.env.SEEDFORK_SNAPSHOT_KEY.slice(0, 16));
+  const db = await testDatabase();
+  await db.release();
+});
+`,
+    );
+    const pooled = await runCli(dir, ['run']);
+    const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
+    expect(pooled.code, `${pooled.out}\n${result.files.map((f) => f.output).join('\n')}`).toBe(0);
+    const pooledKey = keyOf(pooled.out);
+    expect(pooledKey, pooled.out).toBeDefined();
+    expect(pooledKey).not.toBe(plainKey);
+    expect(clonesIn(pooledKey!)).toBe(32);
   }, 180_000);
 });

@@ -42,7 +42,8 @@ export const postgresServiceSchema = z.strictObject({
    * Test databases (`testDatabase()`, seedfork/pg) cloned from the seeded database at seed
    * time and frozen in the snapshot, so that every fork starts with this many ready; 0 for
    * none. Default `auto`: 32, fewer when the seeded database is large (the clones together
-   * take at most 1 GiB of the snapshot).
+   * take at most 1 GiB of the snapshot), and none when no file under the tests' directories
+   * calls testDatabase() or a runner helper over it (see servicesToSeed).
    */
   pool: z.union([z.literal('auto'), z.number().int().min(0).max(1000)]).default('auto'),
 });

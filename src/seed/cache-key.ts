@@ -4,13 +4,15 @@ import { join } from 'node:path';
 import { globSync } from 'tinyglobby';
 import type { Config } from '../config/schema.js';
 import { seedforkVersion } from '../config/seedfork-version.js';
+import { servicesToSeed } from './pool-demand.js';
 
 /** Bumped when the snapshot layout changes, so old caches are not reused. */
 export const SNAPSHOT_FORMAT = 1;
 
 /**
  * The snapshot cache key: SHA-256 (hex, first 16 chars) over the contents of every file
- * matched by `seed.inputs` (sorted by path), the seed steps, the services, the network mode
+ * matched by `seed.inputs` (sorted by path), the seed steps, the services as seeded
+ * (servicesToSeed: an `auto` pool is 0 for a suite that takes no test database), the network mode
  * and seedfork's version (what its service drivers bake into a snapshot, such as PostgreSQL's
  * settings, may change with it: an upgrade seeds afresh). Same inputs and version on any
  * machine give the same key.
@@ -33,7 +35,7 @@ export function seedCacheKey(
       seedfork: version,
       root,
       steps: config.seed.steps,
-      services: config.seed.services,
+      services: servicesToSeed(config, root),
       network: config.seed.network,
       patterns: config.seed.inputs,
     }),

@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
 import { seedCacheKey } from './cache-key.js';
+import { servicesToSeed } from './pool-demand.js';
 import {
   prepareServicesForSnapshot,
   type StartedServices,
@@ -111,7 +112,7 @@ export async function prepareSnapshot(
       try {
         await prepareServicesForSnapshot({
           sandbox,
-          services: loaded.config.seed.services,
+          services: servicesToSeed(loaded.config, loaded.root),
           dataRoot: sandboxServiceRoot(),
           env: { ...options.env, ...services.env },
           snapshotKey: key,

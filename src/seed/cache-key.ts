@@ -15,15 +15,17 @@ export const SNAPSHOT_FORMAT = 1;
  * (servicesToSeed: an `auto` pool is 0 for a suite that takes no test database), the network mode
  * and seedfork's version (what its service drivers bake into a snapshot, such as PostgreSQL's
  * settings, may change with it: an upgrade seeds afresh). Same inputs and version on any
- * machine give the same key.
+ * machine give the same key. Also returns the inputs hashed and the services as seeded (the
+ * build seeds exactly what the key names).
  * @param version seedfork's version to key by (default: this package's)
  */
 export function seedCacheKey(
   config: Config,
   root: string,
   version: string = seedforkVersion(),
-): { key: string; inputs: string[] } {
+): { key: string; inputs: string[]; services: Config['seed']['services'] } {
   const hash = createHash('sha256');
+  const services = servicesToSeed(config, root);
   const inputs = globSync(config.seed.inputs, {
     cwd: root,
     dot: true,
@@ -35,7 +37,7 @@ export function seedCacheKey(
       seedfork: version,
       root,
       steps: config.seed.steps,
-      services: servicesToSeed(config, root),
+      services,
       network: config.seed.network,
       patterns: config.seed.inputs,
     }),
@@ -44,5 +46,5 @@ export function seedCacheKey(
     hash.update(`\0${file}\0`);
     hash.update(readFileSync(join(root, file)));
   }
-  return { key: hash.digest('hex').slice(0, 16), inputs };
+  return { key: hash.digest('hex').slice(0, 16), inputs, services };
 }

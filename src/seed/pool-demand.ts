@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import picomatch from 'picomatch';
 import { globSync } from 'tinyglobby';
 import type { Config } from '../config/schema.js';
 
@@ -17,17 +18,13 @@ const MAX_FILES = 20_000;
 const MAX_FILE_BYTES = 1024 ** 2;
 
 /**
- * The directory part of a glob before its first wildcard (`test/**\/*.test.ts` → `test`,
- * `**\/*.test.ts` → ``): where the files it matches, and their support modules, live.
+ * The directory a glob's files (and their support modules) live under: the part before its
+ * first wildcard (`test/**\/*.test.ts` → `test`, `**\/*.test.ts` → ``), a plain path's directory.
  */
 function globBase(pattern: string): string {
-  const parts = pattern.replace(/^\.\//, '').split('/');
-  const fixed: string[] = [];
-  for (const part of parts.slice(0, -1)) {
-    if (/[*?[\]{}!()]/.test(part)) break;
-    fixed.push(part);
-  }
-  return fixed.join('/');
+  const { base, isGlob } = picomatch.scan(pattern);
+  const dir = isGlob ? base : dirname(base);
+  return dir === '.' ? '' : dir;
 }
 
 /**

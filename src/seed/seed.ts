@@ -4,7 +4,6 @@ import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
 import { seedCacheKey } from './cache-key.js';
-import { servicesToSeed } from './pool-demand.js';
 import {
   prepareServicesForSnapshot,
   type StartedServices,
@@ -95,7 +94,7 @@ export async function prepareSnapshot(
   loaded: LoadedConfig,
   options: { env: Record<string, string>; onEvent?: (e: SeedEvent) => void; signal?: AbortSignal },
 ): Promise<{ snapshot: Snapshot; cached: boolean; key: string }> {
-  const { key } = seedCacheKey(loaded.config, loaded.root);
+  const { key, services: toSeed } = seedCacheKey(loaded.config, loaded.root);
   const existing = await backend.openSnapshot(key);
   if (existing) {
     options.onEvent?.({ type: 'cached', key, createdAt: existing.createdAt });
@@ -112,7 +111,7 @@ export async function prepareSnapshot(
       try {
         await prepareServicesForSnapshot({
           sandbox,
-          services: servicesToSeed(loaded.config, loaded.root),
+          services: toSeed,
           dataRoot: sandboxServiceRoot(),
           env: { ...options.env, ...services.env },
           snapshotKey: key,

@@ -5,22 +5,18 @@
 // half-way with every later file erroring. A project with anything still mounted under it (a
 // sandbox that is still running or kept) is left alone and named, so the leak stays visible; so
 // are the projects of a file with a failed test, to look into.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, type Suite, type Task } from 'vitest';
+import { mountPoints } from '../../src/sandbox/namespace/sandbox.js';
 import { removeTree } from '../../src/sandbox/remove-tree.js';
 import { REPO } from './project.js';
 
 const PROJECTS = join(REPO, 'test-output', 'projects');
 
-/** Mount points (from /proc/self/mountinfo) at or under `dir`. */
+/** Mount points at or under `dir`. */
 function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
-    .filter(
-      (point): point is string => point !== undefined && (point === dir || point.startsWith(`${dir}/`)),
-    );
+  return mountPoints().filter((point) => point === dir || point.startsWith(`${dir}/`));
 }
 
 /** Whether `task` or anything in it failed. */

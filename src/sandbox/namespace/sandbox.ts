@@ -669,17 +669,21 @@ export class NamespaceSandbox implements Sandbox {
   }
 }
 
+/**
+ * The host's mount points, from /proc/self/mountinfo (field 5, with space, tab, newline and
+ * backslash unescaped from their octal escapes, proc(5)).
+ */
+export function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => point !== undefined)
+    .map((point) => point.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))));
+}
+
 /** Unmount a sandbox's disk quota whose watcher died before it could (a no-op when not mounted). */
 export function releaseQuotaMount(dir: string): void {
-  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    // mount points are field 5, with space, tab, newline and backslash as octal escapes (proc(5))
-    .some(
-      (line) =>
-        line.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))) ===
-        dir,
-    );
-  if (mounted) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
+  if (mountPoints().includes(dir)) spawnSync(helperPath(), ['umount', dir], { stdio: 'ignore' });
 }
 
 /** The helper's `exec` arguments that confine a command (hardened unless `harden: false`). */

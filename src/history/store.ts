@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { holdLockFile } from '../locks/lock-file.js';
 import { loadPg } from '../pg/load-pg.js';
+import { startFromEmptyStore } from './empty-store.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Something SQL can be sent to: the store itself, or a transaction in it. Parameters are `$1`… */
@@ -118,6 +119,7 @@ async function openEmbedded(dir: string): Promise<HistoryStore> {
   const { PGlite } = await import('@electric-sql/pglite');
   let db: InstanceType<typeof PGlite>;
   try {
+    await startFromEmptyStore(location);
     db = new PGlite(location);
     await db.waitReady;
     await db.query('select 1');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { userCacheDir } from '../../config/user-cache.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { nativePart } from '../native-parts.js';
 import { probeBoot, settleAccelerator } from './accel-probe.js';
@@ -23,7 +23,7 @@ import { restoreGuest, saveGuest } from './snapshot.js';
 
 /** Where kernels and root images are cached: shared by every project of this user. */
 export function microvmCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'seedfork', 'microvm');
+  return userCacheDir('microvm');
 }
 
 /**

@@ -19,6 +19,7 @@ import {
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
 import { seedCacheKey } from '../seed/cache-key.js';
+import { explainDiskFull } from '../seed/disk-full.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
 import { WarmPool } from './warm-pool.js';
@@ -366,5 +367,13 @@ export async function openEnvironment(
   const removed =
     gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length + gc.snapshots.length;
   if (removed > 0) options.onGc?.(removed);
-  return sandboxEnvironment(backend, options);
+  // Seeding and forking write under the state directory: when that fails for want of space,
+  // say so (and how much is free) instead of blaming the step or service that hit it.
+  const explain = (error: unknown) => {
+    throw explainDiskFull(error, stateDir);
+  };
+  const environment = await sandboxEnvironment(backend, options).catch(explain);
+  const acquire = environment.acquire.bind(environment);
+  environment.acquire = (signal) => acquire(signal).catch(explain);
+  return environment;
 }

@@ -33,8 +33,14 @@ function jobCases(rand: () => number, service: number, at: number): IngestCase[]
   });
 }
 
-async function load(store: HistoryStore): Promise<{ seconds: number; results: number }> {
+/**
+ * Ingest RESULTS results as CI jobs of TESTS tests each. Every 100,000 results the store is
+ * closed and opened again, as the many commands that fill a real history over weeks find it
+ * (the embedded store sizes its buffer pool to its data when it opens); the opens are timed too.
+ */
+async function load(target: string): Promise<{ seconds: number; results: number }> {
   const rand = random(42);
+  let store = await openHistory(target);
   const jobs = Math.ceil(RESULTS / TESTS);
   const start = Date.now() - 60 * 24 * HOUR;
   const started = performance.now();
@@ -54,7 +60,12 @@ async function load(store: HistoryStore): Promise<{ seconds: number; results: nu
       reports: [{ cases, content: Buffer.from(`job ${j}`) }],
     });
     results += cases.length;
+    if (results % 100_000 < cases.length && j < jobs - 1) {
+      await store.close();
+      store = await openHistory(target);
+    }
   }
+  await store.close();
   return { seconds: (performance.now() - started) / 1000, results };
 }
 
@@ -65,13 +76,18 @@ async function timedMs<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T 
 }
 
 async function measure(name: string, target: string): Promise<void> {
-  const store = await openHistory(target);
+  const ingested = await load(target);
+  // the queries run in a command of their own (seedfork flaky, correlate, serve), which opens
+  // the store as it is now
+  const opened = await timedMs(() => openHistory(target));
+  const store = opened.value;
   try {
-    const { seconds, results } = await load(store);
+    const { seconds, results } = ingested;
     const rate = results / seconds;
     console.log(
       `\n${name}: ingested ${results.toLocaleString()} results in ${seconds.toFixed(1)} s (${Math.round(rate).toLocaleString()}/s); goal 1M in < 60 s: ${(1_000_000 / rate).toFixed(1)} s, ${1_000_000 / rate < 60 ? 'met' : 'MISSED'}`,
     );
+    console.log(`  open:      ${opened.ms.toFixed(0)} ms (each command opens the store once)`);
     const flaky = await timedMs(() => flakyTests(store, { since: 0, regressionRuns: 2 }));
     console.log(
       `  flaky:     ${flaky.ms.toFixed(0)} ms for ${flaky.value.length} tests (${flaky.value.filter((v) => v.status === 'flaky').length} flaky); goal < 1000 ms: ${flaky.ms < 1000 ? 'met' : 'MISSED'}`,

@@ -55,6 +55,15 @@ describe('a new embedded history starts from the cached empty database', () => {
     );
   });
 
+  test('a cached empty database damaged since it was made is thrown away, and the store is made afresh', async () => {
+    const [template] = readdirSync(templates());
+    rmSync(join(templates(), template!, 'global', 'pg_control'));
+    const store = join(base, 'd', 'history');
+    await roundTrip(store);
+    expect(existsSync(join(store, 'global', 'pg_control'))).toBe(true);
+    expect(existsSync(join(templates(), template!))).toBe(false);
+  });
+
   test('a cache that cannot be written does not stop a store from being made', async () => {
     process.env.XDG_CACHE_HOME = join(base, 'not-a-directory');
     writeFileSync(process.env.XDG_CACHE_HOME, '');

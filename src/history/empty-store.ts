@@ -13,22 +13,33 @@ import { userCacheDir } from '../config/user-cache.js';
  * Does nothing when `location` already holds anything (an existing store, or a damaged one that
  * opening must name), or when the cache cannot be written: PGlite then makes the store itself.
  * The caller holds the store's lock, so no one else creates `location` meanwhile.
+ * @returns the cached database copied, or undefined when none was
  * @throws Error when `location` is a file (opening the store then says it cannot be opened)
  */
-export async function startFromEmptyStore(location: string): Promise<void> {
-  if (existsSync(location) && readdirSync(location).length > 0) return;
+export async function startFromEmptyStore(location: string): Promise<string | undefined> {
+  if (existsSync(location) && readdirSync(location).length > 0) return undefined;
   const template = await emptyStore();
-  if (!template) return;
+  if (!template) return undefined;
   const staging = `${location}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     cpSync(template, staging, { recursive: true });
     rmSync(location, { recursive: true, force: true }); // an empty directory, if any
     renameSync(staging, location);
+    return template;
   } catch {
-    // PGlite creates the store where the copy could not
+    return undefined; // PGlite creates the store where the copy could not
   } finally {
     removeQuietly(staging);
   }
+}
+
+/**
+ * Forget a cached empty database that could not be opened (damaged since it was made), and the
+ * store just copied from it, so that the next try makes both afresh.
+ */
+export function discardEmptyStore(template: string, copy: string): void {
+  removeQuietly(copy);
+  removeQuietly(template);
 }
 
 /** The cached empty database for this PGlite version, made now when missing; undefined when it cannot be made. */

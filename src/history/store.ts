@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import { holdLockFile } from '../locks/lock-file.js';
 import { loadPg } from '../pg/load-pg.js';
-import { startFromEmptyStore } from './empty-store.js';
+import { discardEmptyStore, startFromEmptyStore } from './empty-store.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** Something SQL can be sent to: the store itself, or a transaction in it. Parameters are `$1`… */
@@ -152,14 +152,23 @@ async function openEmbedded(dir: string): Promise<HistoryStore> {
       `the embedded history ${location} is in use by process ${holder} (seedfork ingest, flaky or serve); try again when it is done, or use a PostgreSQL history (history.db: postgres://…) for concurrent writers.`,
   });
   const { PGlite } = await import('@electric-sql/pglite');
-  let db: InstanceType<typeof PGlite>;
-  try {
-    await startFromEmptyStore(location);
-    db = new PGlite(location, {
+  const start = async () => {
+    const db = new PGlite(location, {
       startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersFor(location)}`],
     });
     await db.waitReady;
     await db.query('select 1');
+    return db;
+  };
+  let db: InstanceType<typeof PGlite>;
+  try {
+    const template = await startFromEmptyStore(location);
+    db = await start().catch(async (error: unknown) => {
+      if (!template) throw error;
+      // the cached empty database is damaged: make this store and the cache afresh
+      discardEmptyStore(template, location);
+      return start();
+    });
   } catch (error) {
     unlock();
     throw new SeedforkError(

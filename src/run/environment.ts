@@ -18,7 +18,7 @@ import {
 } from '../sandbox/index.js';
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
-import { seedCacheKey } from '../seed/cache-key.js';
+import { type SeedCacheKey, seedCacheKey } from '../seed/cache-key.js';
 import { explainDiskFull } from '../seed/disk-full.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
@@ -73,6 +73,8 @@ export interface EnvironmentOptions {
   /** Called with each sandbox's lease as it is made ready, before it is handed out: the
    * runner's workers start theirs in it ahead of need (FileWorkers.prepare). Must not throw. */
   onLeaseReady?: (lease: Lease) => void;
+  /** The config's snapshot key when the caller computed it already (it hashes every seed input). */
+  seedKey?: SeedCacheKey;
 }
 
 /**
@@ -92,13 +94,14 @@ export function baseEnvironment(
 /**
  * What `gc` may remove for this config: snapshots beyond `gc.snapshotBudget`, never the one the
  * config's seed maps to.
+ * @param key that snapshot's key, when the caller computed it already (else computed here)
  */
-export function gcOptions(loaded: LoadedConfig): GcOptions {
+export function gcOptions(loaded: LoadedConfig, key?: string): GcOptions {
   const budget = loaded.config.gc.snapshotBudget;
   if (budget === false) return {};
   return {
     snapshotBudgetBytes: parseSize(budget),
-    keepSnapshots: [seedCacheKey(loaded.config, loaded.root).key],
+    keepSnapshots: [key ?? seedCacheKey(loaded.config, loaded.root).key],
   };
 }
 
@@ -133,6 +136,7 @@ export async function sandboxEnvironment(
     env: baseEnv,
     onEvent: options.onSeedEvent,
     signal: options.signal,
+    seedKey: options.seedKey,
   });
   const limits = sandboxLimits(loaded.config);
   const live = new Set<Sandbox>();
@@ -363,7 +367,8 @@ export async function openEnvironment(
     onNotice: (message) => options.onSeedEvent?.({ type: 'backend', message }),
   });
   await backend.preflight();
-  const gc = await backend.gc(gcOptions(options.loaded));
+  const seedKey = options.seedKey ?? seedCacheKey(options.loaded.config, root);
+  const gc = await backend.gc(gcOptions(options.loaded, seedKey.key));
   const removed =
     gc.sandboxes.length + gc.cgroups.length + gc.snapshotsInProgress.length + gc.snapshots.length;
   if (removed > 0) options.onGc?.(removed);
@@ -372,7 +377,7 @@ export async function openEnvironment(
   const explain = (error: unknown) => {
     throw explainDiskFull(error, stateDir);
   };
-  const environment = await sandboxEnvironment(backend, options).catch(explain);
+  const environment = await sandboxEnvironment(backend, { ...options, seedKey }).catch(explain);
   const acquire = environment.acquire.bind(environment);
   environment.acquire = (signal) => acquire(signal).catch(explain);
   return environment;

@@ -9,6 +9,16 @@ import { servicesToSeed } from './pool-demand.js';
 /** Bumped when the snapshot layout changes, so old caches are not reused. */
 export const SNAPSHOT_FORMAT = 1;
 
+/** A config's snapshot key, with what it was computed from (see seedCacheKey). */
+export interface SeedCacheKey {
+  /** 16 hex digits. */
+  key: string;
+  /** The files `seed.inputs` matched, relative to the project root, sorted. */
+  inputs: string[];
+  /** The services as the snapshot seeds them (servicesToSeed). */
+  services: Config['seed']['services'];
+}
+
 /**
  * The snapshot cache key: SHA-256 (hex, first 16 chars) over the contents of every file
  * matched by `seed.inputs` (sorted by path), the seed steps, the services as seeded
@@ -23,7 +33,7 @@ export function seedCacheKey(
   config: Config,
   root: string,
   version: string = seedforkVersion(),
-): { key: string; inputs: string[]; services: Config['seed']['services'] } {
+): SeedCacheKey {
   const hash = createHash('sha256');
   const services = servicesToSeed(config, root);
   const inputs = globSync(config.seed.inputs, {

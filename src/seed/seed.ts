@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { Backend, Sandbox, Snapshot } from '../sandbox/types.js';
-import { seedCacheKey } from './cache-key.js';
+import { type SeedCacheKey, seedCacheKey } from './cache-key.js';
 import {
   prepareServicesForSnapshot,
   type StartedServices,
@@ -92,9 +92,15 @@ export async function runSeed(
 export async function prepareSnapshot(
   backend: Backend,
   loaded: LoadedConfig,
-  options: { env: Record<string, string>; onEvent?: (e: SeedEvent) => void; signal?: AbortSignal },
+  options: {
+    env: Record<string, string>;
+    onEvent?: (e: SeedEvent) => void;
+    signal?: AbortSignal;
+    /** The config's key when the caller computed it already (it hashes every seed input). */
+    seedKey?: SeedCacheKey;
+  },
 ): Promise<{ snapshot: Snapshot; cached: boolean; key: string }> {
-  const { key, services: toSeed } = seedCacheKey(loaded.config, loaded.root);
+  const { key, services: toSeed } = options.seedKey ?? seedCacheKey(loaded.config, loaded.root);
   const existing = await backend.openSnapshot(key);
   if (existing) {
     options.onEvent?.({ type: 'cached', key, createdAt: existing.createdAt });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { diskSpace } from '../src/seed/disk-full.js';
 import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject, REPO } from './support/project.js';
@@ -83,9 +84,7 @@ describe.skipIf(!isRoot)('seeding on a full disk', () => {
         services: { postgres: { port: 5432, database: 'app' } },
       });
       try {
-        const free = Number(
-          execFileSync('df', ['-B1', '--output=avail', mnt], { encoding: 'utf8' }).split('\n')[1],
-        );
+        const free = diskSpace(mnt)!.freeBytes;
         // leave 2 MiB: the run's lock files fit, initdb's 40 MB do not
         execFileSync('fallocate', ['-l', String(free - 2 * 1024 ** 2), filler]);
         const r = await runCli(dir, ['run'], { PATH: `${PG_BIN}:${process.env.PATH}` });

@@ -24,12 +24,12 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { parseConfig } from '../src/config/load.js';
+import { diskUsage } from '../src/fs/disk-space.js';
 import { urlFor } from '../src/pg/names.js';
 import { withRollback } from '../src/pg/rollback.js';
 import { closeTestDatabases, testDatabase } from '../src/pg/test-database.js';
 import { sandboxEnvironment, type TestEnvironment } from '../src/run/environment.js';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
-import { diskUsage } from '../src/sandbox/snapshot-retention.js';
 import { expectHostClean, hostState } from '../test/support/host.js';
 import { startHostPostgres } from '../test/support/postgres.js';
 

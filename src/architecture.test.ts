@@ -10,6 +10,7 @@ const LAYERS = [
   'pg',
   'locks',
   'config',
+  'fs',
   'sandbox',
   'seed',
   'report',

@@ -1,6 +1,7 @@
-import { type Dirent, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { diskUsage } from '../fs/disk-space.js';
 import { holdLockFile } from '../locks/lock-file.js';
 import { loadPg } from '../pg/load-pg.js';
 import { discardEmptyStore, startFromEmptyStore } from './empty-store.js';
@@ -33,7 +34,7 @@ export interface HistoryStore extends Queryable {
  * holds (about 22 MiB), rounded up to a power of two from 16MB to 128MB.
  */
 function sharedBuffersFor(location: string): string {
-  const data = Math.max(0, treeBytes(join(location, 'base')) - EMPTY_STORE_BYTES);
+  const data = Math.max(0, diskUsage(join(location, 'base')) - EMPTY_STORE_BYTES);
   let mb = 16;
   while (mb < 128 && mb * 1024 ** 2 < data) mb *= 2;
   return `${mb}MB`;
@@ -41,23 +42,6 @@ function sharedBuffersFor(location: string): string {
 
 /** The databases of a new embedded store (template0, template1, postgres), in bytes. */
 const EMPTY_STORE_BYTES = 22 * 1024 ** 2;
-
-/** The bytes of the files under `dir` (0 when it is missing). */
-function treeBytes(dir: string): number {
-  let total = 0;
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) total += treeBytes(path);
-    else if (e.isFile()) total += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
-  }
-  return total;
-}
 
 /** How long a command waits for another seedfork process to let go of the embedded store. */
 const LOCK_WAIT_MS = 30_000;

@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { type Config, serviceKind } from '../config/schema.js';
 import { parseSize } from '../config/size.js';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { explainDiskFull } from '../fs/disk-full.js';
 import { holdLockFile } from '../locks/lock-file.js';
 import { filterHostEnv } from '../sandbox/host-env.js';
 import {
@@ -19,7 +20,6 @@ import {
 import { NoneSandbox } from '../sandbox/none/none-sandbox.js';
 import type { GcOptions, ResourceLimits, Sandbox } from '../sandbox/types.js';
 import { type SeedCacheKey, seedCacheKey } from '../seed/cache-key.js';
-import { explainDiskFull } from '../seed/disk-full.js';
 import { prepareSnapshot, runSeed, type SeedEvent, sandboxServiceRoot } from '../seed/seed.js';
 import { type RunningService, startServices, stopServices } from '../seed/services/index.js';
 import { WarmPool } from './warm-pool.js';

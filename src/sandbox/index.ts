@@ -1,3 +1,4 @@
+import { explainDiskFull } from '../fs/disk-full.js';
 import { MicrovmBackend, type MicrovmOptions } from './microvm/backend.js';
 import { NamespaceBackend } from './namespace/backend.js';
 import type { Backend, Confinement } from './types.js';
@@ -36,7 +37,25 @@ export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
 /**
  * The backend called `name`, keeping its snapshots and sandboxes under `stateDir`.
  * Callers hold it as a {@link Backend}: nothing above this folder knows an implementation.
+ * Its `createSnapshot` and `fork` throw a SeedforkError that says so when a write ran out of
+ * disk space (with the free space and `seedfork gc`), the backend's own error as its cause.
  */
 export function backendFor(name: BackendName, stateDir: string, options: BackendOptions = {}): Backend {
-  return BACKENDS[name](stateDir, options);
+  return explainingDiskFull(BACKENDS[name](stateDir, options), stateDir);
+}
+
+/**
+ * `backend`, whose snapshots and forks, when they fail for want of space under `stateDir`, say
+ * so (explainDiskFull): an overlay or a service's data that could not be written would blame
+ * the command or service that hit the full disk otherwise.
+ */
+function explainingDiskFull(backend: Backend, stateDir: string): Backend {
+  const explain = (error: unknown): never => {
+    throw explainDiskFull(error, stateDir);
+  };
+  const createSnapshot = backend.createSnapshot.bind(backend);
+  const fork = backend.fork.bind(backend);
+  backend.createSnapshot = (options) => createSnapshot(options).catch(explain);
+  backend.fork = (snapshot, options) => fork(snapshot, options).catch(explain);
+  return backend;
 }

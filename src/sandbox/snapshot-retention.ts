@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
-  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -11,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { diskUsage } from '../fs/disk-space.js';
 import { removeTree } from './remove-tree.js';
 
 /**
@@ -25,23 +25,6 @@ export function registerUse(dir: string, runId: string): void {
   const users = join(dir, 'users');
   mkdirSync(users, { recursive: true });
   writeFileSync(join(users, runId), '');
-}
-
-/** Bytes a directory tree takes on disk (allocated blocks, like `du`); links are not followed. */
-export function diskUsage(dir: string): number {
-  let total = 0;
-  const walk = (path: string) => {
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(path);
-    } catch {
-      return;
-    }
-    total += st.blocks * 512;
-    if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
-  };
-  walk(dir);
-  return total;
 }
 
 /** Measure a snapshot that was just frozen (what of it takes space: `measured`, default all of it) and record its size. */

@@ -9,7 +9,6 @@ import {
   readSync,
   renameSync,
   rmSync,
-  statfsSync,
   writeFileSync,
 } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -18,6 +17,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatSize } from '../../config/size.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { diskSpace } from '../../fs/disk-space.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
 import { hostFiles, resolveInRoot } from '../host-files.js';
@@ -469,18 +469,13 @@ export class NamespaceSandbox implements Sandbox {
       };
     }
     if (quotaDir && limits.diskBytes) {
-      try {
-        const fs = statfsSync(quotaDir);
-        const free = fs.bavail * fs.bsize;
-        if (free < Math.max(fs.bsize * 2, limits.diskBytes / 1000)) {
-          return {
-            name: 'disk',
-            value: limits.diskBytes,
-            message: `the disk quota (limits.disk = ${formatSize(limits.diskBytes)}, the sandbox's writes and /tmp together) is full: writes failed with ENOSPC`,
-          };
-        }
-      } catch {
-        // the sandbox is gone
+      const space = diskSpace(quotaDir); // undefined: the sandbox is gone
+      if (space && space.freeBytes < Math.max(space.blockBytes * 2, limits.diskBytes / 1000)) {
+        return {
+          name: 'disk',
+          value: limits.diskBytes,
+          message: `the disk quota (limits.disk = ${formatSize(limits.diskBytes)}, the sandbox's writes and /tmp together) is full: writes failed with ENOSPC`,
+        };
       }
     }
     return undefined;

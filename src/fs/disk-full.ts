@@ -1,6 +1,6 @@
-import { statfsSync } from 'node:fs';
 import { formatSize } from '../config/size.js';
 import { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
+import { diskSpace } from './disk-space.js';
 
 /**
  * What tools print when a write fails for want of space: errno ENOSPC's and EDQUOT's strerror
@@ -13,25 +13,8 @@ const DISK_FULL_TEXT =
 /** Below this much free space a failure is worth blaming on the disk even when nothing says so. */
 const LOW_FREE_BYTES = 64 * 1024 ** 2;
 
-/** Free and total space of a filesystem, in bytes. */
-export interface DiskSpace {
-  /** Bytes an unprivileged writer may still use (statfs f_bavail × f_bsize). */
-  freeBytes: number;
-  totalBytes: number;
-}
-
-/**
- * The space of the filesystem holding `dir`, from statfs(2).
- * @returns undefined when `dir` cannot be read (removed, or not there yet).
- */
-export function diskSpace(dir: string): DiskSpace | undefined {
-  try {
-    const fs = statfsSync(dir);
-    return { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize };
-  } catch {
-    return undefined;
-  }
-}
+/** Errors explainDiskFull made: explained once, they pass through it unchanged. */
+const explained = new WeakSet<object>();
 
 /**
  * Whether `error` (its code, message, SeedforkError details, or any error in its `cause` chain)
@@ -59,11 +42,12 @@ export function mentionsDiskFull(error: unknown): boolean {
  * message and gets the free space added to its hint.
  * @param error what seeding or forking threw
  * @param dir the state directory (where snapshots and sandboxes' writes live)
- * @returns `error` unchanged when the disk is not to blame (or the run was cancelled), else a
- *   SeedforkError with `error` as its cause and its details kept.
+ * @returns `error` unchanged when the disk is not to blame (or the run was cancelled, or `error`
+ *   is already one this function returned: a backend's fork and the run's environment both
+ *   explain), else a SeedforkError with `error` as its cause and its details kept.
  */
 export function explainDiskFull(error: unknown, dir: string): unknown {
-  if (error instanceof CancelledError) return error;
+  if (error instanceof CancelledError || (error instanceof Error && explained.has(error))) return error;
   const space = diskSpace(dir);
   const full = mentionsDiskFull(error);
   if (!full && (space === undefined || space.freeBytes >= LOW_FREE_BYTES)) return error;
@@ -76,15 +60,24 @@ export function explainDiskFull(error: unknown, dir: string): unknown {
     'Free space there (`seedfork gc` removes old snapshots and kept sandboxes) or set `stateDir` to a larger filesystem, then run again; nothing was cached.';
   if (!full) {
     const hint = error instanceof SeedforkError && error.hint ? `${error.hint} ` : '';
-    return new SeedforkError(message, {
+    return remember(
+      new SeedforkError(message, {
+        details,
+        cause: error,
+        hint: `${hint}Only ${formatSize(space!.freeBytes)} is free on the filesystem holding ${dir}: if a write failed for want of space, that is why. ${remedy}`,
+      }),
+    );
+  }
+  return remember(
+    new SeedforkError(`${message}: a write ran out of disk space (${where})`, {
       details,
       cause: error,
-      hint: `${hint}Only ${formatSize(space!.freeBytes)} is free on the filesystem holding ${dir}: if a write failed for want of space, that is why. ${remedy}`,
-    });
-  }
-  return new SeedforkError(`${message}: a write ran out of disk space (${where})`, {
-    details,
-    cause: error,
-    hint: `${remedy} Writes to /tmp and /dev/shm stop at their own size whatever the disk has free (64 MiB while seeding, limits.disk in a test's sandbox): write large files elsewhere.`,
-  });
+      hint: `${remedy} Writes to /tmp and /dev/shm stop at their own size whatever the disk has free (64 MiB while seeding, limits.disk in a test's sandbox): write large files elsewhere.`,
+    }),
+  );
+}
+
+function remember(error: SeedforkError): SeedforkError {
+  explained.add(error);
+  return error;
 }

@@ -1,6 +1,6 @@
-import { XMLParser } from 'fast-xml-parser';
 import { SeedforkError } from '../errors/seedfork-error.js';
 import type { TestCaseResult } from './types.js';
+import { XMLParser } from './xml.js';
 
 type Node = Record<string, unknown>;
 

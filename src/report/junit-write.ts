@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { XMLBuilder } from 'fast-xml-parser';
 import { type AttemptFailure, type FileResult, isFailure, type RunResult } from './types.js';
+import { XMLBuilder } from './xml.js';
 
 const builder = new XMLBuilder({
   ignoreAttributes: false,

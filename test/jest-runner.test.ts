@@ -67,7 +67,9 @@ describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
       `export default { testEnvironment: 'node', transform: {}, testMatch: ['**/test/**/*.test.js'], runner: ${JSON.stringify(join(REPO, 'dist/integrations/jest/runner.js'))} };\n`,
     );
 
-    const sandboxed = await runCli(dir, ['run']);
+    // one worker on a machine with more CPUs: the module map is built in a thread of its own
+    // while the zygote loads Jest (file-workers.ts), the path a run with a core to spare takes
+    const sandboxed = await runCli(dir, ['run', '--workers', '1']);
     const result: RunResult = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8'));
     const expected = Object.fromEntries(result.files.flatMap((f) => f.tests.map((t) => [t.name, t.status])));
     expect(Object.keys(expected).length, sandboxed.out).toBeGreaterThan(3);

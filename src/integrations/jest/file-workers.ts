@@ -75,8 +75,13 @@ export async function jestFileWorkers(context: FileWorkersContext): Promise<File
     warmUpDir: join(context.stateDir, 'jest-warm-up'),
   };
   const env = { ...context.baseEnv, ...jestAdapter.env?.(probe, context.baseEnv) };
-  // with a core to spare, the module map is built here while the zygote loads Jest
-  const thread = !freshWorkersAsked() && availableParallelism() > 1 ? moduleMapThread(read, env) : undefined;
+  // With a core to spare beyond the workers, the module map is built here while the zygote
+  // loads Jest. Without one the thread only adds work: it loads jest-config and jest-haste-map a
+  // second time, in an isolate of its own, while the warm pool forks a sandbox per worker. On 2
+  // CPUs with 2 workers (bench/runners.ts's Jest suite, 8 runs each) a run took 4.8 s of CPU
+  // without it against 5.2 s with it, and 3.1 s of wall time against 3.2-3.3 s.
+  const spareCore = availableParallelism() > context.workers;
+  const thread = !freshWorkersAsked() && spareCore ? moduleMapThread(read, env) : undefined;
   const zygote = await startWorkerZygote([process.execPath, ZYGOTE], {
     cwd: root,
     // native ES modules need the flag in the zygote: forks keep the flags they were started with

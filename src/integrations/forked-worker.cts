@@ -67,8 +67,15 @@ export function settleHeap(): void {
       // a getter that throws: nothing to load
     }
   }
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
+  let gc = (globalThis as { gc?: () => void }).gc; // started with --expose-gc
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+    // back to the flags the process started with: V8 checks its code cache data against them
+    // (data made before would be rejected in every fork; see jest/code-cache.cts)
+    setFlagsFromString('--no-expose-gc');
+  }
+  gc();
 }
 
 /**

@@ -7,6 +7,7 @@
 // the project's tests runs here (see warm-up.cts): it first runs in the forks.
 import { enableCompileCache, flushCompileCache } from '../compile-cache.cjs';
 import { forkIntoSandboxes, readSetup, readSetupLine, settleHeap } from '../forked-worker.cjs';
+import { recordCompiledCode } from './code-cache.cjs';
 import {
   buildModuleMap,
   loadAhead,
@@ -39,9 +40,14 @@ async function main(): Promise<void> {
   }
   const rest = readSetup().trim();
   const { warmUpDir = prepared.setup.warmUpDir } = (rest ? JSON.parse(rest) : {}) as { warmUpDir?: string };
+  // what the warm-up compiles into its test file's context, every fork compiles from V8's data
+  const codeCache = recordCompiledCode();
   const warm = warmUpDir ? await warmUp(prepared, warmUpDir) : 'no warm-up';
+  codeCache.stop();
   if (process.env.SEEDFORK_DEBUG)
-    process.stderr.write(`seedfork: Jest worker zygote: ${warm}; compile cache ${cache}\n`);
+    process.stderr.write(
+      `seedfork: Jest worker zygote: ${warm}; compile cache ${cache}; ${codeCache.stats().recorded} modules' code cached\n`,
+    );
   flushCompileCache();
   settleHeap();
   const forked = forkIntoSandboxes();

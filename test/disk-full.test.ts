@@ -58,6 +58,20 @@ describe.skipIf(!isRoot)('seeding on a full disk', () => {
       .flatMap((d) => readdirSync(d).map((e) => join(d, e)));
   }
 
+  /**
+   * Run `fn` with the small filesystem filled but for 2 MiB (a run's lock files fit, initdb's
+   * 40 MB do not), then free it again.
+   */
+  async function withDiskFilled(fn: () => unknown): Promise<void> {
+    const filler = join(mnt, 'filler');
+    execFileSync('fallocate', ['-l', String(diskSpace(mnt)!.freeBytes - 2 * 1024 ** 2), filler]);
+    try {
+      await fn();
+    } finally {
+      rmSync(filler, { force: true });
+    }
+  }
+
   test('a seed step that fills the disk is named as out of disk space, with the free space and `seedfork gc`', async () => {
     const { dir, stateDir } = project('disk-full-step', {
       steps: ['dd if=/dev/zero of=fill.bin bs=1M count=200'],
@@ -79,23 +93,17 @@ describe.skipIf(!isRoot)('seeding on a full disk', () => {
   test.skipIf(!existsSync(`${PG_BIN}/initdb`))(
     "postgres's initdb on a disk already full says so too",
     async () => {
-      const filler = join(mnt, 'filler');
       const { dir, stateDir } = project('disk-full-initdb', {
         services: { postgres: { port: 5432, database: 'app' } },
       });
-      try {
-        const free = diskSpace(mnt)!.freeBytes;
-        // leave 2 MiB: the run's lock files fit, initdb's 40 MB do not
-        execFileSync('fallocate', ['-l', String(free - 2 * 1024 ** 2), filler]);
+      await withDiskFilled(async () => {
         const r = await runCli(dir, ['run'], { PATH: `${PG_BIN}:${process.env.PATH}` });
         expect(r.code, r.out).not.toBe(0);
         expect(r.out).toMatch(/initdb for service postgres failed/);
         expect(r.out).toMatch(/a write ran out of disk space \(/);
         expect(r.out).toMatch(/seedfork gc/);
         expect(leftovers(stateDir)).toEqual([]);
-      } finally {
-        rmSync(filler, { force: true });
-      }
+      });
       await expectHostClean(before);
     },
   );
@@ -103,7 +111,6 @@ describe.skipIf(!isRoot)('seeding on a full disk', () => {
   test.skipIf(!existsSync(`${PG_BIN}/initdb`))(
     "the SDK's base sandbox on a full disk says so too (the backend explains, not only `seedfork run`)",
     () => {
-      const filler = join(mnt, 'filler');
       const stateDir = join(mnt, 'disk-full-sdk');
       const dir = makeProject('disk-full-sdk', { 'a.txt': 'a\n' });
       // in a process of its own: the SDK holds its run's lock under stateDir until its process ends
@@ -115,9 +122,7 @@ try {
   console.log(JSON.stringify({ name: e.name, message: e.message, hint: e.hint }));
 }
 process.exit(0);`;
-      try {
-        const free = diskSpace(mnt)!.freeBytes;
-        execFileSync('fallocate', ['-l', String(free - 2 * 1024 ** 2), filler]);
+      return withDiskFilled(() => {
         const out = execFileSync(process.execPath, ['--input-type=module', '-e', program], {
           env: { ...process.env, PATH: `${PG_BIN}:${process.env.PATH}` },
           encoding: 'utf8',
@@ -127,9 +132,7 @@ process.exit(0);`;
         expect(error.message).toMatch(/a write ran out of disk space \(/);
         expect(error.hint).toMatch(/seedfork gc/);
         expect(leftovers(stateDir)).toEqual([]);
-      } finally {
-        rmSync(filler, { force: true });
-      }
+      });
     },
   );
 });

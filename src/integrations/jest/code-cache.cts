@@ -40,7 +40,7 @@ export interface CodeCacheStats {
 export function recordCompiledCode(): { stop(): void; stats(): CodeCacheStats } {
   const original: CompileFunction = vm.compileFunction;
   const recorded = new Map<string, Recorded>();
-  const stats: CodeCacheStats = { recorded: 0, used: 0, rejected: 0 };
+  const counts = { used: 0, rejected: 0 };
   let recording = true;
   const wrapped = function compileFunction(code, params, options) {
     const filename = options?.filename;
@@ -51,17 +51,14 @@ export function recordCompiledCode(): { stop(): void; stats(): CodeCacheStats } 
     const hit = recorded.get(filename);
     if (hit && hit.source === code && hit.params === paramList) {
       const fn = original(code, params, { ...options, cachedData: hit.data });
-      if ((fn as { cachedDataRejected?: boolean }).cachedDataRejected) stats.rejected++;
-      else stats.used++;
+      if ((fn as { cachedDataRejected?: boolean }).cachedDataRejected) counts.rejected++;
+      else counts.used++;
       return fn;
     }
     if (!recording) return original(code, params, options);
     const fn = original(code, params, { ...options, produceCachedData: true });
     const data = (fn as { cachedData?: Buffer }).cachedData;
-    if (data) {
-      recorded.set(filename, { source: code, params: paramList, data });
-      stats.recorded = recorded.size;
-    }
+    if (data) recorded.set(filename, { source: code, params: paramList, data });
     return fn;
   } as CompileFunction;
   (vm as { compileFunction: CompileFunction }).compileFunction = wrapped;
@@ -69,6 +66,6 @@ export function recordCompiledCode(): { stop(): void; stats(): CodeCacheStats } 
     stop: () => {
       recording = false;
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ recorded: recorded.size, ...counts }),
   };
 }

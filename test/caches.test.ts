@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli } from './support/cli.js';
@@ -60,6 +60,28 @@ test('warm', () => assert.equal(readFileSync('.cache/tool/c-entry', 'utf8'), 'c'
     const gc = await runCli(dir, ['gc', '--caches']);
     expect(gc.out).toContain(`emptied cache ${join(dir, '.cache/tool')}`);
     expect(existsSync(join(dir, '.cache/tool'))).toBe(false);
+    await expectHostClean(before);
+  });
+
+  test('a cache directory reached through a symbolic link (a linked node_modules) is merged where the link points', async () => {
+    const before = hostState();
+    const dir = makeProject('caches-linked', {
+      'seedfork.config.mjs': `export default { test: { include: ['test/*.test.mjs'], runner: 'node' }, cache: ['node_modules/.cache/tool'] };\n`,
+      'test/a.test.mjs': `import { mkdirSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+test('writes an entry', () => {
+  mkdirSync('node_modules/.cache/tool', { recursive: true });
+  writeFileSync('node_modules/.cache/tool/a-entry', 'a');
+});
+`,
+    });
+    // node_modules is a link to a directory elsewhere (a workspace's, a shared install)
+    const shared = join(dir, 'shared-modules');
+    mkdirSync(shared);
+    symlinkSync(shared, join(dir, 'node_modules'));
+    const run = await runCli(dir, ['run']);
+    expect(run.code, run.out).toBe(0);
+    expect(readFileSync(join(shared, '.cache/tool/a-entry'), 'utf8')).toBe('a');
     await expectHostClean(before);
   });
 });

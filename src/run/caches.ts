@@ -5,12 +5,13 @@ import {
   linkSync,
   mkdirSync,
   readdirSync,
+  realpathSync,
   rmSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Adapter } from '../adapters/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Sandbox } from '../sandbox/types.js';
@@ -24,7 +25,8 @@ import type { Sandbox } from '../sandbox/types.js';
  * and a poisoned entry can at worst be a new file that a later run reads (see the README).
  */
 export class CacheHarvest {
-  /** Absolute host directories kept warm. */
+  /** Absolute host directories kept warm, symbolic links resolved (a sandbox's writes through a
+   * linked node_modules land at the link's target, and are found there). */
   readonly dirs: string[];
   private readonly staging: string;
   private staged = 0;
@@ -34,7 +36,7 @@ export class CacheHarvest {
    * @param stateDir the state directory (hidden in sandboxes), where entries wait for the run's end
    */
   constructor(dirs: string[], stateDir: string) {
-    this.dirs = [...new Set(dirs.map((d) => resolve(d)))];
+    this.dirs = [...new Set(dirs.map((d) => realDir(resolve(d))))];
     this.staging = join(stateDir, 'cache-staging', `${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
@@ -106,6 +108,19 @@ export class CacheHarvest {
   /** Drop what was staged (a cancelled run). */
   discard(): void {
     rmSync(this.staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `dir` (absolute) with the symbolic links in the part of it that exists resolved: the directory a
+ * write through `dir` lands in, whether or not `dir` itself exists yet.
+ */
+function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    const parent = dirname(dir);
+    return parent === dir ? dir : join(realDir(parent), basename(dir));
   }
 }
 

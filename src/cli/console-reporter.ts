@@ -2,6 +2,7 @@ import logUpdate from 'log-update';
 import pc from 'picocolors';
 import { failsTheBuild, type TestCaseResult } from '../report/types.js';
 import type { RunEvent } from '../run/run.js';
+import { failureDetail } from './failure-text.js';
 import { forTerminal } from './terminal-text.js';
 
 /** Lines under a file's line: dimmed, each after `indent`. */
@@ -127,8 +128,12 @@ export function consoleReporter(
             r.tests.filter((x) => x.status === 'failed'),
             'failed',
             print,
-            (t) =>
-              `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : ''))}`,
+            (t, index) => {
+              const line = `    ${pc.red('✗')} ${forTerminal(t.name)}${t.message ? pc.dim(` — ${forTerminal(t.message.split('\n')[0] ?? '')}`) : ''}${pc.dim(forTerminal(t.quarantined !== undefined ? ` (quarantined: ${t.quarantined})` : ''))}`;
+              // why it failed, as the runner says it (the diff, the project's frames)
+              const detail = index < DETAILED_PER_FILE ? failureDetail(t).map(forTerminal) : [];
+              return detail.length > 0 ? `${line}\n${indented(detail, '        ')}` : line;
+            },
           );
           if (r.tests.length === 0 && r.output.trim())
             print(indented(forTerminal(r.output).trimEnd().split('\n').slice(-15), '    '));
@@ -176,14 +181,17 @@ export function consoleReporter(
 /** Test cases the console lists under one file, at most; results.json and the JUnit XML have all. */
 const LISTED_PER_FILE = 50;
 
+/** Failed tests of one file whose failure body the console shows under them (failureDetail). */
+const DETAILED_PER_FILE = 10;
+
 /** Print a line per test of `tests`, at most LISTED_PER_FILE, then how many more there are. */
 function listTests(
   tests: TestCaseResult[],
   kind: string,
   print: (line: string) => void,
-  line: (t: TestCaseResult) => string,
+  line: (t: TestCaseResult, index: number) => string,
 ): void {
-  for (const t of tests.slice(0, LISTED_PER_FILE)) print(line(t));
+  for (const [index, t] of tests.slice(0, LISTED_PER_FILE).entries()) print(line(t, index));
   if (tests.length > LISTED_PER_FILE)
     print(
       pc.dim(

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { diskSpace } from '../src/fs/disk-space.js';
+import { close, Sandbox, SeedforkError } from '../src/sdk/index.js';
 import { runCli } from './support/cli.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { makeProject, REPO } from './support/project.js';
@@ -110,29 +111,30 @@ describe.skipIf(!isRoot)('seeding on a full disk', () => {
 
   test.skipIf(!existsSync(`${PG_BIN}/initdb`))(
     "the SDK's base sandbox on a full disk says so too (the backend explains, not only `seedfork run`)",
-    () => {
+    async () => {
       const stateDir = join(mnt, 'disk-full-sdk');
       const dir = makeProject('disk-full-sdk', { 'a.txt': 'a\n' });
-      // in a process of its own: the SDK holds its run's lock under stateDir until its process ends
-      const program = `import { Sandbox } from ${JSON.stringify(join(REPO, 'dist/sdk/index.js'))};
-try {
-  await Sandbox.create(${JSON.stringify({ dir, stateDir, services: { postgres: { port: 5432, database: 'app' } } })});
-  console.log(JSON.stringify({ created: true }));
-} catch (e) {
-  console.log(JSON.stringify({ name: e.name, message: e.message, hint: e.hint }));
-}
-process.exit(0);`;
-      return withDiskFilled(() => {
-        const out = execFileSync(process.execPath, ['--input-type=module', '-e', program], {
-          env: { ...process.env, PATH: `${PG_BIN}:${process.env.PATH}` },
-          encoding: 'utf8',
+      const path = process.env.PATH;
+      process.env.PATH = `${PG_BIN}:${path}`;
+      try {
+        await withDiskFilled(async () => {
+          const error = await Sandbox.create({
+            dir,
+            stateDir,
+            services: { postgres: { port: 5432, database: 'app' } },
+          }).catch((e: SeedforkError) => e);
+          expect(error).toBeInstanceOf(SeedforkError);
+          expect((error as SeedforkError).message).toMatch(/initdb for service postgres failed/);
+          expect((error as SeedforkError).message).toMatch(/a write ran out of disk space \(/);
+          expect((error as SeedforkError).hint).toMatch(/seedfork gc/);
+          expect(leftovers(stateDir)).toEqual([]);
         });
-        const error = JSON.parse(out.trim().split('\n').pop()!) as { message?: string; hint?: string };
-        expect(error.message).toMatch(/initdb for service postgres failed/);
-        expect(error.message).toMatch(/a write ran out of disk space \(/);
-        expect(error.hint).toMatch(/seedfork gc/);
-        expect(leftovers(stateDir)).toEqual([]);
-      });
+      } finally {
+        process.env.PATH = path;
+        // the SDK's claim on stateDir (its run lock, open in its helper) goes, or the
+        // filesystem could not be unmounted after this file
+        await close();
+      }
     },
   );
 });

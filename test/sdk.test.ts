@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Sandbox, type SandboxOptions, Snapshot } from '../src/sdk/index.js';
+import { close, Sandbox, type SandboxOptions, Snapshot } from '../src/sdk/index.js';
 import { expectHostClean, type HostState, hostState } from './support/host.js';
 import { makeProject } from './support/project.js';
 
@@ -235,6 +236,42 @@ describe('the SDK on the namespace backend: seed a base sandbox, snapshot it, fo
     expect(got.status).toBe('live');
     await got.kill();
     expect(tight!.forksThatFit()).toBe(1);
+  }, 60_000);
+
+  test('close() kills the live sandboxes and frees the state directory; later forks work again', async () => {
+    const runs = join(dir, '.seedfork', 'runs');
+    /** This process's run locks that someone holds (`flock -n` fails on a held one). */
+    const held = () =>
+      readdirSync(runs).filter((name) => spawnSync('flock', ['-n', join(runs, name), 'true']).status !== 0);
+    /** Helper processes (seedfork-ns serve, named seedfork-zygote) this process started. */
+    const helpers = () =>
+      readdirSync('/proc')
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            const [comm, rest] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ');
+            return comm!.endsWith('(seedfork-zygote') && Number(rest!.split(' ')[1]) === process.pid;
+          } catch {
+            return false; // ended meanwhile
+          }
+        });
+    const a = await snap.fork();
+    const b = await snap.fork();
+    expect(held().length).toBeGreaterThan(0);
+    expect(helpers()).toHaveLength(1);
+    await close();
+    expect([a.status, b.status]).toEqual(['killed', 'killed']);
+    await expect(a.exec('true')).rejects.toThrow(/the sandbox was killed/);
+    expect(held()).toEqual([]);
+    expect(helpers()).toEqual([]);
+    expect(readdirSync(join(dir, '.seedfork', 'sandboxes'))).toEqual([]);
+    // the snapshot object forks again: a new helper, the claim taken again
+    await using again = await snap.fork();
+    expect((await again.exec(psql('select who from t'))).stdout).toBe('seed\n');
+    expect(held().length).toBeGreaterThan(0);
+    await again.kill();
+    await close(); // twice, and with nothing live: fine
+    expect(held()).toEqual([]);
   }, 60_000);
 
   test('the host is clean afterwards: no sandbox, mount, cgroup or network namespace left', async () => {

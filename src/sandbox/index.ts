@@ -1,6 +1,7 @@
 import { explainDiskFull } from '../fs/disk-full.js';
 import { MicrovmBackend, type MicrovmOptions } from './microvm/backend.js';
 import { NamespaceBackend } from './namespace/backend.js';
+import { Zygote } from './namespace/zygote.js';
 import type { Backend, Confinement } from './types.js';
 
 export type { MicrovmOptions } from './microvm/backend.js';
@@ -42,6 +43,16 @@ export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
  */
 export function backendFor(name: BackendName, stateDir: string, options: BackendOptions = {}): Backend {
   return explainingDiskFull(BACKENDS[name](stateDir, options), stateDir);
+}
+
+/**
+ * Stop the helper processes the backends run for this process (the namespace backend's, which
+ * forks its sandboxes and holds this process's run locks), as this process's exit would: their
+ * sandboxes that were not kept are killed and the run locks are free once this resolves. A
+ * backend starts its helper again when next used. Requests in flight fail.
+ */
+export async function stopHelpers(): Promise<void> {
+  await Zygote.stop();
 }
 
 /**

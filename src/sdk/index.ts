@@ -4,6 +4,7 @@
  */
 export { CancelledError, SeedforkError } from '../errors/seedfork-error.js';
 export type { LimitHit } from '../sandbox/types.js';
+export { close } from './close.js';
 export type { SandboxOptions } from './context.js';
 export type { CommandOptions, CommandResult } from './exec.js';
 export { type ForkOptions, Sandbox } from './sandbox.js';

@@ -33,6 +33,20 @@ interface BaseBuild {
   built: Promise<BackendSnapshot>;
 }
 
+/** The SDK's sandboxes of this process that are live (neither killed nor kept): close() kills them. */
+const liveSandboxes = new Set<Sandbox>();
+
+/**
+ * Kill every sandbox of this process that is still live (not killed, not kept), at once.
+ * @internal close()'s first step
+ * @throws AggregateError of the kills that failed (all are tried)
+ */
+export async function killLiveSandboxes(): Promise<void> {
+  const results = await Promise.allSettled([...liveSandboxes].map((sandbox) => sandbox.kill()));
+  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failed.length > 0) throw new AggregateError(failed, `${failed.length} sandbox(es) could not be killed`);
+}
+
 /**
  * A sandbox of the SDK: a running isolated environment (own filesystem view, network
  * namespace and ports, processes; the services declared) on either backend.
@@ -66,6 +80,7 @@ export class Sandbox implements AsyncDisposable {
     private readonly base?: BaseBuild & { key: string },
   ) {
     this.inner = inner;
+    liveSandboxes.add(this);
   }
 
   /**
@@ -328,6 +343,7 @@ export class Sandbox implements AsyncDisposable {
     await sandbox.keep({ cwd: this.context.loaded.root, env: this.env });
     this.closeForwards();
     this.state = 'kept';
+    liveSandboxes.delete(this);
     this.release();
     return `npx seedfork shell ${sandbox.id}`;
   }
@@ -336,6 +352,7 @@ export class Sandbox implements AsyncDisposable {
   async kill(): Promise<void> {
     if (this.state !== 'live') return;
     this.state = 'killed';
+    liveSandboxes.delete(this);
     this.closeForwards();
     const inner = this.inner;
     this.inner = undefined;

@@ -51,7 +51,8 @@ export class RunLock {
   /** Whether run `id` (this one or another process's) still holds its lock. */
   async isLive(id: string | undefined): Promise<boolean> {
     if (id === undefined || !/^[\w-]+$/.test(id)) return false;
-    if (id === this.id) return this.heldWith !== undefined;
+    // a lock taken with a helper that was stopped since (the SDK's close()) is held no more
+    if (id === this.id) return this.heldWith !== undefined && this.heldWith === Zygote.current();
     return (await Zygote.get().probe(join(this.dir, `${id}.lock`))) === 'held';
   }
 

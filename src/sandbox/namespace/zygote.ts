@@ -121,6 +121,29 @@ export class Zygote {
     return Zygote.instance;
   }
 
+  /** The process-wide helper if one is running, without starting one. */
+  static current(): Zygote | undefined {
+    return Zygote.instance && !Zygote.instance.failure ? Zygote.instance : undefined;
+  }
+
+  /**
+   * Stop the process-wide helper, if one runs, as if this process had exited: its sandboxes that
+   * were not kept are killed (each watches the lifeline), and the run locks it held
+   * ({@link lock}) are free once it has exited. Requests still waiting get `lost`. The next
+   * {@link get} starts a new helper. Resolves when the helper has exited.
+   */
+  static async stop(): Promise<void> {
+    const zygote = Zygote.instance;
+    Zygote.instance = undefined;
+    if (!zygote || zygote.failure || zygote.child.exitCode !== null || zygote.child.signalCode !== null)
+      return;
+    const exited = new Promise<void>((done) => zygote.child.once('exit', () => done()));
+    zygote.child.ref();
+    (zygote.child.stdio[3] as Writable | null)?.destroy();
+    zygote.child.stdin?.end();
+    await exited;
+  }
+
   // Keep Node alive only while a request waits for its answer.
   private busy(): void {
     if (this.pending++ === 0) {

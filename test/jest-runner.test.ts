@@ -276,6 +276,31 @@ module.exports = class extends TestEnvironment {
     await expectHostClean(before);
   });
 
+  test("a file that builds and drops a large heap passes without Jest's force-exit warning: its forked worker exits at once after its result", async () => {
+    // Node's own end of the event loop would wait for the background tasks the collector of
+    // such a heap posts, which no thread of a fork runs: the worker hung until it was ended
+    const before = hostState();
+    const dir = jestProject('jest-large-heap');
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/heap*.test.js'], runner: 'jest' } };\n",
+    );
+    const heap =
+      "test('builds and drops a large heap', () => { let keep = []; for (let i = 0; i < 40; i++) keep.push(Array.from({ length: 100000 }, (_, j) => ({ i, j }))); expect(keep.length).toBe(40); keep = null; });\n";
+    writeFileSync(join(dir, 'test/heap-a.test.js'), heap);
+    writeFileSync(join(dir, 'test/heap-b.test.js'), heap);
+    const r = await runCli(dir, ['run', '--workers', '2']);
+    expect(r.code, r.out).toBe(0);
+    const result = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8')) as RunResult;
+    expect(result.files.map((f) => [f.file, f.status, f.warnings ?? []])).toEqual([
+      ['test/heap-a.test.js', 'passed', []],
+      ['test/heap-b.test.js', 'passed', []],
+    ]);
+    expect(r.out).not.toMatch(/failed to exit gracefully/);
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
   test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", {
     timeout: 300_000,
   }, async () => {

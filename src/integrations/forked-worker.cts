@@ -81,9 +81,11 @@ export function settleHeap(): void {
 /**
  * Serve forks until the runner closes the zygote. Returns null in the zygote then (exit), or,
  * in a process forked into a sandbox, where it is: its id and working directory. From there on
- * the process leaves through process.exit (or the end of its work), never through Node's own
- * teardown, which would wait for threads a fork does not have; an uncaught exception is
- * printed and exits with code 1, as Node does.
+ * the process leaves through process.exit, never through Node's own teardown, which would wait
+ * for threads a fork does not have; an uncaught exception is printed and exits with code 1, as
+ * Node does. A program should call process.exit itself once its work is done: the end of the
+ * event loop (where 'beforeExit' would exit) first waits for the tasks V8 gave its background
+ * threads, and a fork whose collector posted one (a large heap) would wait there for ever.
  * @throws Error when the process was not started by a ProcessZygote (no SEEDFORK_ZYGOTE_ADDRESS or
  *   SEEDFORK_ZYGOTE_ADDON)
  */

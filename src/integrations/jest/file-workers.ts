@@ -165,8 +165,8 @@ class JestFileWorkers implements FileWorkers {
     );
     const talk = await talkToWorker(
       child,
-      // drain: after its result the worker exits when its file's leftovers let it, as a
-      // jest-worker child does, so that a file leaving a handle open is seen and reported
+      // drain: the result names what the file left open, so that it is reported as Jest's
+      // force-exit warning (the worker then exits at once)
       { path: join(this.root, file), workerId: (this.handedOut++ % this.workers) + 1, drain: true },
       { timeoutMs: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
     );

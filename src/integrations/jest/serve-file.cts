@@ -7,7 +7,12 @@
 //                     over, {"run": {path, workerId, drain?}}
 //   worker -> runner: {"event": [name, args]} for each of Jest's per-test events as it happens,
 //                     then {"result": TestResult, "pid"} or {"error": {message, stack}, "pid"};
-//                     then it exits: at once, or with `drain` when its file's leftovers let it.
+//                     then it exits once that is written (with `drain`, the result names
+//                     what the file left open).
+//
+// A forked worker never ends through Node's own end of the event loop: that first waits for the
+// tasks V8 gave its background threads (a garbage collection of a large heap posts some), and
+// in a fork those threads do not exist (they stayed in the zygote), so it would wait for ever.
 import { mkdirSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -26,8 +31,8 @@ export interface Setup {
 interface Run {
   path: string;
   workerId: number;
-  /** After the result, exit when nothing is left to do, as Jest's CLI does (`seedfork run`
-   * reports a worker that does not, with what kept it alive), rather than at once. */
+  /** Name in the result what the file left open (Node's active resources beyond those open
+   * before it ran), for `seedfork run` to warn as Jest does about a worker it force-exits. */
   drain?: boolean;
 }
 
@@ -191,7 +196,7 @@ export function serveChannel(ready?: Promise<Prepared>): void {
   const channel = new Socket({ fd: 3, readable: true, writable: true });
   const send = (message: unknown) => channel.write(`${JSON.stringify(message)}\n`);
   // Send the last message, then exit once it is written, so that handles a test left open do
-  // not keep the sandbox's worker alive; with `drain`, exit as Jest's CLI would instead.
+  // not keep the sandbox's worker alive; with `drain`, the message names them.
   let drain = false;
   let finished = false;
   // what was open before the file ran: what is open beyond it after is what the file left
@@ -202,10 +207,9 @@ export function serveChannel(ready?: Promise<Prepared>): void {
     // the pid as the sandbox sees it, for the runner to list what a worker left running
     const line = `${JSON.stringify({ ...(message as object), pid: process.pid, ...(open.length > 0 ? { open } : {}) })}\n`;
     // what the file left open would keep the worker alive: end it now, as jest-worker would
-    // end it (the runner warns with `open`)
-    if (!drain || open.length > 0) return channel.end(line, () => process.exit(code));
-    process.exitCode = code;
-    channel.end(line);
+    // end it (the runner warns with `open`). With nothing left open it ends now too, not at the
+    // end of its event loop, where Node would wait for V8's background tasks (see the top)
+    channel.end(line, () => process.exit(code));
   };
   // jest-worker's messageParent sends [PARENT_MESSAGE_CUSTOM, [event, args]] with process.send
   process.send = ((message: [number, unknown]) => {
@@ -246,10 +250,10 @@ export function serveChannel(ready?: Promise<Prepared>): void {
       }
     }
   });
-  // the runner went away, or gave the sandbox back unused; after a result sent with `drain`,
-  // the worker exits when its file's leftovers let it
+  // the runner went away, or gave the sandbox back unused (after a result, the worker is
+  // exiting already)
   channel.on('end', () => {
-    if (!finished || !drain) process.exit(0);
+    if (!finished) process.exit(0);
   });
 }
 

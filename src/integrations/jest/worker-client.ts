@@ -95,7 +95,7 @@ export async function talkToWorker(
     // its end (bounded: a process the test started may hold the channel open after the worker).
     await Promise.race([closed, moment()]);
     // its exit tells why the channel closed: give it a moment to come (not when a result came
-    // and the worker was asked to drain: it exits when its file's leftovers let it)
+    // and the worker was asked to drain: the caller waits for its exit, as Jest waits for a worker's)
     if (!(outcome && request.drain)) await Promise.race([exited, moment()]);
     await events;
     return { ...(outcome && !broken ? { outcome } : {}), ...(broken ? { broken } : {}), timedOut };

@@ -301,6 +301,31 @@ module.exports = class extends TestEnvironment {
     await expectHostClean(before);
   });
 
+  test('with -v, what the tests of a file logged is printed under its name, as Jest prints it', async () => {
+    const before = hostState();
+    const dir = jestProject('jest-verbose-console');
+    writeFileSync(
+      join(dir, 'seedfork.config.mjs'),
+      "export default { test: { include: ['test/logs.test.js'], runner: 'jest' } };\n",
+    );
+    writeFileSync(
+      join(dir, 'test/logs.test.js'),
+      "test('logs', () => { console.log('logged by a passing test'); console.warn('warned'); });\n",
+    );
+    const r = await runCli(dir, ['run', '-v']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('[test/logs.test.js] console.log\n');
+    expect(r.out).toContain('[test/logs.test.js]   logged by a passing test\n');
+    expect(r.out).toContain('[test/logs.test.js] console.warn\n');
+    // without -v a passing file's output stays in the JSON result only
+    const quiet = await runCli(dir, ['run']);
+    expect(quiet.out).not.toContain('logged by a passing test');
+    const result = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8')) as RunResult;
+    expect(result.files[0]?.output).toContain('logged by a passing test');
+    rmSync(dir, { recursive: true, force: true });
+    await expectHostClean(before);
+  });
+
   test("seedfork audit runs Jest's files in sandboxes through the worker zygote with the verdicts, polluter and leftovers of Jest's CLI", {
     timeout: 300_000,
   }, async () => {

@@ -223,10 +223,13 @@ class JestFileWorkers implements FileWorkers {
       };
     }
     const failed = (result.numFailingTests ?? 0) > 0 || !!result.testExecError;
-    const printed = [
-      ...(result.console ?? []).map((entry) => `console.${entry.type ?? 'log'}\n  ${entry.message ?? ''}`),
-      stripVTControlCharacters(result.failureMessage ?? ''),
-    ]
+    // what the tests logged: Jest's worker buffers it into the result, and its CLI prints it
+    // under the file; streamed with the file's output as the file ends (`seedfork run -v`)
+    const logged = (result.console ?? [])
+      .map((entry) => `console.${entry.type ?? 'log'}\n  ${entry.message ?? ''}\n`)
+      .join('');
+    if (logged) options.onOutput?.(logged);
+    const printed = [logged.trimEnd(), stripVTControlCharacters(result.failureMessage ?? '')]
       .filter((text) => text.trim() !== '')
       .join('\n');
     return {

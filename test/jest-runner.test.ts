@@ -56,6 +56,19 @@ function jestProject(name: string): string {
   return dir;
 }
 
+/** {@link jestProject} with `files` (path → text) added, and a seedfork config that runs exactly
+ * them with Jest. */
+function jestProjectRunning(name: string, files: Record<string, string>): string {
+  const dir = jestProject(name);
+  const include = JSON.stringify(Object.keys(files));
+  writeFileSync(
+    join(dir, 'seedfork.config.mjs'),
+    `export default { test: { include: ${include}, runner: 'jest' } };\n`,
+  );
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text);
+  return dir;
+}
+
 describe.skipIf(!isRoot)('seedfork/jest, the Jest runner', () => {
   test("jest with runner seedfork/jest gives the per-test results of seedfork run, which falls back to Jest's own runner", async () => {
     const before = hostState();
@@ -280,15 +293,12 @@ module.exports = class extends TestEnvironment {
     // Node's own end of the event loop would wait for the background tasks the collector of
     // such a heap posts, which no thread of a fork runs: the worker hung until it was ended
     const before = hostState();
-    const dir = jestProject('jest-large-heap');
-    writeFileSync(
-      join(dir, 'seedfork.config.mjs'),
-      "export default { test: { include: ['test/heap*.test.js'], runner: 'jest' } };\n",
-    );
     const heap =
       "test('builds and drops a large heap', () => { let keep = []; for (let i = 0; i < 40; i++) keep.push(Array.from({ length: 100000 }, (_, j) => ({ i, j }))); expect(keep.length).toBe(40); keep = null; });\n";
-    writeFileSync(join(dir, 'test/heap-a.test.js'), heap);
-    writeFileSync(join(dir, 'test/heap-b.test.js'), heap);
+    const dir = jestProjectRunning('jest-large-heap', {
+      'test/heap-a.test.js': heap,
+      'test/heap-b.test.js': heap,
+    });
     const r = await runCli(dir, ['run', '--workers', '2']);
     expect(r.code, r.out).toBe(0);
     const result = JSON.parse(readFileSync(join(dir, '.seedfork/results.json'), 'utf8')) as RunResult;
@@ -303,15 +313,10 @@ module.exports = class extends TestEnvironment {
 
   test('with -v, what the tests of a file logged is printed under its name, as Jest prints it', async () => {
     const before = hostState();
-    const dir = jestProject('jest-verbose-console');
-    writeFileSync(
-      join(dir, 'seedfork.config.mjs'),
-      "export default { test: { include: ['test/logs.test.js'], runner: 'jest' } };\n",
-    );
-    writeFileSync(
-      join(dir, 'test/logs.test.js'),
-      "test('logs', () => { console.log('logged by a passing test'); console.warn('warned'); });\n",
-    );
+    const dir = jestProjectRunning('jest-verbose-console', {
+      'test/logs.test.js':
+        "test('logs', () => { console.log('logged by a passing test'); console.warn('warned'); });\n",
+    });
     const r = await runCli(dir, ['run', '-v']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('[test/logs.test.js] console.log\n');

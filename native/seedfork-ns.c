@@ -982,9 +982,9 @@ static int cmd_exec(int argc, char **argv) {
 /* ---------------------------------------------------------------- serve -- */
 
 /* Requests are NUL-separated fields ending with an empty field: "<id>\0start\0<args>\0\0" or
- * "<id>\0exec\0<output file or ->\0<args>\0\0". Each is run in a child forked from this small
- * process (forking it costs a fraction of forking seedfork's Node process, whose page tables
- * grow with its heap). Responses are lines: "<id> pid <pid>", then for start "<id> ready
+ * "<id>\0exec\0<output file, >>file to append to it, or ->\0<args>\0\0". Each is run in a
+ * child forked from this small process (forking it costs a fraction of forking seedfork's Node
+ * process, whose page tables grow with its heap). Responses are lines: "<id> pid <pid>", then for start "<id> ready
  * <init pid>" or "<id> error <message>", and "<id> exited <how its init ended>" when the sandbox
  * is gone; for exec
  * "<id> exit <code>". "<id>\0lock\0<path>\0\0" and "<id>\0probe\0<path>\0\0" are answered
@@ -1079,8 +1079,12 @@ static void run_request(char **fields, int n) {
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
     if (is_exec) {
+      /* ">>PATH" appends to PATH (a service's log, which a restart writes on); PATH truncates */
       const char *out = fields[2];
-      int fd = strcmp(out, "-") ? open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644) : devnull;
+      int append = !strncmp(out, ">>", 2);
+      if (append) out += 2;
+      int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (append ? 0 : O_TRUNC);
+      int fd = strcmp(out, "-") ? open(out, flags, 0644) : devnull;
       if (fd < 0) _exit(125);
       dup2(fd, 1);
       dup2(fd, 2);

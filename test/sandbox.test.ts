@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NamespaceBackend } from '../src/sandbox/namespace/backend.js';
 import { RunLock } from '../src/sandbox/namespace/run-lock.js';
 import { Zygote } from '../src/sandbox/namespace/zygote.js';
-import type { Snapshot } from '../src/sandbox/types.js';
+import type { Snapshot, SpawnedProcess } from '../src/sandbox/types.js';
 import { expectHostClean, type HostState, hostState, isRoot } from './support/host.js';
 import { REPO } from './support/project.js';
 
@@ -224,6 +224,58 @@ describe.skipIf(!isRoot)('namespace backend', () => {
     }
   });
 
+  test('a command writing to a log is started by the helper, not a fork of this process: the log is appended to, and its exit code, SIGTERM and SIGKILL read as a spawned process gives them', async () => {
+    const sb = await backend.fork(snapshot);
+    try {
+      const logFile = join(sb.logDir, 'service.log');
+      writeFileSync(logFile, 'an earlier start\n');
+      const log = () => readFileSync(logFile, 'utf8');
+      const ended = (child: SpawnedProcess) =>
+        new Promise<[number | null, string | null]>((done) =>
+          child.once('exit', (code, signal) => done([code, signal])),
+        );
+      const said = async (text: string) => {
+        for (let i = 0; i < 200 && !log().includes(text); i++) await new Promise((r) => setTimeout(r, 25));
+        expect(log()).toContain(text);
+      };
+      const once = sb.spawn(['sh', '-c', 'echo "$GREETING from $PWD"; exit 3'], {
+        env: { ...env, GREETING: 'hello' },
+        cwd: '/srv',
+        logFile,
+      });
+      expect(await ended(once)).toEqual([3, null]);
+      expect(log()).toBe('an earlier start\nhello from /srv\n');
+
+      const service = sb.spawn(
+        ['sh', '-c', 'trap "echo stopping; exit 0" TERM; echo up; while :; do sleep 0.05; done'],
+        { env, logFile },
+      );
+      await said('up');
+      // its sandbox helper is a child of the namespace helper, never of this Node process
+      const stat = readFileSync(`/proc/${service.pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      expect(ppid).toBe(Zygote.get().pid);
+      expect(service.kill('SIGTERM')).toBe(true);
+      expect(await ended(service)).toEqual([0, null]);
+      expect(log()).toContain('stopping');
+
+      const stubborn = sb.spawn(['sh', '-c', 'trap "" TERM; echo deaf; while :; do sleep 0.05; done'], {
+        env,
+        logFile,
+      });
+      await said('deaf');
+      stubborn.kill('SIGKILL');
+      expect(await ended(stubborn)).toEqual([null, 'SIGKILL']);
+      expect(stubborn.kill('SIGTERM')).toBe(false);
+
+      const missing = sb.spawn(['no-such-command-here'], { env, logFile });
+      expect(await ended(missing)).toEqual([127, null]);
+      expect(log()).toContain("cannot run 'no-such-command-here'");
+    } finally {
+      await sb.kill();
+    }
+  });
+
   test('kill ends background processes the test left running', async () => {
     const sb = await backend.fork(snapshot);
     await sb.exec(['sh', '-c', 'setsid sleep 1000 > /dev/null 2>&1 < /dev/null &'], { env });
@@ -372,12 +424,17 @@ describe.skipIf(!isRoot)('namespace backend', () => {
   test('a helper that dies is reported as an error, never a crash, and the next fork gets a new one', async () => {
     const sb = await backend.fork(snapshot);
     const running = sb.exec(['sleep', '30'], { env });
+    // a service the helper started: nothing reports its exit once the helper is gone, but it dies
+    // with its sandbox, and its exit comes all the same, as its helper's exit code (137: SIGKILL)
+    const service = sb.spawn(['sleep', '30'], { env, logFile: join(sb.logDir, 'service.log') });
+    const serviceEnded = new Promise((done) => service.once('exit', (code, signal) => done([code, signal])));
     await new Promise((resolve) => setTimeout(resolve, 100));
     process.kill(Zygote.get().pid!, 'SIGKILL');
     const r = await running;
     expect(r.exitCode).not.toBe(0);
     await expect(sb.exec(['true'], { env })).rejects.toThrow(/died early|namespace helper exited/);
     await sb.kill();
+    expect(await serviceEnded).toEqual([137, null]);
     const next = await backend.fork(snapshot);
     expect((await next.exec(['true'], { env })).exitCode).toBe(0);
     await next.kill();

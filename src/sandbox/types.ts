@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { totalmem } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -42,6 +41,7 @@ export interface ExecOptions {
 export interface SpawnedProcess {
   /** Host pid of the process seedfork signals (the sandbox helper's, which passes signals on). */
   readonly pid?: number | undefined;
+  readonly stdin?: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   /** stdin, stdout, stderr and, with a channel, fd 3 (a duplex stream). */
@@ -160,7 +160,7 @@ export interface Sandbox {
    * a socket to seedfork (`stdio[3]` of the returned process), for a protocol that its own
    * output must not mix with.
    */
-  spawn(argv: string[], options: SpawnOptions): ChildProcess;
+  spawn(argv: string[], options: SpawnOptions): SpawnedProcess;
   /** Whether {@link ExecOptions.traceBinds} works here (the namespace backend's seccomp filter). */
   readonly tracesBinds: boolean;
   /**

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -48,6 +48,7 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
+import { ServedProcess } from './served-process.js';
 import { type Reply, Zygote } from './zygote.js';
 
 /** What `sandboxes/<id>/meta.json` records, so `seedfork shell` and `seedfork gc` can find it. */
@@ -489,12 +490,25 @@ export class NamespaceSandbox implements Sandbox {
     return { ...(limit ? { limit } : {}), ...(state.name === 'dead' ? { died: state.cause } : {}) };
   }
 
-  spawn(argv: string[], options: SpawnOptions): ChildProcess {
+  spawn(argv: string[], options: SpawnOptions): SpawnedProcess {
     this.assertUsable();
     // output to a log is capped (limits.output); pipes carry a protocol, which a cap would cut
     const capOutput = options.logFile !== undefined;
     const channel = options.channel === true && !capOutput;
     const args = this.helperArgs({ ...options, pgroup: true, capOutput });
+    // a service writing to its log: the helper starts it, without a fork of this process
+    if (options.logFile !== undefined && argv.every((a) => a !== '' && !a.includes('\0'))) {
+      const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+      return new ServedProcess(Zygote.get(), [
+        'exec',
+        `>>${options.logFile}`,
+        '--clear-env',
+        ...env,
+        ...args,
+        '--',
+        ...argv,
+      ]);
+    }
     if (channel) args.push('--channel');
     return spawnService([helperPath(), 'exec', ...args, '--', ...argv], {
       env: options.env,

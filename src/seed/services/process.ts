@@ -1,11 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SpawnedProcess } from '../../sandbox/types.js';
 import { type ReadyCheck, tail, waitFor } from '../ready.js';
 import type { RunningService, ServiceContext } from './types.js';
 
 /** A service's main process, with its exit state tracked. */
 export interface ServiceProcess {
-  child: ChildProcess;
+  child: SpawnedProcess;
   /** Undefined while running; "exit code N" / "signal S" after. */
   exited(): string | undefined;
   /**
@@ -16,7 +16,7 @@ export interface ServiceProcess {
 }
 
 /** Track a spawned service process. */
-export function track(child: ChildProcess): ServiceProcess {
+export function track(child: SpawnedProcess): ServiceProcess {
   let state: string | undefined;
   const done = new Promise<void>((resolve) => {
     child.once('exit', (code, sig) => {

@@ -36,9 +36,9 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
+import { alive } from './process-alive.js';
 import { RunLock } from './run-lock.js';
 import {
-  alive,
   confinementArgs,
   NamespaceSandbox,
   newSandboxId,

@@ -48,6 +48,7 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
+import { alive } from './process-alive.js';
 import { ServedProcess } from './served-process.js';
 import { type Reply, Zygote } from './zygote.js';
 
@@ -364,7 +365,6 @@ export class NamespaceSandbox implements Sandbox {
     const n = ++this.execs;
     const out = stdio === 'pipe' ? join(this.dir, `exec-${n}.out`) : '-';
     const limitFile = join(this.dir, `exec-${n}.limit`);
-    const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
     const before = limitCounters(this.parts.cgroupDirs);
     let pid = 0;
     let exitCode = 1;
@@ -387,8 +387,7 @@ export class NamespaceSandbox implements Sandbox {
         [
           'exec',
           out,
-          '--clear-env',
-          ...env,
+          ...clearedEnv(options.env),
           ...this.helperArgs({ ...options, capOutput: out !== '-' }),
           ...capArgs,
           '--',
@@ -498,12 +497,10 @@ export class NamespaceSandbox implements Sandbox {
     const args = this.helperArgs({ ...options, pgroup: true, capOutput });
     // a service writing to its log: the helper starts it, without a fork of this process
     if (options.logFile !== undefined && argv.every((a) => a !== '' && !a.includes('\0'))) {
-      const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
       return new ServedProcess(Zygote.get(), [
         'exec',
         `>>${options.logFile}`,
-        '--clear-env',
-        ...env,
+        ...clearedEnv(options.env),
         ...args,
         '--',
         ...argv,
@@ -521,8 +518,7 @@ export class NamespaceSandbox implements Sandbox {
     this.assertUsable();
     const args = this.helperArgs({ ...options, pgroup: true });
     // the environment travels as options: the template's helper is forked, not spawned with one
-    args.push('--clear-env');
-    for (const [key, value] of Object.entries(options.env ?? {})) args.push('--env', `${key}=${value}`);
+    args.push(...clearedEnv(options.env));
     return template.fork(args);
   }
 
@@ -701,14 +697,13 @@ export function confinementArgs(confinement: Confinement = {}): string[] {
   return ['--harden', ...(confinement.allowSyscalls ?? []).flatMap((name) => ['--allow-syscall', name])];
 }
 
-/** Whether process `pid` exists (EPERM: it does, as someone else's). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * The options of `seedfork-ns exec` that give the command exactly `env` (none of the helper's
+ * own environment), for requests to the helper, which is forked or served rather than spawned
+ * with an environment.
+ */
+function clearedEnv(env: Record<string, string> | undefined): string[] {
+  return ['--clear-env', ...Object.entries(env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`])];
 }
 
 /** SIGKILL `pid`, which may have exited already (a timeout or abort racing the command's exit). */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import type { SpawnedProcess } from '../types.js';
+import { alive } from './process-alive.js';
 import type { Zygote } from './zygote.js';
 
 /** How often a process whose helper died is checked for its end, in ms. */
@@ -106,12 +107,9 @@ export class ServedProcess extends EventEmitter implements SpawnedProcess {
       return;
     }
     const timer = setInterval(() => {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        clearInterval(timer);
-        this.finish(128 + constants.signals.SIGKILL);
-      }
+      if (alive(pid)) return;
+      clearInterval(timer);
+      this.finish(128 + constants.signals.SIGKILL);
     }, ORPHAN_POLL_MS);
     timer.unref();
   }

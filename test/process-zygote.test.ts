@@ -39,6 +39,9 @@ async function obey(
   let stderr = '';
   channel.setEncoding('utf8');
   channel.on('data', (chunk: string) => (answer += chunk));
+  // a fork killed before it reads the command resets its channel (EPIPE, as a child's pipe
+  // would): its exit code says so, and an unheard stream error would end vitest's worker
+  channel.on('error', () => {});
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk));
   channel.write(`${command}\n`);
   const code = await new Promise<number | null>((done) =>

@@ -52,7 +52,16 @@ describe.skipIf(whyNot !== undefined)(
       expect(r.code, r.out).toBe(1);
       const run = results();
       expect(run.isolation).toBe('none');
-      expect(run.summary.filesFailed).toBeGreaterThanOrEqual(2);
+      // One file at least, whatever the order: users.test and checkout.test both sign up
+      // dana@shop.test, so the later one gets a 409. How many more fail (the order counter both
+      // orders.test and checkout.test expect at 1001, the payment ids, a port two files listen
+      // on at once) depends on which files run together
+      expect(run.summary.filesFailed, r.out).toBeGreaterThanOrEqual(1);
+      const failed = run.files.filter((f) => f.status !== 'passed').map((f) => f.file);
+      expect(
+        failed.some((f) => ['test/users.test.js', 'test/checkout.test.js'].includes(f)),
+        r.out,
+      ).toBe(true);
       // ...and the sandboxed run passes afterwards: nothing the shared run left leaks in.
       expect((await runCli(SHOP, ['run', '--workers', '3'])).code).toBe(0);
     });

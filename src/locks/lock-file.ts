@@ -1,5 +1,6 @@
 import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { SeedforkError } from '../errors/seedfork-error.js';
+import { alive } from './process-alive.js';
 
 /**
  * Hold `path` as a lock file naming this process, for state only one process may use at a time
@@ -71,14 +72,5 @@ function takeOver(path: string, holder: number): void {
     if (readHolder(path) === holder) rmSync(path, { force: true });
   } finally {
     rmSync(guard, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

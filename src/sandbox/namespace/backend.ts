@@ -12,6 +12,7 @@ import {
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { alive } from '../../locks/process-alive.js';
 import { removeTree } from '../remove-tree.js';
 import { pruneSnapshots, recordSize, registerUse, removeSnapshot } from '../snapshot-retention.js';
 import {
@@ -36,7 +37,6 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespacePreflight, type Privilege } from './preflight.js';
-import { alive } from './process-alive.js';
 import { RunLock } from './run-lock.js';
 import {
   confinementArgs,

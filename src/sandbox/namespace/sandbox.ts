@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatSize } from '../../config/size.js';
 import { SeedforkError } from '../../errors/seedfork-error.js';
 import { diskSpace } from '../../fs/disk-space.js';
+import { alive } from '../../locks/process-alive.js';
 import { MAX_OUTPUT_BYTES, runToCompletion, spawnService } from '../exec.js';
 import { findFilesIn } from '../find-files.js';
 import { hostFiles, resolveInRoot } from '../host-files.js';
@@ -48,7 +49,6 @@ import {
 } from './cgroup.js';
 import { helperPath } from './helper.js';
 import { namespaceProcesses, overlayChanges } from './inspect.js';
-import { alive } from './process-alive.js';
 import { ServedProcess } from './served-process.js';
 import { type Reply, Zygote } from './zygote.js';
 

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import { SeedforkError } from '../../errors/seedfork-error.js';
+import { alive } from '../../locks/process-alive.js';
 import type { SpawnedProcess } from '../types.js';
-import { alive } from './process-alive.js';
 import type { Zygote } from './zygote.js';
 
 /** How often a process whose helper died is checked for its end, in ms. */
